@@ -1,0 +1,5 @@
+import sys
+
+from signer.cli import main
+
+sys.exit(main())

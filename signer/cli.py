@@ -1,0 +1,156 @@
+"""Command line: `python -m signer keygen | pubkeys | serve`.
+
+Exit codes: 0 success (and a clean stop of `serve` on SIGTERM/SIGINT); 2 usage or configuration
+errors (bad arguments, missing or wrong passphrase, bad key file, missing token), reported on
+stderr as one line without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from signer import keystore
+from signer.client import PortalClient
+from signer.service import Signer
+
+TOKEN_ENV = "SIGNER_TOKEN"
+EXIT_USAGE = 2
+log = logging.getLogger("signer")
+
+
+class CliError(Exception):
+    """A configuration problem to report to the operator."""
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    environ = os.environ if environ is None else environ
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.command(args, environ)
+    except (CliError, keystore.KeystoreError) as exc:
+        print(f"signer: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m signer",
+        description="SON signer. The key file passphrase comes from SIGNER_PASSPHRASE or "
+        "SIGNER_PASSPHRASE_FILE.",
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    keygen = commands.add_parser("keygen", help="generate an encrypted key file")
+    keygen.add_argument("--out", required=True, type=Path, help="key file to create")
+    keygen.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    keygen.set_defaults(command=keygen_command)
+
+    pubkeys = commands.add_parser("pubkeys", help="print the public keys of a key file")
+    pubkeys.add_argument("--key", required=True, type=Path, help="key file")
+    pubkeys.set_defaults(command=pubkeys_command)
+
+    serve = commands.add_parser("serve", help="send heartbeats and poll signing requests")
+    serve.add_argument("--key", required=True, type=Path, help="key file")
+    serve.add_argument("--portal-url", required=True, type=portal_url, help="http(s)://host[:port]")
+    serve.add_argument("--token-file", type=Path, help=f"SON API token file (or env {TOKEN_ENV})")
+    serve.add_argument("--heartbeat-every", type=positive_seconds, default=5.0, metavar="SECONDS")
+    serve.add_argument("--poll-every", type=positive_seconds, default=5.0, metavar="SECONDS")
+    serve.set_defaults(command=serve_command)
+    return parser
+
+
+def positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def portal_url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected http(s)://host[:port], got {text!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise argparse.ArgumentTypeError("the portal URL must not carry credentials or a query")
+    return text.rstrip("/")
+
+
+def keygen_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    passphrase = keystore.passphrase_from_env(environ)
+    keys = keystore.generate()
+    keystore.save(args.out, keys, passphrase, overwrite=args.overwrite)
+    print(json.dumps(keys.public()))
+    return 0
+
+
+def pubkeys_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    keys = keystore.load(args.key, keystore.passphrase_from_env(environ))
+    print(json.dumps(keys.public()))
+    return 0
+
+
+def serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    token = read_token(args.token_file, environ)
+    keys = keystore.load(args.key, keystore.passphrase_from_env(environ))
+    if urlsplit(args.portal_url).scheme == "http" and not _is_loopback(args.portal_url):
+        log.warning("the portal URL is plain http: the SON token travels unencrypted")
+    client = PortalClient(args.portal_url, token)
+    signer = Signer(client, keys, heartbeat_every=args.heartbeat_every, poll_every=args.poll_every)
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    try:
+        signer.run_forever(stop)
+    finally:
+        client.close()
+    return 0
+
+
+def read_token(token_file: Path | None, environ: Mapping[str, str]) -> str:
+    if token_file is not None and TOKEN_ENV in environ:
+        raise CliError(f"use either --token-file or {TOKEN_ENV}, not both")
+    if token_file is None and TOKEN_ENV not in environ:
+        raise CliError(f"no SON token: pass --token-file or set {TOKEN_ENV}")
+    token = environ[TOKEN_ENV] if token_file is None else _read_token_file(token_file)
+    token = token.strip()
+    if not token:
+        raise CliError("the SON token is empty")
+    return token
+
+
+def _read_token_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"cannot read the token file {path}: {exc}") from None
+
+
+def _is_loopback(url: str) -> bool:
+    return urlsplit(url).hostname in ("localhost", "127.0.0.1", "::1")
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM/SIGINT set `stop`; the loop only reads it, so the handler cannot deadlock."""
+
+    def handler(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)

@@ -1,0 +1,117 @@
+"""The signer's serve loop: heartbeats and polling of signing requests, on a schedule.
+
+Portal errors never end the loop: the failing task is logged and retried with a capped
+exponential backoff (1 s, 2 s, 4 s, ... never longer than the task's own interval).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from signer.client import PortalClient, PortalError, PortalUnavailable
+from signer.keystore import Keys
+
+log = logging.getLogger("signer")
+
+FIRST_RETRY = 1.0
+MAX_PAUSE = 0.25  # longest single sleep, so that a stop request is seen quickly
+
+
+def retry_delay(failures: int, every: float, first: float = FIRST_RETRY) -> float:
+    """Seconds to wait after `failures` consecutive failures: doubling, capped at `every`."""
+    return min(every, first * 2 ** min(failures - 1, 32))
+
+
+def is_transient(error: PortalError) -> bool:
+    """Unreachable, overloaded or failing portal; anything else (401, 404...) needs a human."""
+    return isinstance(error, PortalUnavailable) or error.status in (429, 502, 503, 504)
+
+
+@dataclass
+class _Task:
+    name: str
+    every: float
+    action: Callable[[], None]
+    next_at: float = float("-inf")  # due on the first tick
+    failures: int = 0
+
+
+class Signer:
+    """Runs one SON's duties against the portal.
+
+    For now a fetched signing request is only counted and logged: the signing policy and the
+    signing itself (with the journal) come in a later issue. `keys` are held for that.
+    """
+
+    def __init__(
+        self,
+        client: PortalClient,
+        keys: Keys,
+        *,
+        heartbeat_every: float,
+        poll_every: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self._client = client
+        self._keys = keys
+        self._clock = clock
+        self._sleep = sleep
+        self._status: str | None = None
+        self._pending: int | None = None
+        self._tasks = [
+            _Task("heartbeat", heartbeat_every, self._heartbeat),
+            _Task("poll signing requests", poll_every, self._poll),
+        ]
+
+    def run_once(self, now: float) -> None:
+        """Run every task that is due at `now`; never raises on portal errors."""
+        for task in self._tasks:
+            if now >= task.next_at:
+                self._attempt(task, now)
+
+    def run_forever(self, stop_event: threading.Event) -> None:
+        log.info("signer started for public keys %s", json.dumps(self._keys.public()))
+        while not stop_event.is_set():
+            self.run_once(self._clock())
+            self._sleep(self._pause(self._clock()))
+        log.info("signer stopped")
+
+    def _pause(self, now: float) -> float:
+        next_at = min(task.next_at for task in self._tasks)
+        return max(0.0, min(next_at - now, MAX_PAUSE))
+
+    def _attempt(self, task: _Task, now: float) -> None:
+        try:
+            task.action()
+        except PortalError as exc:
+            task.failures += 1
+            delay = retry_delay(task.failures, task.every)
+            task.next_at = now + delay
+            level = logging.WARNING if is_transient(exc) else logging.ERROR
+            log.log(level, "%s failed (%s); retrying in %.1f s", task.name, exc, delay)
+            return
+        if task.failures:
+            log.info("%s succeeded again after %d failure(s)", task.name, task.failures)
+        task.failures = 0
+        task.next_at = now + task.every
+
+    def _heartbeat(self) -> None:
+        answer = self._client.heartbeat()
+        status = answer.get("status")
+        if status != self._status:
+            log.info("heartbeat accepted: SON %s is %s", answer.get("son"), status)
+            self._status = status
+        else:
+            log.debug("heartbeat accepted")
+
+    def _poll(self) -> None:
+        count = len(self._client.signing_requests())
+        if count != self._pending:
+            log.info("%d signing request(s) pending (signing is not implemented yet)", count)
+            self._pending = count

@@ -1,0 +1,119 @@
+from datetime import datetime
+
+import pytest
+
+from sidechains.models import SON
+from signer.client import PortalClient, PortalError, PortalUnavailable
+from tests.signer.conftest import last_heartbeat
+
+TOKEN = "tok-3f9a1c7e5b2d4f60a8e1"  # what the client sends to peers that are not the portal
+
+
+# The real portal
+
+
+def test_it_sends_a_heartbeat_that_the_portal_records(portal, connect):
+    answer = connect(portal.url, portal.token).heartbeat()
+    recorded = last_heartbeat(portal.son)
+    assert recorded is not None
+    assert answer == {
+        "son": portal.son.pk,
+        "name": "son-1",
+        "status": "active",
+        "last_heartbeat_at": answer["last_heartbeat_at"],
+    }
+    assert datetime.fromisoformat(answer["last_heartbeat_at"]) == recorded
+
+
+def test_each_heartbeat_advances_the_portals_record(portal, connect):
+    client = connect(portal.url, portal.token)
+    client.heartbeat()
+    first = last_heartbeat(portal.son)
+    client.heartbeat()
+    assert last_heartbeat(portal.son) > first
+
+
+def test_it_gets_the_signing_requests_from_the_portal(portal, connect):
+    assert connect(portal.url + "/", portal.token).signing_requests() == []
+
+
+def test_a_wrong_token_is_a_401_portal_error_that_does_not_show_the_token(portal, connect):
+    wrong = portal.token[::-1]
+    for call in (PortalClient.heartbeat, PortalClient.signing_requests):
+        with pytest.raises(PortalError) as caught:
+            call(connect(portal.url, wrong))
+        assert caught.value.status == 401
+        assert "HTTP 401: Invalid SON token." in str(caught.value)
+        assert not isinstance(caught.value, PortalUnavailable)
+        assert wrong not in str(caught.value) and portal.token not in str(caught.value)
+    assert last_heartbeat(portal.son) is None
+
+
+def test_a_deregistered_son_is_refused_with_a_401(portal, connect):
+    SON.objects.filter(pk=portal.son.pk).update(status=SON.Status.DEREGISTERED)
+    with pytest.raises(PortalError) as caught:
+        connect(portal.url, portal.token).heartbeat()
+    assert caught.value.status == 401
+    assert "deregistered" in str(caught.value)
+    assert portal.token not in str(caught.value)
+    assert last_heartbeat(portal.son) is None
+
+
+def test_it_keeps_the_token_out_of_its_repr(portal, connect):
+    assert portal.token not in repr(connect(portal.url, portal.token))
+
+
+# Transport failures the portal cannot produce on demand
+
+
+def test_it_raises_portal_unavailable_when_the_connection_is_refused(closed_port_url, connect):
+    with pytest.raises(PortalUnavailable) as caught:
+        connect(closed_port_url, TOKEN).heartbeat()
+    assert caught.value.status is None
+    assert "cannot connect" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_it_raises_portal_unavailable_when_the_peer_never_answers(misbehaving_peer, connect):
+    with pytest.raises(PortalUnavailable, match="timed out") as caught:
+        connect(misbehaving_peer.url, TOKEN, timeout=0.2).signing_requests()
+    assert TOKEN not in str(caught.value)
+
+
+def test_it_redacts_the_token_if_the_peer_echoes_it(misbehaving_peer, connect):
+    misbehaving_peer.answers("403 Forbidden", b'{"detail": "token %s is revoked"}' % TOKEN.encode())
+    with pytest.raises(PortalError) as caught:
+        connect(misbehaving_peer.url, TOKEN).heartbeat()
+    assert TOKEN not in str(caught.value)
+    assert "[redacted]" in str(caught.value)
+
+
+def test_it_raises_portal_error_on_a_server_error(misbehaving_peer, connect):
+    misbehaving_peer.answers("500 Internal Server Error", b'{"error": "boom"}')
+    with pytest.raises(PortalError, match="HTTP 500: boom") as caught:
+        connect(misbehaving_peer.url, TOKEN).signing_requests()
+    assert caught.value.status == 500
+
+
+def test_it_treats_a_redirect_as_an_error(misbehaving_peer, connect):
+    misbehaving_peer.answers("302 Found", b"{}")
+    with pytest.raises(PortalError) as caught:
+        connect(misbehaving_peer.url, TOKEN).heartbeat()
+    assert caught.value.status == 302
+
+
+def test_it_rejects_an_answer_that_is_not_json(misbehaving_peer, connect):
+    misbehaving_peer.answers("200 OK", b"<html>hello</html>", content_type="text/html")
+    with pytest.raises(PortalError, match="did not answer JSON") as caught:
+        connect(misbehaving_peer.url, TOKEN).heartbeat()
+    assert caught.value.status == 200
+
+
+def test_it_rejects_an_answer_without_results(misbehaving_peer, connect):
+    misbehaving_peer.answers("200 OK", b'[{"id": 1}]')
+    with pytest.raises(PortalError, match="JSON object"):
+        connect(misbehaving_peer.url, TOKEN).signing_requests()
+    misbehaving_peer.answers("200 OK", b'{"items": []}')
+    with pytest.raises(PortalError, match="results"):
+        connect(misbehaving_peer.url, TOKEN).signing_requests()

@@ -1,0 +1,182 @@
+import logging
+import threading
+
+import pytest
+
+from sidechains.models import SON
+from signer.client import (
+    HEARTBEAT_PATH,
+    SIGNING_REQUESTS_PATH,
+    PortalError,
+    PortalUnavailable,
+)
+from signer.keystore import generate
+from signer.service import Signer, is_transient, retry_delay
+from tests.signer.conftest import last_heartbeat
+
+HEARTBEAT = ("POST", HEARTBEAT_PATH)
+POLL = ("GET", SIGNING_REQUESTS_PATH)
+
+
+@pytest.fixture
+def keys():
+    return generate()
+
+
+@pytest.fixture
+def make_signer(connect, keys):
+    def make(url, token, heartbeat_every=5.0, poll_every=3.0, **kwargs):
+        client = connect(url, token, timeout=2)
+        return Signer(
+            client, keys, heartbeat_every=heartbeat_every, poll_every=poll_every, **kwargs
+        )
+
+    return make
+
+
+def _set_status(son, status):
+    SON.objects.filter(pk=son.pk).update(status=status)
+
+
+def _advanced(values):
+    """For each value, whether it differs from the one before (the first: from None)."""
+    return [value != before for before, value in zip([None, *values[:-1]], values, strict=True)]
+
+
+def test_it_sends_a_heartbeat_on_the_first_tick_and_then_every_interval(
+    portal, make_signer, caplog
+):
+    signer = make_signer(portal.url, portal.token, heartbeat_every=5.0)
+    seen = []
+    with caplog.at_level(logging.INFO, logger="signer"):
+        for now in (100.0, 101.0, 104.9, 105.0, 107.0, 109.9, 110.0):
+            signer.run_once(now)
+            seen.append(last_heartbeat(portal.son))
+    assert _advanced(seen) == [True, False, False, True, False, False, True]
+    assert f"heartbeat accepted: SON {portal.son.pk} is active" in caplog.text
+
+
+def test_it_polls_signing_requests_on_its_own_schedule(portal, portal_hits, make_signer, caplog):
+    signer = make_signer(portal.url, portal.token, heartbeat_every=10.0, poll_every=3.0)
+    with caplog.at_level(logging.INFO, logger="signer"):
+        for now in (0.0, 1.0, 3.0, 6.0, 9.0):
+            signer.run_once(now)
+    assert (portal_hits[HEARTBEAT], portal_hits[POLL]) == (1, 4)
+    assert caplog.text.count("0 signing request(s) pending") == 1
+
+
+def test_it_retries_a_refused_heartbeat_with_backoff_and_recovers(
+    portal, portal_hits, make_signer, caplog
+):
+    _set_status(portal.son, SON.Status.DEREGISTERED)
+    signer = make_signer(portal.url, portal.token, heartbeat_every=5.0, poll_every=100.0)
+    ticks = [0.0, 0.9, 1.0, 2.9, 3.0, 6.9, 7.0, 11.9, 12.0]
+    attempts = []
+    with caplog.at_level(logging.INFO, logger="signer"):
+        for now in ticks:
+            signer.run_once(now)
+            attempts.append(portal_hits[HEARTBEAT])
+        # retries after 1 s, 2 s, 4 s, then capped at the 5 s interval
+        assert attempts == [1, 1, 2, 2, 3, 3, 4, 4, 5]
+        assert last_heartbeat(portal.son) is None
+        failures = [r for r in caplog.records if "heartbeat failed" in r.getMessage()]
+        assert len(failures) == 5
+        assert {r.levelno for r in failures} == {logging.ERROR}  # a human must look
+        assert "HTTP 401: This SON is deregistered." in failures[0].getMessage()
+
+        _set_status(portal.son, SON.Status.ACTIVE)
+        seen = []
+        for now in (17.0, 21.9, 22.0):
+            signer.run_once(now)
+            seen.append(last_heartbeat(portal.son))
+    assert _advanced(seen) == [True, False, True]  # back on the regular 5 s schedule
+    assert "heartbeat succeeded again after 5 failure(s)" in caplog.text
+
+
+def test_it_survives_an_unreachable_portal(closed_port_url, make_signer, caplog):
+    signer = make_signer(closed_port_url, "tok-unused")
+    with caplog.at_level(logging.DEBUG, logger="signer"):
+        signer.run_once(0.0)
+        signer.run_once(1.0)
+    failures = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert failures and {r.levelno for r in failures} == {logging.WARNING}
+    assert "cannot connect" in caplog.text
+
+
+def test_it_logs_an_overloaded_peer_as_a_warning(misbehaving_peer, make_signer, caplog):
+    misbehaving_peer.answers("503 Service Unavailable", b'{"detail": "maintenance"}')
+    signer = make_signer(misbehaving_peer.url, "tok-unused")
+    with caplog.at_level(logging.DEBUG, logger="signer"):
+        signer.run_once(0.0)
+    failures = [r for r in caplog.records if "failed" in r.getMessage()]
+    assert len(failures) == 2 and {r.levelno for r in failures} == {logging.WARNING}
+    assert "HTTP 503: maintenance" in caplog.text
+
+
+def test_it_never_logs_the_token_or_a_private_key(portal, keys, make_signer, caplog):
+    stop = threading.Event()
+    clock = [0.0]
+
+    def sleep(_seconds):
+        clock[0] += 1.0
+        if clock[0] == 3.0:
+            _set_status(portal.son, SON.Status.DEREGISTERED)
+        if clock[0] >= 6.0:
+            stop.set()
+
+    signer = make_signer(portal.url, portal.token, 2.0, 2.0, clock=lambda: clock[0], sleep=sleep)
+    with caplog.at_level(logging.DEBUG):
+        signer.run_forever(stop)
+    assert "heartbeat accepted" in caplog.text  # before the SON was deregistered
+    assert "This SON is deregistered." in caplog.text  # after
+    for secret in (portal.token, keys.bitcoin.secret.hex(), keys.hive.secret.hex()):
+        assert secret not in caplog.text
+
+
+def test_it_runs_until_the_stop_event_is_set(portal, portal_hits, make_signer):
+    stop = threading.Event()
+    clock = [0.0]
+    pauses = []
+    seen = []
+
+    def sleep(seconds):
+        pauses.append(seconds)
+        seen.append(last_heartbeat(portal.son))
+        clock[0] += seconds
+        if clock[0] >= 12.0:
+            stop.set()
+
+    signer = make_signer(
+        portal.url,
+        portal.token,
+        heartbeat_every=5.0,
+        poll_every=3.0,
+        clock=lambda: clock[0],
+        sleep=sleep,
+    )
+    signer.run_forever(stop)
+    assert sum(_advanced(seen)) == 3  # heartbeats at 0, 5, 10
+    assert portal_hits[POLL] == 4  # at 0, 3, 6, 9 (12 is not reached before stopping)
+    assert max(pauses) <= 0.25
+
+
+@pytest.mark.parametrize(
+    "failures, expected", [(1, 1.0), (2, 2.0), (3, 4.0), (4, 5.0), (100, 5.0), (10**6, 5.0)]
+)
+def test_it_doubles_the_retry_delay_up_to_the_interval(failures, expected):
+    assert retry_delay(failures, every=5.0) == expected
+
+
+@pytest.mark.parametrize(
+    "error, transient",
+    [
+        (PortalUnavailable("down"), True),
+        (PortalError("busy", 503), True),
+        (PortalError("slow down", 429), True),
+        (PortalError("bad token", 401), False),
+        (PortalError("no such path", 404), False),
+        (PortalError("not JSON", 200), False),
+    ],
+)
+def test_it_tells_transient_portal_errors_from_ones_that_need_an_operator(error, transient):
+    assert is_transient(error) is transient
