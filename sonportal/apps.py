@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SonportalConfig(AppConfig):
+    name = "sonportal"
+    verbose_name = "SON portal"

@@ -1,0 +1,29 @@
+"""The Celery app and the one place where the beat schedule is written.
+
+django-celery-beat's DatabaseScheduler copies this schedule into its tables when beat starts;
+administrators can pause an entry in the admin. Each entry expires at ~1.5x its interval so a
+backlog after downtime does not pile up.
+"""
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sonportal.settings")
+
+app = Celery("sonportal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+def _every(seconds: float, task: str) -> dict:
+    return {"task": task, "schedule": seconds, "options": {"expires": seconds * 1.5}}
+
+
+@app.on_after_configure.connect
+def install_schedule(sender: Celery, **kwargs) -> None:
+    from django.conf import settings
+
+    sender.conf.beat_schedule = {
+        "son-liveness": _every(settings.SON_LIVENESS_CHECK_EVERY, "sidechains.tasks.son_liveness"),
+    }

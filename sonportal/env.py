@@ -1,0 +1,69 @@
+"""Read deploy-varying settings from the environment, failing loudly on bad values.
+
+Secrets come from VAR or VAR_FILE (a path whose content is the secret) and never have defaults.
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+_MISSING = "\0missing"
+
+
+def env_str(name: str, default: str = _MISSING) -> str:
+    value = os.environ.get(name, "")
+    if value == "":
+        if default == _MISSING:
+            raise ImproperlyConfigured(f"Set the environment variable {name}.")
+        return default
+    return value
+
+
+def env_int(name: str, default: int | None = None, *, minimum: int | None = None) -> int:
+    raw = env_str(name, _MISSING if default is None else str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}.") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {value}.")
+    return value
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    raw = env_str(name, "").lower()
+    if raw == "":
+        return default
+    if raw in {"1", "true", "yes", "on"}:
+        return True
+    if raw in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, got {raw!r}.")
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+def env_choice(name: str, choices: tuple[str, ...], default: str = _MISSING) -> str:
+    value = env_str(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {value!r}.")
+    return value
+
+
+def env_secret(name: str, *, required: bool = True) -> str:
+    """VAR or VAR_FILE, not both. Secrets have no default."""
+    value = os.environ.get(name, "")
+    path = os.environ.get(f"{name}_FILE", "")
+    if value and path:
+        raise ImproperlyConfigured(f"Set only one of {name} and {name}_FILE.")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as f:
+                value = f.read().strip()
+        except OSError as e:
+            raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {e.strerror}") from e
+    if not value and required:
+        raise ImproperlyConfigured(f"Set {name} or {name}_FILE.")
+    return value

@@ -1,0 +1,156 @@
+"""Settings for the SON portal. Every deploy-varying value comes from the environment.
+
+.env.example lists every variable; README.md explains them.
+"""
+
+from pathlib import Path
+
+from sonportal.env import env_bool, env_choice, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = env_secret("SECRET_KEY")
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "django_htmx",
+    "template_partials",
+    "django_celery_beat",
+    "sonportal",
+    "sidechains",
+    "proposals",
+    "rates",
+    "mappings",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "sonportal.urls"
+WSGI_APPLICATION = "sonportal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "sonportal.roles.context_processor",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "HOST": env_str("DATABASE_HOST", "127.0.0.1"),
+        "PORT": env_int("DATABASE_PORT", 5432),
+        "NAME": env_str("DATABASE_NAME", "sonportal"),
+        "USER": env_str("DATABASE_USER", "sonportal"),
+        "PASSWORD": env_secret("DATABASE_PASSWORD", required=False),
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        "CONN_HEALTH_CHECKS": True,
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
+STATICFILES_DIRS = [BASE_DIR / "sonportal" / "static"]
+
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "SON portal API",
+    "DESCRIPTION": "Users, SON signers and scripts talk to the portal through this API.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# Celery: Redis broker and result backend; beat keeps its schedule in the database.
+# (Not named CELERY_BROKER_URL: Celery reads that variable itself and lets it override the
+# configuration of every app in the process.)
+CELERY_BROKER_URL = env_str("REDIS_URL")
+CELERY_RESULT_BACKEND = CELERY_BROKER_URL
+CELERY_RESULT_EXPIRES = 3600
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+# Write last_run_at after every task beat sends, so /healthz sees beat's pulse promptly.
+CELERY_BEAT_SYNC_EVERY = 1
+
+# Chains.
+BITCOIN_NETWORK = env_choice("BITCOIN_NETWORK", ("mainnet", "testnet", "regtest"), "regtest")
+BITCOIN_RPC_URL = env_str("BITCOIN_RPC_URL")
+BITCOIN_RPC_USER = env_str("BITCOIN_RPC_USER", "")
+BITCOIN_RPC_PASSWORD = env_secret("BITCOIN_RPC_PASSWORD", required=False)
+BITCOIN_RPC_TIMEOUT = env_int("BITCOIN_RPC_TIMEOUT", 10, minimum=1)
+HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
+
+# SON liveness and governance, in seconds.
+SON_HEARTBEAT_FREQUENCY = env_int("SON_HEARTBEAT_FREQUENCY", 180, minimum=1)
+SON_DOWN_TIME = env_int("SON_DOWN_TIME", 360, minimum=1)
+SON_DEREGISTER_TIME = env_int("SON_DEREGISTER_TIME", 12 * 3600, minimum=1)
+WITNESS_CYCLE = env_int("WITNESS_CYCLE", 24 * 3600, minimum=1)
+# How often beat runs the liveness check (marks silent SONs down).
+SON_LIVENESS_CHECK_EVERY = env_int("SON_LIVENESS_CHECK_EVERY", 30, minimum=1)
+
+# How long /healthz waits for a worker to answer its round trip through the broker.
+HEALTH_BROKER_TIMEOUT = env_int("HEALTH_BROKER_TIMEOUT", 5, minimum=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+}
