@@ -1,0 +1,7 @@
+from django.urls import path
+
+from proposals import views
+
+urlpatterns = [
+    path("", views.home, name="proposals-home"),
+]

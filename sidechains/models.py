@@ -1,0 +1,143 @@
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+
+class Sidechain(models.TextChoices):
+    BITCOIN = "bitcoin", "Bitcoin"
+    HIVE = "hive", "Hive"
+
+
+def hash_token(token: str) -> str:
+    """SON API tokens are stored as their SHA-256: the portal's database holds no usable secret."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SONQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status=SON.Status.ACTIVE)
+
+    def registered(self):
+        return self.exclude(status=SON.Status.DEREGISTERED)
+
+    def owned_by(self, user):
+        return self.filter(owner=user)
+
+
+class SON(models.Model):
+    class Status(models.TextChoices):
+        INACTIVE = "inactive"
+        ACTIVE = "active"
+        REQUEST_MAINTENANCE = "request_maintenance", "requested maintenance"
+        IN_MAINTENANCE = "in_maintenance", "in maintenance"
+        DEREGISTERED = "deregistered"
+
+    name = models.SlugField(max_length=64, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sons"
+    )
+    status = models.CharField(max_length=24, choices=Status, default=Status.INACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_active_at = models.DateTimeField(null=True, blank=True)
+    last_down_at = models.DateTimeField(null=True, blank=True)
+    total_downtime = models.BigIntegerField(default=0, help_text="Seconds, closed intervals only.")
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    token_created_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = SONQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "SON"
+        verbose_name_plural = "SONs"
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_downtime__gte=0), name="sidechains_son_downtime_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("sidechains-son", args=[self.name])
+
+    def public_key(self, sidechain: str) -> str | None:
+        for key in self.public_keys.all():
+            if key.sidechain == sidechain:
+                return key.public_key
+        return None
+
+    def seconds_since_heartbeat(self, now) -> float | None:
+        if self.last_heartbeat_at is None:
+            return None
+        return (now - self.last_heartbeat_at).total_seconds()
+
+    def current_downtime(self, now) -> int:
+        """Seconds of the downtime interval in progress, 0 when the SON is up."""
+        if self.status != self.Status.IN_MAINTENANCE or self.last_down_at is None:
+            return 0
+        return int((now - self.last_down_at).total_seconds())
+
+
+class SONPublicKey(models.Model):
+    """A SON's public key on one sidechain. The private half lives only in the SON's signer."""
+
+    son = models.ForeignKey(SON, on_delete=models.CASCADE, related_name="public_keys")
+    sidechain = models.CharField(max_length=16, choices=Sidechain)
+    public_key = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "SON public key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["son", "sidechain"], name="sidechains_sonpublickey_one_per_chain"
+            ),
+            models.UniqueConstraint(
+                fields=["sidechain", "public_key"], name="sidechains_sonpublickey_unique_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.son} {self.sidechain} {self.public_key}"
+
+
+class SONStatistics(models.Model):
+    son = models.ForeignKey(SON, on_delete=models.CASCADE, related_name="statistics")
+    sidechain = models.CharField(max_length=16, choices=Sidechain)
+    txs_signed = models.BigIntegerField(default=0)
+    deposits_reported = models.BigIntegerField(default=0)
+    withdrawals_reported = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "SON statistics"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["son", "sidechain"], name="sidechains_sonstatistics_one_per_chain"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.son} on {self.sidechain}"
+
+
+class SONStatusChange(models.Model):
+    """Append-only record of every SON status transition: the audit log of liveness."""
+
+    son = models.ForeignKey(SON, on_delete=models.CASCADE, related_name="status_changes")
+    old_status = models.CharField(max_length=24, choices=SON.Status)
+    new_status = models.CharField(max_length=24, choices=SON.Status)
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["son", "-created_at"], name="sidechains_statuschange_son")]
+
+    def __str__(self) -> str:
+        return f"{self.son}: {self.old_status} -> {self.new_status}"

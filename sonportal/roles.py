@@ -1,0 +1,50 @@
+"""The four roles and where each lands after login.
+
+Roles are derived from data, not stored twice: staff are administrators, an active Witness row
+makes a witness, owning a SON makes a SON operator, and every signed-in person is a user.
+"""
+
+from django.db import models
+from django.urls import reverse
+
+
+class Role(models.TextChoices):
+    ADMINISTRATOR = "administrator"
+    WITNESS = "witness"
+    SON_OPERATOR = "son_operator", "SON operator"
+    USER = "user"
+
+
+HOME_URL_NAMES = {
+    Role.ADMINISTRATOR: "admin:index",
+    Role.WITNESS: "proposals-home",
+    Role.SON_OPERATOR: "sidechains-operator-home",
+    Role.USER: "account-home",
+}
+
+
+def roles_of(user) -> list[Role]:
+    """The user's roles, most privileged first."""
+    if not user.is_authenticated:
+        return []
+    roles = []
+    if user.is_staff:
+        roles.append(Role.ADMINISTRATOR)
+    if hasattr(user, "witness") and user.witness.active:
+        roles.append(Role.WITNESS)
+    if user.sons.registered().exists():
+        roles.append(Role.SON_OPERATOR)
+    roles.append(Role.USER)
+    return roles
+
+
+def home_url(user) -> str:
+    return reverse(HOME_URL_NAMES[roles_of(user)[0]])
+
+
+def context_processor(request) -> dict:
+    roles = roles_of(request.user)
+    return {
+        "roles": roles,
+        "role_links": [(role.label, reverse(HOME_URL_NAMES[role])) for role in roles],
+    }

@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
+
+from sidechains.urls import api_urlpatterns as sidechains_api
+from sonportal import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("account/", views.account_home, name="account-home"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", views.healthz, name="healthz"),
+    path("admin/status/", views.admin_status, name="admin-status"),
+    path("admin/", admin.site.urls),
+    path("proposals/", include("proposals.urls")),
+    path("", include("sidechains.urls")),
+    path("api/v1/", include(sidechains_api)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+]

@@ -1,0 +1,42 @@
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from django_htmx.middleware import HtmxDetails
+
+from sidechains.models import SON
+from sonportal import health
+from sonportal.roles import home_url
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+@login_required
+def home(request: HttpRequest):
+    return redirect(home_url(request.user))
+
+
+@login_required
+def account_home(request: HttpRequest):
+    sons = SON.objects.registered()
+    context = {"sons_total": sons.count(), "sons_active": sons.active().count()}
+    return render(request, "sonportal/account_home.html", context)
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest):
+    report = health.report()
+    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+
+
+@staff_member_required
+@never_cache
+def admin_status(request: HtmxHttpRequest):
+    report = health.report()
+    template = "admin/status.html#panel" if request.htmx else "admin/status.html"
+    return render(request, template, {"report": report})

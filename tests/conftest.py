@@ -1,0 +1,99 @@
+"""Fixtures on real components: PostgreSQL (pytest-django), Redis, bcoin, Celery, Chromium.
+
+bin/test starts the project-local PostgreSQL and Redis and exports their settings; each test
+session starts its own fresh in-memory bcoin node.
+"""
+
+import os
+import shutil
+import tempfile
+
+import pytest
+
+from tests import fixtures
+
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
+# there are ordinary synchronous ones.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def admin_user(db):
+    return fixtures.make_user("admin", staff=True)
+
+
+@pytest.fixture
+def user_carol(db):
+    return fixtures.make_user("user_carol")
+
+
+@pytest.fixture
+def witness_alice(db):
+    return fixtures.make_witness("witness_alice")
+
+
+@pytest.fixture
+def son_1(db):
+    return fixtures.make_son("son-1")
+
+
+@pytest.fixture(scope="session")
+def bitcoin_node():
+    from tests.bitcoin_node import start_bcoin
+
+    node = start_bcoin()
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def bitcoin(bitcoin_node, settings):
+    """Point the portal's Bitcoin client at the session's bcoin node."""
+    settings.BITCOIN_RPC_URL = bitcoin_node.url
+    settings.BITCOIN_RPC_USER = "sonportal"
+    settings.BITCOIN_RPC_PASSWORD = bitcoin_node.api_key
+    return bitcoin_node.rpc()
+
+
+@pytest.fixture(scope="session")
+def celery_worker():
+    """A real Celery worker (in a thread of this process) consuming from the test Redis."""
+    from celery.contrib.testing import tasks  # noqa: F401 - registers celery.ping
+    from celery.contrib.testing.worker import start_worker
+
+    from sonportal.celery import app
+
+    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=True) as worker:
+        yield worker
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    args = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile, executable_path="/usr/bin/chromium", headless=True, args=args
+        )
+        yield context
+        context.close()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page()
+    yield page
+    page.close()
+    browser.clear_cookies()
