@@ -1,0 +1,154 @@
+"""Health of every component the portal depends on, for /healthz and the admin status panel.
+
+Each check returns a Check; a check never raises. Error texts come from the component's own
+error message and never contain credentials.
+"""
+
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+import requests
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeoutError
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+from django_celery_beat.models import PeriodicTask
+
+from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError
+from sidechains.models import SON
+from sonportal.celery import app as celery_app
+from sonportal.tasks import PING_TASK
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str = ""
+    error: str = ""
+
+
+def _error(e: Exception) -> str:
+    return f"{type(e).__name__}: {e}"
+
+
+def check_database() -> Check:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT version()")
+            (version,) = cursor.fetchone()
+    except Exception as e:
+        return Check("database", False, error=_error(e))
+    return Check("database", True, detail=version.split(",")[0])
+
+
+def check_broker(app: Celery = celery_app) -> Check:
+    nonce = secrets.token_hex(8)
+    timeout = settings.HEALTH_BROKER_TIMEOUT
+    started = time.monotonic()
+    try:
+        # Probe the broker first: the result backend would otherwise retry for ~20 s.
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+        result = app.send_task(PING_TASK, args=[nonce], retry=False, expires=timeout)
+        answer = result.get(timeout=timeout, disable_sync_subtasks=False)
+    except CeleryTimeoutError:
+        return Check("broker", False, error=f"no worker answered within {timeout} s")
+    except Exception as e:
+        return Check("broker", False, error=_error(e))
+    if answer != nonce:
+        return Check("broker", False, error="a worker answered with the wrong nonce")
+    elapsed_ms = (time.monotonic() - started) * 1000
+    return Check("broker", True, detail=f"worker round trip {elapsed_ms:.0f} ms")
+
+
+def bitcoin_rpc() -> BitcoinRPC:
+    return BitcoinRPC(
+        settings.BITCOIN_RPC_URL,
+        user=settings.BITCOIN_RPC_USER,
+        password=settings.BITCOIN_RPC_PASSWORD,
+        timeout=settings.BITCOIN_RPC_TIMEOUT,
+    )
+
+
+def check_bitcoin() -> Check:
+    try:
+        height = bitcoin_rpc().get_block_count()
+    except BitcoinRPCError as e:
+        return Check("bitcoin", False, error=str(e))
+    return Check("bitcoin", True, detail=f"{settings.BITCOIN_NETWORK} height {height}")
+
+
+def check_hive() -> Check | None:
+    if not settings.HIVE_NODE_URL:
+        return None
+    body = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "database_api.get_dynamic_global_properties",
+        "params": {},
+    }
+    try:
+        response = requests.post(settings.HIVE_NODE_URL, json=body, timeout=5)
+        response.raise_for_status()
+        props = response.json()["result"]
+    except Exception as e:
+        return Check("hive", False, error=_error(e))
+    return Check("hive", True, detail=f"head block {props['head_block_number']}")
+
+
+def check_beat() -> Check:
+    """Beat is alive if it sent its most frequent task recently."""
+    try:
+        last = (
+            PeriodicTask.objects.filter(enabled=True, last_run_at__isnull=False)
+            .order_by("-last_run_at")
+            .values_list("last_run_at", flat=True)
+            .first()
+        )
+    except Exception as e:
+        return Check("beat", False, error=_error(e))
+    if last is None:
+        return Check("beat", False, error="beat has not sent any task yet")
+    age = (timezone.now() - last).total_seconds()
+    if age > 3 * settings.SON_LIVENESS_CHECK_EVERY + 10:
+        return Check("beat", False, error=f"last task sent {age:.0f} s ago")
+    return Check("beat", True, detail=f"last task sent {age:.0f} s ago")
+
+
+def check_signers() -> list[Check]:
+    now = timezone.now()
+    limit = timedelta(seconds=settings.SON_DOWN_TIME)
+    try:
+        sons = list(SON.objects.registered())
+    except Exception as e:
+        return [Check("signers", False, error=_error(e))]
+    checks = []
+    for son in sons:
+        name = f"signer {son.name}"
+        if son.last_heartbeat_at is None:
+            checks.append(Check(name, False, error="never seen"))
+            continue
+        age = now - son.last_heartbeat_at
+        seen = f"last seen {age.total_seconds():.0f} s ago"
+        checks.append(Check(name, age <= limit, detail=seen, error="" if age <= limit else seen))
+    return checks
+
+
+def run_checks() -> list[Check]:
+    checks = [check_database(), check_broker(), check_bitcoin(), check_beat()]
+    hive = check_hive()
+    if hive is not None:
+        checks.append(hive)
+    return checks + check_signers()
+
+
+def report() -> dict:
+    checks = run_checks()
+    return {
+        "status": "ok" if all(c.ok for c in checks) else "fail",
+        "checks": [asdict(c) for c in checks],
+    }

@@ -1,0 +1,97 @@
+"""/healthz and the admin status panel on real components: each one up, then stopped."""
+
+import pytest
+from celery import Celery
+from django.urls import reverse
+
+from sonportal import health
+from tests.bitcoin_node import free_port, start_bcoin
+
+pytestmark = pytest.mark.django_db
+
+
+def checks_by_name(report: dict) -> dict:
+    return {c["name"]: c for c in report["checks"]}
+
+
+def test_it_reports_the_bitcoin_height_and_then_the_node_going_down(settings):
+    with start_bcoin() as node:
+        settings.BITCOIN_RPC_URL = node.url
+        settings.BITCOIN_RPC_USER = "sonportal"
+        settings.BITCOIN_RPC_PASSWORD = node.api_key
+        node.rpc().generate_to_address(3, "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080")
+        up = health.check_bitcoin()
+        assert up.ok, up.error
+        assert up.detail == "regtest height 3"
+    down = health.check_bitcoin()
+    assert not down.ok
+    assert "no answer from http://127.0.0.1" in down.error
+
+
+def test_it_reports_a_wrong_bitcoin_password(bitcoin, settings):
+    settings.BITCOIN_RPC_PASSWORD = "not-the-key"
+    check = health.check_bitcoin()
+    assert not check.ok
+    assert "not-the-key" not in check.error
+
+
+def test_it_reports_a_worker_round_trip(celery_worker):
+    check = health.check_broker()
+    assert check.ok, check.error
+    assert check.detail.startswith("worker round trip")
+
+
+def test_it_reports_a_broker_without_workers(settings):
+    settings.HEALTH_BROKER_TIMEOUT = 1
+    # A Redis database that no worker consumes from.
+    url = settings.CELERY_BROKER_URL.rsplit("/", 1)[0] + "/7"
+    check = health.check_broker(Celery(broker=url, backend=url, set_as_current=False))
+    assert not check.ok
+    assert check.error == "no worker answered within 1 s"
+
+
+def test_it_reports_a_broker_that_is_down(settings):
+    settings.HEALTH_BROKER_TIMEOUT = 1
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    app = Celery(broker=url, backend=url, set_as_current=False)
+    app.conf.broker_connection_retry = False
+    app.conf.broker_connection_max_retries = 0
+    check = health.check_broker(app)
+    assert not check.ok
+    assert "Connection refused" in check.error or "connecting" in check.error
+
+
+def test_it_reports_signers_by_last_heartbeat(son_1, client):
+    son, token = son_1
+    [never] = [c for c in health.check_signers() if c.name == "signer son-1"]
+    assert (never.ok, never.error) == (False, "never seen")
+    client.post(reverse("api-son-heartbeat"), HTTP_AUTHORIZATION=f"Token {token}")
+    [seen] = [c for c in health.check_signers() if c.name == "signer son-1"]
+    assert seen.ok
+    assert seen.detail.startswith("last seen")
+
+
+def test_it_answers_503_with_the_failing_component(client, settings):
+    settings.HEALTH_BROKER_TIMEOUT = 1
+    settings.BITCOIN_RPC_URL = f"http://127.0.0.1:{free_port()}/"
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    report = response.json()
+    assert report["status"] == "fail"
+    assert checks_by_name(report)["bitcoin"]["ok"] is False
+    assert checks_by_name(report)["database"]["ok"] is True
+
+
+def test_it_shows_the_status_panel_to_administrators_only(client, admin_user, user_carol, settings):
+    settings.HEALTH_BROKER_TIMEOUT = 1
+    client.force_login(user_carol)
+    assert client.get(reverse("admin-status")).status_code == 302
+    client.force_login(admin_user)
+    page = client.get(reverse("admin-status"))
+    assert page.status_code == 200
+    assert b"database" in page.content and b"bitcoin" in page.content
+    fragment = client.get(reverse("admin-status"), HTTP_HX_REQUEST="true")
+    assert b"<html" not in fragment.content
+    assert b"status-table" in fragment.content
+    index = client.get(reverse("admin:index"))
+    assert reverse("admin-status").encode() in index.content
