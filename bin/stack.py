@@ -1,0 +1,358 @@
+"""Start and stop the project-local stack: PostgreSQL, Redis, bcoin, signers, web, worker, beat.
+
+Everything lives under .stack/<profile>/ (git-ignored): data, logs, pid files and the generated
+environment file. Two profiles: "demo" (the whole portal with demo data) and "test" (only the
+PostgreSQL and Redis the test suite uses; tests start their own bcoin nodes and workers).
+
+    python bin/stack.py up            # the demo
+    python bin/stack.py down          # stop what `up` started
+    python bin/stack.py services test # PostgreSQL + Redis for the tests
+    python bin/stack.py down test
+"""
+
+import argparse
+import contextlib
+import glob
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PORTS = {
+    "demo": {"postgres": 54320, "redis": 63790, "bcoin": 48332, "web": 8000},
+    "test": {"postgres": 54321, "redis": 63791},
+}
+SIGNERS = 3
+
+
+class StackError(Exception):
+    pass
+
+
+def log(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+class Stack:
+    def __init__(self, profile: str) -> None:
+        self.profile = profile
+        self.ports = PORTS[profile]
+        self.dir = ROOT / ".stack" / profile
+        self.pids = self.dir / "pids"
+        self.logs = self.dir / "logs"
+        for path in (self.dir, self.pids, self.logs):
+            path.mkdir(parents=True, exist_ok=True)
+
+    # -- environment ----------------------------------------------------------------------
+
+    def secret_file(self, name: str) -> Path:
+        path = self.dir / name
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+        return path
+
+    def env(self) -> dict[str, str]:
+        env = {
+            "DJANGO_SETTINGS_MODULE": "sonportal.settings",
+            "SECRET_KEY_FILE": str(self.secret_file("secret_key")),
+            "DATABASE_HOST": "127.0.0.1",
+            "DATABASE_PORT": str(self.ports["postgres"]),
+            "DATABASE_NAME": "sonportal",
+            "DATABASE_USER": "sonportal",
+            "REDIS_URL": f"redis://127.0.0.1:{self.ports['redis']}/0",
+            "BITCOIN_NETWORK": "regtest",
+        }
+        if self.profile == "demo":
+            env |= {
+                "DEBUG": "true",
+                "BITCOIN_RPC_URL": f"http://127.0.0.1:{self.ports['bcoin']}/",
+                "BITCOIN_RPC_USER": "sonportal",
+                "BITCOIN_RPC_PASSWORD_FILE": str(self.secret_file("bcoin_api_key")),
+                "SON_HEARTBEAT_FREQUENCY": "10",
+                "SON_DOWN_TIME": "30",
+                "SON_LIVENESS_CHECK_EVERY": "10",
+            }
+        else:
+            # Tests start their own bcoin nodes and point the client at them. Live-server
+            # threads must not keep connections that block dropping the test database.
+            env["BITCOIN_RPC_URL"] = "http://127.0.0.1:9/"
+            env["DATABASE_CONN_MAX_AGE"] = "0"
+        return env
+
+    def write_env_file(self) -> Path:
+        path = self.dir / "env"
+        path.write_text("".join(f"{k}={v}\n" for k, v in self.env().items()))
+        return path
+
+    def process_env(self) -> dict[str, str]:
+        return {**os.environ, **self.env()}
+
+    # -- processes --------------------------------------------------------------------------
+
+    def pid_of(self, name: str) -> int | None:
+        path = self.pids / f"{name}.pid"
+        if not path.exists():
+            return None
+        pid = int(path.read_text().strip())
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            path.unlink()
+            return None
+        return pid
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> int:
+        pid = self.pid_of(name)
+        if pid is not None:
+            log(f"{name} already running (pid {pid})")
+            return pid
+        logfile = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        process = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=env or self.process_env(),
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        (self.pids / f"{name}.pid").write_text(str(process.pid))
+        log(f"started {name} (pid {process.pid}), log {self.logs / (name + '.log')}")
+        return process.pid
+
+    def stop(self, name: str) -> None:
+        pid = self.pid_of(name)
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            os.killpg(pid, signal.SIGKILL)
+        (self.pids / f"{name}.pid").unlink(missing_ok=True)
+        log(f"stopped {name} (pid {pid})")
+
+    def wait_for_port(self, name: str, port: int, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            if name and self.pid_of(name) is None:
+                raise StackError(f"{name} exited; see {self.logs / (name + '.log')}")
+            time.sleep(0.2)
+        raise StackError(f"{name} did not listen on port {port} within {timeout:.0f} s")
+
+    # -- PostgreSQL -------------------------------------------------------------------------
+
+    def pg_bin(self, tool: str) -> str:
+        found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"))
+        if not found:
+            raise StackError("PostgreSQL server binaries not found; run bin/bootstrap first.")
+        return found[-1]
+
+    def as_postgres(self, argv: list[str]) -> list[str]:
+        # initdb and postgres refuse to run as root.
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    def start_postgres(self) -> None:
+        pg = self.dir / "pg"
+        data, run = pg / "data", pg / "run"
+        run.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(pg, "postgres")
+            shutil.chown(run, "postgres")
+            pg.chmod(0o700)
+            self.dir.chmod(0o711)
+        if not (data / "PG_VERSION").exists():
+            initdb = [self.pg_bin("initdb"), "-D", str(data), "-U", "sonportal"]
+            initdb += ["--auth=trust", "-E", "UTF8", "--no-locale"]
+            subprocess.run(self.as_postgres(initdb), check=True, stdout=subprocess.DEVNULL)
+        if (data / "postmaster.pid").exists() and self.postgres_ready():
+            log("postgres already running")
+        else:
+            options = f"-p {self.ports['postgres']} -k {run} -c listen_addresses=127.0.0.1"
+            if self.profile == "test":
+                options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            ctl = [self.pg_bin("pg_ctl"), "-D", str(data), "-l", str(pg / "postgres.log")]
+            ctl += ["-o", options, "-w", "-t", "60", "start"]
+            subprocess.run(self.as_postgres(ctl), check=True, stdout=subprocess.DEVNULL)
+            log(f"started postgres on 127.0.0.1:{self.ports['postgres']}")
+        self.psql("SELECT 1 FROM pg_database WHERE datname = 'sonportal'", create_db=True)
+
+    def postgres_ready(self) -> bool:
+        ready = subprocess.run(
+            [self.pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(self.ports["postgres"])],
+            stdout=subprocess.DEVNULL,
+        )
+        return ready.returncode == 0
+
+    def psql(self, query: str, *, create_db: bool = False) -> None:
+        base = [self.pg_bin("psql"), "-h", "127.0.0.1", "-p", str(self.ports["postgres"])]
+        base += ["-U", "sonportal", "-d", "postgres", "-tA"]
+        out = subprocess.run([*base, "-c", query], check=True, capture_output=True, text=True)
+        if create_db and out.stdout.strip() != "1":
+            subprocess.run([*base, "-c", "CREATE DATABASE sonportal"], check=True)
+
+    def stop_postgres(self) -> None:
+        data = self.dir / "pg" / "data"
+        if not (data / "postmaster.pid").exists():
+            return
+        ctl = [self.pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]
+        subprocess.run(self.as_postgres(ctl), stdout=subprocess.DEVNULL)
+        log("stopped postgres")
+
+    # -- Redis --------------------------------------------------------------------------------
+
+    def start_redis(self) -> None:
+        redis_dir = self.dir / "redis"
+        redis_dir.mkdir(exist_ok=True)
+        argv = ["redis-server", "--port", str(self.ports["redis"]), "--bind", "127.0.0.1"]
+        argv += ["--dir", str(redis_dir), "--save", "", "--appendonly", "no"]
+        self.spawn("redis", argv)
+        self.wait_for_port("redis", self.ports["redis"])
+
+    # -- the demo -----------------------------------------------------------------------------
+
+    def services(self) -> None:
+        self.start_postgres()
+        self.start_redis()
+        self.write_env_file()
+
+    def start_bcoin(self) -> None:
+        env = self.process_env() | {
+            "BCOIN_HTTP_PORT": str(self.ports["bcoin"]),
+            "BCOIN_API_KEY": self.secret_file("bcoin_api_key").read_text().strip(),
+            "BCOIN_DATA_DIR": str(self.dir / "bcoin"),
+        }
+        (self.dir / "bcoin").mkdir(exist_ok=True)
+        self.spawn("bcoin", ["node", "sidechains/bitcoin/node/regtest.js"], env)
+        self.wait_for_port("bcoin", self.ports["bcoin"])
+
+    def manage(self, *args: str, capture: bool = False) -> str:
+        result = subprocess.run(
+            [PYTHON, "manage.py", *args],
+            cwd=ROOT,
+            env=self.process_env(),
+            check=True,
+            text=True,
+            stdout=subprocess.PIPE if capture else None,
+        )
+        return result.stdout or ""
+
+    def signer_env(self, index: int) -> dict[str, str]:
+        (self.dir / f"signer-{index}").mkdir(mode=0o700, exist_ok=True)
+        path = self.secret_file(f"signer-{index}/passphrase")
+        # A signer gets no portal secret: it is a separate trust domain.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "SECRET"))}
+        return env | {"SIGNER_PASSPHRASE_FILE": str(path)}
+
+    def signer_public_keys(self, index: int) -> dict[str, str]:
+        key = self.dir / f"signer-{index}" / "key.json"
+        command = "pubkeys" if key.exists() else "keygen"
+        flag = "--key" if key.exists() else "--out"
+        out = subprocess.run(
+            [PYTHON, "-m", "signer", command, flag, str(key)],
+            cwd=ROOT,
+            env=self.signer_env(index),
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def up(self) -> None:
+        self.services()
+        self.start_bcoin()
+        self.manage("migrate", "--noinput", "-v", "0")
+        sons = []
+        for i in range(1, SIGNERS + 1):
+            keys = self.signer_public_keys(i)
+            token_file = self.dir / f"signer-{i}" / "token"
+            sons.append({"name": f"son-{i}", **keys, "token_file": str(token_file)})
+        for i in range(1, SIGNERS + 1):
+            self.stop(f"signer-{i}")  # seeding issues new tokens; signers restart with them
+        sons_file = self.dir / "sons.json"
+        sons_file.write_text(json.dumps(sons))
+        seed = ["seed_demo", "--sons", str(sons_file), "--mine-to-height", "600"]
+        logins = self.manage(*seed, capture=True)
+        web = f"http://127.0.0.1:{self.ports['web']}"
+        self.spawn("web", [PYTHON, "manage.py", "runserver", web[7:], "--noreload"])
+        self.wait_for_port("web", self.ports["web"])
+        celery = [PYTHON, "-m", "celery", "-A", "sonportal"]
+        self.spawn("worker", [*celery, "worker", "-l", "info", "--concurrency", "2"])
+        self.spawn("beat", [*celery, "beat", "-l", "info"])
+        for i in range(1, SIGNERS + 1):
+            folder = self.dir / f"signer-{i}"
+            argv = [PYTHON, "-m", "signer", "serve", "--key", str(folder / "key.json")]
+            argv += ["--portal-url", web, "--token-file", str(folder / "token")]
+            argv += ["--heartbeat-every", "5", "--poll-every", "5"]
+            self.spawn(f"signer-{i}", argv, self.signer_env(i))
+        self.wait_healthy(web)
+        print(f"\nSON portal is running at {web}/\n")
+        print(logins)
+        print(f"Health: {web}/healthz   Stop: bin/demo stop   Logs: {self.logs}/")
+        print(f"Environment for manage.py: set -a; . {self.dir / 'env'}; set +a")
+
+    def wait_healthy(self, web: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        report: dict = {}
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{web}/healthz", timeout=15) as response:
+                    report = json.load(response)
+            except urllib.error.HTTPError as e:
+                report = json.load(e)
+            except OSError:
+                pass
+            if report.get("status") == "ok":
+                return
+            time.sleep(2)
+        down = [c for c in report.get("checks", []) if not c["ok"]]
+        log(f"not every component is up yet: {down}")
+
+    def down(self) -> None:
+        names = ["signer-3", "signer-2", "signer-1", "beat", "worker", "web", "bcoin", "redis"]
+        for name in names:
+            self.stop(name)
+        self.stop_postgres()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["up", "down", "services", "env"])
+    parser.add_argument("profile", nargs="?", default="demo", choices=sorted(PORTS))
+    args = parser.parse_args()
+    if args.command == "up" and args.profile != "demo":
+        parser.error("`up` runs the demo profile; the tests use `services test`.")
+    stack = Stack(args.profile)
+    try:
+        if args.command == "env":
+            print(stack.write_env_file())
+        else:
+            getattr(stack, args.command)()
+    except (StackError, subprocess.CalledProcessError) as e:
+        log(f"error: {e}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

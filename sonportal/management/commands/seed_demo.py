@@ -1,0 +1,113 @@
+"""Seed the demo: one administrator, three witnesses, the SONs whose signers the stack started,
+two users. Safe to re-run: it sets fresh passwords and tokens and prints the logins.
+"""
+
+import json
+import os
+import secrets
+from pathlib import Path
+
+import bitcoin
+from bitcoin.core import Hash160
+from bitcoin.core.script import CScript
+from bitcoin.wallet import CBitcoinSecret, P2WPKHBitcoinAddress
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from proposals.models import Witness
+from sidechains import services
+from sidechains.models import SON, Sidechain, SONPublicKey, SONStatistics
+from sonportal.health import bitcoin_rpc
+
+User = get_user_model()
+
+WITNESSES = ["witness_alice", "witness_bob", "witness_dave"]
+USERS = ["user_carol", "user_erin"]
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo accounts, witnesses and SONs."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--mine-to-height",
+            type=int,
+            default=0,
+            help="mine regtest blocks until the chain is this high (segwit is active after ~432)",
+        )
+        parser.add_argument(
+            "--sons",
+            required=True,
+            help="JSON file: [{name, bitcoin, hive, token_file}] from the signers' keygen",
+        )
+
+    def handle(self, *args, sons, mine_to_height, **options):
+        try:
+            son_specs = json.loads(Path(sons).read_text())
+        except (OSError, ValueError) as e:
+            raise CommandError(f"cannot read {sons}: {e}") from e
+        logins = []
+        with transaction.atomic():
+            _, password = self.person("admin", staff=True)
+            logins.append(("administrator", "admin", password))
+            for name in WITNESSES:
+                user, password = self.person(name)
+                Witness.objects.update_or_create(user=user, defaults={"active": True, "weight": 1})
+                logins.append(("witness", name, password))
+            tokens = []
+            for spec in son_specs:
+                operator, password = self.person(f"operator_{spec['name'].replace('-', '_')}")
+                son = self.son(spec, operator)
+                tokens.append((spec["token_file"], services.son_issue_token(son=son)))
+                logins.append(("SON operator", operator.username, password))
+            for name in USERS:
+                _, password = self.person(name)
+                logins.append(("user", name, password))
+        for path, token in tokens:
+            write_private(Path(path), token)
+        if mine_to_height:
+            self.mine(mine_to_height)
+        self.stdout.write("Demo logins (role, username, password):")
+        for role, username, password in logins:
+            self.stdout.write(f"  {role:<14} {username:<20} {password}")
+
+    def person(self, username: str, *, staff: bool = False):
+        password = secrets.token_urlsafe(9)
+        user, _ = User.objects.get_or_create(username=username)
+        user.is_staff = user.is_superuser = staff
+        user.set_password(password)
+        user.save()
+        return user, password
+
+    def mine(self, height: int) -> None:
+        if settings.BITCOIN_NETWORK != "regtest":
+            raise CommandError("--mine-to-height works on regtest only.")
+        rpc = bitcoin_rpc()
+        missing = height - rpc.get_block_count()
+        if missing > 0:
+            # Coinbases go to a throwaway key: the demo needs a chain, not these coins.
+            bitcoin.SelectParams("regtest")
+            key = CBitcoinSecret.from_secret_bytes(secrets.token_bytes(32))
+            address = P2WPKHBitcoinAddress.from_scriptPubKey(CScript([0, Hash160(key.pub)]))
+            rpc.generate_to_address(missing, str(address))
+        self.stdout.write(f"Bitcoin regtest height {rpc.get_block_count()}")
+
+    def son(self, spec: dict, operator) -> SON:
+        son, _ = SON.objects.get_or_create(
+            name=spec["name"], defaults={"owner": operator, "status": SON.Status.ACTIVE}
+        )
+        for sidechain in Sidechain.values:
+            SONPublicKey.objects.update_or_create(
+                son=son, sidechain=sidechain, defaults={"public_key": spec[sidechain]}
+            )
+            SONStatistics.objects.get_or_create(son=son, sidechain=sidechain)
+        return son
+
+
+def write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)

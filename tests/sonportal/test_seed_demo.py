@@ -1,0 +1,58 @@
+import json
+import stat
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from proposals.models import Witness
+from sidechains.models import SON
+
+pytestmark = pytest.mark.django_db
+
+
+def son_spec(tmp_path, name: str, n: int) -> dict:
+    return {
+        "name": name,
+        "bitcoin": f"02{n:064x}",
+        "hive": f"STM{n}",
+        "token_file": str(tmp_path / name / "token"),
+    }
+
+
+def test_it_seeds_every_role_with_working_logins_and_tokens(tmp_path, capsys, client):
+    specs = [son_spec(tmp_path, f"son-{i}", i) for i in (1, 2, 3)]
+    sons = tmp_path / "sons.json"
+    sons.write_text(json.dumps(specs))
+    call_command("seed_demo", "--sons", str(sons))
+    out = capsys.readouterr().out
+    assert Witness.objects.active().count() == 3
+    assert SON.objects.active().count() == 3
+    assert SON.objects.get(name="son-2").public_key("bitcoin") == f"02{2:064x}"
+    # Each printed password logs in; each token file authenticates its SON and is private.
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert len(rows) == 1 + 3 + 3 + 2
+    username, password = rows[0][-2:]
+    assert client.login(username=username, password=password)
+    for spec in specs:
+        token_file = tmp_path / spec["name"] / "token"
+        assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Token {token_file.read_text()}")
+        assert api.post(reverse("api-son-heartbeat")).json()["name"] == spec["name"]
+
+
+def test_it_is_safe_to_run_again(tmp_path, capsys):
+    sons = tmp_path / "sons.json"
+    sons.write_text(json.dumps([son_spec(tmp_path, "son-1", 1)]))
+    call_command("seed_demo", "--sons", str(sons))
+    call_command("seed_demo", "--sons", str(sons))
+    assert SON.objects.count() == 1
+    assert Witness.objects.count() == 3
+
+
+def test_it_refuses_an_unreadable_sons_file(tmp_path):
+    with pytest.raises(CommandError, match="cannot read"):
+        call_command("seed_demo", "--sons", str(tmp_path / "missing.json"))
+    assert SON.objects.count() == 0
