@@ -13,6 +13,7 @@ PostgreSQL and Redis the test suite uses; tests start their own bcoin nodes and 
 import argparse
 import contextlib
 import glob
+import hashlib
 import json
 import os
 import secrets
@@ -172,15 +173,27 @@ class Stack:
         # initdb and postgres refuse to run as root.
         return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
+    def pg_dir(self) -> Path:
+        """The cluster's folder: under .stack unless the postgres user cannot reach it there
+        (a checkout under /root, say); then a folder of its own under /var/tmp."""
+        local = self.dir / "pg"
+        if os.geteuid() != 0:
+            return local
+        reach = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(self.dir)])
+        if reach.returncode == 0:
+            return local
+        digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+        return Path(f"/var/tmp/sonportal-{digest}/{self.profile}/pg")
+
     def start_postgres(self) -> None:
-        pg = self.dir / "pg"
+        pg = self.pg_dir()
+        pg.mkdir(parents=True, exist_ok=True)
         data, run = pg / "data", pg / "run"
         run.mkdir(parents=True, exist_ok=True)
         if os.geteuid() == 0:
             shutil.chown(pg, "postgres")
             shutil.chown(run, "postgres")
             pg.chmod(0o700)
-            self.dir.chmod(0o711)
         if not (data / "PG_VERSION").exists():
             initdb = [self.pg_bin("initdb"), "-D", str(data), "-U", "sonportal"]
             initdb += ["--auth=trust", "-E", "UTF8", "--no-locale"]
@@ -212,7 +225,7 @@ class Stack:
             subprocess.run([*base, "-c", "CREATE DATABASE sonportal"], check=True)
 
     def stop_postgres(self) -> None:
-        data = self.dir / "pg" / "data"
+        data = self.pg_dir() / "data"
         if not (data / "postmaster.pid").exists():
             return
         ctl = [self.pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]
