@@ -197,7 +197,7 @@ class Stack:
         if not (data / "PG_VERSION").exists():
             initdb = [self.pg_bin("initdb"), "-D", str(data), "-U", "sonportal"]
             initdb += ["--auth=trust", "-E", "UTF8", "--no-locale"]
-            subprocess.run(self.as_postgres(initdb), check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(self.as_postgres(initdb), check=True, stdout=subprocess.DEVNULL, cwd="/")
         if (data / "postmaster.pid").exists() and self.postgres_ready():
             log("postgres already running")
         else:
@@ -206,7 +206,7 @@ class Stack:
                 options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
             ctl = [self.pg_bin("pg_ctl"), "-D", str(data), "-l", str(pg / "postgres.log")]
             ctl += ["-o", options, "-w", "-t", "60", "start"]
-            subprocess.run(self.as_postgres(ctl), check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(self.as_postgres(ctl), check=True, stdout=subprocess.DEVNULL, cwd="/")
             log(f"started postgres on 127.0.0.1:{self.ports['postgres']}")
         self.psql("SELECT 1 FROM pg_database WHERE datname = 'sonportal'", create_db=True)
 
@@ -229,7 +229,7 @@ class Stack:
         if not (data / "postmaster.pid").exists():
             return
         ctl = [self.pg_bin("pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]
-        subprocess.run(self.as_postgres(ctl), stdout=subprocess.DEVNULL)
+        subprocess.run(self.as_postgres(ctl), stdout=subprocess.DEVNULL, cwd="/")
         log("stopped postgres")
 
     # -- Redis --------------------------------------------------------------------------------
