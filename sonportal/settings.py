@@ -134,6 +134,9 @@ BITCOIN_RPC_URL = env_str("BITCOIN_RPC_URL")
 BITCOIN_RPC_USER = env_str("BITCOIN_RPC_USER", "")
 BITCOIN_RPC_PASSWORD = env_secret("BITCOIN_RPC_PASSWORD", required=False)
 BITCOIN_RPC_TIMEOUT = env_int("BITCOIN_RPC_TIMEOUT", 10, minimum=1)
+# T: blocks after which a user can take back an unspent deposit with their own key
+# (CHECKSEQUENCEVERIFY, relative; BIP68 caps it at 65535). ~30 days on mainnet.
+BITCOIN_DEPOSIT_TIMELOCK = env_int("BITCOIN_DEPOSIT_TIMELOCK", 4320, minimum=1)
 HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
 
 # SON liveness and governance, in seconds.

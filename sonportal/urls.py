@@ -3,6 +3,8 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from mappings.urls import api_urlpatterns as mappings_api
+from rates.urls import api_urlpatterns as rates_api
 from sidechains.urls import api_urlpatterns as sidechains_api
 from sonportal import views
 
@@ -16,6 +18,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("proposals/", include("proposals.urls")),
     path("", include("sidechains.urls")),
-    path("api/v1/", include(sidechains_api)),
+    path("rates/", include("rates.urls")),
+    path("addresses/", include("mappings.urls")),
+    path("api/v1/", include(sidechains_api + rates_api + mappings_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
