@@ -1,4 +1,16 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
-api_urlpatterns: list = []
+from mappings import api, views
+
+urlpatterns = [
+    path("", views.home, name="mappings-home"),
+    path("bitcoin/", views.set_bitcoin, name="mappings-set-bitcoin"),
+    path("hive/", views.set_hive, name="mappings-set-hive"),
+    path("<int:pk>/remove/", views.expire, name="mappings-expire"),
+    path("bitcoin/deposit/", views.bitcoin_deposit, name="mappings-bitcoin-deposit"),
+]
+
+api_urlpatterns = [
+    path("mappings", api.mapping_list, name="api-mappings"),
+    path("mappings/<int:pk>", api.mapping_detail, name="api-mapping"),
+]

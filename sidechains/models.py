@@ -23,6 +23,11 @@ class SONQuerySet(models.QuerySet):
     def registered(self):
         return self.exclude(status=SON.Status.DEREGISTERED)
 
+    def federation(self):
+        """The SONs whose keys control the federation's scripts: in the active set, whether
+        up or down at the moment (a SON in maintenance comes back)."""
+        return self.filter(status__in=SON.FEDERATION_STATUSES)
+
     def owned_by(self, user):
         return self.filter(owner=user)
 
@@ -34,6 +39,12 @@ class SON(models.Model):
         REQUEST_MAINTENANCE = "request_maintenance", "requested maintenance"
         IN_MAINTENANCE = "in_maintenance", "in maintenance"
         DEREGISTERED = "deregistered"
+
+    FEDERATION_STATUSES = [
+        Status.ACTIVE,
+        Status.REQUEST_MAINTENANCE,
+        Status.IN_MAINTENANCE,
+    ]
 
     name = models.SlugField(max_length=64, unique=True)
     owner = models.ForeignKey(

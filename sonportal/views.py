@@ -6,7 +6,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
-from sidechains.models import SON
+from mappings.models import SidechainAddress
+from sidechains.models import SON, Sidechain
 from sonportal import health
 from sonportal.roles import home_url
 
@@ -23,7 +24,13 @@ def home(request: HttpRequest):
 @login_required
 def account_home(request: HttpRequest):
     sons = SON.objects.registered()
-    context = {"sons_total": sons.count(), "sons_active": sons.active().count()}
+    mappings = SidechainAddress.objects.for_user(request.user).active()
+    context = {
+        "sons_total": sons.count(),
+        "sons_active": sons.active().count(),
+        "bitcoin": mappings.for_chain(Sidechain.BITCOIN).first(),
+        "hive": mappings.for_chain(Sidechain.HIVE).first(),
+    }
     return render(request, "sonportal/account_home.html", context)
 
 

@@ -56,6 +56,15 @@ def bitcoin(bitcoin_node, settings):
 
 
 @pytest.fixture(scope="session")
+def hive_devnode():
+    from tests.hive_node import start_hive_devnode
+
+    node = start_hive_devnode()
+    yield node
+    node.stop()
+
+
+@pytest.fixture(scope="session")
 def celery_worker():
     """A real Celery worker (in a thread of this process) consuming from the test Redis."""
     from celery.contrib.testing import tasks  # noqa: F401 - registers celery.ping

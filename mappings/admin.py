@@ -1,0 +1,37 @@
+from django.contrib import admin
+
+from mappings.models import AddressClaim, SidechainAddress
+
+
+@admin.register(SidechainAddress)
+class SidechainAddressAdmin(admin.ModelAdmin):
+    list_display = ["user", "sidechain", "identifier", "withdraw_address", "valid_from", "expires"]
+    list_filter = ["sidechain", ("expires", admin.EmptyFieldListFilter)]
+    search_fields = [
+        "user__username",
+        "deposit_address",
+        "deposit_public_key",
+        "withdraw_address",
+        "hive_account",
+    ]
+    exclude = ["deposit_witness_script", "deposit_script_pubkey"]
+
+    # Mappings change only through the user's pages and the API, which keep the history.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(AddressClaim)
+class AddressClaimAdmin(admin.ModelAdmin):
+    list_display = ["kind", "value", "user", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["value", "user__username"]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

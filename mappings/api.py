@@ -1,0 +1,64 @@
+"""Users' own mappings over the API. Another user's mapping is indistinguishable from none."""
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.decorators import api_view
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from mappings import services
+from mappings.models import SidechainAddress
+from mappings.serializers import MappingInput, MappingOutput
+from sidechains.models import Sidechain
+
+
+def _get_mapping_for_user(request, pk: int) -> SidechainAddress:
+    mapping = SidechainAddress.objects.for_user(request.user).filter(pk=pk).first()
+    if mapping is None:
+        raise Http404("You have no mapping with this id.")
+    return mapping
+
+
+def _save(request, data: dict) -> tuple[SidechainAddress, bool]:
+    fields = {k: v for k, v in data.items() if k != "sidechain"}
+    service = {
+        Sidechain.BITCOIN: services.mapping_set_bitcoin,
+        Sidechain.HIVE: services.mapping_set_hive,
+    }[data["sidechain"]]
+    try:
+        return service(user=request.user, **fields)
+    except services.MappingError as e:
+        raise ValidationError({e.field or "non_field_errors": [e.message]}) from e
+
+
+@extend_schema(methods=["GET"], responses=MappingOutput(many=True))
+@extend_schema(methods=["POST"], request=MappingInput, responses={201: MappingOutput})
+@api_view(["GET", "POST"])
+def mapping_list(request):
+    if request.method == "GET":
+        mappings = SidechainAddress.objects.for_user(request.user)
+        return Response(MappingOutput(mappings, many=True).data)
+    data = MappingInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    mapping, created = _save(request, data.validated_data)
+    code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return Response(MappingOutput(mapping).data, status=code)
+
+
+@extend_schema(methods=["GET", "DELETE"], responses=MappingOutput)
+@extend_schema(methods=["PUT"], request=MappingInput, responses=MappingOutput)
+@api_view(["GET", "PUT", "DELETE"])
+def mapping_detail(request, pk: int):
+    mapping = _get_mapping_for_user(request, pk)
+    if request.method == "GET":
+        return Response(MappingOutput(mapping).data)
+    if request.method == "DELETE":
+        return Response(MappingOutput(services.mapping_expire(mapping=mapping)).data)
+    if not mapping.is_active:
+        raise ValidationError({"non_field_errors": ["This mapping has expired; create a new one."]})
+    data = MappingInput(data={**request.data, "sidechain": mapping.sidechain})
+    data.is_valid(raise_exception=True)
+    # A change is a new row: the answer carries the new mapping's id.
+    mapping, _ = _save(request, data.validated_data)
+    return Response(MappingOutput(mapping).data)

@@ -1,0 +1,26 @@
+from django import forms
+
+
+class BitcoinMappingForm(forms.Form):
+    deposit_public_key = forms.CharField(
+        label="Deposit public key",
+        max_length=200,
+        help_text="Your compressed secp256k1 public key, hex (66 characters, 02... or 03...). "
+        "With its private key you can take back a deposit on your own after the timelock.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    withdraw_address = forms.CharField(
+        label="Withdraw address",
+        max_length=200,
+        help_text="The Bitcoin address your withdrawals are paid to.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+class HiveMappingForm(forms.Form):
+    hive_account = forms.CharField(
+        label="Hive account",
+        max_length=64,
+        help_text="Deposits are transfers from this account to the federation account.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )

@@ -1,0 +1,128 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from sidechains.models import Sidechain
+
+
+class SidechainAddressQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(expires__isnull=True)
+
+    def for_user(self, user):
+        return self.filter(user=user)
+
+    def for_chain(self, sidechain: str):
+        return self.filter(sidechain=sidechain)
+
+
+class SidechainAddress(models.Model):
+    """A user's addresses on one sidechain, valid from valid_from until expires.
+
+    A change writes a new row and expires the old one; the old row's deposit address stays
+    watched. Bitcoin rows carry the deposit script derived from the federation's keys at the time.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sidechain_addresses"
+    )
+    sidechain = models.CharField(max_length=16, choices=Sidechain)
+    # Bitcoin
+    deposit_public_key = models.CharField(max_length=66, blank=True)
+    withdraw_address = models.CharField(max_length=90, blank=True)
+    deposit_address = models.CharField(max_length=90, blank=True)
+    deposit_witness_script = models.BinaryField(null=True, blank=True)
+    deposit_script_pubkey = models.BinaryField(null=True, blank=True)
+    deposit_timelock = models.PositiveIntegerField(null=True, blank=True)
+    # Hive
+    hive_account = models.CharField(max_length=16, blank=True)
+
+    valid_from = models.DateTimeField()
+    expires = models.DateTimeField(null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    objects = SidechainAddressQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "sidechain address"
+        verbose_name_plural = "sidechain addresses"
+        ordering = ["-valid_from", "-id"]
+        indexes = [
+            # The deposit listener matches block outputs against every script ever registered.
+            models.Index(fields=["deposit_script_pubkey"], name="mappings_address_deposit_spk"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "sidechain"],
+                condition=Q(expires__isnull=True),
+                name="mappings_sidechainaddress_one_active",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "request_id"],
+                condition=~Q(request_id=""),
+                name="mappings_sidechainaddress_unique_request",
+            ),
+            models.CheckConstraint(
+                condition=Q(expires__isnull=True) | Q(expires__gte=models.F("valid_from")),
+                name="mappings_sidechainaddress_expires_after_valid_from",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(sidechain=Sidechain.BITCOIN)
+                    & ~Q(deposit_public_key="")
+                    & ~Q(withdraw_address="")
+                    & Q(deposit_script_pubkey__isnull=False)
+                    & Q(hive_account="")
+                )
+                | (
+                    Q(sidechain=Sidechain.HIVE)
+                    & ~Q(hive_account="")
+                    & Q(deposit_public_key="", withdraw_address="")
+                    & Q(deposit_script_pubkey__isnull=True)
+                ),
+                name="mappings_sidechainaddress_fields_match_chain",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.sidechain} {self.identifier}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("mappings-home")
+
+    @property
+    def identifier(self) -> str:
+        return self.hive_account if self.sidechain == Sidechain.HIVE else self.deposit_address
+
+    @property
+    def is_active(self) -> bool:
+        return self.expires is None
+
+
+class AddressClaim(models.Model):
+    """Each deposit key, withdraw address and Hive account belongs to one user, forever.
+
+    The unique (kind, value) makes two users' claims collide in the database, whatever the
+    interleaving of their requests.
+    """
+
+    class Kind(models.TextChoices):
+        DEPOSIT_KEY = "deposit_key", "Bitcoin deposit public key"
+        WITHDRAW_ADDRESS = "withdraw_address", "Bitcoin withdraw address"
+        HIVE_ACCOUNT = "hive_account", "Hive account"
+
+    kind = models.CharField(max_length=24, choices=Kind)
+    value = models.CharField(max_length=90)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="address_claims"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "value"], name="mappings_addressclaim_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.value}"

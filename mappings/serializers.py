@@ -1,0 +1,61 @@
+from rest_framework import serializers
+
+from mappings.models import SidechainAddress
+from sidechains.models import Sidechain
+
+
+class MappingInput(serializers.Serializer):
+    sidechain = serializers.ChoiceField(choices=Sidechain.choices)
+    deposit_public_key = serializers.CharField(required=False, max_length=200)
+    withdraw_address = serializers.CharField(required=False, max_length=200)
+    hive_account = serializers.CharField(required=False, max_length=64)
+    request_id = serializers.CharField(
+        required=False,
+        max_length=64,
+        help_text="A client-chosen id; repeating a request with it returns the first result.",
+    )
+
+    REQUIRED = {
+        Sidechain.BITCOIN: ("deposit_public_key", "withdraw_address"),
+        Sidechain.HIVE: ("hive_account",),
+    }
+
+    def validate(self, data):
+        required = self.REQUIRED[data["sidechain"]]
+        missing = {
+            f: "This field is required for this sidechain." for f in required if f not in data
+        }
+        extra = {
+            f: "This field does not belong to this sidechain."
+            for fields in self.REQUIRED.values()
+            for f in fields
+            if f in data and f not in required
+        }
+        if missing or extra:
+            raise serializers.ValidationError(missing | extra)
+        return data
+
+
+class MappingOutput(serializers.ModelSerializer):
+    deposit_witness_script = serializers.SerializerMethodField()
+    active = serializers.BooleanField(source="is_active")
+
+    class Meta:
+        model = SidechainAddress
+        fields = [
+            "id",
+            "sidechain",
+            "deposit_public_key",
+            "withdraw_address",
+            "deposit_address",
+            "deposit_witness_script",
+            "deposit_timelock",
+            "hive_account",
+            "valid_from",
+            "expires",
+            "active",
+        ]
+
+    def get_deposit_witness_script(self, mapping) -> str | None:
+        script = mapping.deposit_witness_script
+        return bytes(script).hex() if script is not None else None

@@ -1,0 +1,158 @@
+"""Registering, changing and expiring a user's sidechain addresses.
+
+Every change is atomic and serialised per user (a row lock on the user); identifiers are
+claimed in AddressClaim so that two users can never hold the same one.
+"""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from mappings.chains import bitcoin, deposit, hive
+from mappings.models import AddressClaim, SidechainAddress
+from sidechains.federation import federation_public_keys
+from sidechains.hive.rpc import HiveRPC, HiveRPCError, HiveRPCUnavailable
+from sidechains.models import Sidechain
+
+
+class MappingError(Exception):
+    """Input or state that prevents the change; `field` names the input at fault, if any."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+@dataclass(frozen=True)
+class BitcoinDeposit:
+    witness_script: bytes
+    script_pubkey: bytes
+    address: str
+    timelock: int
+
+
+def derive_bitcoin_deposit(user_key: bytes) -> BitcoinDeposit:
+    keys = [bytes.fromhex(k) for k in federation_public_keys(Sidechain.BITCOIN)]
+    if not keys:
+        raise MappingError("The federation has no SONs yet, so there is no deposit address.")
+    timelock = settings.BITCOIN_DEPOSIT_TIMELOCK
+    try:
+        script = deposit.deposit_witness_script(keys, user_key, timelock)
+    except ValueError as e:
+        raise MappingError(str(e), "deposit_public_key") from e
+    return BitcoinDeposit(
+        witness_script=script,
+        script_pubkey=deposit.p2wsh_script_pubkey(script),
+        address=deposit.p2wsh_address(script, settings.BITCOIN_NETWORK),
+        timelock=timelock,
+    )
+
+
+def parse_bitcoin(deposit_public_key: str, withdraw_address: str) -> tuple[bytes, str]:
+    """The user's key bytes and the canonical withdraw address, or MappingError."""
+    try:
+        key = bitcoin.validate_pubkey(deposit_public_key)
+    except bitcoin.PublicKeyError as e:
+        raise MappingError(str(e), "deposit_public_key") from e
+    try:
+        address = bitcoin.validate_address(withdraw_address, settings.BITCOIN_NETWORK)
+    except bitcoin.AddressError as e:
+        raise MappingError(str(e), "withdraw_address") from e
+    return key, address.text
+
+
+def parse_hive(account: str) -> str:
+    try:
+        name = hive.validate_account_name(account)
+    except hive.AccountNameError as e:
+        raise MappingError(str(e), "hive_account") from e
+    if settings.HIVE_NODE_URL:
+        try:
+            exists = HiveRPC(settings.HIVE_NODE_URL, timeout=10).account_exists(name)
+        except (HiveRPCError, HiveRPCUnavailable) as e:
+            raise MappingError(f"The Hive node could not be asked: {e}. Try again.") from e
+        if not exists:
+            raise MappingError(f"There is no Hive account named {name}.", "hive_account")
+    return name
+
+
+def mapping_set_bitcoin(
+    *, user, deposit_public_key: str, withdraw_address: str, request_id: str | None = None
+) -> tuple[SidechainAddress, bool]:
+    """Register or change the user's Bitcoin addresses: (mapping, whether a row was created)."""
+    key, address = parse_bitcoin(deposit_public_key, withdraw_address)
+    derived = derive_bitcoin_deposit(key)
+    fields = {
+        "deposit_public_key": key.hex(),
+        "withdraw_address": address,
+        "deposit_address": derived.address,
+        "deposit_witness_script": derived.witness_script,
+        "deposit_script_pubkey": derived.script_pubkey,
+        "deposit_timelock": derived.timelock,
+    }
+    claims = [
+        (AddressClaim.Kind.DEPOSIT_KEY, key.hex(), "deposit_public_key"),
+        (AddressClaim.Kind.WITHDRAW_ADDRESS, address, "withdraw_address"),
+    ]
+    return _mapping_set(user, Sidechain.BITCOIN, fields, claims, request_id)
+
+
+def mapping_set_hive(
+    *, user, hive_account: str, request_id: str | None = None
+) -> tuple[SidechainAddress, bool]:
+    name = parse_hive(hive_account)
+    claims = [(AddressClaim.Kind.HIVE_ACCOUNT, name, "hive_account")]
+    return _mapping_set(user, Sidechain.HIVE, {"hive_account": name}, claims, request_id)
+
+
+@transaction.atomic
+def _mapping_set(user, sidechain: str, fields: dict, claims: list, request_id):
+    get_user_model().objects.select_for_update().get(pk=user.pk)
+    if request_id:
+        earlier = SidechainAddress.objects.filter(user=user, request_id=request_id).first()
+        if earlier is not None:
+            return earlier, False
+    current = SidechainAddress.objects.for_user(user).for_chain(sidechain).active().first()
+    if current is not None and _same(current, fields):
+        return current, False
+    for kind, value, field in claims:
+        _claim(user, kind, value, field)
+    now = timezone.now()
+    if current is not None:
+        current.expires = now
+        current.save(update_fields=["expires"])
+    mapping = SidechainAddress.objects.create(
+        user=user, sidechain=sidechain, valid_from=now, request_id=request_id or "", **fields
+    )
+    return mapping, True
+
+
+def _same(mapping: SidechainAddress, fields: dict) -> bool:
+    return all(getattr(mapping, name) == value for name, value in fields.items())
+
+
+def _claim(user, kind: str, value: str, field: str) -> None:
+    try:
+        with transaction.atomic():
+            claim, _ = AddressClaim.objects.get_or_create(
+                kind=kind, value=value, defaults={"user": user}
+            )
+    except IntegrityError:
+        claim = AddressClaim.objects.get(kind=kind, value=value)
+    if claim.user_id != user.pk:
+        label = AddressClaim.Kind(kind).label
+        what = label[0].lower() + label[1:]
+        raise MappingError(f"This {what} belongs to another account.", field)
+
+
+def mapping_expire(*, mapping: SidechainAddress) -> SidechainAddress:
+    """Stop using a mapping. Its deposit address stays watched."""
+    SidechainAddress.objects.filter(pk=mapping.pk, expires__isnull=True).update(
+        expires=timezone.now()
+    )
+    mapping.refresh_from_db()
+    return mapping

@@ -1,0 +1,103 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+from django_htmx.middleware import HtmxDetails
+
+from mappings import qr, services
+from mappings.chains import deposit
+from mappings.forms import BitcoinMappingForm, HiveMappingForm
+from mappings.models import SidechainAddress
+from sidechains.models import Sidechain
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _get_mapping_for_user(request: HttpRequest, pk: int) -> SidechainAddress:
+    mapping = SidechainAddress.objects.for_user(request.user).filter(pk=pk).first()
+    if mapping is None:
+        raise Http404("You have no mapping with this id.")
+    return mapping
+
+
+def _context(user, **forms) -> dict:
+    mappings = SidechainAddress.objects.for_user(user)
+    return {
+        "bitcoin": mappings.for_chain(Sidechain.BITCOIN).active().first(),
+        "hive": mappings.for_chain(Sidechain.HIVE).active().first(),
+        "history": mappings.exclude(expires=None),
+        "bitcoin_form": forms.get("bitcoin_form") or BitcoinMappingForm(),
+        "hive_form": forms.get("hive_form") or HiveMappingForm(),
+    }
+
+
+@login_required
+def home(request: HttpRequest):
+    return render(request, "mappings/home.html", _context(request.user))
+
+
+def _apply(form, service, user) -> bool:
+    try:
+        service(user=user, **form.cleaned_data)
+    except services.MappingError as e:
+        form.add_error(e.field, e.message)
+        return False
+    return True
+
+
+def _set(request: HtmxHttpRequest, form, service, partial: str, form_name: str):
+    saved = form.is_valid() and _apply(form, service, request.user)
+    if saved and not request.htmx:
+        messages.success(request, "Saved.")
+        return redirect("mappings-home")
+    context = _context(request.user, **({} if saved else {form_name: form}))
+    if request.htmx:
+        # htmx swaps only 2xx answers; the fragment carries the form's errors.
+        return render(request, f"mappings/home.html#{partial}", context)
+    return render(request, "mappings/home.html", context, status=400)
+
+
+@login_required
+@require_POST
+def set_bitcoin(request: HtmxHttpRequest):
+    form = BitcoinMappingForm(request.POST)
+    return _set(request, form, services.mapping_set_bitcoin, "bitcoin-card", "bitcoin_form")
+
+
+@login_required
+@require_POST
+def set_hive(request: HtmxHttpRequest):
+    form = HiveMappingForm(request.POST)
+    return _set(request, form, services.mapping_set_hive, "hive-card", "hive_form")
+
+
+@login_required
+@require_POST
+def expire(request: HtmxHttpRequest, pk: int):
+    services.mapping_expire(mapping=_get_mapping_for_user(request, pk))
+    messages.success(request, "Mapping removed. Its deposit address is still watched.")
+    return redirect("mappings-home")
+
+
+@login_required
+def bitcoin_deposit(request: HttpRequest):
+    mapping = (
+        SidechainAddress.objects.for_user(request.user)
+        .for_chain(Sidechain.BITCOIN)
+        .active()
+        .first()
+    )
+    if mapping is None:
+        messages.info(request, "Register a Bitcoin deposit key first.")
+        return redirect("mappings-home")
+    script = bytes(mapping.deposit_witness_script)
+    context = {
+        "mapping": mapping,
+        "qr_svg": qr.svg(f"bitcoin:{mapping.deposit_address}"),
+        "witness_script_hex": script.hex(),
+        "witness_script_asm": deposit.describe(script),
+    }
+    return render(request, "mappings/bitcoin_deposit.html", context)
