@@ -1,0 +1,96 @@
+from dataclasses import dataclass
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from rates import services
+from rates.assets import Pair
+from rates.chart import StepChart, step_chart
+from rates.forms import RateForm, RatePreviewForm
+from rates.models import ExchangeRate
+from sonportal.views import HtmxHttpRequest
+
+# Rows of each pair shown in its table and chart; the API has the whole history.
+HISTORY_LIMIT = 50
+
+
+def administrator_required(view):
+    """Anonymous visitors log in first; signed-in non-administrators get 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        if not request.user.is_staff:
+            raise PermissionDenied("Only administrators set exchange rates.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@dataclass(frozen=True)
+class PairBoard:
+    pair: Pair
+    current: ExchangeRate | None  # None only if the seed is missing
+    rows: list[tuple[ExchangeRate, str]]  # (row, its status label), newest first
+    chart: StepChart
+
+
+def _pair_board(pair: Pair, now) -> PairBoard:
+    current = ExchangeRate.objects.for_pair(pair).in_force(now).first()
+    rows = list(
+        ExchangeRate.objects.for_pair(pair).select_related("set_by").newest_first()[:HISTORY_LIMIT]
+    )
+    labelled = [(row, row.status_at(now, current).label) for row in rows]
+    chart = step_chart([(row.valid_from, row.rate) for row in reversed(rows)], now=now)
+    return PairBoard(pair, current, labelled, chart)
+
+
+def _render(request: HtmxHttpRequest, *, form=None, preview=None, created=None):
+    now = timezone.now()
+    context = {
+        "boards": [_pair_board(pair, now) for pair in Pair],
+        "form": form,
+        "preview": preview,
+        "created": created,
+    }
+    template = "rates/list.html#board" if request.htmx else "rates/list.html"
+    return render(request, template, context)
+
+
+@require_GET
+def rates_list(request: HtmxHttpRequest):
+    form = RateForm() if request.user.is_staff else None
+    return _render(request, form=form)
+
+
+@require_POST
+@administrator_required
+def rate_create(request: HtmxHttpRequest):
+    form = RateForm(request.POST)
+    if form.is_valid():
+        try:
+            row = services.rate_set(set_by=request.user, **form.service_arguments())
+        except services.RateError as e:
+            form.add_error(e.field if e.field in form.fields else None, e.message)
+        else:
+            if not request.htmx:
+                messages.success(request, f"Rate set: {row}.")
+                return redirect("rates-list")
+            return _render(request, form=RateForm(initial={"pair": row.pair}), created=row)
+    return _render(request, form=form)
+
+
+@require_GET
+@administrator_required
+def rate_preview(request: HtmxHttpRequest):
+    preview = RatePreviewForm(request.GET)
+    if request.htmx:
+        return render(request, "rates/list.html#preview", {"preview": preview})
+    # Without JS the Preview button lands here: the whole page, the form as it was typed.
+    return _render(request, form=RateForm(initial=request.GET.dict()), preview=preview)
