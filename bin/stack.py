@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 PORTS = {
-    "demo": {"postgres": 54320, "redis": 63790, "bcoin": 48332, "web": 8000},
+    "demo": {"postgres": 54320, "redis": 63790, "bcoin": 48332, "hive": 48091, "web": 8000},
     "test": {"postgres": 54321, "redis": 63791},
 }
 SIGNERS = 3
@@ -81,6 +81,8 @@ class Stack:
                 "BITCOIN_RPC_URL": f"http://127.0.0.1:{self.ports['bcoin']}/",
                 "BITCOIN_RPC_USER": "sonportal",
                 "BITCOIN_RPC_PASSWORD_FILE": str(self.secret_file("bcoin_api_key")),
+                "BITCOIN_DEPOSIT_TIMELOCK": "144",
+                "HIVE_NODE_URL": f"http://127.0.0.1:{self.ports['hive']}/",
                 "SON_HEARTBEAT_FREQUENCY": "10",
                 "SON_DOWN_TIME": "30",
                 "SON_LIVENESS_CHECK_EVERY": "10",
@@ -259,6 +261,29 @@ class Stack:
         self.spawn("bcoin", ["node", "sidechains/bitcoin/node/regtest.js"], env)
         self.wait_for_port("bcoin", self.ports["bcoin"])
 
+    def start_hive(self) -> None:
+        """The Hive dev node, with an account for each demo user (public keys only: the demo
+        users have no Hive private keys yet)."""
+        folder = self.dir / "hive"
+        folder.mkdir(exist_ok=True)
+        accounts = folder / "accounts.json"
+        if not accounts.exists():
+            sys.path.insert(0, str(ROOT))
+            import coincurve
+
+            from sidechains.hive.keys import public_key_of
+
+            keys = [public_key_of(coincurve.PrivateKey()) for _ in range(2)]
+            specs = [
+                {"name": name, "key": key, "balance": "1000.000 HIVE", "hbd_balance": "100.000 HBD"}
+                for name, key in zip(["carol", "erin"], keys, strict=True)
+            ]
+            accounts.write_text(json.dumps(specs))
+        argv = [PYTHON, "-m", "sidechains.hive.devnode", "--port", str(self.ports["hive"])]
+        argv += ["--state-file", str(folder / "chain.jsonl"), "--accounts", str(accounts)]
+        self.spawn("hive", argv)
+        self.wait_for_port("hive", self.ports["hive"])
+
     def manage(self, *args: str, capture: bool = False) -> str:
         result = subprocess.run(
             [PYTHON, "manage.py", *args],
@@ -294,6 +319,7 @@ class Stack:
     def up(self) -> None:
         self.services()
         self.start_bcoin()
+        self.start_hive()
         self.manage("migrate", "--noinput", "-v", "0")
         sons = []
         for i in range(1, SIGNERS + 1):
@@ -342,7 +368,8 @@ class Stack:
         log(f"not every component is up yet: {down}")
 
     def down(self) -> None:
-        names = ["signer-3", "signer-2", "signer-1", "beat", "worker", "web", "bcoin", "redis"]
+        names = ["signer-3", "signer-2", "signer-1", "beat", "worker", "web", "hive", "bcoin"]
+        names.append("redis")
         for name in names:
             self.stop(name)
         self.stop_postgres()
