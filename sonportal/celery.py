@@ -24,6 +24,9 @@ def _every(seconds: float, task: str) -> dict:
 def install_schedule(sender: Celery, **kwargs) -> None:
     from django.conf import settings
 
+    listener = settings.BITCOIN_LISTENER_INTERVAL
     sender.conf.beat_schedule = {
         "son-liveness": _every(settings.SON_LIVENESS_CHECK_EVERY, "sidechains.tasks.son_liveness"),
+        "bitcoin-listen": _every(listener, "sidechains.tasks.bitcoin_listen"),
+        "bitcoin-deposits": _every(listener, "sidechains.tasks.bitcoin_process_deposits"),
     }

@@ -67,3 +67,22 @@ def env_secret(name: str, *, required: bool = True) -> str:
     if not value and required:
         raise ImproperlyConfigured(f"Set {name} or {name}_FILE.")
     return value
+
+
+def env_confirmations(name: str, default: str) -> list[tuple[int | None, int]]:
+    """A table "limit:count,...,*:count": amounts below limit need count confirmations; "*" is
+    the catch-all and must come last. Returns [(limit or None, count), ...]."""
+    raw = env_str(name, default)
+    table: list[tuple[int | None, int]] = []
+    try:
+        for item in raw.split(","):
+            limit, count = item.strip().split(":")
+            table.append((None if limit == "*" else int(limit), int(count)))
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must look like 10000000:2,*:6, got {raw!r}.") from None
+    limits = [limit for limit, _ in table[:-1]]
+    if table[-1][0] is not None or None in limits or limits != sorted(limits):
+        raise ImproperlyConfigured(f"{name}: ascending limits, then *:count last; got {raw!r}.")
+    if any(count < 1 for _, count in table):
+        raise ImproperlyConfigured(f"{name}: every count must be at least 1; got {raw!r}.")
+    return table

@@ -5,7 +5,15 @@
 
 from pathlib import Path
 
-from sonportal.env import env_bool, env_choice, env_int, env_list, env_secret, env_str
+from sonportal.env import (
+    env_bool,
+    env_choice,
+    env_confirmations,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -137,6 +145,14 @@ BITCOIN_RPC_TIMEOUT = env_int("BITCOIN_RPC_TIMEOUT", 10, minimum=1)
 # T: blocks after which a user can take back an unspent deposit with their own key
 # (CHECKSEQUENCEVERIFY, relative; BIP68 caps it at 65535). ~30 days on mainnet.
 BITCOIN_DEPOSIT_TIMELOCK = env_int("BITCOIN_DEPOSIT_TIMELOCK", 4320, minimum=1)
+# Confirmations a deposit needs, by amount in satoshi: "limit:count,...,*:count" (first match of
+# amount < limit). Default: < 0.1 BTC 2, < 1 BTC 3, else 6.
+BITCOIN_CONFIRMATIONS = env_confirmations("BITCOIN_CONFIRMATIONS", "10000000:2,100000000:3,*:6")
+# The listener: how often beat runs it, where a new install starts, how many block hashes it
+# keeps for reorg detection.
+BITCOIN_LISTENER_INTERVAL = env_int("BITCOIN_LISTENER_INTERVAL", 10, minimum=1)
+BITCOIN_START_HEIGHT = env_int("BITCOIN_START_HEIGHT", -1, minimum=-1)
+BITCOIN_REORG_DEPTH = env_int("BITCOIN_REORG_DEPTH", 100, minimum=6)
 HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
 
 # SON liveness and governance, in seconds.

@@ -1,0 +1,27 @@
+from sidechains.models.deposits import Alert, ChainCursor, Deposit, DepositEvent, RescanJob
+from sidechains.models.ledger import Balance, Entry, LedgerAccount
+from sidechains.models.sons import (
+    SON,
+    Sidechain,
+    SONPublicKey,
+    SONStatistics,
+    SONStatusChange,
+    hash_token,
+)
+
+__all__ = [
+    "SON",
+    "Alert",
+    "Balance",
+    "ChainCursor",
+    "Deposit",
+    "DepositEvent",
+    "Entry",
+    "LedgerAccount",
+    "RescanJob",
+    "SONPublicKey",
+    "SONStatistics",
+    "SONStatusChange",
+    "Sidechain",
+    "hash_token",
+]

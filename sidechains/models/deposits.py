@@ -1,0 +1,192 @@
+"""Chain listeners' cursors, deposits and their audit log, alerts and rescans."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from sidechains.models.sons import Sidechain
+
+
+class ChainCursor(models.Model):
+    """How far a chain's listener has scanned: the last block and the hashes of the last K.
+
+    Advanced only in the transaction that records the block's deposits.
+    """
+
+    chain = models.CharField(max_length=16, choices=Sidechain, unique=True)
+    height = models.BigIntegerField(help_text="The last block scanned.")
+    recent = models.JSONField(
+        default=list, help_text="[[height, hash], ...] of the last K blocks scanned, oldest first."
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.chain} at {self.height}"
+
+    @property
+    def tip_hash(self) -> str | None:
+        return self.recent[-1][1] if self.recent else None
+
+
+class DepositQuerySet(models.QuerySet):
+    def for_chain(self, chain: str):
+        return self.filter(chain=chain)
+
+    def for_user(self, user):
+        return self.filter(user=user)
+
+    def confirmable(self):
+        return self.filter(status=Deposit.Status.DETECTED)
+
+    def creditable(self):
+        return self.filter(status=Deposit.Status.CONFIRMED)
+
+
+class Deposit(models.Model):
+    class Status(models.TextChoices):
+        DETECTED = "detected"
+        CONFIRMED = "confirmed"
+        CREDITED = "credited"
+        ORPHANED = "orphaned", "orphaned by a reorg"
+        REFUND_PENDING = "refund_pending", "refund pending"
+        REFUNDED = "refunded"
+        RECLAIMED = "reclaimed", "reclaimed by the user"
+
+    chain = models.CharField(max_length=16, choices=Sidechain)
+    txid = models.CharField(max_length=64)
+    vout = models.PositiveIntegerField()
+    amount = models.BigIntegerField(help_text="Base units of the sidechain asset.")
+    mapping = models.ForeignKey(
+        "mappings.SidechainAddress", on_delete=models.PROTECT, related_name="deposits"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="deposits"
+    )
+    block_hash = models.CharField(max_length=64)
+    block_height = models.BigIntegerField()
+    status = models.CharField(max_length=16, choices=Status, default=Status.DETECTED)
+    confirmations_required = models.PositiveIntegerField()
+    detected_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    credited_at = models.DateTimeField(null=True, blank=True)
+    rate = models.DecimalField(max_digits=12, decimal_places=8, null=True, blank=True)
+    credited_amount = models.BigIntegerField(
+        null=True, blank=True, help_text="Base units of the pegged token."
+    )
+    note = models.CharField(max_length=200, blank=True, help_text="Why it stands where it is.")
+
+    objects = DepositQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-detected_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain", "txid", "vout"], name="sidechains_deposit_outpoint"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="sidechains_deposit_positive"),
+            models.CheckConstraint(
+                condition=~Q(status="credited")
+                | (Q(credited_amount__isnull=False) & Q(rate__isnull=False)),
+                name="sidechains_deposit_credited_has_amount",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "chain"], name="sidechains_deposit_status"),
+            models.Index(fields=["user", "-detected_at"], name="sidechains_deposit_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.txid}:{self.vout} {self.amount} ({self.status})"
+
+    def confirmations(self, tip_height: int) -> int:
+        """Depth of the deposit's block below (and including) the tip."""
+        if self.status == self.Status.ORPHANED:
+            return 0
+        return max(0, tip_height - self.block_height + 1)
+
+
+class DepositEvent(models.Model):
+    """Append-only record of every deposit status change."""
+
+    deposit = models.ForeignKey(Deposit, on_delete=models.CASCADE, related_name="events")
+    old_status = models.CharField(max_length=16, choices=Deposit.Status, blank=True)
+    new_status = models.CharField(max_length=16, choices=Deposit.Status)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.deposit_id}: {self.old_status or '-'} -> {self.new_status}"
+
+
+class Alert(models.Model):
+    """Something an operator must look at (e.g. a credited deposit reorged out)."""
+
+    class Kind(models.TextChoices):
+        CREDITED_DEPOSIT_REORGED = "credited_deposit_reorged", "credited deposit reorged out"
+        DEEP_REORG = "deep_reorg", "reorg deeper than the kept block hashes"
+
+    kind = models.CharField(max_length=32, choices=Kind)
+    message = models.TextField()
+    deposit = models.ForeignKey(
+        Deposit, on_delete=models.PROTECT, null=True, blank=True, related_name="alerts"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # One open alert per deposit and kind: re-detecting the same reorg raises nothing new.
+            models.UniqueConstraint(
+                fields=["kind", "deposit"],
+                condition=Q(resolved_at__isnull=True, deposit__isnull=False),
+                name="sidechains_alert_one_open_per_deposit",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.message[:60]}"
+
+
+class RescanJob(models.Model):
+    """An administrator's request to scan a range of blocks again, run by a worker."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    chain = models.CharField(max_length=16, choices=Sidechain)
+    from_height = models.BigIntegerField()
+    to_height = models.BigIntegerField()
+    next_height = models.BigIntegerField()
+    status = models.CharField(max_length=8, choices=Status, default=Status.PENDING)
+    deposits_found = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(to_height__gte=models.F("from_height")),
+                name="sidechains_rescanjob_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"rescan {self.chain} {self.from_height}-{self.to_height} ({self.status})"
+
+    @property
+    def progress(self) -> int:
+        """Percent of the range scanned."""
+        total = self.to_height - self.from_height + 1
+        return min(100, int(100 * (self.next_height - self.from_height) / total))
