@@ -83,6 +83,9 @@ class Stack:
                 "BITCOIN_RPC_PASSWORD_FILE": str(self.secret_file("bcoin_api_key")),
                 "BITCOIN_DEPOSIT_TIMELOCK": "144",
                 "HIVE_NODE_URL": f"http://127.0.0.1:{self.ports['hive']}/",
+                "BITCOIN_START_HEIGHT": "600",
+                "BITCOIN_CONFIRMATIONS": "10000000:1,100000000:2,*:3",
+                "DEMO_WALLET_FILE": str(self.dir / "demo-wallet.json"),
                 "SON_HEARTBEAT_FREQUENCY": "10",
                 "SON_DOWN_TIME": "30",
                 "SON_LIVENESS_CHECK_EVERY": "10",
@@ -330,14 +333,17 @@ class Stack:
             self.stop(f"signer-{i}")  # seeding issues new tokens; signers restart with them
         sons_file = self.dir / "sons.json"
         sons_file.write_text(json.dumps(sons))
-        seed = ["seed_demo", "--sons", str(sons_file), "--mine-to-height", "600"]
-        logins = self.manage(*seed, capture=True)
+        logins = self.manage("seed_demo", "--sons", str(sons_file), capture=True)
+        # Segwit is active on bcoin's regtest after ~432 blocks.
+        self.manage("demo_wallet", "mine", "--to-height", "600")
         web = f"http://127.0.0.1:{self.ports['web']}"
         self.spawn("web", [PYTHON, "manage.py", "runserver", web[7:], "--noreload"])
         self.wait_for_port("web", self.ports["web"])
         celery = [PYTHON, "-m", "celery", "-A", "sonportal"]
         self.spawn("worker", [*celery, "worker", "-l", "info", "--concurrency", "2"])
         self.spawn("beat", [*celery, "beat", "-l", "info"])
+        # A block every 15 s, so deposits confirm in the demo.
+        self.spawn("miner", [PYTHON, "manage.py", "demo_wallet", "mine", "--every", "15"])
         for i in range(1, SIGNERS + 1):
             folder = self.dir / f"signer-{i}"
             argv = [PYTHON, "-m", "signer", "serve", "--key", str(folder / "key.json")]
@@ -348,6 +354,9 @@ class Stack:
         print(f"\nSON portal is running at {web}/\n")
         print(logins)
         print(f"Health: {web}/healthz   Stop: bin/demo stop   Logs: {self.logs}/")
+        print("A deposit from the demo wallet, once user_carol has registered Bitcoin addresses:")
+        print(f"  set -a; . {self.dir / 'env'}; set +a")
+        print("  .venv/bin/python manage.py demo_wallet deposit --user user_carol --btc 0.5")
         print(f"Environment for manage.py: set -a; . {self.dir / 'env'}; set +a")
 
     def wait_healthy(self, web: str, timeout: float = 60) -> None:
@@ -368,7 +377,8 @@ class Stack:
         log(f"not every component is up yet: {down}")
 
     def down(self) -> None:
-        names = ["signer-3", "signer-2", "signer-1", "beat", "worker", "web", "hive", "bcoin"]
+        names = ["signer-3", "signer-2", "signer-1", "miner", "beat", "worker", "web", "hive"]
+        names.append("bcoin")
         names.append("redis")
         for name in names:
             self.stop(name)

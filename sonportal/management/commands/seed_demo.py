@@ -7,11 +7,6 @@ import os
 import secrets
 from pathlib import Path
 
-import bitcoin
-from bitcoin.core import Hash160
-from bitcoin.core.script import CScript
-from bitcoin.wallet import CBitcoinSecret, P2WPKHBitcoinAddress
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -19,7 +14,6 @@ from django.db import transaction
 from proposals.models import Witness
 from sidechains import services
 from sidechains.models import SON, Sidechain, SONPublicKey, SONStatistics
-from sonportal.health import bitcoin_rpc
 
 User = get_user_model()
 
@@ -32,18 +26,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--mine-to-height",
-            type=int,
-            default=0,
-            help="mine regtest blocks until the chain is this high (segwit is active after ~432)",
-        )
-        parser.add_argument(
             "--sons",
             required=True,
             help="JSON file: [{name, bitcoin, hive, token_file}] from the signers' keygen",
         )
 
-    def handle(self, *args, sons, mine_to_height, **options):
+    def handle(self, *args, sons, **options):
         try:
             son_specs = json.loads(Path(sons).read_text())
         except (OSError, ValueError) as e:
@@ -67,8 +55,6 @@ class Command(BaseCommand):
                 logins.append(("user", name, password))
         for path, token in tokens:
             write_private(Path(path), token)
-        if mine_to_height:
-            self.mine(mine_to_height)
         self.stdout.write("Demo logins (role, username, password):")
         for role, username, password in logins:
             self.stdout.write(f"  {role:<14} {username:<20} {password}")
@@ -80,19 +66,6 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         return user, password
-
-    def mine(self, height: int) -> None:
-        if settings.BITCOIN_NETWORK != "regtest":
-            raise CommandError("--mine-to-height works on regtest only.")
-        rpc = bitcoin_rpc()
-        missing = height - rpc.get_block_count()
-        if missing > 0:
-            # Coinbases go to a throwaway key: the demo needs a chain, not these coins.
-            bitcoin.SelectParams("regtest")
-            key = CBitcoinSecret.from_secret_bytes(secrets.token_bytes(32))
-            address = P2WPKHBitcoinAddress.from_scriptPubKey(CScript([0, Hash160(key.pub)]))
-            rpc.generate_to_address(missing, str(address))
-        self.stdout.write(f"Bitcoin regtest height {rpc.get_block_count()}")
 
     def son(self, spec: dict, operator) -> SON:
         son, _ = SON.objects.get_or_create(
