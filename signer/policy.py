@@ -1,0 +1,299 @@
+"""The signing policy: may this SON sign this request? Pure functions, no I/O.
+
+evaluate(request, config, history, now) re-derives everything from the transaction bytes and the
+signer's own configuration, and answers a Verdict with stable reason codes. It trusts the
+request's JSON only for what a lie cannot exploit: the input amounts and witness scripts go into
+the BIP143 digest, so a wrong one only makes our signature invalid (docs/signing-requests.md).
+The journal's checks (already signed, conflicting spends) come after it, in signer.signing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Protocol
+
+import coincurve
+
+from signer import address, request, script
+from signer.bitcoin import Tx, TxError, estimated_vsize, parse_tx
+from signer.request import RequestError, SigningRequest
+from signer.script import FederationScript
+
+# Reason codes: stable strings, in the order the checks run (docs/signing-requests.md).
+MALFORMED = request.MALFORMED
+UNKNOWN_VERSION = request.UNKNOWN_VERSION
+WRONG_CHAIN = request.WRONG_CHAIN
+WRONG_NETWORK = "WRONG_NETWORK"
+DUPLICATE_INPUT = "DUPLICATE_INPUT"
+INPUT_MISMATCH = "INPUT_MISMATCH"
+NOT_FINAL = "NOT_FINAL"
+NOT_FEDERATION_SCRIPT = script.NOT_FEDERATION_SCRIPT
+KEY_NOT_IN_SCRIPT = script.KEY_NOT_IN_SCRIPT
+WRONG_THRESHOLD = script.WRONG_THRESHOLD
+TIMELOCK_MISMATCH = script.TIMELOCK_MISMATCH
+DUPLICATE_PAYOUT = "DUPLICATE_PAYOUT"
+PAYOUT_MISMATCH = "PAYOUT_MISMATCH"
+EXTRA_OUTPUT = "EXTRA_OUTPUT"
+FOREIGN_CHANGE = "FOREIGN_CHANGE"
+DUST_OUTPUT = "DUST_OUTPUT"
+NEGATIVE_FEE = "NEGATIVE_FEE"
+FEE_TOO_HIGH = "FEE_TOO_HIGH"
+FEERATE_TOO_HIGH = "FEERATE_TOO_HIGH"
+OVER_DAILY_CAP = "OVER_DAILY_CAP"
+# From the journal (signer.journal), checked after the policy:
+REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
+CONFLICTING_SPEND = "CONFLICTING_SPEND"
+NOT_A_FEE_BUMP = "NOT_A_FEE_BUMP"
+# A bug met a request: refused rather than crash or sign (signer.signing).
+INTERNAL_ERROR = "INTERNAL_ERROR"
+
+TX_VERSION = 2
+FINAL_SEQUENCE = 0xFFFFFFFD  # and above: no relative lock (BIP68), replaceable or not
+CAP_WINDOW = timedelta(hours=24)
+DEFAULT_DUST_LIMIT = 546  # the highest dust threshold of standard outputs (P2PKH)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    reasons: tuple[str, ...]
+
+    @classmethod
+    def of(cls, reasons: Iterable[str]) -> Verdict:
+        unique = tuple(dict.fromkeys(reasons))
+        return cls(ok=not unique, reasons=unique)
+
+
+@dataclass(frozen=True, order=True)
+class Payout:
+    """One withdrawal as the transaction pays it; identical payouts are the same payout."""
+
+    withdrawal_id: str
+    script_pubkey: bytes
+    amount: int
+
+
+class PayoutHistory(Protocol):
+    def payouts_since(self, since: datetime) -> Iterable[Payout]:
+        """Payouts of the requests signed (or being signed) after `since`."""
+        ...
+
+
+@dataclass(frozen=True)
+class SignerConfig:
+    """The signer's own view of the federation; nothing in it comes from the portal."""
+
+    network: str
+    federation_keys: tuple[bytes, ...]  # every SON's Bitcoin public key, compressed
+    private_key: coincurve.PrivateKey = field(repr=False)
+    deposit_timelock: int  # T of the users' deposit scripts, in blocks
+    max_feerate: int  # sat/vB, against the estimated size of the signed transaction
+    max_fee: int  # sat, absolute
+    daily_cap: int  # sat paid out to withdrawals within CAP_WINDOW
+    dust_limit: int = DEFAULT_DUST_LIMIT
+
+    def __post_init__(self) -> None:
+        keys = tuple(sorted(bytes(key) for key in self.federation_keys))
+        object.__setattr__(self, "federation_keys", keys)
+        problem = _config_problem(self)
+        if problem:
+            raise ValueError(f"invalid signer configuration: {problem}")
+
+    @cached_property
+    def own_key(self) -> bytes:
+        return self.private_key.public_key.format(compressed=True)
+
+    @cached_property
+    def threshold(self) -> int:
+        return script.threshold(len(self.federation_keys))
+
+    @cached_property
+    def wallet_script(self) -> bytes:
+        return script.wallet_script(self.federation_keys)
+
+    @cached_property
+    def wallet_script_pubkey(self) -> bytes:
+        return script.p2wsh(self.wallet_script)
+
+
+@dataclass(frozen=True)
+class Reviewed:
+    """A request that passed the policy, with what the policy derived from it."""
+
+    request: SigningRequest
+    tx: Tx
+    scripts: tuple[FederationScript, ...]
+    payouts: tuple[Payout, ...]  # sorted
+    fee: int
+    vsize: int
+
+
+def evaluate(
+    document: object, config: SignerConfig, history: PayoutHistory, now: datetime
+) -> Verdict:
+    """May this SON sign `document`, by the policy alone? See review()."""
+    return review(document, config, history, now)[0]
+
+
+def review(
+    document: object, config: SignerConfig, history: PayoutHistory, now: datetime
+) -> tuple[Verdict, Reviewed | None]:
+    """The verdict, and on approval what was derived. A request that cannot be read, or whose
+    transaction cannot be matched to its inputs, stops at the first reason; past that point
+    every check runs and the verdict lists every reason found, in check order."""
+    try:
+        parsed = request.parse(document)
+        tx = _transaction(parsed, config)
+    except RequestError as exc:
+        return Verdict.of([exc.reason]), None
+    fatal = _input_reasons(parsed, tx)
+    if fatal:
+        return Verdict.of(fatal), None
+    reasons = _finality_reasons(tx)
+    scripts = [_classify(claim.witness_script, config) for claim in parsed.inputs]
+    reasons += [found for found in scripts if isinstance(found, str)]
+    payouts, found = _payouts(parsed, config)
+    reasons += found
+    if payouts is not None:
+        reasons += _output_reasons(tx, payouts, config)
+    fee = sum(claim.amount for claim in parsed.inputs) - sum(out.amount for out in tx.outputs)
+    checked = [found for found in scripts if isinstance(found, FederationScript)]
+    vsize = _vsize(tx, checked, parsed, config) if len(checked) == len(scripts) else None
+    reasons += _fee_reasons(fee, vsize, config)
+    if payouts is not None:
+        reasons += _cap_reasons(payouts, history, now, config)
+    verdict = Verdict.of(reasons)
+    if not verdict.ok or payouts is None or vsize is None:
+        return verdict, None
+    return verdict, Reviewed(parsed, tx, tuple(checked), tuple(sorted(payouts)), fee, vsize)
+
+
+def _transaction(parsed: SigningRequest, config: SignerConfig) -> Tx:
+    if parsed.network != config.network:
+        reason = WRONG_NETWORK if parsed.network in address.NETWORKS else MALFORMED
+        raise RequestError(reason, f"the signer runs on {config.network}")
+    try:
+        tx = parse_tx(parsed.tx)
+    except TxError as exc:
+        raise RequestError(MALFORMED, str(exc)) from None
+    if tx.version != TX_VERSION or any(txin.script_sig for txin in tx.inputs):
+        raise RequestError(MALFORMED, "not a version 2 transaction of native segwit inputs")
+    return tx
+
+
+def _input_reasons(parsed: SigningRequest, tx: Tx) -> list[str]:
+    outpoints = [(txin.txid, txin.vout) for txin in tx.inputs]
+    if len(set(outpoints)) != len(outpoints):
+        return [DUPLICATE_INPUT]
+    if outpoints != [(claim.txid, claim.vout) for claim in parsed.inputs]:
+        return [INPUT_MISMATCH]
+    return []
+
+
+def _finality_reasons(tx: Tx) -> list[str]:
+    # A lock time or relative lock would let a signed spend wait, unminable, while the journal
+    # keeps its outpoints from being spent any other way.
+    if tx.locktime != 0 or any(txin.sequence < FINAL_SEQUENCE for txin in tx.inputs):
+        return [NOT_FINAL]
+    return []
+
+
+def _classify(witness_script: bytes, config: SignerConfig) -> FederationScript | str:
+    return script.classify(
+        witness_script,
+        federation=config.federation_keys,
+        own_key=config.own_key,
+        timelock=config.deposit_timelock,
+    )
+
+
+def _payouts(parsed: SigningRequest, config: SignerConfig) -> tuple[list[Payout] | None, list]:
+    """The withdrawals as payouts, or None and the reasons why they cannot be."""
+    ids = Counter(withdrawal.id for withdrawal in parsed.withdrawals)
+    reasons = [DUPLICATE_PAYOUT] if any(count > 1 for count in ids.values()) else []
+    payouts = []
+    for withdrawal in parsed.withdrawals:
+        try:
+            script_pubkey = address.script_pubkey(withdrawal.address, config.network)
+        except address.OtherNetworkError:
+            reasons.append(WRONG_NETWORK)
+        except address.AddressError:
+            reasons.append(MALFORMED)
+        else:
+            payouts.append(Payout(withdrawal.id, script_pubkey, withdrawal.amount))
+    return (None if reasons else payouts), reasons
+
+
+def _output_reasons(tx: Tx, payouts: list[Payout], config: SignerConfig) -> list[str]:
+    """Every withdrawal paid exactly once, at most one change output, to the wallet, nothing
+    else. While a withdrawal is not paid, the outputs cannot be told apart: PAYOUT_MISMATCH."""
+    expected = Counter((payout.script_pubkey, payout.amount) for payout in payouts)
+    unpaid = expected.copy()
+    listed = {payout.script_pubkey for payout in payouts}
+    reasons, surplus, change = [], [], 0
+    for out in tx.outputs:
+        if out.amount < config.dust_limit:
+            reasons.append(DUST_OUTPUT)
+        key = (out.script_pubkey, out.amount)
+        if unpaid[key] > 0:
+            unpaid[key] -= 1
+        elif out.script_pubkey == config.wallet_script_pubkey and change == 0:
+            change += 1
+        elif out.script_pubkey == config.wallet_script_pubkey or out.script_pubkey in listed:
+            surplus.append(EXTRA_OUTPUT)
+        else:
+            surplus.append(FOREIGN_CHANGE)
+    if +unpaid:
+        return [PAYOUT_MISMATCH, *reasons]
+    return [*surplus, *reasons]
+
+
+def _vsize(
+    tx: Tx, scripts: Sequence[FederationScript], parsed: SigningRequest, config: SignerConfig
+) -> int:
+    witnesses = [
+        (config.threshold, found.is_deposit, claim.witness_script)
+        for found, claim in zip(scripts, parsed.inputs, strict=True)
+    ]
+    return estimated_vsize(tx, witnesses)
+
+
+def _fee_reasons(fee: int, vsize: int | None, config: SignerConfig) -> list[str]:
+    if fee < 0:
+        return [NEGATIVE_FEE]
+    reasons = []
+    if fee > config.max_fee:
+        reasons.append(FEE_TOO_HIGH)
+    if vsize is not None and fee > config.max_feerate * vsize:
+        reasons.append(FEERATE_TOO_HIGH)
+    return reasons
+
+
+def _cap_reasons(
+    payouts: list[Payout], history: PayoutHistory, now: datetime, config: SignerConfig
+) -> list[str]:
+    # Identical payouts count once: a fee bump or a repeated request pays nothing more.
+    paid = set(history.payouts_since(now - CAP_WINDOW)) | set(payouts)
+    return [OVER_DAILY_CAP] if sum(p.amount for p in paid) > config.daily_cap else []
+
+
+def _config_problem(config: SignerConfig) -> str | None:
+    keys = config.federation_keys
+    if config.network not in address.NETWORKS:
+        return f"network must be one of {', '.join(address.NETWORKS)}"
+    if not 1 <= len(keys) <= script.MAX_KEYS or len(set(keys)) != len(keys):
+        return f"the federation needs 1 to {script.MAX_KEYS} distinct keys"
+    if not all(script.is_compressed_key(key) for key in keys):
+        return "a federation key is not a compressed secp256k1 public key"
+    if config.own_key not in keys:
+        return "this signer's own key is not one of the federation keys"
+    if not 1 <= config.deposit_timelock <= script.MAX_TIMELOCK:
+        return f"the deposit timelock must be 1 to {script.MAX_TIMELOCK} blocks"
+    limits = (config.max_feerate, config.max_fee, config.daily_cap, config.dust_limit)
+    if not all(isinstance(limit, int) and limit >= 0 for limit in limits):
+        return "fee, cap and dust limits must be non-negative integers"
+    return None

@@ -1,0 +1,163 @@
+"""The signing-request format (docs/signing-requests.md): its shape, and the signer's answers.
+
+parse() checks the JSON's shape only, strictly: exactly the documented keys, exact types (a bool
+is not a number), bounded sizes, lower-case hex. What the values mean is the policy's business.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from signer.bitcoin import MAX_MONEY, MAX_TX_BYTES
+
+VERSION = 1
+CHAIN = "bitcoin"
+MAX_ITEMS = 5_000  # inputs or withdrawals; far more than a standard transaction can hold
+
+MALFORMED = "MALFORMED"
+UNKNOWN_VERSION = "UNKNOWN_VERSION"
+WRONG_CHAIN = "WRONG_CHAIN"
+
+_KEYS = {"id", "version", "chain", "network", "tx", "inputs", "withdrawals", "fee_bump_of"}
+_INPUT_KEYS = {"txid", "vout", "amount", "witness_script"}
+_WITHDRAWAL_KEYS = {"id", "address", "amount"}
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_HEX = re.compile(r"(?:[0-9a-f]{2})*")
+_TXID = re.compile(r"[0-9a-f]{64}")
+
+
+class RequestError(ValueError):
+    """The request cannot be read; `reason` is its code."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class InputClaim:
+    txid: str
+    vout: int
+    amount: int
+    witness_script: bytes
+
+
+@dataclass(frozen=True)
+class Withdrawal:
+    id: str
+    address: str
+    amount: int
+
+
+@dataclass(frozen=True)
+class SigningRequest:
+    id: str
+    network: str
+    tx: bytes
+    inputs: tuple[InputClaim, ...]
+    withdrawals: tuple[Withdrawal, ...]
+    fee_bump_of: str | None
+
+
+def parse(document: object) -> SigningRequest:
+    """The request in `document` (decoded JSON); RequestError(MALFORMED, UNKNOWN_VERSION or
+    WRONG_CHAIN) otherwise. The version is read first: another version may have other keys."""
+    if not isinstance(document, dict):
+        raise RequestError(MALFORMED, "the request is not a JSON object")
+    version = document.get("version")
+    if not _is_int(version):
+        raise RequestError(MALFORMED, "version is not an integer")
+    if version != VERSION:
+        raise RequestError(UNKNOWN_VERSION, f"this signer reads version {VERSION} only")
+    _check_keys(document, _KEYS, "the request")
+    if document["chain"] != CHAIN:
+        reason = WRONG_CHAIN if isinstance(document["chain"], str) else MALFORMED
+        raise RequestError(reason, "this signer signs Bitcoin transactions only")
+    request_id = _identifier(document["id"], "id")
+    fee_bump_of = document["fee_bump_of"]
+    if fee_bump_of is not None and _identifier(fee_bump_of, "fee_bump_of") == request_id:
+        raise RequestError(MALFORMED, "a request cannot be a fee bump of itself")
+    return SigningRequest(
+        id=request_id,
+        network=_text(document["network"], "network", 16),
+        tx=_hex(document["tx"], "tx", 2 * MAX_TX_BYTES),
+        inputs=tuple(_input(item) for item in _list(document["inputs"], "inputs", minimum=1)),
+        withdrawals=tuple(_withdrawal(w) for w in _list(document["withdrawals"], "withdrawals")),
+        fee_bump_of=fee_bump_of,
+    )
+
+
+def request_id_of(document: object) -> str | None:
+    """The id to answer with, if the document has a readable one."""
+    request_id = document.get("id") if isinstance(document, dict) else None
+    return request_id if isinstance(request_id, str) and _ID.fullmatch(request_id) else None
+
+
+def signed(request_id: str, signatures: list[dict]) -> dict:
+    return {"request_id": request_id, "signatures": signatures}
+
+
+def refused(request_id: str | None, reasons: tuple[str, ...]) -> dict:
+    return {"request_id": request_id, "refused": True, "reasons": list(reasons)}
+
+
+def _input(item: object) -> InputClaim:
+    item = _check_keys(item, _INPUT_KEYS, "an input")
+    txid = item["txid"]
+    if not isinstance(txid, str) or not _TXID.fullmatch(txid):
+        raise RequestError(MALFORMED, "an input's txid is not 64 lower-case hex digits")
+    vout = item["vout"]
+    if not _is_int(vout) or not 0 <= vout <= 0xFFFFFFFF:
+        raise RequestError(MALFORMED, "an input's vout is not a 32-bit number")
+    script = _hex(item["witness_script"], "witness_script", 2 * 10_000)
+    return InputClaim(txid, vout, _amount(item["amount"]), script)
+
+
+def _withdrawal(item: object) -> Withdrawal:
+    item = _check_keys(item, _WITHDRAWAL_KEYS, "a withdrawal")
+    return Withdrawal(
+        id=_identifier(item["id"], "a withdrawal's id"),
+        address=_text(item["address"], "a withdrawal's address", 100),
+        amount=_amount(item["amount"]),
+    )
+
+
+def _check_keys(document: object, keys: set[str], what: str) -> dict:
+    if not isinstance(document, dict) or set(document) != keys:
+        raise RequestError(MALFORMED, f"{what} must have exactly the keys {sorted(keys)}")
+    return document
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _amount(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_MONEY:
+        raise RequestError(MALFORMED, "an amount is not a whole number of satoshi in range")
+    return value
+
+
+def _identifier(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise RequestError(MALFORMED, f"{what} is not an identifier of up to 128 characters")
+    return value
+
+
+def _text(value: object, what: str, limit: int) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise RequestError(MALFORMED, f"{what} is not a string of 1 to {limit} characters")
+    return value
+
+
+def _hex(value: object, what: str, limit: int) -> bytes:
+    if not isinstance(value, str) or len(value) > limit or not _HEX.fullmatch(value):
+        raise RequestError(MALFORMED, f"{what} is not lower-case hex of at most {limit} digits")
+    return bytes.fromhex(value)
+
+
+def _list(value: object, what: str, *, minimum: int = 0) -> list:
+    if not isinstance(value, list) or not minimum <= len(value) <= MAX_ITEMS:
+        raise RequestError(MALFORMED, f"{what} is not a list of {minimum} to {MAX_ITEMS} items")
+    return value
