@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from proposals.models import Witness
+from proposals.models import Approval, Proposal, ProposalEvent, Witness
 
 
 @admin.register(Witness)
@@ -9,3 +9,43 @@ class WitnessAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["user__username"]
     autocomplete_fields = ["user"]
+
+
+class ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class ApprovalInline(ReadOnlyInline):
+    model = Approval
+    fields = readonly_fields = ["witness", "created_at"]
+
+
+class ProposalEventInline(ReadOnlyInline):
+    model = ProposalEvent
+    fields = readonly_fields = ["created_at", "kind", "witness", "detail"]
+
+
+@admin.register(Proposal)
+class ProposalAdmin(admin.ModelAdmin):
+    """Proposals change only through witnesses' approvals and the beat: read-only here."""
+
+    list_display = ["__str__", "kind", "status", "created_at", "expires_at", "executed_at"]
+    list_filter = ["kind", "status"]
+    search_fields = ["son__name", "result"]
+    inlines = [ApprovalInline, ProposalEventInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,13 +1,32 @@
-"""The signer's HTTP client for the portal's signer-facing API (token authentication)."""
+"""The signer's HTTP client for the portal's signer-facing API (token authentication), and
+the signed heartbeat it sends."""
 
 from __future__ import annotations
 
+import secrets
+
 import requests
+from coincurve import PrivateKey
 
 USER_AGENT = "son-signer/0.1"
+ME_PATH = "/api/v1/son/me"
 HEARTBEAT_PATH = "/api/v1/son/heartbeat"
 SIGNING_REQUESTS_PATH = "/api/v1/son/signing-requests"
+HEARTBEAT_DOMAIN = b"sonportal-heartbeat:v1:"
 _MAX_MESSAGE = 300
+
+
+def heartbeat_message(son: int, timestamp: int, nonce: str) -> bytes:
+    """The bytes a heartbeat signs: b"sonportal-heartbeat:v1:<son>:<timestamp>:<nonce>"."""
+    return HEARTBEAT_DOMAIN + f"{son}:{timestamp}:{nonce}".encode()
+
+
+def signed_heartbeat(key: PrivateKey, son: int, timestamp: int, nonce: str | None = None) -> dict:
+    """A heartbeat body signed with the SON's Bitcoin key: ECDSA secp256k1 over the message's
+    SHA-256, RFC 6979 (deterministic), low-S, DER, hex. A fresh random nonce unless given."""
+    nonce = secrets.token_hex(16) if nonce is None else nonce
+    signature = key.sign(heartbeat_message(son, timestamp, nonce))  # hashes with SHA-256
+    return {"son": son, "timestamp": timestamp, "nonce": nonce, "signature": signature.hex()}
 
 
 class PortalError(Exception):
@@ -42,9 +61,13 @@ class PortalClient:
     def close(self) -> None:
         self._session.close()
 
-    def heartbeat(self) -> dict:
-        """Tell the portal this SON is alive; the answer has at least "son" and "status"."""
-        return self._request("POST", HEARTBEAT_PATH, json={})
+    def me(self) -> dict:
+        """The SON this token belongs to: "son" (its id), "name", "status", "public_keys"."""
+        return self._request("GET", ME_PATH)
+
+    def heartbeat(self, body: dict) -> dict:
+        """Post a signed heartbeat (see signed_heartbeat); the answer has "son" and "status"."""
+        return self._request("POST", HEARTBEAT_PATH, json=body)
 
     def signing_requests(self) -> list[dict]:
         body = self._request("GET", SIGNING_REQUESTS_PATH)

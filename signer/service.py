@@ -2,6 +2,11 @@
 
 Portal errors never end the loop: the failing task is logged and retried with a capped
 exponential backoff (1 s, 2 s, 4 s, ... never longer than the task's own interval).
+
+Heartbeats are signed with the SON's Bitcoin key over (SON id, unix time, random nonce), so a
+stolen API token alone cannot fake liveness. The SON id comes from the portal (GET son/me) before
+the first heartbeat, together with the public key the portal has registered for the SON, which
+must be this key file's.
 """
 
 from __future__ import annotations
@@ -13,7 +18,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from signer.client import PortalClient, PortalError, PortalUnavailable
+from signer.client import (
+    ME_PATH,
+    PortalClient,
+    PortalError,
+    PortalUnavailable,
+    signed_heartbeat,
+)
 from signer.keystore import Keys
 
 log = logging.getLogger("signer")
@@ -45,7 +56,7 @@ class Signer:
     """Runs one SON's duties against the portal.
 
     For now a fetched signing request is only counted and logged: the signing policy and the
-    signing itself (with the journal) come in a later issue. `keys` are held for that.
+    signing itself (with the journal) come in a later issue. `keys.bitcoin` signs heartbeats.
     """
 
     def __init__(
@@ -57,11 +68,14 @@ class Signer:
         poll_every: float,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        wallclock: Callable[[], float] = time.time,
     ):
         self._client = client
         self._keys = keys
         self._clock = clock
         self._sleep = sleep
+        self._wallclock = wallclock
+        self._son: int | None = None
         self._status: str | None = None
         self._pending: int | None = None
         self._tasks = [
@@ -102,13 +116,33 @@ class Signer:
         task.next_at = now + task.every
 
     def _heartbeat(self) -> None:
-        answer = self._client.heartbeat()
+        if self._son is None:
+            self._son = self._identify()
+        body = signed_heartbeat(self._keys.bitcoin, self._son, int(self._wallclock()))
+        answer = self._client.heartbeat(body)
         status = answer.get("status")
         if status != self._status:
             log.info("heartbeat accepted: SON %s is %s", answer.get("son"), status)
             self._status = status
         else:
             log.debug("heartbeat accepted")
+
+    def _identify(self) -> int:
+        """The SON id to sign heartbeats for; refuses a portal that registered another key."""
+        me = self._client.me()
+        son, name = me.get("son"), me.get("name")
+        if not isinstance(son, int) or isinstance(son, bool):
+            raise PortalError(f"GET {ME_PATH}: the answer has no SON id")
+        keys = me.get("public_keys")
+        registered = keys.get("bitcoin") if isinstance(keys, dict) else None
+        mine = self._keys.public()["bitcoin"]
+        if registered != mine:
+            raise PortalError(
+                f"the portal has Bitcoin key {registered} for SON {name}, but the key file holds"
+                f" {mine}: the portal would refuse its heartbeats"
+            )
+        log.info("signing heartbeats for SON %s (%s)", son, name)
+        return son
 
     def _poll(self) -> None:
         count = len(self._client.signing_requests())

@@ -119,6 +119,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Users, SON signers and scripts talk to the portal through this API.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Choice sets used by several serializers get one stable name.
+    "ENUM_NAME_OVERRIDES": {"SONStatusEnum": "sidechains.models.SON.Status"},
 }
 
 # Celery: Redis broker and result backend; beat keeps its schedule in the database.

@@ -94,6 +94,20 @@ class SON(models.Model):
             return 0
         return int((now - self.last_down_at).total_seconds())
 
+    def downtime(self, now) -> int:
+        """Seconds down in all: the closed intervals plus the one in progress."""
+        return self.total_downtime + self.current_downtime(now)
+
+    def silent_since(self):
+        """When the SON was last heard of: its last heartbeat, or its creation."""
+        return self.last_heartbeat_at or self.created_at
+
+    def can_request_maintenance(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    def can_cancel_maintenance(self) -> bool:
+        return self.status == self.Status.REQUEST_MAINTENANCE
+
 
 class SONPublicKey(models.Model):
     """A SON's public key on one sidechain. The private half lives only in the SON's signer."""
@@ -152,3 +166,25 @@ class SONStatusChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.son}: {self.old_status} -> {self.new_status}"
+
+
+class HeartbeatNonce(models.Model):
+    """A nonce a SON has signed a heartbeat with: each is accepted once.
+
+    Rows older than the staleness window are pruned by the liveness check; a replay of a pruned
+    nonce is refused as stale by its own timestamp.
+    """
+
+    son = models.ForeignKey(SON, on_delete=models.CASCADE, related_name="heartbeat_nonces")
+    nonce = models.CharField(max_length=32)
+    signed_at = models.DateTimeField(help_text="The heartbeat's own timestamp.")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["son", "nonce"], name="sidechains_heartbeatnonce_once"),
+        ]
+        indexes = [models.Index(fields=["signed_at"], name="sidechains_heartbeatnonce_age")]
+
+    def __str__(self) -> str:
+        return f"{self.son_id}:{self.nonce}"

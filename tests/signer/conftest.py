@@ -1,9 +1,10 @@
 """Fixtures for the signer's tests.
 
 The signer talks to the real portal: pytest-django's live server, on the real PostgreSQL, with a
-real SON and its real API token. Transport failures that the portal cannot produce on demand
-come from a closed port (connection refused) or from `misbehaving_peer`, a raw TCP listener
-that is not the portal and only answers with fixed bytes, or never.
+real SON, its real API token, and the public keys of the signer's own key pair (`keys`).
+Transport failures that the portal cannot produce on demand come from a closed port (connection
+refused) or from `misbehaving_peer`, a raw TCP listener that is not the portal and only answers
+with fixed bytes, or never.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from dataclasses import dataclass, field
 import pytest
 from django.core.signals import request_started
 
-from sidechains.models import SON
+from sidechains.models import SON, SONPublicKey
 from signer.client import PortalClient
+from signer.keystore import Keys, generate
 from tests import fixtures
 
 
@@ -28,13 +30,28 @@ class Portal:
     url: str
     son: SON
     token: str
+    keys: Keys
 
 
 @pytest.fixture
-def portal(live_server, transactional_db):
-    """The live portal and SON "son-1", which has a real API token (nothing sent yet)."""
+def keys() -> Keys:
+    """The signer's key pair (fresh for each test)."""
+    return generate()
+
+
+@pytest.fixture
+def portal(live_server, transactional_db, keys):
+    """The live portal and SON "son-1", which has a real API token and `keys`' public keys
+    (nothing sent yet)."""
     son, token = fixtures.make_son("son-1")
-    return Portal(live_server.url, son, token)
+    register_keys(son, keys)
+    return Portal(live_server.url, son, token, keys)
+
+
+def register_keys(son: SON, keys: Keys) -> None:
+    """Give the SON these public keys, as an administrator does when onboarding it."""
+    for sidechain, public_key in keys.public().items():
+        SONPublicKey.objects.filter(son=son, sidechain=sidechain).update(public_key=public_key)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from signer.keystore import generate, load, save
+from signer.keystore import load, save
 from tests.signer.conftest import last_heartbeat
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,9 +154,10 @@ def test_it_fails_clearly_without_a_passphrase(tmp_path):
 
 
 @pytest.fixture
-def fast_key_file(tmp_path):
+def fast_key_file(tmp_path, keys):
+    """A key file of `keys`, the key pair the `portal` fixture registers for its SON."""
     path = tmp_path / "son.key"
-    save(path, generate(), PASSPHRASE, n=2**10)
+    save(path, keys, PASSPHRASE, n=2**10)
     return path
 
 

@@ -1,19 +1,68 @@
+import hashlib
+import re
+import time
 from datetime import datetime
 
 import pytest
+from coincurve import PrivateKey, PublicKey
 
 from sidechains.models import SON
-from signer.client import PortalClient, PortalError, PortalUnavailable
+from signer.client import (
+    PortalClient,
+    PortalError,
+    PortalUnavailable,
+    heartbeat_message,
+    signed_heartbeat,
+)
 from tests.signer.conftest import last_heartbeat
 
 TOKEN = "tok-3f9a1c7e5b2d4f60a8e1"  # what the client sends to peers that are not the portal
+KEY = PrivateKey(bytes.fromhex("11" * 32))
+
+
+# The signed heartbeat
+
+
+def test_it_signs_the_documented_message():
+    assert heartbeat_message(7, 1767225600, "ab" * 16) == (
+        b"sonportal-heartbeat:v1:7:1767225600:abababababababababababababababab"
+    )
+    body = signed_heartbeat(KEY, 7, 1767225600, "ab" * 16)
+    assert (body["son"], body["timestamp"], body["nonce"]) == (7, 1767225600, "ab" * 16)
+    digest = hashlib.sha256(heartbeat_message(7, 1767225600, "ab" * 16)).digest()
+    signature = bytes.fromhex(body["signature"])
+    assert PublicKey(KEY.public_key.format()).verify(signature, digest, hasher=None)
+
+
+def test_it_signs_deterministically_and_with_a_fresh_nonce_each_time():
+    assert signed_heartbeat(KEY, 7, 100, "00" * 16) == signed_heartbeat(KEY, 7, 100, "00" * 16)
+    first, second = signed_heartbeat(KEY, 7, 100), signed_heartbeat(KEY, 7, 100)
+    assert re.fullmatch(r"[0-9a-f]{32}", first["nonce"])
+    assert first["nonce"] != second["nonce"]
+    assert first["signature"] != second["signature"]
+
+
+def _heartbeat(portal, **overrides) -> dict:
+    body = signed_heartbeat(portal.keys.bitcoin, portal.son.pk, int(time.time()))
+    return {**body, **overrides}
 
 
 # The real portal
 
 
+def test_it_learns_its_son_and_registered_keys_from_the_portal(portal, connect):
+    me = connect(portal.url, portal.token).me()
+    assert me == {
+        "son": portal.son.pk,
+        "name": "son-1",
+        "status": "active",
+        "last_heartbeat_at": None,
+        "public_keys": portal.keys.public(),
+    }
+
+
 def test_it_sends_a_heartbeat_that_the_portal_records(portal, connect):
-    answer = connect(portal.url, portal.token).heartbeat()
+    answer = connect(portal.url, portal.token).heartbeat(_heartbeat(portal))
     recorded = last_heartbeat(portal.son)
     assert recorded is not None
     assert answer == {
@@ -27,10 +76,47 @@ def test_it_sends_a_heartbeat_that_the_portal_records(portal, connect):
 
 def test_each_heartbeat_advances_the_portals_record(portal, connect):
     client = connect(portal.url, portal.token)
-    client.heartbeat()
+    client.heartbeat(_heartbeat(portal))
     first = last_heartbeat(portal.son)
-    client.heartbeat()
+    client.heartbeat(_heartbeat(portal))
     assert last_heartbeat(portal.son) > first
+
+
+@pytest.mark.parametrize(
+    "tamper, status, message",
+    [
+        (lambda p, body: {**body, "nonce": "0" * 32}, 401, "Invalid heartbeat signature."),
+        (
+            lambda p, body: signed_heartbeat(PrivateKey(), p.son.pk, body["timestamp"]),
+            401,
+            "Invalid heartbeat signature.",
+        ),
+        (
+            lambda p, body: signed_heartbeat(p.keys.bitcoin, p.son.pk, body["timestamp"] - 60),
+            400,
+            "Stale heartbeat",
+        ),
+        (lambda p, body: {**body, "son": p.son.pk + 1000}, 403, "another SON"),
+    ],
+    ids=["tampered", "other-key", "stale", "other-son"],
+)
+def test_the_portal_refuses_a_heartbeat_it_cannot_trust(portal, connect, tamper, status, message):
+    with pytest.raises(PortalError) as caught:
+        connect(portal.url, portal.token).heartbeat(tamper(portal, _heartbeat(portal)))
+    assert caught.value.status == status
+    assert message in str(caught.value)
+    assert last_heartbeat(portal.son) is None
+
+
+def test_the_portal_refuses_a_replayed_heartbeat(portal, connect):
+    client = connect(portal.url, portal.token)
+    body = _heartbeat(portal)
+    client.heartbeat(body)
+    first = last_heartbeat(portal.son)
+    with pytest.raises(PortalError, match="HTTP 409: Replayed heartbeat") as caught:
+        client.heartbeat(body)
+    assert caught.value.status == 409
+    assert last_heartbeat(portal.son) == first
 
 
 def test_it_gets_the_signing_requests_from_the_portal(portal, connect):
@@ -39,7 +125,12 @@ def test_it_gets_the_signing_requests_from_the_portal(portal, connect):
 
 def test_a_wrong_token_is_a_401_portal_error_that_does_not_show_the_token(portal, connect):
     wrong = portal.token[::-1]
-    for call in (PortalClient.heartbeat, PortalClient.signing_requests):
+    calls = (
+        lambda client: client.heartbeat(_heartbeat(portal)),
+        PortalClient.me,
+        PortalClient.signing_requests,
+    )
+    for call in calls:
         with pytest.raises(PortalError) as caught:
             call(connect(portal.url, wrong))
         assert caught.value.status == 401
@@ -52,7 +143,7 @@ def test_a_wrong_token_is_a_401_portal_error_that_does_not_show_the_token(portal
 def test_a_deregistered_son_is_refused_with_a_401(portal, connect):
     SON.objects.filter(pk=portal.son.pk).update(status=SON.Status.DEREGISTERED)
     with pytest.raises(PortalError) as caught:
-        connect(portal.url, portal.token).heartbeat()
+        connect(portal.url, portal.token).heartbeat(_heartbeat(portal))
     assert caught.value.status == 401
     assert "deregistered" in str(caught.value)
     assert portal.token not in str(caught.value)
@@ -68,7 +159,7 @@ def test_it_keeps_the_token_out_of_its_repr(portal, connect):
 
 def test_it_raises_portal_unavailable_when_the_connection_is_refused(closed_port_url, connect):
     with pytest.raises(PortalUnavailable) as caught:
-        connect(closed_port_url, TOKEN).heartbeat()
+        connect(closed_port_url, TOKEN).heartbeat({})
     assert caught.value.status is None
     assert "cannot connect" in str(caught.value)
     assert TOKEN not in str(caught.value)
@@ -84,7 +175,7 @@ def test_it_raises_portal_unavailable_when_the_peer_never_answers(misbehaving_pe
 def test_it_redacts_the_token_if_the_peer_echoes_it(misbehaving_peer, connect):
     misbehaving_peer.answers("403 Forbidden", b'{"detail": "token %s is revoked"}' % TOKEN.encode())
     with pytest.raises(PortalError) as caught:
-        connect(misbehaving_peer.url, TOKEN).heartbeat()
+        connect(misbehaving_peer.url, TOKEN).heartbeat({})
     assert TOKEN not in str(caught.value)
     assert "[redacted]" in str(caught.value)
 
@@ -99,14 +190,14 @@ def test_it_raises_portal_error_on_a_server_error(misbehaving_peer, connect):
 def test_it_treats_a_redirect_as_an_error(misbehaving_peer, connect):
     misbehaving_peer.answers("302 Found", b"{}")
     with pytest.raises(PortalError) as caught:
-        connect(misbehaving_peer.url, TOKEN).heartbeat()
+        connect(misbehaving_peer.url, TOKEN).heartbeat({})
     assert caught.value.status == 302
 
 
 def test_it_rejects_an_answer_that_is_not_json(misbehaving_peer, connect):
     misbehaving_peer.answers("200 OK", b"<html>hello</html>", content_type="text/html")
     with pytest.raises(PortalError, match="did not answer JSON") as caught:
-        connect(misbehaving_peer.url, TOKEN).heartbeat()
+        connect(misbehaving_peer.url, TOKEN).me()
     assert caught.value.status == 200
 
 

@@ -1,26 +1,25 @@
 import logging
+import re
 import threading
+import time
 
 import pytest
 
 from sidechains.models import SON
 from signer.client import (
     HEARTBEAT_PATH,
+    ME_PATH,
     SIGNING_REQUESTS_PATH,
     PortalError,
     PortalUnavailable,
 )
 from signer.keystore import generate
 from signer.service import Signer, is_transient, retry_delay
-from tests.signer.conftest import last_heartbeat
+from tests.signer.conftest import last_heartbeat, register_keys
 
 HEARTBEAT = ("POST", HEARTBEAT_PATH)
+ME = ("GET", ME_PATH)
 POLL = ("GET", SIGNING_REQUESTS_PATH)
-
-
-@pytest.fixture
-def keys():
-    return generate()
 
 
 @pytest.fixture
@@ -68,17 +67,19 @@ def test_it_polls_signing_requests_on_its_own_schedule(portal, portal_hits, make
 def test_it_retries_a_refused_heartbeat_with_backoff_and_recovers(
     portal, portal_hits, make_signer, caplog
 ):
-    _set_status(portal.son, SON.Status.DEREGISTERED)
     signer = make_signer(portal.url, portal.token, heartbeat_every=5.0, poll_every=100.0)
-    ticks = [0.0, 0.9, 1.0, 2.9, 3.0, 6.9, 7.0, 11.9, 12.0]
+    signer.run_once(0.0)
+    before = last_heartbeat(portal.son)
+    _set_status(portal.son, SON.Status.DEREGISTERED)
+    ticks = [5.0, 5.9, 6.0, 7.9, 8.0, 11.9, 12.0, 16.9, 17.0]
     attempts = []
     with caplog.at_level(logging.INFO, logger="signer"):
         for now in ticks:
             signer.run_once(now)
             attempts.append(portal_hits[HEARTBEAT])
         # retries after 1 s, 2 s, 4 s, then capped at the 5 s interval
-        assert attempts == [1, 1, 2, 2, 3, 3, 4, 4, 5]
-        assert last_heartbeat(portal.son) is None
+        assert attempts == [2, 2, 3, 3, 4, 4, 5, 5, 6]
+        assert last_heartbeat(portal.son) == before
         failures = [r for r in caplog.records if "heartbeat failed" in r.getMessage()]
         assert len(failures) == 5
         assert {r.levelno for r in failures} == {logging.ERROR}  # a human must look
@@ -86,11 +87,46 @@ def test_it_retries_a_refused_heartbeat_with_backoff_and_recovers(
 
         _set_status(portal.son, SON.Status.ACTIVE)
         seen = []
-        for now in (17.0, 21.9, 22.0):
+        for now in (22.0, 26.9, 27.0):
             signer.run_once(now)
             seen.append(last_heartbeat(portal.son))
     assert _advanced(seen) == [True, False, True]  # back on the regular 5 s schedule
     assert "heartbeat succeeded again after 5 failure(s)" in caplog.text
+    assert portal_hits[ME] == 1  # the SON id is asked for once
+
+
+def test_it_signs_heartbeats_that_the_portal_verifies(portal, portal_hits, make_signer, caplog):
+    signer = make_signer(portal.url, portal.token, heartbeat_every=1.0, poll_every=100.0)
+    with caplog.at_level(logging.INFO, logger="signer"):
+        for now in (0.0, 1.0, 2.0):
+            signer.run_once(now)
+    assert (portal_hits[ME], portal_hits[HEARTBEAT]) == (1, 3)
+    assert portal.son.heartbeat_nonces.count() == 3  # three distinct nonces, all accepted
+    assert f"signing heartbeats for SON {portal.son.pk} (son-1)" in caplog.text
+    assert "failed" not in caplog.text
+
+
+def test_it_refuses_to_run_with_a_key_the_portal_did_not_register(
+    portal, portal_hits, make_signer, caplog
+):
+    register_keys(portal.son, generate())
+    signer = make_signer(portal.url, portal.token, heartbeat_every=5.0, poll_every=100.0)
+    with caplog.at_level(logging.INFO, logger="signer"):
+        signer.run_once(0.0)
+        signer.run_once(1.0)
+    assert (portal_hits[ME], portal_hits[HEARTBEAT]) == (2, 0)
+    [first, _] = [r for r in caplog.records if "heartbeat failed" in r.getMessage()]
+    assert first.levelno == logging.ERROR
+    assert "the portal would refuse its heartbeats" in first.getMessage()
+    assert portal.keys.public()["bitcoin"] in first.getMessage()
+
+
+def test_a_signer_whose_clock_is_off_is_refused_as_stale(portal, make_signer, caplog):
+    signer = make_signer(portal.url, portal.token, wallclock=lambda: time.time() - 60)
+    with caplog.at_level(logging.INFO, logger="signer"):
+        signer.run_once(0.0)
+    assert last_heartbeat(portal.son) is None
+    assert re.search(r"HTTP 400: Stale heartbeat: its timestamp is 6\d s behind", caplog.text)
 
 
 def test_it_survives_an_unreachable_portal(closed_port_url, make_signer, caplog):

@@ -40,7 +40,7 @@ def test_it_seeds_every_role_with_working_logins_and_tokens(tmp_path, capsys, cl
         assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
         api = APIClient()
         api.credentials(HTTP_AUTHORIZATION=f"Token {token_file.read_text()}")
-        assert api.post(reverse("api-son-heartbeat")).json()["name"] == spec["name"]
+        assert api.get(reverse("api-son-me")).json()["name"] == spec["name"]
 
 
 def test_it_is_safe_to_run_again(tmp_path, capsys):

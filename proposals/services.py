@@ -1,0 +1,267 @@
+"""State changes of proposals: raise, approve, revoke, execute, expire; and the beat's tick.
+
+A proposal executes exactly once: execution locks the row (SELECT ... FOR UPDATE), runs the
+kind's handler and moves approved -> executed in the same transaction. A retry, a second
+worker or a concurrent approval finds it executed and does nothing.
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from proposals.models import Approval, Proposal, ProposalEvent, Witness
+from sidechains import services as son_services
+from sidechains.models import SON
+
+log = logging.getLogger(__name__)
+
+# A proposal lives this many witness cycles (WITNESS_CYCLE seconds each).
+LIFETIME_CYCLES = 3
+
+
+class ProposalError(Exception):
+    """What the proposal's state does not allow (a view shows it; the API answers 409)."""
+
+
+class NotAllowed(ProposalError):
+    """The person may not do this at all (a view answers 403)."""
+
+
+# Handlers: one per kind, called inside the execution's transaction with the locked proposal.
+# They return a one-line result for the record, and raise to refuse (nothing is kept then).
+Handler = Callable[[Proposal, datetime], str]
+HANDLERS: dict[str, Handler] = {}
+
+
+def handler(kind: str) -> Callable[[Handler], Handler]:
+    def register(function: Handler) -> Handler:
+        HANDLERS[kind] = function
+        return function
+
+    return register
+
+
+@handler(Proposal.Kind.DEREGISTER_SON)
+def _deregister_son(proposal: Proposal, now: datetime) -> str:
+    son = proposal.son
+    if not son_services.son_deregister(
+        son=son, reason=f"deregistered by proposal #{proposal.pk}", now=now
+    ):
+        return f"SON {son} was already deregistered"
+    return f"SON {son} deregistered"
+
+
+def _event(proposal: Proposal, kind: str, now, *, witness=None, detail: str = "") -> None:
+    ProposalEvent.objects.create(
+        proposal=proposal, kind=kind, witness=witness, detail=detail[:300], created_at=now
+    )
+
+
+def _lock(proposal: Proposal) -> Proposal:
+    return Proposal.objects.select_for_update().get(pk=proposal.pk)
+
+
+def proposal_raise(*, kind: str, payload: dict, son=None, detail: str = "", now=None):
+    """A new open proposal, or None when one for the same kind and SON is still pending."""
+    now = now or timezone.now()
+    expires_at = now + timedelta(seconds=LIFETIME_CYCLES * settings.WITNESS_CYCLE)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                proposal = Proposal.objects.create(
+                    kind=kind, payload=payload, son=son, created_at=now, expires_at=expires_at
+                )
+        except IntegrityError:
+            return None
+        _event(proposal, ProposalEvent.Kind.RAISED, now, detail=detail)
+    return proposal
+
+
+def _voter(witness: Witness | None) -> Witness:
+    """The witness as the database has it now: active, or NotAllowed."""
+    current = Witness.objects.filter(pk=witness.pk).first() if witness is not None else None
+    if current is None or not current.active:
+        raise NotAllowed("Only active witnesses can approve or revoke proposals.")
+    return current
+
+
+def _check_open(proposal: Proposal, now) -> None:
+    if proposal.status != Proposal.Status.OPEN:
+        raise ProposalError(f"This proposal is no longer open: it is {proposal.status}.")
+    if now >= proposal.expires_at:
+        raise ProposalError("This proposal has expired.")
+
+
+def proposal_approve(*, proposal: Proposal, witness: Witness | None, now=None) -> Proposal:
+    """The witness approves; past the threshold the proposal passes and executes at once."""
+    now = now or timezone.now()
+    witness = _voter(witness)
+    with transaction.atomic():
+        locked = _lock(proposal)
+        _check_open(locked, now)
+        try:
+            with transaction.atomic():
+                Approval.objects.create(proposal=locked, witness=witness, created_at=now)
+        except IntegrityError:
+            raise ProposalError("You have already approved this proposal.") from None
+        _event(locked, ProposalEvent.Kind.APPROVED, now, witness=witness)
+        passed = _pass_if_approved(locked, now)
+    if passed:
+        proposal_execute(proposal=locked, now=now)
+    locked.refresh_from_db()
+    return locked
+
+
+def proposal_revoke(*, proposal: Proposal, witness: Witness | None, now=None) -> Proposal:
+    """The witness takes back their approval; only while the proposal is open."""
+    now = now or timezone.now()
+    witness = _voter(witness)
+    with transaction.atomic():
+        locked = _lock(proposal)
+        _check_open(locked, now)
+        deleted, _ = Approval.objects.filter(proposal=locked, witness=witness).delete()
+        if not deleted:
+            raise ProposalError("You have not approved this proposal.")
+        _event(locked, ProposalEvent.Kind.REVOKED, now, witness=witness)
+    return locked
+
+
+def _pass_if_approved(proposal: Proposal, now) -> bool:
+    """open -> approved if the approvals are over the threshold. Call with the row locked."""
+    progress = proposal.progress()
+    if not progress.passes:
+        return False
+    n = Proposal.objects.filter(pk=proposal.pk, status=Proposal.Status.OPEN).update(
+        status=Proposal.Status.APPROVED, approved_at=now
+    )
+    if n == 1:
+        detail = f"approved weight {progress.approved} of {progress.total} active"
+        _event(proposal, ProposalEvent.Kind.PASSED, now, detail=detail)
+    return n == 1
+
+
+def proposal_execute(*, proposal: Proposal, now=None) -> bool:
+    """Run the kind's handler for an approved proposal, exactly once.
+
+    True if this call executed it. A handler that raises leaves the proposal approved (its
+    changes rolled back, the failure recorded) for the beat's retry.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = _lock(proposal)
+        if locked.status != Proposal.Status.APPROVED:
+            return False
+        try:
+            with transaction.atomic():
+                result = _handler_for(locked)(locked, now)
+        except Exception as e:
+            log.exception("proposal #%s failed to execute", locked.pk)
+            _record_failure(locked, f"{type(e).__name__}: {e}", now)
+            return False
+        n = Proposal.objects.filter(pk=locked.pk, status=Proposal.Status.APPROVED).update(
+            status=Proposal.Status.EXECUTED, executed_at=now, result=result[:300]
+        )
+        if n != 1:  # cannot happen while the row is locked; never execute twice
+            raise ProposalError(f"proposal #{locked.pk} changed while it was locked")
+        _event(locked, ProposalEvent.Kind.EXECUTED, now, detail=result)
+    return True
+
+
+def _handler_for(proposal: Proposal) -> Handler:
+    try:
+        return HANDLERS[proposal.kind]
+    except KeyError:
+        raise ProposalError(f"no handler executes {proposal.kind} proposals yet") from None
+
+
+def _record_failure(proposal: Proposal, reason: str, now) -> None:
+    """One event per distinct failure: the beat retries every tick without flooding history."""
+    last = proposal.events.order_by("-created_at", "-id").first()
+    if last is None or (last.kind, last.detail) != (ProposalEvent.Kind.FAILED, reason[:300]):
+        _event(proposal, ProposalEvent.Kind.FAILED, now, detail=reason)
+
+
+# The beat's tick
+
+
+def proposal_expire_due(*, now=None) -> int:
+    """Open proposals past their expiry become expired. Approved ones have passed: they stay."""
+    now = now or timezone.now()
+    expired = 0
+    for proposal in Proposal.objects.expired_by(now):
+        with transaction.atomic():
+            n = Proposal.objects.filter(
+                pk=proposal.pk, status=Proposal.Status.OPEN, expires_at__lte=now
+            ).update(status=Proposal.Status.EXPIRED)
+            if n == 1:
+                _event(proposal, ProposalEvent.Kind.EXPIRED, now)
+                expired += 1
+    return expired
+
+
+def proposal_raise_deregistrations(*, now=None) -> list[Proposal]:
+    """A deregistration proposal for every SON in maintenance whose last heartbeat is older
+    than SON_DEREGISTER_TIME and that has no pending one (again after one expired)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.SON_DEREGISTER_TIME)
+    pending = Proposal.objects.deregistrations().pending().values("son")
+    candidates = (
+        SON.objects.filter(status=SON.Status.IN_MAINTENANCE)
+        .filter(Q(last_heartbeat_at__lt=cutoff) | Q(last_heartbeat_at=None, created_at__lt=cutoff))
+        .exclude(pk__in=pending)
+    )
+    raised = []
+    for son in candidates:
+        proposal = proposal_raise(
+            kind=Proposal.Kind.DEREGISTER_SON,
+            payload=_deregistration_payload(son),
+            son=son,
+            detail=f"{son} silent since {son.silent_since():%Y-%m-%d %H:%M:%S} UTC",
+            now=now,
+        )
+        if proposal is not None:
+            raised.append(proposal)
+    return raised
+
+
+def _deregistration_payload(son: SON) -> dict:
+    """The evidence as it stood when the proposal was raised (the page also shows it live)."""
+
+    def iso(moment):
+        return moment.isoformat() if moment else None
+
+    return {
+        "son": son.pk,
+        "son_name": son.name,
+        "last_heartbeat_at": iso(son.last_heartbeat_at),
+        "last_down_at": iso(son.last_down_at),
+        "total_downtime": son.total_downtime,
+    }
+
+
+def proposal_pass_due(*, now=None) -> int:
+    """Open proposals already over the threshold (a witness's weight or activity changed) pass;
+    approved ones that are not executed yet (a failed or interrupted execution) execute."""
+    now = now or timezone.now()
+    for proposal in Proposal.objects.open().filter(expires_at__gt=now):
+        with transaction.atomic():
+            _pass_if_approved(_lock(proposal), now)
+    executed = 0
+    for proposal in Proposal.objects.approved():
+        executed += proposal_execute(proposal=proposal, now=now)
+    return executed
+
+
+def proposals_tick(*, now=None) -> dict[str, int]:
+    """Everything beat does for governance, in order; safe to run concurrently and again."""
+    now = now or timezone.now()
+    return {
+        "expired": proposal_expire_due(now=now),
+        "raised": len(proposal_raise_deregistrations(now=now)),
+        "executed": proposal_pass_due(now=now),
+    }
