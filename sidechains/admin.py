@@ -1,8 +1,34 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
+from rates.assets import Asset, amount_format
 from sidechains import services
-from sidechains.models import SON, SONPublicKey, SONStatistics, SONStatusChange
+from sidechains.bitcoin.listener import RescanError, rescan_start
+from sidechains.bitcoin.rpc import BitcoinRPCError
+from sidechains.models import (
+    SON,
+    Alert,
+    Balance,
+    ChainCursor,
+    Deposit,
+    DepositEvent,
+    Entry,
+    RescanJob,
+    Sidechain,
+    SONPublicKey,
+    SONStatistics,
+    SONStatusChange,
+)
+from sidechains.tasks import bitcoin_rescan
+from sonportal import health
 
 
 class SONPublicKeyInline(admin.TabularInline):
@@ -64,3 +90,238 @@ class SONStatusChangeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows written only by the pipelines: administrators look, never edit."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class DepositEventInline(admin.TabularInline):
+    model = DepositEvent
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = ["created_at", "old_status", "new_status", "note"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Deposit)
+class DepositAdmin(ReadOnlyAdmin):
+    list_display = [
+        "txid",
+        "vout",
+        "user",
+        "amount_display",
+        "status",
+        "block_height",
+        "detected_at",
+    ]
+    list_filter = ["status", "chain"]
+    search_fields = ["=txid", "user__username"]
+    list_select_related = ["user"]
+    date_hierarchy = "detected_at"
+    inlines = [DepositEventInline]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Deposit) -> str:
+        return amount_format(obj.amount, Asset.BTC) if obj.chain == Sidechain.BITCOIN else ""
+
+
+@admin.register(Entry)
+class EntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "source", "destination", "asset", "amount", "reason", "reference"]
+    list_filter = ["asset", "reason"]
+    search_fields = ["=reference", "source__user__username", "destination__user__username"]
+    list_select_related = ["source", "destination"]
+
+
+@admin.register(Balance)
+class BalanceAdmin(ReadOnlyAdmin):
+    list_display = ["account", "asset", "amount"]
+    list_filter = ["asset", "account__system"]
+    search_fields = ["account__user__username", "account__system"]
+    list_select_related = ["account"]
+
+
+class AlertOpenFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "open"), ("resolved", "resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("open", "resolved"):
+            return queryset.filter(resolved_at__isnull=self.value() == "open")
+        return queryset
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "kind", "message", "deposit", "resolved_at"]
+    list_filter = [AlertOpenFilter, "kind"]
+    actions = ["mark_resolved"]
+
+    @admin.action(description="Mark resolved")
+    def mark_resolved(self, request, queryset):
+        if not request.user.has_perm("sidechains.change_alert"):
+            raise PermissionDenied
+        n = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+        self.message_user(request, f"{n} alert(s) marked resolved.", messages.SUCCESS)
+
+
+class RescanForm(forms.Form):
+    from_height = forms.IntegerField(min_value=0, label="From height")
+    to_height = forms.IntegerField(
+        min_value=0, required=False, label="To height", help_text="Empty: up to the current tip."
+    )
+
+    def __init__(self, *args, tip: int | None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.tip = tip
+
+    def clean(self):
+        data = super().clean()
+        start, end = data.get("from_height"), data.get("to_height")
+        if self.tip is None:
+            raise forms.ValidationError("The node is unavailable, so its tip is unknown: retry.")
+        if start is not None and start > self.tip:
+            self.add_error("from_height", f"Above the node's tip ({self.tip}).")
+        if end is not None and end > self.tip:
+            self.add_error("to_height", f"Above the node's tip ({self.tip}).")
+        if start is not None and end is not None and start > end:
+            self.add_error("to_height", "Must be at least the from height.")
+        return data
+
+
+def chain_tip(chain: str) -> int | None:
+    """The chain node's block count, None if it does not answer."""
+    if chain != Sidechain.BITCOIN:
+        return None
+    rpc = health.bitcoin_rpc()
+    try:
+        return rpc.get_block_count()
+    except BitcoinRPCError:
+        return None
+    finally:
+        rpc.close()
+
+
+@admin.register(ChainCursor)
+class ChainCursorAdmin(ReadOnlyAdmin):
+    list_display = ["chain", "height", "tip_hash", "updated_at"]
+    actions = ["rescan"]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.rescan_view)
+        return [
+            path("<int:object_id>/rescan/", view, name="sidechains_chaincursor_rescan"),
+            *super().get_urls(),
+        ]
+
+    @admin.action(description="Rescan from height…")
+    def rescan(self, request, queryset):
+        cursor = queryset.first()
+        return HttpResponseRedirect(
+            reverse("admin:sidechains_chaincursor_rescan", args=[cursor.pk])
+        )
+
+    def rescan_view(self, request, object_id: int):
+        cursor = self.get_object(request, str(object_id))
+        if cursor is None or not self.has_view_permission(request, cursor):
+            raise PermissionDenied
+        if not request.user.has_perm("sidechains.add_rescanjob"):
+            raise PermissionDenied
+        tip = chain_tip(cursor.chain)
+        form = RescanForm(request.POST or None, tip=tip)
+        if request.method == "POST" and form.is_valid():
+            try:
+                job = rescan_enqueue(cursor=cursor, user=request.user, **form.cleaned_data)
+            except RescanError as e:
+                form.add_error(None, str(e))
+            else:
+                url = reverse("admin:sidechains_rescanjob_change", args=[job.pk])
+                return HttpResponseRedirect(url)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "cursor": cursor,
+            "form": form,
+            "tip": tip,
+            "title": f"Rescan {cursor.get_chain_display()}",
+        }
+        return render(request, "admin/sidechains/chaincursor/rescan.html", context)
+
+
+def rescan_enqueue(*, cursor: ChainCursor, user, from_height: int, to_height: int | None):
+    """Record the rescan and hand it to a worker once the record is committed."""
+    with transaction.atomic():
+        job = rescan_start(
+            chain=cursor.chain, from_height=from_height, to_height=to_height, user=user
+        )
+        transaction.on_commit(lambda: bitcoin_rescan.delay(job.pk))
+    return job
+
+
+@admin.register(RescanJob)
+class RescanJobAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "chain", "from_height", "to_height", "status", "progress_bar"]
+    list_filter = ["status", "chain"]
+    fields = readonly_fields = [
+        "chain",
+        "from_height",
+        "to_height",
+        "progress_bar",
+        "status",
+        "next_height",
+        "deposits_found",
+        "error",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.progress_view)
+        return [
+            path("<int:object_id>/progress/", view, name="sidechains_rescanjob_progress"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="progress")
+    def progress_bar(self, obj: RescanJob) -> str:
+        return render_progress(obj)
+
+    def progress_view(self, request, object_id: int):
+        job = self.get_object(request, str(object_id))
+        if job is None or not self.has_view_permission(request, job):
+            raise PermissionDenied
+        return HttpResponse(render_progress(job))
+
+
+def render_progress(job: RescanJob) -> str:
+    """The bar; while the job runs it asks for itself again every 2 s (htmx)."""
+    running = job.status in (RescanJob.Status.PENDING, RescanJob.Status.RUNNING)
+    poll = reverse("admin:sidechains_rescanjob_progress", args=[job.pk]) if running else ""
+    return format_html(
+        '<span class="rescan-progress" data-testid="rescan-progress"{}>'
+        '<progress value="{}" max="100">{} %</progress> {} % · {}</span>',
+        format_html(' hx-get="{}" hx-trigger="every 2s" hx-swap="outerHTML"', poll) if poll else "",
+        job.progress,
+        job.progress,
+        job.progress,
+        job.get_status_display(),
+    )

@@ -1,8 +1,56 @@
+import time
+
 from celery import shared_task
+from django.conf import settings
 
 from sidechains import services
+from sidechains.bitcoin import deposits, listener
+from sidechains.bitcoin.rpc import BitcoinRPCUnavailable
+from sonportal.health import bitcoin_rpc
 
 
 @shared_task(name="sidechains.tasks.son_liveness")
 def son_liveness() -> int:
-    return len(services.son_mark_down_if_silent())
+    return len(services.son_liveness_check())
+
+
+@shared_task(name="sidechains.tasks.bitcoin_process_deposits")
+def bitcoin_process_deposits() -> int:
+    rpc = bitcoin_rpc()
+    try:
+        return deposits.deposits_process(rpc=rpc)
+    finally:
+        rpc.close()
+
+
+@shared_task(name="sidechains.tasks.bitcoin_listen")
+def bitcoin_listen() -> int:
+    """Scan new blocks until caught up or one beat interval is spent; returns blocks scanned."""
+    rpc = bitcoin_rpc()
+    deadline = time.monotonic() + settings.BITCOIN_LISTENER_INTERVAL
+    scanned = 0
+    try:
+        while time.monotonic() < deadline and (n := listener.listener_scan(rpc=rpc, max_blocks=10)):
+            scanned += n
+    finally:
+        rpc.close()
+    return scanned
+
+
+@shared_task(
+    name="sidechains.tasks.bitcoin_rescan",
+    autoretry_for=(BitcoinRPCUnavailable,),
+    retry_backoff=True,
+    retry_backoff_max=600,
+    max_retries=None,
+)
+def bitcoin_rescan(job_id: int) -> bool:
+    """Run a rescan job for a minute, then queue the rest so other work gets a turn."""
+    rpc = bitcoin_rpc()
+    try:
+        finished = listener.rescan_run(job_id=job_id, rpc=rpc, budget_seconds=60)
+    finally:
+        rpc.close()
+    if not finished:
+        bitcoin_rescan.delay(job_id)
+    return finished

@@ -5,9 +5,13 @@ from sidechains import api, views
 urlpatterns = [
     path("son/", views.operator_home, name="sidechains-operator-home"),
     path("son/<slug:name>/", views.son_detail, name="sidechains-son"),
+    path("son/<slug:name>/maintenance/", views.son_maintenance, name="sidechains-son-maintenance"),
+    path("sons/", views.status_grid, name="sidechains-status-grid"),
+    path("deposits/", views.deposits, name="sidechains-deposits"),
 ]
 
 api_urlpatterns = [
+    path("son/me", api.me, name="api-son-me"),
     path("son/heartbeat", api.heartbeat, name="api-son-heartbeat"),
     path("son/signing-requests", api.signing_requests, name="api-son-signing-requests"),
 ]

@@ -17,7 +17,9 @@ from django.db import connection
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from rates.assets import amount_format
 from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError
+from sidechains.ledger import ledger_check, ledger_supply
 from sidechains.models import SON
 from sonportal.celery import app as celery_app
 from sonportal.tasks import PING_TASK
@@ -138,8 +140,21 @@ def check_signers() -> list[Check]:
     return checks
 
 
+def check_ledger() -> Check:
+    """The ledger's invariants: per-asset sums zero, balances match entries, none negative."""
+    try:
+        problems = ledger_check()
+        supply = ledger_supply()
+    except Exception as e:
+        return Check("ledger", False, error=_error(e))
+    if problems:
+        return Check("ledger", False, error="; ".join(problems))
+    issued = ", ".join(amount_format(n, asset) for asset, n in supply.items())
+    return Check("ledger", True, detail=f"balanced; supply {issued}")
+
+
 def run_checks() -> list[Check]:
-    checks = [check_database(), check_broker(), check_bitcoin(), check_beat()]
+    checks = [check_database(), check_broker(), check_bitcoin(), check_beat(), check_ledger()]
     hive = check_hive()
     if hive is not None:
         checks.append(hive)

@@ -7,6 +7,8 @@ from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
 from mappings.models import SidechainAddress
+from rates.assets import amount_format
+from sidechains.ledger import balances_of
 from sidechains.models import SON, Sidechain
 from sonportal import health
 from sonportal.roles import home_url
@@ -30,6 +32,9 @@ def account_home(request: HttpRequest):
         "sons_active": sons.active().count(),
         "bitcoin": mappings.for_chain(Sidechain.BITCOIN).first(),
         "hive": mappings.for_chain(Sidechain.HIVE).first(),
+        "balances": [
+            amount_format(amount, asset) for asset, amount in balances_of(request.user).items()
+        ],
     }
     return render(request, "sonportal/account_home.html", context)
 

@@ -106,3 +106,12 @@ def page(browser):
     yield page
     page.close()
     browser.clear_cookies()
+
+
+@pytest.fixture
+def ledger_checked(db):
+    """For every money scenario: the ledger's invariants hold once the test is done."""
+    yield
+    from sidechains.ledger import ledger_check
+
+    assert ledger_check() == []

@@ -2,6 +2,7 @@ from sidechains.models.deposits import Alert, ChainCursor, Deposit, DepositEvent
 from sidechains.models.ledger import Balance, Entry, LedgerAccount
 from sidechains.models.sons import (
     SON,
+    HeartbeatNonce,
     Sidechain,
     SONPublicKey,
     SONStatistics,
@@ -17,6 +18,7 @@ __all__ = [
     "Deposit",
     "DepositEvent",
     "Entry",
+    "HeartbeatNonce",
     "LedgerAccount",
     "RescanJob",
     "SONPublicKey",

@@ -64,13 +64,18 @@ def test_it_runs_the_beat_schedule_through_the_worker(beat, bitcoin, client):
     # ... which the worker runs against the database: the silent SON goes down.
     wait_for(lambda: SON.objects.get(pk=son_2.pk).status == SON.Status.IN_MAINTENANCE)
 
-    client.post(reverse("api-son-heartbeat"), HTTP_AUTHORIZATION=f"Token {token}")
+    client.post(
+        reverse("api-son-heartbeat"),
+        fixtures.heartbeat_body(son),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token}",
+    )
     SON.objects.filter(pk=son_2.pk).update(status=SON.Status.DEREGISTERED)
     response = client.get(reverse("healthz"))
     report = response.json()
     assert response.status_code == 200, report
     names = {c["name"] for c in report["checks"] if c["ok"]}
-    assert names == {"database", "broker", "bitcoin", "beat", "signer son-1"}
+    assert names == {"database", "broker", "bitcoin", "beat", "ledger", "signer son-1"}
     assert beat.poll() is None
 
 

@@ -5,6 +5,7 @@ from celery import Celery
 from django.urls import reverse
 
 from sonportal import health
+from tests import fixtures
 from tests.bitcoin_node import free_port, start_bcoin
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,12 @@ def test_it_reports_signers_by_last_heartbeat(son_1, client):
     son, token = son_1
     [never] = [c for c in health.check_signers() if c.name == "signer son-1"]
     assert (never.ok, never.error) == (False, "never seen")
-    client.post(reverse("api-son-heartbeat"), HTTP_AUTHORIZATION=f"Token {token}")
+    client.post(
+        reverse("api-son-heartbeat"),
+        fixtures.heartbeat_body(son),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Token {token}",
+    )
     [seen] = [c for c in health.check_signers() if c.name == "signer son-1"]
     assert seen.ok
     assert seen.detail.startswith("last seen")

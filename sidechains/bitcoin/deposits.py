@@ -1,0 +1,192 @@
+"""Confirming and crediting Bitcoin deposits (DESIGN.md, "Deposit (BTC)").
+
+The listener records a Deposit(detected) for every output paying a registered deposit script
+and orphans the uncredited ones a reorg takes away. Here, on each beat:
+
+    detected  --depth >= required, block still on the best chain-->  confirmed
+    confirmed --at least m of the federation's n SONs active------->  credited (ledger entry)
+    confirmed --fewer than m active-------------------------------->  refund_pending
+
+Each step is one transaction per deposit and a conditional UPDATE with a row-count check, so a
+second worker, a retry or a crash in between never moves a deposit twice; the credit's ledger
+entry has the natural key (deposit, "deposit:<id>", pBTC), so it is written at most once.
+"""
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from mappings.chains.deposit import threshold
+from rates.assets import Asset, Pair, amount_format
+from rates.conversion import to_pegged
+from rates.models import rate_in_force
+from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError, BitcoinRPCUnavailable
+from sidechains.ledger import ledger_account_for, ledger_transfer, system_account
+from sidechains.models import SON, Deposit, DepositEvent, Entry, LedgerAccount, Sidechain
+
+log = logging.getLogger(__name__)
+
+# getblockhash beyond the tip: Bitcoin Core and bcoin both answer -8.
+HEIGHT_OUT_OF_RANGE = -8
+
+
+class DepositError(Exception):
+    """The deposit is not in a state that allows the step."""
+
+
+class DepositNotOnBestChain(DepositError):
+    """The deposit's block is no longer on the node's best chain (the listener orphans it)."""
+
+
+def confirmations_required(amount: int) -> int:
+    """Confirmations a deposit of `amount` satoshi needs (settings.BITCOIN_CONFIRMATIONS)."""
+    for limit, count in settings.BITCOIN_CONFIRMATIONS:
+        if limit is None or amount < limit:
+            return count
+    raise AssertionError("BITCOIN_CONFIRMATIONS ends with a catch-all")  # checked at startup
+
+
+def deposit_confirm_due(*, rpc: BitcoinRPC) -> int:
+    """Confirm every detected deposit deep enough and still on the best chain; returns how many.
+
+    The depth needed is the deposit's confirmations_required, fixed when it was detected.
+    """
+    tip = rpc.get_block_count()
+    due = (
+        Deposit.objects.for_chain(Sidechain.BITCOIN)
+        .confirmable()
+        .filter(block_height__lte=tip + 1 - F("confirmations_required"))
+        .order_by("block_height", "pk")
+    )
+    best: dict[int, str | None] = {}
+    confirmed = 0
+    for deposit in due:
+        if deposit.block_height not in best:
+            best[deposit.block_height] = _best_block_hash(rpc, deposit.block_height)
+        if best[deposit.block_height] != deposit.block_hash:
+            continue  # reorged out: the listener orphans it on its next scan
+        confirmed += deposit_confirm(deposit=deposit, tip=tip)
+    return confirmed
+
+
+def _best_block_hash(rpc: BitcoinRPC, height: int) -> str | None:
+    """The best chain's block at height; None above the tip (a reorg to a shorter chain)."""
+    try:
+        return rpc.get_block_hash(height)
+    except BitcoinRPCUnavailable:
+        raise
+    except BitcoinRPCError as e:
+        if e.code == HEIGHT_OUT_OF_RANGE:
+            return None
+        raise
+
+
+@transaction.atomic
+def deposit_confirm(*, deposit: Deposit, tip: int) -> bool:
+    """detected -> confirmed; False if another worker moved it first."""
+    depth = tip - deposit.block_height + 1
+    note = f"{depth} confirmations at height {tip} (needs {deposit.confirmations_required})"
+    return _transition(
+        deposit,
+        Deposit.Status.DETECTED,
+        Deposit.Status.CONFIRMED,
+        note,
+        confirmed_at=timezone.now(),
+    )
+
+
+@transaction.atomic
+def deposit_credit(*, deposit_id: int, rpc: BitcoinRPC | None = None) -> Deposit:
+    """Credit a confirmed deposit in pBTC, or set it aside for a refund; returns the deposit.
+
+    Credits when at least m = threshold(n) of the federation's n SONs are active, at the
+    BTC/pBTC rate in force now. Ledger entry, status, rate and audit event commit together. A
+    deposit already credited or set aside is returned unchanged; with `rpc`, the deposit's block
+    must still be on the best chain (else DepositNotOnBestChain, and nothing changes).
+    """
+    deposit = Deposit.objects.select_for_update().get(pk=deposit_id)
+    if deposit.status in (Deposit.Status.CREDITED, Deposit.Status.REFUND_PENDING):
+        return deposit  # a retry, or a second worker that waited for our lock
+    if deposit.status != Deposit.Status.CONFIRMED:
+        raise DepositError(f"Deposit {deposit.pk} is {deposit.status}, not confirmed.")
+    if rpc is not None and _best_block_hash(rpc, deposit.block_height) != deposit.block_hash:
+        raise DepositNotOnBestChain(
+            f"Block {deposit.block_height} of deposit {deposit.pk} is no longer on the best chain."
+        )
+    active, total = SON.objects.active().count(), SON.objects.federation().count()
+    needed = threshold(total) if total else 1
+    if active < needed:
+        note = f"{active} of {total} SONs active, {needed} needed to credit: refund pending"
+        _transition(deposit, Deposit.Status.CONFIRMED, Deposit.Status.REFUND_PENDING, note)
+    else:
+        _credit(deposit, active=active, total=total)
+    deposit.refresh_from_db()
+    return deposit
+
+
+def _credit(deposit: Deposit, *, active: int, total: int) -> None:
+    now = timezone.now()
+    rate = rate_in_force(Pair.BTC_PBTC, now).rate
+    credited = to_pegged(deposit.amount, rate, Pair.BTC_PBTC)
+    if credited > 0:  # a few satoshi at a rate < 1 can be worth less than one base unit
+        ledger_transfer(
+            source=system_account(LedgerAccount.System.ISSUANCE),
+            destination=ledger_account_for(deposit.user),
+            asset=Asset.PBTC,
+            amount=credited,
+            reason=Entry.Reason.DEPOSIT,
+            reference=f"deposit:{deposit.pk}",
+        )
+    note = (
+        f"{amount_format(credited, Asset.PBTC)} at {rate} BTC/pBTC; {active} of {total} SONs active"
+    )
+    moved = _transition(
+        deposit,
+        Deposit.Status.CONFIRMED,
+        Deposit.Status.CREDITED,
+        note,
+        rate=rate,
+        credited_amount=credited,
+        credited_at=now,
+    )
+    if not moved:  # cannot happen under our row lock; never keep a credit without its status
+        raise DepositError(f"Deposit {deposit.pk} changed while it was being credited.")
+
+
+def deposits_process(*, rpc: BitcoinRPC) -> int:
+    """One beat's work: confirm what is due, then credit or set aside every confirmed deposit.
+
+    Returns the number of status changes. Each deposit has its own transaction; one that fails
+    is logged and noted on its row and retried on the next beat, never blocking the others.
+    """
+    changed = deposit_confirm_due(rpc=rpc)
+    due = Deposit.objects.for_chain(Sidechain.BITCOIN).creditable().order_by("pk")
+    for deposit_id in due.values_list("pk", flat=True):
+        try:
+            deposit = deposit_credit(deposit_id=deposit_id, rpc=rpc)
+        except DepositNotOnBestChain as e:
+            log.info("%s", e)
+            continue
+        except Exception as e:
+            log.exception("Crediting deposit %s failed", deposit_id)
+            _note_failure(deposit_id, e)
+            continue
+        changed += deposit.status != Deposit.Status.CONFIRMED
+    return changed
+
+
+def _note_failure(deposit_id: int, error: Exception) -> None:
+    note = f"credit failed, will retry: {type(error).__name__}: {error}"[:200]
+    Deposit.objects.filter(pk=deposit_id, status=Deposit.Status.CONFIRMED).update(note=note)
+
+
+def _transition(deposit: Deposit, old: str, new: str, note: str, **fields) -> bool:
+    """The conditional UPDATE of a status change and its audit event (caller's transaction)."""
+    note = note[:200]
+    n = Deposit.objects.filter(pk=deposit.pk, status=old).update(status=new, note=note, **fields)
+    if n == 1:
+        DepositEvent.objects.create(deposit=deposit, old_status=old, new_status=new, note=note)
+    return n == 1

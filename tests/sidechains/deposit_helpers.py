@@ -1,0 +1,67 @@
+"""Plain constructors for deposit tests: a federation, a user's Bitcoin mapping, deposit rows on
+real bcoin blocks, and a rate."""
+
+import secrets
+from decimal import Decimal
+
+from django.utils import timezone
+
+from mappings.models import SidechainAddress
+from mappings.services import mapping_set_bitcoin
+from rates.assets import Pair
+from rates.services import rate_set
+from sidechains.bitcoin.deposits import confirmations_required
+from sidechains.bitcoin.rpc import BitcoinRPC
+from sidechains.models import SON, Deposit, Sidechain
+from tests import fixtures
+from tests.mappings.helpers import pubkey_hex, regtest_p2wpkh
+
+# Where test blocks' coinbases go: nobody's deposit script.
+MINER = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+
+
+def make_federation(n: int = 3) -> list[SON]:
+    return [fixtures.make_son(f"son-{i}")[0] for i in range(1, n + 1)]
+
+
+def make_bitcoin_mapping(user) -> SidechainAddress:
+    mapping, _ = mapping_set_bitcoin(
+        user=user, deposit_public_key=pubkey_hex(), withdraw_address=regtest_p2wpkh()
+    )
+    return mapping
+
+
+def set_btc_rate(rate: str) -> Decimal:
+    admin = fixtures.User.objects.filter(username="rates_admin").first()
+    admin = admin or fixtures.make_user("rates_admin", staff=True)
+    return rate_set(pair=Pair.BTC_PBTC, rate=Decimal(rate), set_by=admin).rate
+
+
+def mine(rpc: BitcoinRPC, n: int = 1) -> list[str]:
+    return rpc.generate_to_address(n, MINER)
+
+
+def make_deposit(
+    mapping: SidechainAddress,
+    rpc: BitcoinRPC,
+    *,
+    amount: int = 1_000_000,
+    status: str = Deposit.Status.DETECTED,
+    **fields,
+) -> Deposit:
+    """A deposit in a freshly mined block (the listener's part is tested with the listener)."""
+    [block_hash] = mine(rpc)
+    values = {
+        "chain": Sidechain.BITCOIN,
+        "txid": secrets.token_hex(32),
+        "vout": 0,
+        "amount": amount,
+        "mapping": mapping,
+        "user": mapping.user,
+        "block_hash": block_hash,
+        "block_height": rpc.get_block_count(),
+        "status": status,
+        "confirmations_required": confirmations_required(amount),
+        "detected_at": timezone.now(),
+    }
+    return Deposit.objects.create(**{**values, **fields})
