@@ -88,6 +88,9 @@ class Stack:
                 "DEMO_WALLET_FILE": str(self.dir / "demo-wallet.json"),
                 "SON_HEARTBEAT_FREQUENCY": "10",
                 "SON_DOWN_TIME": "30",
+                # Short enough to see a deregistration proposal within the demo.
+                "SON_DEREGISTER_TIME": "300",
+                "WITNESS_CYCLE": "600",
                 "SON_LIVENESS_CHECK_EVERY": "10",
             }
         else:
