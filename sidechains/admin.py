@@ -18,14 +18,21 @@ from sidechains.models import (
     Alert,
     Balance,
     ChainCursor,
+    Coin,
     Deposit,
     DepositEvent,
     Entry,
     RescanJob,
     Sidechain,
+    SidechainTransaction,
+    SignerRefusal,
     SONPublicKey,
     SONStatistics,
     SONStatusChange,
+    TxInput,
+    TxSignature,
+    Withdrawal,
+    WithdrawalEvent,
 )
 from sidechains.tasks import bitcoin_rescan
 from sonportal import health
@@ -325,3 +332,76 @@ def render_progress(job: RescanJob) -> str:
         job.progress,
         job.get_status_display(),
     )
+
+
+# Withdrawals (docs/withdrawals.md).
+
+
+class _ReadOnlyInline(admin.TabularInline):
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class TxInputInline(_ReadOnlyInline):
+    model = TxInput
+    fields = readonly_fields = ["index", "coin"]
+
+
+class TxSignatureInline(_ReadOnlyInline):
+    model = TxSignature
+    fields = readonly_fields = ["input_index", "son", "public_key", "created_at"]
+
+
+class SignerRefusalInline(_ReadOnlyInline):
+    model = SignerRefusal
+    fields = readonly_fields = ["son", "reasons", "created_at"]
+
+
+@admin.register(SidechainTransaction)
+class SidechainTransactionAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "txid", "status", "fee", "feerate", "created_at", "broadcast_at"]
+    list_filter = ["status", "chain"]
+    search_fields = ["=txid"]
+    date_hierarchy = "created_at"
+    exclude = ["unsigned_tx", "signed_tx", "change_witness_script"]
+    inlines = [TxInputInline, TxSignatureInline, SignerRefusalInline]
+
+
+class WithdrawalEventInline(_ReadOnlyInline):
+    model = WithdrawalEvent
+    fields = readonly_fields = ["created_at", "old_status", "new_status", "note"]
+
+
+@admin.register(Withdrawal)
+class WithdrawalAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "user", "amount", "fee_share", "address", "status", "created_at"]
+    list_filter = ["status", "chain", "created_at"]
+    search_fields = ["user__username", "=address", "=sidechain_tx__txid"]
+    list_select_related = ["user"]
+    date_hierarchy = "created_at"
+    inlines = [WithdrawalEventInline]
+    actions = ["fail_and_return"]
+
+    @admin.action(description="Fail the selected requested withdrawals (return the escrow)")
+    def fail_and_return(self, request, queryset) -> None:
+        from sidechains.bitcoin.withdrawals import WithdrawalError, withdrawal_fail
+
+        for withdrawal in queryset:
+            try:
+                withdrawal_fail(withdrawal=withdrawal, reason=f"failed by {request.user}")
+            except WithdrawalError as e:
+                self.message_user(request, str(e), messages.ERROR)
+
+
+@admin.register(Coin)
+class CoinAdmin(ReadOnlyAdmin):
+    list_display = ["txid", "vout", "amount", "kind", "status", "reserved_by", "spent_by"]
+    list_filter = ["status", "kind", "chain"]
+    search_fields = ["=txid"]
+    exclude = ["witness_script"]

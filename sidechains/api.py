@@ -10,13 +10,17 @@ from rest_framework.response import Response
 
 from sidechains import services
 from sidechains.auth import IsSON, SONTokenAuthentication
+from sidechains.bitcoin import withdrawals
+from sidechains.bitcoin.rpc import BitcoinRPCError
 from sidechains.serializers import (
     HeartbeatInput,
     HeartbeatOutput,
     RejectionOutput,
+    SigningAnswerOutput,
     SigningRequestList,
     SONOutput,
 )
+from sonportal.health import bitcoin_rpc
 
 # HTTP status of each reason a heartbeat is refused.
 HEARTBEAT_REJECTION_STATUS = {
@@ -73,6 +77,39 @@ def heartbeat(request):
 @authentication_classes([SONTokenAuthentication])
 @permission_classes([IsSON])
 def signing_requests(request):
-    # Withdrawal and refund transactions are added here by the signing pipeline; until a
-    # sidechain transaction awaits this SON's signature the list is empty.
-    return Response({"results": []})
+    """Transactions awaiting this SON's signatures, in the format of docs/signing-requests.md."""
+    pending = withdrawals.signing_requests_for_son(request.auth)
+    return Response({"results": [withdrawals.signing_request_for(stx) for stx in pending]})
+
+
+@extend_schema(
+    request={"application/json": {"type": "object"}},
+    responses={200: SigningAnswerOutput, 400: RejectionOutput, 404: RejectionOutput},
+    description="The signer's answer to request <id>: its signatures or its refusal.",
+)
+@api_view(["POST"])
+@authentication_classes([SONTokenAuthentication])
+@permission_classes([IsSON])
+def signing_answer(request, sidechain_tx_id: int):
+    try:
+        result = withdrawals.signatures_submit(
+            son=request.auth, sidechain_tx_id=sidechain_tx_id, answer=request.data
+        )
+    except withdrawals.SidechainTxNotFound as e:
+        return Response({"detail": str(e), "code": "not_found"}, status=404)
+    except withdrawals.SignatureRejected as e:
+        return Response({"detail": str(e), "code": "rejected"}, status=400)
+    if result.complete:
+        _send(sidechain_tx_id)
+    return Response({"accepted": result.accepted, "complete": result.complete})
+
+
+def _send(sidechain_tx_id: int) -> None:
+    """Send at once; if the node is down the tracker's beat sends the stored transaction."""
+    rpc = bitcoin_rpc()
+    try:
+        withdrawals.sidechain_tx_broadcast(sidechain_tx_id=sidechain_tx_id, rpc=rpc)
+    except BitcoinRPCError:
+        pass  # recorded or transient; withdrawals_track retries
+    finally:
+        rpc.close()

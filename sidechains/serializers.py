@@ -41,3 +41,8 @@ class RejectionOutput(serializers.Serializer):
 
 class SigningRequestList(serializers.Serializer):
     results = serializers.ListField(child=serializers.DictField())
+
+
+class SigningAnswerOutput(serializers.Serializer):
+    accepted = serializers.IntegerField(help_text="Valid signatures in the answer.")
+    complete = serializers.BooleanField(help_text="Every input has m signatures.")

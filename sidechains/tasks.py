@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from sidechains import services
-from sidechains.bitcoin import deposits, listener
+from sidechains.bitcoin import deposits, listener, withdrawals
 from sidechains.bitcoin.rpc import BitcoinRPCUnavailable
 from sonportal.health import bitcoin_rpc
 
@@ -19,6 +19,17 @@ def bitcoin_process_deposits() -> int:
     rpc = bitcoin_rpc()
     try:
         return deposits.deposits_process(rpc=rpc)
+    finally:
+        rpc.close()
+
+
+@shared_task(name="sidechains.tasks.bitcoin_withdrawals")
+def bitcoin_withdrawals() -> int:
+    """Batch requested withdrawals, then send finished transactions and settle deep ones."""
+    rpc = bitcoin_rpc()
+    try:
+        batched = withdrawals.withdrawals_batch(rpc=rpc) is not None
+        return batched + withdrawals.withdrawals_track(rpc=rpc)
     finally:
         rpc.close()
 

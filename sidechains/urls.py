@@ -14,4 +14,9 @@ api_urlpatterns = [
     path("son/me", api.me, name="api-son-me"),
     path("son/heartbeat", api.heartbeat, name="api-son-heartbeat"),
     path("son/signing-requests", api.signing_requests, name="api-son-signing-requests"),
+    path(
+        "son/signing-requests/<int:sidechain_tx_id>",
+        api.signing_answer,
+        name="api-son-signing-answer",
+    ),
 ]

@@ -31,4 +31,5 @@ def install_schedule(sender: Celery, **kwargs) -> None:
         "proposals-tick": _every(60, "proposals.tasks.proposals_tick"),
         "bitcoin-listen": _every(listener, "sidechains.tasks.bitcoin_listen"),
         "bitcoin-deposits": _every(listener, "sidechains.tasks.bitcoin_process_deposits"),
+        "bitcoin-withdrawals": _every(listener, "sidechains.tasks.bitcoin_withdrawals"),
     }

@@ -155,6 +155,13 @@ BITCOIN_CONFIRMATIONS = env_confirmations("BITCOIN_CONFIRMATIONS", "10000000:2,1
 BITCOIN_LISTENER_INTERVAL = env_int("BITCOIN_LISTENER_INTERVAL", 10, minimum=1)
 BITCOIN_START_HEIGHT = env_int("BITCOIN_START_HEIGHT", -1, minimum=-1)
 BITCOIN_REORG_DEPTH = env_int("BITCOIN_REORG_DEPTH", 100, minimum=6)
+# Withdrawals (docs/withdrawals.md): the smallest request in satoshi; the fee rate in sat/vB
+# (estimatesmartfee, held between floor and cap); the largest batch; confirmations to settle.
+BITCOIN_WITHDRAWAL_MINIMUM = env_int("BITCOIN_WITHDRAWAL_MINIMUM", 10_000, minimum=1_000)
+BITCOIN_WITHDRAWAL_FEERATE_FLOOR = env_int("BITCOIN_WITHDRAWAL_FEERATE_FLOOR", 2, minimum=1)
+BITCOIN_WITHDRAWAL_FEERATE_CAP = env_int("BITCOIN_WITHDRAWAL_FEERATE_CAP", 50, minimum=1)
+BITCOIN_WITHDRAWAL_BATCH_SIZE = env_int("BITCOIN_WITHDRAWAL_BATCH_SIZE", 50, minimum=1)
+BITCOIN_WITHDRAWAL_CONFIRMATIONS = env_int("BITCOIN_WITHDRAWAL_CONFIRMATIONS", 3, minimum=1)
 HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
 
 # SON liveness and governance, in seconds.

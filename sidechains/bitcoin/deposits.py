@@ -25,7 +25,7 @@ from rates.conversion import to_pegged
 from rates.models import rate_in_force
 from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError, BitcoinRPCUnavailable
 from sidechains.ledger import ledger_account_for, ledger_transfer, system_account
-from sidechains.models import SON, Deposit, DepositEvent, Entry, LedgerAccount, Sidechain
+from sidechains.models import SON, Coin, Deposit, DepositEvent, Entry, LedgerAccount, Sidechain
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +154,18 @@ def _credit(deposit: Deposit, *, active: int, total: int) -> None:
     )
     if not moved:  # cannot happen under our row lock; never keep a credit without its status
         raise DepositError(f"Deposit {deposit.pk} changed while it was being credited.")
+    # The credited output is now the federation's to spend on withdrawals.
+    Coin.objects.get_or_create(
+        chain=deposit.chain,
+        txid=deposit.txid,
+        vout=deposit.vout,
+        defaults={
+            "amount": deposit.amount,
+            "witness_script": bytes(deposit.mapping.deposit_witness_script),
+            "kind": Coin.Kind.DEPOSIT,
+            "deposit": deposit,
+        },
+    )
 
 
 def deposits_process(*, rpc: BitcoinRPC) -> int:

@@ -9,12 +9,22 @@ from sidechains.models.sons import (
     SONStatusChange,
     hash_token,
 )
+from sidechains.models.withdrawals import (
+    Coin,
+    SidechainTransaction,
+    SignerRefusal,
+    TxInput,
+    TxSignature,
+    Withdrawal,
+    WithdrawalEvent,
+)
 
 __all__ = [
     "SON",
     "Alert",
     "Balance",
     "ChainCursor",
+    "Coin",
     "Deposit",
     "DepositEvent",
     "Entry",
@@ -25,5 +35,11 @@ __all__ = [
     "SONStatistics",
     "SONStatusChange",
     "Sidechain",
+    "SidechainTransaction",
+    "SignerRefusal",
+    "TxInput",
+    "TxSignature",
+    "Withdrawal",
+    "WithdrawalEvent",
     "hash_token",
 ]

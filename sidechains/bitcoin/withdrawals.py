@@ -1,0 +1,723 @@
+"""Bitcoin withdrawals (DESIGN.md, "Withdrawal (BTC)"; docs/withdrawals.md).
+
+    Withdrawal:  requested --batch--> batched --broadcast--> broadcast --confirmed--> settled
+                 requested --withdrawal_fail--> failed (escrow returned)
+    Transaction: awaiting_signatures --m signatures per input, sent--> broadcast --> confirmed
+
+The escrow moves with the request in one transaction; a batch (transaction, inputs, reserved
+coins, batched withdrawals) commits as one before any signer can fetch it; the finished
+transaction is stored before it is sent, so a restart sends the same bytes again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import coincurve
+from bitcoin.core import (
+    CMutableTransaction,
+    CMutableTxIn,
+    COutPoint,
+    CScriptWitness,
+    CTransaction,
+    CTxInWitness,
+    CTxOut,
+    CTxWitness,
+    b2lx,
+    lx,
+)
+from bitcoin.core.script import CScript
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from mappings.chains.bitcoin import validate_address
+from mappings.chains.deposit import (
+    federation_witness_script,
+    p2wsh_script_pubkey,
+    parse_deposit_script,
+    parse_federation_script,
+    threshold,
+)
+from mappings.chains.script import ScriptError
+from mappings.chains.spend import federation_witness, signature_hash
+from mappings.models import SidechainAddress
+from rates.assets import Asset, Pair, amount_format
+from rates.conversion import to_sidechain
+from rates.models import ExchangeRate, rate_in_force
+from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError, BitcoinRPCUnavailable
+from sidechains.federation import federation_public_keys
+from sidechains.ledger import InsufficientFunds, ledger_account_for, ledger_transfer, system_account
+from sidechains.models import (
+    SON,
+    Coin,
+    Entry,
+    LedgerAccount,
+    Sidechain,
+    SidechainTransaction,
+    SignerRefusal,
+    SONStatistics,
+    TxInput,
+    TxSignature,
+    Withdrawal,
+    WithdrawalEvent,
+)
+
+log = logging.getLogger(__name__)
+
+DUST_LIMIT = 546  # the highest standard dust threshold, as the signers use
+RBF_SEQUENCE = 0xFFFFFFFD
+TX_VERSION = 2
+FEE_TARGET_BLOCKS = 6
+MAX_SIGNATURE_BYTES = 73  # DER + sighash byte, the upper bound the signers' estimate uses
+# What sendrawtransaction says about a transaction the node already has.
+ALREADY_KNOWN = -27
+ALREADY_KNOWN_TEXT = ("txn-already-in-mempool", "already")
+TYPICAL_BATCH = 10  # withdrawals per batch, for the fee shown before a request
+
+
+class WithdrawalError(Exception):
+    """A withdrawal the portal refuses, or a step its state does not allow; nothing changed."""
+
+
+class SignatureRejected(WithdrawalError):
+    """A signer's answer the portal refuses; nothing of it was stored."""
+
+
+class SidechainTxNotFound(WithdrawalError):
+    pass
+
+
+# --- Requests -----------------------------------------------------------------------------
+
+
+def withdrawal_mapping(user) -> SidechainAddress | None:
+    return SidechainAddress.objects.active().for_user(user).for_chain(Sidechain.BITCOIN).first()
+
+
+def withdrawal_request(*, user, amount_pegged: int, request_id: str) -> Withdrawal:
+    """Escrow `amount_pegged` pBTC of the user's and record a withdrawal to their registered
+    withdraw address. A request_id seen before returns that first withdrawal."""
+    earlier = Withdrawal.objects.filter(user=user, request_id=request_id).first()
+    if earlier is not None:
+        return earlier
+    if isinstance(amount_pegged, bool) or not isinstance(amount_pegged, int) or amount_pegged <= 0:
+        raise WithdrawalError("Enter an amount greater than zero.")
+    mapping = withdrawal_mapping(user)
+    if mapping is None:
+        raise WithdrawalError("Register a Bitcoin withdraw address (Addresses) first.")
+    rate = _rate()
+    amount = to_sidechain(amount_pegged, rate, Pair.BTC_PBTC)
+    minimum = settings.BITCOIN_WITHDRAWAL_MINIMUM
+    if amount < minimum:
+        raise WithdrawalError(
+            f"The minimum withdrawal is {amount_format(minimum, Asset.BTC)}; "
+            f"{amount_format(amount_pegged, Asset.PBTC)} is worth "
+            f"{amount_format(amount, Asset.BTC)}."
+        )
+    try:
+        return _escrow(user, amount_pegged, rate, amount, mapping.withdraw_address, request_id)
+    except IntegrityError:
+        earlier = Withdrawal.objects.filter(user=user, request_id=request_id).first()
+        if earlier is None:
+            raise
+        return earlier  # a concurrent replay committed first
+
+
+def _rate():
+    try:
+        return rate_in_force(Pair.BTC_PBTC).rate
+    except ExchangeRate.DoesNotExist:
+        raise WithdrawalError("There is no BTC/pBTC rate yet.") from None
+
+
+@transaction.atomic
+def _escrow(user, amount_pegged, rate, amount, address, request_id) -> Withdrawal:
+    withdrawal = Withdrawal.objects.create(
+        user=user,
+        amount_pegged=amount_pegged,
+        rate=rate,
+        amount=amount,
+        address=address,
+        request_id=request_id,
+    )
+    try:
+        ledger_transfer(
+            source=ledger_account_for(user),
+            destination=system_account(LedgerAccount.System.SON_ACCOUNT),
+            asset=Asset.PBTC,
+            amount=amount_pegged,
+            reason=Entry.Reason.WITHDRAWAL_ESCROW,
+            reference=f"withdrawal:{withdrawal.pk}",
+        )
+    except InsufficientFunds:
+        raise WithdrawalError(
+            f"Your balance is less than {amount_format(amount_pegged, Asset.PBTC)}."
+        ) from None
+    WithdrawalEvent.objects.create(
+        withdrawal=withdrawal, new_status=Withdrawal.Status.REQUESTED, note="escrowed"
+    )
+    return withdrawal
+
+
+@transaction.atomic
+def withdrawal_fail(*, withdrawal: Withdrawal, reason: str) -> Withdrawal:
+    """requested -> failed, returning the escrow to the user. A withdrawal already in a
+    transaction cannot fail this way (the signers' journals hold its payout)."""
+    reason = reason[:200]
+    moved = _transition(
+        withdrawal.pk,
+        Withdrawal.Status.REQUESTED,
+        Withdrawal.Status.FAILED,
+        reason,
+        failure_reason=reason,
+        failed_at=timezone.now(),
+    )
+    withdrawal.refresh_from_db()
+    if not moved:
+        if withdrawal.status == Withdrawal.Status.FAILED:
+            return withdrawal
+        raise WithdrawalError(f"Withdrawal {withdrawal.pk} is {withdrawal.status}: it cannot fail.")
+    ledger_transfer(
+        source=system_account(LedgerAccount.System.SON_ACCOUNT),
+        destination=ledger_account_for(withdrawal.user),
+        asset=Asset.PBTC,
+        amount=withdrawal.amount_pegged,
+        reason=Entry.Reason.WITHDRAWAL_RETURN,
+        reference=f"withdrawal:{withdrawal.pk}",
+    )
+    return withdrawal
+
+
+def _transition(pk: int, old: str, new: str, event_note: str = "", **fields) -> bool:
+    """The conditional UPDATE of a status change and its audit event (caller's transaction)."""
+    n = Withdrawal.objects.filter(pk=pk, status=old).update(status=new, **fields)
+    if n == 1:
+        WithdrawalEvent.objects.create(
+            withdrawal_id=pk, old_status=old, new_status=new, note=event_note[:200]
+        )
+    return n == 1
+
+
+# --- Fees ---------------------------------------------------------------------------------
+
+
+def withdrawal_feerate(*, rpc: BitcoinRPC) -> int:
+    """sat/vB from estimatesmartfee, held between the floor and the cap; the floor when the
+    node has no estimate (bcoin on regtest never has one)."""
+    try:
+        per_kvb = rpc.estimate_smart_fee(FEE_TARGET_BLOCKS)
+    except BitcoinRPCUnavailable:
+        raise
+    except BitcoinRPCError:
+        per_kvb = None
+    rate = math.ceil(per_kvb / 1000) if per_kvb else 0
+    floor, cap = settings.BITCOIN_WITHDRAWAL_FEERATE_FLOOR, settings.BITCOIN_WITHDRAWAL_FEERATE_CAP
+    return min(max(rate, floor), cap)
+
+
+def withdrawal_fee_estimate(*, rpc: BitcoinRPC) -> int:
+    """Satoshi one withdrawal pays in a typical batch (TYPICAL_BATCH withdrawals to P2WPKH,
+    one federation input each, change)."""
+    keys = _federation_keys() or [coincurve.PrivateKey().public_key.format()]
+    script = federation_witness_script(keys)
+    per_output = 31  # P2WPKH output
+    unsigned = 10 + TYPICAL_BATCH * (41 + per_output) + 43
+    vsize = _vsize(unsigned, [script] * TYPICAL_BATCH)
+    return math.ceil(withdrawal_feerate(rpc=rpc) * vsize / TYPICAL_BATCH)
+
+
+def _vsize(unsigned_size: int, witness_scripts: list[bytes]) -> int:
+    """Virtual size once signed, computed as the signers do (docs/signing-requests.md)."""
+    witness = 2  # marker and flag
+    for script in witness_scripts:
+        keys, is_deposit = _script_keys(script)
+        m = threshold(len(keys))
+        witness += 1 + 1 + m * (1 + MAX_SIGNATURE_BYTES) + (2 if is_deposit else 0)
+        witness += len(_compact_size(len(script))) + len(script)
+    return (4 * unsigned_size + witness + 3) // 4
+
+
+def _compact_size(n: int) -> bytes:
+    if n < 0xFD:
+        return bytes([n])
+    return b"\xfd" + n.to_bytes(2, "little")
+
+
+def _script_keys(script: bytes) -> tuple[tuple[bytes, ...], bool]:
+    try:
+        return parse_deposit_script(script).son_keys, True
+    except ScriptError:
+        return parse_federation_script(script), False
+
+
+def _federation_keys() -> list[bytes]:
+    return sorted(bytes.fromhex(key) for key in federation_public_keys(Sidechain.BITCOIN))
+
+
+# --- The builder --------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    withdrawals: list[Withdrawal]
+    coins: list[Coin]
+    tx: CMutableTransaction
+    fee: int
+    fee_share: int
+    vsize: int
+    change: int
+
+
+def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
+    """Batch the oldest requested withdrawals into one unsigned transaction; None if there is
+    nothing to batch or not enough coins."""
+    keys = _federation_keys()
+    if not keys:
+        return None
+    feerate = withdrawal_feerate(rpc=rpc)
+    with transaction.atomic():
+        withdrawals = list(
+            Withdrawal.objects.batchable()
+            .for_chain(Sidechain.BITCOIN)
+            .select_for_update(skip_locked=True)
+            .order_by("created_at", "pk")[: settings.BITCOIN_WITHDRAWAL_BATCH_SIZE]
+        )
+        if not withdrawals:
+            return None
+        coins = [
+            coin
+            for coin in Coin.objects.filter(
+                chain=Sidechain.BITCOIN, status=Coin.Status.AVAILABLE
+            ).select_for_update(skip_locked=True)
+            if _spendable(coin, keys)
+        ]
+        coins.sort(key=lambda c: (-c.amount, c.pk))
+        plan = _plan(withdrawals, coins, keys, feerate)
+        if plan is None:
+            return None
+        return _persist(plan, keys, feerate)
+
+
+def _spendable(coin: Coin, keys: list[bytes]) -> bool:
+    """Only coins of the current federation: the signers recognise no other scripts."""
+    try:
+        return list(_script_keys(bytes(coin.witness_script))[0]) == keys
+    except ScriptError:
+        return False
+
+
+def _plan(withdrawals, coins, keys, feerate) -> _Plan | None:
+    change_spk = p2wsh_script_pubkey(federation_witness_script(keys))
+    while withdrawals:
+        plan = _select(withdrawals, coins, change_spk, feerate)
+        if plan is None:
+            _note(withdrawals, "waiting for federation coins to pay it")
+            return None
+        too_small = [w for w in withdrawals if w.amount - plan.fee_share < DUST_LIMIT]
+        if not too_small:
+            return plan
+        _note(too_small, f"its share of the fee ({plan.fee_share} sat) leaves it below dust")
+        withdrawals = [w for w in withdrawals if w not in too_small]
+    return None
+
+
+def _note(withdrawals: list[Withdrawal], note: str) -> None:
+    log.info("withdrawals %s: %s", [w.pk for w in withdrawals], note)
+    Withdrawal.objects.filter(pk__in=[w.pk for w in withdrawals]).update(note=note[:200])
+
+
+def _select(withdrawals, coins, change_spk, feerate) -> _Plan | None:
+    """Largest coins first until they pay every amount (payouts + fee) and leave either no
+    change or change above dust."""
+    owed = sum(w.amount for w in withdrawals)
+    chosen: list[Coin] = []
+    for coin in coins:
+        chosen.append(coin)
+        if sum(c.amount for c in chosen) < owed:
+            continue
+        plan = _priced(withdrawals, chosen, change_spk, feerate)
+        if plan is not None:
+            return plan
+    if chosen and sum(c.amount for c in chosen) >= owed:
+        # Every coin leaves change below dust: it goes to the fee instead.
+        return _priced(withdrawals, chosen, change_spk, feerate, dust_to_fee=True)
+    return None
+
+
+def _priced(withdrawals, coins, change_spk, feerate, *, dust_to_fee=False) -> _Plan | None:
+    """The payouts carry the fee (each its equal share), so the change is what the coins hold
+    beyond the withdrawals' amounts."""
+    with_change = _unsigned(withdrawals, coins, change_spk, 1, 0)
+    vsize = _vsize(len(with_change.serialize()), [bytes(c.witness_script) for c in coins])
+    fee_share = math.ceil(feerate * vsize / len(withdrawals))
+    change = sum(c.amount for c in coins) - sum(w.amount for w in withdrawals)
+    if 0 < change < DUST_LIMIT:
+        if not dust_to_fee:
+            return None
+        change = 0
+    tx = _unsigned(withdrawals, coins, change_spk, change, fee_share)
+    fee = sum(c.amount for c in coins) - sum(o.nValue for o in tx.vout)
+    return _Plan(list(withdrawals), list(coins), tx, fee, fee_share, vsize, change)
+
+
+def _unsigned(withdrawals, coins, change_spk, change: int, fee_share: int) -> CMutableTransaction:
+    inputs = [CMutableTxIn(COutPoint(lx(c.txid), c.vout), nSequence=RBF_SEQUENCE) for c in coins]
+    outputs = [
+        CTxOut(w.amount - fee_share, CScript(_script_pubkey(w.address))) for w in withdrawals
+    ]
+    if change:
+        outputs.append(CTxOut(change, CScript(change_spk)))
+    return CMutableTransaction(inputs, outputs, nLockTime=0, nVersion=TX_VERSION)
+
+
+def _script_pubkey(address: str) -> bytes:
+    return validate_address(address, settings.BITCOIN_NETWORK).script_pubkey
+
+
+def _persist(plan: _Plan, keys: list[bytes], feerate: int) -> SidechainTransaction:
+    stx = SidechainTransaction.objects.create(
+        chain=Sidechain.BITCOIN,
+        unsigned_tx=plan.tx.serialize(),
+        txid=b2lx(plan.tx.GetTxid()),
+        fee=plan.fee,
+        vsize=plan.vsize,
+        feerate=feerate,
+        change_amount=plan.change,
+        change_witness_script=federation_witness_script(keys) if plan.change else None,
+    )
+    TxInput.objects.bulk_create(
+        TxInput(sidechain_tx=stx, index=i, coin=coin) for i, coin in enumerate(plan.coins)
+    )
+    reserved = Coin.objects.filter(
+        pk__in=[c.pk for c in plan.coins], status=Coin.Status.AVAILABLE
+    ).update(status=Coin.Status.RESERVED, reserved_by=stx)
+    if reserved != len(plan.coins):  # cannot happen under our row locks
+        raise WithdrawalError("A coin was taken while the batch was built.")
+    note = f"in transaction {stx.pk} ({stx.txid})"
+    for withdrawal in plan.withdrawals:
+        moved = _transition(
+            withdrawal.pk,
+            Withdrawal.Status.REQUESTED,
+            Withdrawal.Status.BATCHED,
+            note,
+            sidechain_tx=stx,
+            fee_share=plan.fee_share,
+            note=note,
+        )
+        if not moved:
+            raise WithdrawalError(f"Withdrawal {withdrawal.pk} changed while it was batched.")
+    return stx
+
+
+# --- Signing requests and answers ---------------------------------------------------------
+
+
+def withdrawal_payout_id(withdrawal: Withdrawal) -> str:
+    return f"w-{withdrawal.pk}"
+
+
+def signing_request_for(sidechain_tx: SidechainTransaction) -> dict:
+    """The request a signer reviews and signs (docs/signing-requests.md), exactly."""
+    inputs = sidechain_tx.inputs.select_related("coin").order_by("index")
+    withdrawals = sidechain_tx.withdrawals.order_by("pk")
+    return {
+        "id": str(sidechain_tx.pk),
+        "version": 1,
+        "chain": "bitcoin",
+        "network": settings.BITCOIN_NETWORK,
+        "tx": bytes(sidechain_tx.unsigned_tx).hex(),
+        "inputs": [
+            {
+                "txid": i.coin.txid,
+                "vout": i.coin.vout,
+                "amount": i.coin.amount,
+                "witness_script": bytes(i.coin.witness_script).hex(),
+            }
+            for i in inputs
+        ],
+        "withdrawals": [
+            {"id": withdrawal_payout_id(w), "address": w.address, "amount": w.payout}
+            for w in withdrawals
+        ],
+        "fee_bump_of": str(sidechain_tx.fee_bump_of_id) if sidechain_tx.fee_bump_of_id else None,
+    }
+
+
+def signing_requests_for_son(son: SON):
+    """Transactions awaiting this SON's signatures: not finished, not signed or refused by it."""
+    return (
+        SidechainTransaction.objects.filter(
+            status=SidechainTransaction.Status.AWAITING_SIGNATURES, signed_tx__isnull=True
+        )
+        .exclude(signatures__son=son)
+        .exclude(refusals__son=son)
+        .order_by("pk")
+    )
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    accepted: int
+    complete: bool
+
+
+def signatures_submit(*, son: SON, sidechain_tx_id: int, answer: dict) -> SubmitResult:
+    """Store a signer's answer: every signature verified against its input's BIP143 digest,
+    or a refusal. Raises SignatureRejected (nothing stored) for any bad signature."""
+    stx = SidechainTransaction.objects.filter(pk=sidechain_tx_id).first()
+    if stx is None:
+        raise SidechainTxNotFound(f"No sidechain transaction {sidechain_tx_id}.")
+    if not isinstance(answer, dict):
+        raise SignatureRejected("The answer must be a JSON object.")
+    if answer.get("request_id") not in (None, str(stx.pk)):
+        raise SignatureRejected(f"request_id {answer.get('request_id')!r} is not {stx.pk}.")
+    if answer.get("refused") is True:
+        reasons = answer.get("reasons")
+        if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+            raise SignatureRejected("A refusal lists its reasons as strings.")
+        SignerRefusal.objects.create(sidechain_tx=stx, son=son, reasons=reasons[:32])
+        log.warning("SON %s refused transaction %s: %s", son, stx.pk, reasons)
+        return SubmitResult(0, _is_complete(stx))
+    verified = _verified(stx, son, answer.get("signatures"))
+    TxSignature.objects.bulk_create(
+        [
+            TxSignature(
+                sidechain_tx=stx, son=son, input_index=i, public_key=key, signature=signature
+            )
+            for i, key, signature in verified
+        ],
+        ignore_conflicts=True,  # a repeated answer: the unique constraint keeps the first
+    )
+    return SubmitResult(len(verified), _is_complete(stx))
+
+
+def _verified(stx: SidechainTransaction, son: SON, signatures) -> list[tuple[int, str, bytes]]:
+    if not isinstance(signatures, list) or not signatures:
+        raise SignatureRejected("The answer has neither signatures nor a refusal.")
+    registered = son.public_key(Sidechain.BITCOIN)
+    if registered is None:
+        raise SignatureRejected(f"SON {son} has no registered Bitcoin key.")
+    tx = CTransaction.deserialize(bytes(stx.unsigned_tx))
+    coins = {i.index: i.coin for i in stx.inputs.select_related("coin")}
+    verified = []
+    for item in signatures:
+        index, key, signature = _signature_fields(item)
+        if key != registered:
+            raise SignatureRejected(
+                f"Input {index} is signed with key {key}, not {son}'s registered key."
+            )
+        coin = coins.get(index)
+        if coin is None:
+            raise SignatureRejected(f"Transaction {stx.pk} has no input {index}.")
+        script = bytes(coin.witness_script)
+        if bytes.fromhex(key) not in _script_keys(script)[0]:
+            raise SignatureRejected(f"{son}'s key is not in the script of input {index}.")
+        if not _valid(tx, index, script, coin.amount, bytes.fromhex(key), signature):
+            raise SignatureRejected(f"The signature of input {index} does not verify.")
+        verified.append((index, key, signature))
+    if len({index for index, _, _ in verified}) != len(verified):
+        raise SignatureRejected("An input is signed twice in one answer.")
+    return verified
+
+
+def _signature_fields(item) -> tuple[int, str, bytes]:
+    if not isinstance(item, dict) or set(item) != {"input", "pubkey", "signature"}:
+        raise SignatureRejected("Each signature is {input, pubkey, signature}.")
+    index, key, signature = item["input"], item["pubkey"], item["signature"]
+    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+        raise SignatureRejected(f"input must be an input index, not {index!r}.")
+    try:
+        raw = bytes.fromhex(signature)
+        bytes.fromhex(key)
+    except (TypeError, ValueError):
+        raise SignatureRejected(f"The pubkey and signature of input {index} must be hex.") from None
+    return index, key, raw
+
+
+def _valid(tx, index: int, script: bytes, amount: int, key: bytes, signature: bytes) -> bool:
+    if len(signature) < 9 or signature[-1] != 1:  # SIGHASH_ALL only
+        return False
+    digest = signature_hash(tx, index, script, amount)
+    try:
+        return coincurve.PublicKey(key).verify(signature[:-1], digest, hasher=None)
+    except (ValueError, TypeError):
+        return False
+
+
+def _is_complete(stx: SidechainTransaction) -> bool:
+    return _chosen_signatures(stx) is not None
+
+
+def _chosen_signatures(stx: SidechainTransaction) -> list[dict[bytes, TxSignature]] | None:
+    """Per input, m signatures in key order by keys of its script; None while one is short."""
+    federation = {bytes.fromhex(k) for k in federation_public_keys(Sidechain.BITCOIN)}
+    signatures = list(stx.signatures.all())
+    chosen = []
+    for tx_input in stx.inputs.select_related("coin").order_by("index"):
+        keys, _ = _script_keys(bytes(tx_input.coin.witness_script))
+        by_key = {
+            bytes.fromhex(s.public_key): s for s in signatures if s.input_index == tx_input.index
+        }
+        usable = [k for k in keys if k in by_key and k in federation]
+        m = threshold(len(keys))
+        if len(usable) < m:
+            return None
+        chosen.append({k: by_key[k] for k in usable[:m]})
+    return chosen
+
+
+# --- Finishing and sending ----------------------------------------------------------------
+
+
+def sidechain_tx_broadcast(*, sidechain_tx_id: int, rpc: BitcoinRPC) -> SidechainTransaction:
+    """Finish (once, stored) and send a fully signed transaction; "already known" is sent.
+
+    Any other node error is kept in last_error and the transaction stays as it is, so the
+    next call (the tracker's beat) sends it again.
+    """
+    stx = _finalized(sidechain_tx_id)
+    if stx.status != SidechainTransaction.Status.AWAITING_SIGNATURES or stx.signed_tx is None:
+        return stx
+    try:
+        rpc.send_raw_transaction(bytes(stx.signed_tx))
+    except BitcoinRPCUnavailable:
+        raise
+    except BitcoinRPCError as e:
+        if not _already_known(e):
+            log.warning("sending transaction %s failed: %s", stx.pk, e)
+            SidechainTransaction.objects.filter(pk=stx.pk).update(last_error=str(e)[:2000])
+            stx.refresh_from_db()
+            return stx
+    _mark_broadcast(stx)
+    stx.refresh_from_db()
+    return stx
+
+
+def _already_known(error: BitcoinRPCError) -> bool:
+    return error.code == ALREADY_KNOWN or any(t in error.message for t in ALREADY_KNOWN_TEXT)
+
+
+@transaction.atomic
+def _finalized(sidechain_tx_id: int) -> SidechainTransaction:
+    stx = SidechainTransaction.objects.select_for_update().get(pk=sidechain_tx_id)
+    if stx.signed_tx is not None or stx.status != SidechainTransaction.Status.AWAITING_SIGNATURES:
+        return stx
+    chosen = _chosen_signatures(stx)
+    if chosen is None:
+        return stx
+    tx = CMutableTransaction.from_tx(CTransaction.deserialize(bytes(stx.unsigned_tx)))
+    witnesses = []
+    for tx_input, signatures in zip(
+        stx.inputs.select_related("coin").order_by("index"), chosen, strict=True
+    ):
+        stack = federation_witness(
+            bytes(tx_input.coin.witness_script),
+            {key: bytes(s.signature) for key, s in signatures.items()},
+        )
+        witnesses.append(CTxInWitness(CScriptWitness(stack)))
+    tx.wit = CTxWitness(witnesses)
+    if b2lx(tx.GetTxid()) != stx.txid:  # a witness never changes the txid; guard the invariant
+        raise WithdrawalError(f"Transaction {stx.pk} changed its txid when signed.")
+    stx.signed_tx = tx.serialize()
+    stx.signers = sorted({s.son_id for per_input in chosen for s in per_input.values()})
+    stx.save(update_fields=["signed_tx", "signers"])
+    return stx
+
+
+@transaction.atomic
+def _mark_broadcast(stx: SidechainTransaction) -> None:
+    n = SidechainTransaction.objects.filter(
+        pk=stx.pk, status=SidechainTransaction.Status.AWAITING_SIGNATURES
+    ).update(
+        status=SidechainTransaction.Status.BROADCAST, broadcast_at=timezone.now(), last_error=""
+    )
+    if n != 1:
+        return
+    for pk in stx.withdrawals.values_list("pk", flat=True):
+        _transition(pk, Withdrawal.Status.BATCHED, Withdrawal.Status.BROADCAST, f"sent {stx.txid}")
+
+
+# --- Tracking -----------------------------------------------------------------------------
+
+
+def withdrawals_track(*, rpc: BitcoinRPC) -> int:
+    """Send finished transactions not yet sent; settle the ones deep enough. Returns how many
+    transactions changed status."""
+    changed = 0
+    unsent = SidechainTransaction.objects.filter(
+        status=SidechainTransaction.Status.AWAITING_SIGNATURES
+    ).order_by("pk")
+    for pk in unsent.values_list("pk", flat=True):
+        stx = sidechain_tx_broadcast(sidechain_tx_id=pk, rpc=rpc)
+        changed += stx.status == SidechainTransaction.Status.BROADCAST
+    sent = SidechainTransaction.objects.filter(status=SidechainTransaction.Status.BROADCAST)
+    for stx in sent.order_by("pk"):
+        depth = tx_confirmations(rpc, stx.txid)
+        if depth >= settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS:
+            height = rpc.get_block_count() - depth + 1
+            changed += sidechain_tx_confirm(sidechain_tx_id=stx.pk, height=height)
+    return changed
+
+
+def tx_confirmations(rpc: BitcoinRPC, txid: str) -> int:
+    """Confirmations of a transaction (0 in the mempool or unknown)."""
+    try:
+        answer = rpc.call("getrawtransaction", txid, 1)
+    except BitcoinRPCUnavailable:
+        raise
+    except BitcoinRPCError:
+        return 0
+    return int(answer.get("confirmations") or 0)
+
+
+@transaction.atomic
+def sidechain_tx_confirm(*, sidechain_tx_id: int, height: int) -> bool:
+    """broadcast -> confirmed: coins spent, change a new coin, withdrawals settled and their
+    escrow burned, the signers' statistics counted. False if it was done before."""
+    n = SidechainTransaction.objects.filter(
+        pk=sidechain_tx_id, status=SidechainTransaction.Status.BROADCAST
+    ).update(status=SidechainTransaction.Status.CONFIRMED, confirmed_height=height)
+    if n != 1:
+        return False
+    stx = SidechainTransaction.objects.get(pk=sidechain_tx_id)
+    stx.reserved_coins.update(status=Coin.Status.SPENT, spent_by=stx)
+    if stx.change_amount:
+        Coin.objects.create(
+            chain=stx.chain,
+            txid=stx.txid,
+            vout=stx.withdrawals.count(),  # change is the last output
+            amount=stx.change_amount,
+            witness_script=bytes(stx.change_witness_script),
+            kind=Coin.Kind.CHANGE,
+        )
+    for withdrawal in stx.withdrawals.all():
+        _settle(withdrawal, stx)
+    SONStatistics.objects.filter(son_id__in=stx.signers, sidechain=Sidechain.BITCOIN).update(
+        txs_signed=F("txs_signed") + 1
+    )
+    return True
+
+
+def _settle(withdrawal: Withdrawal, stx: SidechainTransaction) -> None:
+    note = f"{stx.txid} confirmed at height {stx.confirmed_height}"
+    if not _transition(
+        withdrawal.pk,
+        Withdrawal.Status.BROADCAST,
+        Withdrawal.Status.SETTLED,
+        note,
+        settled_at=timezone.now(),
+        note=note,
+    ):
+        raise WithdrawalError(f"Withdrawal {withdrawal.pk} is not broadcast.")
+    ledger_transfer(
+        source=system_account(LedgerAccount.System.SON_ACCOUNT),
+        destination=system_account(LedgerAccount.System.ISSUANCE),
+        asset=Asset.PBTC,
+        amount=withdrawal.amount_pegged,
+        reason=Entry.Reason.WITHDRAWAL_BURN,
+        reference=f"withdrawal:{withdrawal.pk}",
+    )
