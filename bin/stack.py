@@ -85,6 +85,7 @@ class Stack:
                 "HIVE_NODE_URL": f"http://127.0.0.1:{self.ports['hive']}/",
                 "BITCOIN_START_HEIGHT": "600",
                 "BITCOIN_CONFIRMATIONS": "10000000:1,100000000:2,*:3",
+                "BITCOIN_WITHDRAWAL_CONFIRMATIONS": "1",
                 "DEMO_WALLET_FILE": str(self.dir / "demo-wallet.json"),
                 "SON_HEARTBEAT_FREQUENCY": "10",
                 "SON_DOWN_TIME": "30",
@@ -322,6 +323,22 @@ class Stack:
         )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
+    def write_signer_configs(self, federation_keys: list[str]) -> None:
+        """Each signer's own view of the federation (docs/signer.md): in production its
+        operator writes it; nothing in it comes from the portal."""
+        env = self.env()
+        for i in range(1, SIGNERS + 1):
+            config = {
+                "network": env["BITCOIN_NETWORK"],
+                "federation_keys": federation_keys,
+                "deposit_timelock": int(env["BITCOIN_DEPOSIT_TIMELOCK"]),
+                "max_feerate": 50,
+                "max_fee": 1_000_000,
+                "daily_cap": 100 * 100_000_000,
+                "journal": "journal.sqlite",
+            }
+            (self.dir / f"signer-{i}" / "config.json").write_text(json.dumps(config, indent=2))
+
     def up(self) -> None:
         self.services()
         self.start_bcoin()
@@ -334,6 +351,7 @@ class Stack:
             sons.append({"name": f"son-{i}", **keys, "token_file": str(token_file)})
         for i in range(1, SIGNERS + 1):
             self.stop(f"signer-{i}")  # seeding issues new tokens; signers restart with them
+        self.write_signer_configs([son["bitcoin"] for son in sons])
         sons_file = self.dir / "sons.json"
         sons_file.write_text(json.dumps(sons))
         logins = self.manage("seed_demo", "--sons", str(sons_file), capture=True)
@@ -350,6 +368,7 @@ class Stack:
         for i in range(1, SIGNERS + 1):
             folder = self.dir / f"signer-{i}"
             argv = [PYTHON, "-m", "signer", "serve", "--key", str(folder / "key.json")]
+            argv += ["--config", str(folder / "config.json")]
             argv += ["--portal-url", web, "--token-file", str(folder / "token")]
             argv += ["--heartbeat-every", "5", "--poll-every", "5"]
             self.spawn(f"signer-{i}", argv, self.signer_env(i))

@@ -1,8 +1,9 @@
 """Command line: `python -m signer keygen | pubkeys | serve`.
 
 Exit codes: 0 success (and a clean stop of `serve` on SIGTERM/SIGINT); 2 usage or configuration
-errors (bad arguments, missing or wrong passphrase, bad key file, missing token), reported on
-stderr as one line without a traceback.
+errors (bad arguments, missing or wrong passphrase, bad key file, missing token, a configuration
+file that is missing, invalid or refused by the policy, a journal that cannot be opened), reported
+on stderr as one line without a traceback.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from signer import keystore
+from signer import config, keystore
 from signer.client import PortalClient
-from signer.service import Signer
+from signer.journal import Journal, JournalError
+from signer.service import Signer, Signing
 
 TOKEN_ENV = "SIGNER_TOKEN"
 EXIT_USAGE = 2
@@ -41,7 +44,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     )
     try:
         return args.command(args, environ)
-    except (CliError, keystore.KeystoreError) as exc:
+    except (CliError, keystore.KeystoreError, config.ConfigError, JournalError) as exc:
         print(f"signer: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -64,8 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     pubkeys.add_argument("--key", required=True, type=Path, help="key file")
     pubkeys.set_defaults(command=pubkeys_command)
 
-    serve = commands.add_parser("serve", help="send heartbeats and poll signing requests")
+    serve = commands.add_parser("serve", help="send heartbeats and sign signing requests")
     serve.add_argument("--key", required=True, type=Path, help="key file")
+    serve.add_argument(
+        "--config",
+        type=Path,
+        help="the signer's configuration file (federation, limits, journal); without it the "
+        "signer only sends heartbeats and counts signing requests",
+    )
     serve.add_argument("--portal-url", required=True, type=portal_url, help="http(s)://host[:port]")
     serve.add_argument("--token-file", type=Path, help=f"SON API token file (or env {TOKEN_ENV})")
     serve.add_argument("--heartbeat-every", type=positive_seconds, default=5.0, metavar="SECONDS")
@@ -112,15 +121,43 @@ def serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
     keys = keystore.load(args.key, keystore.passphrase_from_env(environ))
     if urlsplit(args.portal_url).scheme == "http" and not _is_loopback(args.portal_url):
         log.warning("the portal URL is plain http: the SON token travels unencrypted")
+    signing = None
+    if args.config is None:
+        log.warning("no --config: this signer sends heartbeats but signs nothing")
+    else:
+        loaded = config.load(args.config, keys.bitcoin)
+        signing = Signing(loaded.signer, _open_journal(loaded.journal))
+        log.info(
+            "signing on %s for a federation of %d keys (threshold %d), journal %s",
+            loaded.signer.network,
+            len(loaded.signer.federation_keys),
+            loaded.signer.threshold,
+            loaded.journal,
+        )
     client = PortalClient(args.portal_url, token)
-    signer = Signer(client, keys, heartbeat_every=args.heartbeat_every, poll_every=args.poll_every)
+    signer = Signer(
+        client,
+        keys,
+        heartbeat_every=args.heartbeat_every,
+        poll_every=args.poll_every,
+        signing=signing,
+    )
     stop = threading.Event()
     _stop_on_signals(stop)
     try:
         signer.run_forever(stop)
     finally:
         client.close()
+        if signing is not None:
+            signing.journal.close()
     return 0
+
+
+def _open_journal(path: Path) -> Journal:
+    try:
+        return Journal(path)
+    except (OSError, sqlite3.Error) as exc:
+        raise CliError(f"cannot open the journal {path}: {exc}") from None
 
 
 def read_token(token_file: Path | None, environ: Mapping[str, str]) -> str:

@@ -4,6 +4,7 @@ the signed heartbeat it sends."""
 from __future__ import annotations
 
 import secrets
+from urllib.parse import quote
 
 import requests
 from coincurve import PrivateKey
@@ -27,6 +28,11 @@ def signed_heartbeat(key: PrivateKey, son: int, timestamp: int, nonce: str | Non
     nonce = secrets.token_hex(16) if nonce is None else nonce
     signature = key.sign(heartbeat_message(son, timestamp, nonce))  # hashes with SHA-256
     return {"son": son, "timestamp": timestamp, "nonce": nonce, "signature": signature.hex()}
+
+
+def answer_path(request_id: str) -> str:
+    """Where the answer to `request_id` goes; the id is quoted, never a path of its own."""
+    return f"{SIGNING_REQUESTS_PATH}/{quote(request_id, safe='')}"
 
 
 class PortalError(Exception):
@@ -75,6 +81,11 @@ class PortalClient:
         if not isinstance(results, list):
             raise PortalError(f"GET {SIGNING_REQUESTS_PATH}: the answer has no 'results' list")
         return results
+
+    def answer(self, request_id: str, body: dict) -> dict:
+        """Post the answer to a signing request (signatures or a refusal); the portal answers
+        {"accepted": n, "complete": bool}, 400 if it rejects the answer, 404 for no request."""
+        return self._request("POST", answer_path(request_id), json=body)
 
     def _request(self, method: str, path: str, **kwargs) -> dict:
         what = f"{method} {self.base_url}{path}"

@@ -1,4 +1,4 @@
-"""The signer's serve loop: heartbeats and polling of signing requests, on a schedule.
+"""The signer's serve loop: heartbeats, and polling and answering signing requests, on a schedule.
 
 Portal errors never end the loop: the failing task is logged and retried with a capped
 exponential backoff (1 s, 2 s, 4 s, ... never longer than the task's own interval).
@@ -7,16 +7,27 @@ Heartbeats are signed with the SON's Bitcoin key over (SON id, unix time, random
 stolen API token alone cannot fake liveness. The SON id comes from the portal (GET son/me) before
 the first heartbeat, together with the public key the portal has registered for the SON, which
 must be this key file's.
+
+With a configuration (signer.config), each poll signs: every fetched request goes through
+sign_request (policy, journal, signatures; it never raises on a hostile request) and its answer,
+signatures or refusal, is posted to the portal. A request whose answer the portal rejects (400)
+is logged as an error and not answered again until the portal changes it; a request the portal
+no longer has (404) is skipped; a transport error or overloaded portal ends the poll, which is
+retried with the backoff. The journal makes the repeated answer after a retry or a restart the
+same signatures.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from signer.client import (
     ME_PATH,
@@ -25,7 +36,11 @@ from signer.client import (
     PortalUnavailable,
     signed_heartbeat,
 )
+from signer.journal import Journal, JournalError
 from signer.keystore import Keys
+from signer.policy import SignerConfig
+from signer.request import request_id_of
+from signer.signing import sign_request
 
 log = logging.getLogger("signer")
 
@@ -43,6 +58,14 @@ def is_transient(error: PortalError) -> bool:
     return isinstance(error, PortalUnavailable) or error.status in (429, 502, 503, 504)
 
 
+@dataclass(frozen=True)
+class Signing:
+    """What signing needs: the signer's own configuration and its journal."""
+
+    config: SignerConfig
+    journal: Journal
+
+
 @dataclass
 class _Task:
     name: str
@@ -53,11 +76,8 @@ class _Task:
 
 
 class Signer:
-    """Runs one SON's duties against the portal.
-
-    For now a fetched signing request is only counted and logged: the signing policy and the
-    signing itself (with the journal) come in a later issue. `keys.bitcoin` signs heartbeats.
-    """
+    """Runs one SON's duties against the portal. `keys.bitcoin` signs heartbeats; `signing`
+    (None: requests are only counted) signs the requests."""
 
     def __init__(
         self,
@@ -66,6 +86,7 @@ class Signer:
         *,
         heartbeat_every: float,
         poll_every: float,
+        signing: Signing | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wallclock: Callable[[], float] = time.time,
@@ -78,6 +99,8 @@ class Signer:
         self._son: int | None = None
         self._status: str | None = None
         self._pending: int | None = None
+        self._signing = signing
+        self._rejected: dict[str, str] = {}  # request id -> fingerprint the portal refused
         self._tasks = [
             _Task("heartbeat", heartbeat_every, self._heartbeat),
             _Task("poll signing requests", poll_every, self._poll),
@@ -145,7 +168,59 @@ class Signer:
         return son
 
     def _poll(self) -> None:
-        count = len(self._client.signing_requests())
-        if count != self._pending:
-            log.info("%d signing request(s) pending (signing is not implemented yet)", count)
-            self._pending = count
+        documents = self._client.signing_requests()
+        if len(documents) != self._pending:
+            note = "" if self._signing else " (no configuration: not signing)"
+            log.info("%d signing request(s) pending%s", len(documents), note)
+            self._pending = len(documents)
+        if self._signing is None:
+            return
+        listed = set()
+        for document in documents:
+            request_id = request_id_of(document)
+            if request_id is None:
+                log.warning("skipped a signing request without a readable id")
+                continue
+            listed.add(request_id)
+            self._answer(request_id, document, self._signing)
+        # a request gone from the list, or changed, is answered afresh when it comes back
+        self._rejected = {k: v for k, v in self._rejected.items() if k in listed}
+
+    def _answer(self, request_id: str, document: dict, signing: Signing) -> None:
+        fingerprint = _fingerprint(document)
+        if self._rejected.get(request_id) == fingerprint:
+            log.debug(
+                "request %s: the portal rejected our answer; waiting for a change", request_id
+            )
+            return
+        now = datetime.fromtimestamp(self._wallclock(), UTC)
+        try:
+            answer = sign_request(document, signing.config, signing.journal, now)
+        except (JournalError, sqlite3.Error) as exc:
+            log.error(
+                "request %s: the journal failed (%s); retrying on the next poll", request_id, exc
+            )
+            return
+        try:
+            result = self._client.answer(request_id, answer)
+        except PortalError as exc:
+            if exc.status == 400:
+                log.error("request %s: the portal rejected our answer: %s", request_id, exc)
+                self._rejected[request_id] = fingerprint
+                return
+            if exc.status == 404:
+                log.warning("request %s: the portal no longer has it", request_id)
+                return
+            raise  # transient or needs a human: the poll task logs it and backs off
+        what = "refusal" if answer.get("refused") else "signatures"
+        log.info(
+            "request %s: %s posted (%s accepted, complete: %s)",
+            request_id,
+            what,
+            result.get("accepted"),
+            result.get("complete"),
+        )
+
+
+def _fingerprint(document: dict) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()

@@ -2,17 +2,18 @@
 
 The answer is a dict ready for JSON: the signatures, or a refusal with reason codes. Nothing is
 recorded for a refused request, and no hostile request makes this raise; only a journal that
-cannot be written does (JournalError, sqlite3.Error), and then nothing is returned either.
+cannot be read or written does (JournalError, sqlite3.Error), and then nothing is returned.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import datetime
 
 from signer import request
 from signer.bitcoin import sign, signature_hash
-from signer.journal import Journal, Spend
+from signer.journal import Journal, JournalError, Spend
 from signer.policy import INTERNAL_ERROR, Reviewed, SignerConfig, Verdict, review
 
 log = logging.getLogger("signer")
@@ -22,6 +23,10 @@ def sign_request(document: object, config: SignerConfig, journal: Journal, now: 
     request_id = request.request_id_of(document)
     try:
         verdict, reviewed = review(document, config, journal, now)
+    except (JournalError, sqlite3.Error):
+        # The journal could not be read (the 24 h payouts): a passing fault, not a verdict on
+        # the request. The serve loop retries; a refusal would be final at the portal.
+        raise
     except Exception:  # a bug met this request: refuse it rather than crash the loop or sign
         log.exception("the policy failed on request %s", request_id)
         verdict, reviewed = Verdict.of([INTERNAL_ERROR]), None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from signer.keystore import load, save
+from signer.keystore import generate, load, save
 from tests.signer.conftest import last_heartbeat
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -185,6 +185,98 @@ def test_it_rejects_bad_serve_arguments_with_exit_code_2(fast_key_file, args, me
     _assert_clean_failure(result, message)
 
 
+def _signer_config(keys, tmp_path, **changes):
+    """A configuration file for `keys` in a federation of three; its journal beside it."""
+    others = [generate().public()["bitcoin"] for _ in range(2)]
+    document = {
+        "network": "regtest",
+        "federation_keys": [keys.public()["bitcoin"], *others],
+        "deposit_timelock": 144,
+        "max_feerate": 50,
+        "max_fee": 1_000_000,
+        "daily_cap": 10**9,
+        "journal": "journal.sqlite",
+        **changes,
+    }
+    document = {key: value for key, value in document.items() if value is not None}
+    path = tmp_path / "signer.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+@pytest.mark.parametrize(
+    "write, message",
+    [
+        (lambda path: None, "cannot read the configuration file"),
+        (lambda path: path.write_text("{not json"), "is not JSON"),
+        (lambda path: path.write_text("[]"), "expected a JSON object"),
+        (lambda path: path.write_text('{"network": "regtest"}'), "missing field(s):"),
+    ],
+)
+def test_it_rejects_a_missing_or_invalid_config_file(fast_key_file, tmp_path, write, message):
+    path = tmp_path / "signer.json"
+    write(path)
+    args = ["serve", "--key", fast_key_file, "--config", path, "--portal-url", "http://127.0.0.1:1"]
+    result = run_signer(*args, env=with_passphrase(SIGNER_TOKEN=TOKEN))
+    _assert_clean_failure(result, message)
+    assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"federation_keys": None}, "missing field(s): federation_keys"),
+        ({"max_fee": "1000"}, "max_fee must be an integer"),
+        ({"max_fee": True}, "max_fee must be an integer"),
+        ({"maxfee": 1000}, "unknown field(s): maxfee"),
+        ({"federation_keys": ["zz"]}, "a federation key is not hex"),
+        ({"network": "bitcoin"}, "network must be one of"),
+        ({"deposit_timelock": 0}, "the deposit timelock must be"),
+        ({"journal": "missing-folder/journal.sqlite"}, "cannot open the journal"),
+    ],
+)
+def test_it_rejects_a_config_the_policy_refuses(fast_key_file, keys, tmp_path, changes, message):
+    path = _signer_config(keys, tmp_path, **changes)
+    args = ["serve", "--key", fast_key_file, "--config", path, "--portal-url", "http://127.0.0.1:1"]
+    result = run_signer(*args, env=with_passphrase(SIGNER_TOKEN=TOKEN))
+    _assert_clean_failure(result, message)
+
+
+def test_it_refuses_a_config_whose_federation_lacks_its_own_key(fast_key_file, keys, tmp_path):
+    strangers = [generate().public()["bitcoin"] for _ in range(3)]
+    path = _signer_config(keys, tmp_path, federation_keys=strangers)
+    args = ["serve", "--key", fast_key_file, "--config", path, "--portal-url", "http://127.0.0.1:1"]
+    result = run_signer(*args, env=with_passphrase(SIGNER_TOKEN=TOKEN))
+    _assert_clean_failure(result, "own key is not one of the federation keys")
+
+
+def test_it_serves_with_a_config_and_opens_its_journal(fast_key_file, keys, portal, tmp_path):
+    path = _signer_config(keys, tmp_path)
+    args = ["serve", "--key", fast_key_file, "--config", path, "--portal-url", portal.url]
+    args += ["--heartbeat-every", "0.2", "--poll-every", "0.2"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "signer", *map(str, args)],
+        cwd=ROOT,
+        env=_env(with_passphrase(SIGNER_TOKEN=portal.token)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_for(lambda: last_heartbeat(portal.son), timeout=10)
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    assert "signing on regtest for a federation of 3 keys (threshold 2)" in stderr
+    assert "0 signing request(s) pending\n" in stderr
+    journal = tmp_path / "journal.sqlite"
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+
+
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
 def test_it_serves_heartbeats_to_the_portal_and_exits_0_when_stopped(
     fast_key_file, portal, tmp_path, stop_signal
@@ -215,7 +307,8 @@ def test_it_serves_heartbeats_to_the_portal_and_exits_0_when_stopped(
     assert process.returncode == 0, stderr
     assert stdout == ""
     assert f"heartbeat accepted: SON {portal.son.pk} is active" in stderr
-    assert "0 signing request(s) pending" in stderr
+    assert "0 signing request(s) pending (no configuration: not signing)" in stderr
+    assert "no --config: this signer sends heartbeats but signs nothing" in stderr
     assert "signer stopped" in stderr
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", stderr, re.MULTILINE)
     assert portal.token not in stderr

@@ -11,6 +11,7 @@ from signer.client import (
     PortalClient,
     PortalError,
     PortalUnavailable,
+    answer_path,
     heartbeat_message,
     signed_heartbeat,
 )
@@ -121,6 +122,18 @@ def test_the_portal_refuses_a_replayed_heartbeat(portal, connect):
 
 def test_it_gets_the_signing_requests_from_the_portal(portal, connect):
     assert connect(portal.url + "/", portal.token).signing_requests() == []
+
+
+def test_it_posts_an_answer_and_the_portal_says_404_for_an_unknown_request(portal, connect):
+    client = connect(portal.url, portal.token)
+    with pytest.raises(PortalError, match=r"HTTP 404: No sidechain transaction 999999\.") as error:
+        client.answer("999999", {"request_id": "999999", "refused": True, "reasons": ["X"]})
+    assert error.value.status == 404
+
+
+def test_it_quotes_a_request_id_into_one_path_segment():
+    assert answer_path("412") == "/api/v1/son/signing-requests/412"
+    assert answer_path("a/b:c") == "/api/v1/son/signing-requests/a%2Fb%3Ac"
 
 
 def test_a_wrong_token_is_a_401_portal_error_that_does_not_show_the_token(portal, connect):

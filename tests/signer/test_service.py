@@ -1,9 +1,11 @@
 import logging
 import re
+import sqlite3
 import threading
 import time
 
 import pytest
+from coincurve import PrivateKey
 
 from sidechains.models import SON
 from signer.client import (
@@ -13,8 +15,10 @@ from signer.client import (
     PortalError,
     PortalUnavailable,
 )
-from signer.keystore import generate
-from signer.service import Signer, is_transient, retry_delay
+from signer.journal import Journal
+from signer.keystore import Keys, generate
+from signer.service import Signer, Signing, is_transient, retry_delay
+from tests.signer import withdrawals as drafts
 from tests.signer.conftest import last_heartbeat, register_keys
 
 HEARTBEAT = ("POST", HEARTBEAT_PATH)
@@ -216,3 +220,150 @@ def test_it_doubles_the_retry_delay_up_to_the_interval(failures, expected):
 )
 def test_it_tells_transient_portal_errors_from_ones_that_need_an_operator(error, transient):
     assert is_transient(error) is transient
+
+
+# --- Signing -------------------------------------------------------------------------------
+# The portal's side of signing runs end to end with real signer processes in
+# tests/sidechains/test_withdrawals_signers.py; here a scripted portal plays the hostile or
+# failing cases the real one cannot produce on demand.
+
+
+class ScriptedPortal:
+    """A PortalClient stand-in: lists `requests`, records answers, raises `errors` in turn."""
+
+    def __init__(self, keys, requests=()):
+        self.keys = keys
+        self.requests = list(requests)
+        self.posted = []
+        self.errors = []
+
+    def me(self):
+        return {"son": 1, "name": "son-1", "public_keys": self.keys.public()}
+
+    def heartbeat(self, body):
+        return {"son": 1, "status": "active"}
+
+    def signing_requests(self):
+        return list(self.requests)
+
+    def answer(self, request_id, body):
+        self.posted.append((request_id, body))
+        if self.errors:
+            raise self.errors.pop(0)
+        return {"accepted": len(body.get("signatures", [])), "complete": False}
+
+
+@pytest.fixture
+def son_keys():
+    return Keys(bitcoin=PrivateKey(drafts.SON_SECRETS[0]), hive=PrivateKey())
+
+
+@pytest.fixture
+def journal(tmp_path):
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        yield journal
+
+
+@pytest.fixture
+def signing_signer(son_keys, journal):
+    def make(portal):
+        signing = Signing(drafts.config(0), journal)
+        return Signer(
+            portal,
+            son_keys,
+            heartbeat_every=100.0,
+            poll_every=1.0,
+            signing=signing,
+            wallclock=lambda: drafts.NOW.timestamp(),
+        )
+
+    return make
+
+
+def test_it_signs_each_request_and_posts_the_answer(son_keys, signing_signer, caplog):
+    first, second = drafts.Draft(id="41").request(), drafts.Draft(id="42", fee=6_000).request()
+    portal = ScriptedPortal(son_keys, [first])
+    signer = signing_signer(portal)
+    with caplog.at_level(logging.INFO, logger="signer"):
+        signer.run_once(0.0)
+        portal.requests = [first, second]  # the portal has not recorded the first answer
+        signer.run_once(1.0)
+    assert [request_id for request_id, _ in portal.posted] == ["41", "41", "42"]
+    answers = [body for _, body in portal.posted]
+    assert answers[0] == answers[1]  # the same signatures again, from the journal
+    assert len(answers[0]["signatures"]) == 2
+    assert "request 41: signatures posted (2 accepted, complete: False)" in caplog.text
+    # the second request spends the same coins as the first: refused, and the refusal posted
+    assert answers[2] == {"request_id": "42", "refused": True, "reasons": ["CONFLICTING_SPEND"]}
+
+
+def test_it_answers_hostile_requests_without_crashing(son_keys, signing_signer, caplog):
+    tampered = drafts.Draft(id="7", withdrawals=(("w-1", drafts.MALLORY, 30_000_000),))
+    tampered = tampered.but(outputs=drafts.Draft().tx_outputs()).request()
+    hostile = [None, [], {"id": ["x"]}, {"id": "8", "tx": "zz"}, tampered]
+    portal = ScriptedPortal(son_keys, hostile)
+    with caplog.at_level(logging.INFO, logger="signer"):
+        signing_signer(portal).run_once(0.0)
+    answers = dict(portal.posted)
+    assert set(answers) == {"8", "7"}
+    assert answers["8"]["refused"] is True and answers["8"]["reasons"] == ["MALFORMED"]
+    assert answers["7"]["refused"] is True and "PAYOUT_MISMATCH" in answers["7"]["reasons"]
+    assert caplog.text.count("skipped a signing request without a readable id") == 3
+    assert "poll signing requests failed" not in caplog.text
+
+
+def test_it_does_not_repeat_an_answer_the_portal_rejected_until_the_request_changes(
+    son_keys, signing_signer, caplog
+):
+    request = drafts.Draft(id="9").request()
+    portal = ScriptedPortal(son_keys, [request])
+    portal.errors = [
+        PortalError("POST ...: HTTP 400: The signature of input 0 does not verify.", 400)
+    ]
+    signer = signing_signer(portal)
+    with caplog.at_level(logging.INFO, logger="signer"):
+        signer.run_once(0.0)
+        signer.run_once(1.0)
+        signer.run_once(2.0)
+        assert len(portal.posted) == 1
+        [rejected] = [r for r in caplog.records if "rejected our answer" in r.getMessage()]
+        assert rejected.levelno == logging.ERROR
+        portal.requests = [drafts.Draft(id="9", fee=4_000).request()]  # changed by the portal
+        signer.run_once(3.0)
+    assert len(portal.posted) == 2
+    assert portal.posted[1][1]["reasons"] == ["REQUEST_ID_REUSED"]  # another tx, the same id
+
+
+def test_it_retries_an_answer_after_a_transport_error_with_backoff(
+    son_keys, signing_signer, caplog
+):
+    portal = ScriptedPortal(son_keys, [drafts.Draft(id="5").request()])
+    portal.errors = [PortalUnavailable("cannot connect"), PortalError("busy", 503)]
+    signer = signing_signer(portal)
+    with caplog.at_level(logging.INFO, logger="signer"):
+        for now in (0.0, 0.5, 1.0, 1.5, 2.0):
+            signer.run_once(now)
+    assert len(portal.posted) == 3  # at 0, then after 1 s, then after 2 s... capped at 1 s
+    assert portal.posted[0][1] == portal.posted[2][1]
+    failures = [r for r in caplog.records if "poll signing requests failed" in r.getMessage()]
+    assert len(failures) == 2 and {r.levelno for r in failures} == {logging.WARNING}
+
+
+def test_a_journal_that_cannot_be_written_skips_the_request_and_keeps_the_loop(
+    son_keys, signing_signer, journal, monkeypatch, caplog
+):
+    portal = ScriptedPortal(son_keys, [drafts.Draft(id="6").request()])
+    signer = signing_signer(portal)
+
+    def full_disk(*args):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    monkeypatch.setattr(journal, "record_intent", full_disk)
+    with caplog.at_level(logging.INFO, logger="signer"):
+        signer.run_once(0.0)
+        assert portal.posted == []
+        assert "request 6: the journal failed (database or disk is full)" in caplog.text
+        monkeypatch.undo()
+        signer.run_once(1.0)  # retried on the next poll
+    assert [request_id for request_id, _ in portal.posted] == ["6"]
+    assert "signatures" in portal.posted[0][1]

@@ -399,6 +399,14 @@ def test_it_signs_every_input_with_signatures_that_verify(journal):
         assert _low_s(signature[:-1])
 
 
+def test_it_raises_rather_than_refuses_when_its_journal_cannot_be_read(tmp_path):
+    # A refusal is final at the portal; an unreadable journal is a passing fault to retry.
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.close()
+    with pytest.raises(sqlite3.Error):
+        sign_request(Draft().request(), config(), journal, NOW)
+
+
 def test_it_returns_the_same_signatures_for_the_same_request_even_after_a_restart(tmp_path):
     path = tmp_path / "journal.sqlite"
     with Journal(path) as journal:

@@ -1,0 +1,109 @@
+"""The signer's configuration file: its own view of the federation (docs/signer.md).
+
+A JSON object, written by the operator::
+
+    {"network": "regtest",
+     "federation_keys": ["02...", "03...", "02..."],
+     "deposit_timelock": 144,
+     "max_feerate": 50,
+     "max_fee": 1000000,
+     "daily_cap": 1000000000,
+     "journal": "son-1.journal.sqlite"}
+
+Optional: "dust_limit" (default 546). A relative journal path is relative to the configuration
+file's folder. Unknown fields are refused, so that a misspelt limit is not silently ignored.
+
+Nothing here comes from the portal: the portal is not trusted to tell the signer what the
+federation is. A portal that could name the federation keys, the timelock or the limits could
+name its own key as "the federation" and have the signers pay coins to it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import coincurve
+
+from signer.policy import DEFAULT_DUST_LIMIT, SignerConfig
+
+REQUIRED = (
+    "network",
+    "federation_keys",
+    "deposit_timelock",
+    "max_feerate",
+    "max_fee",
+    "daily_cap",
+    "journal",
+)
+OPTIONAL = ("dust_limit",)
+_LIMITS = ("deposit_timelock", "max_feerate", "max_fee", "daily_cap", "dust_limit")
+_MAX_SIZE = 1_000_000
+
+
+class ConfigError(Exception):
+    """The configuration file cannot be used; the message is for the operator."""
+
+
+@dataclass(frozen=True)
+class FileConfig:
+    signer: SignerConfig
+    journal: Path
+
+
+def load(path: str | Path, private_key: coincurve.PrivateKey) -> FileConfig:
+    """The configuration in `path`, for the signer holding `private_key` (its Bitcoin key)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")[:_MAX_SIZE]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc}") from None
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"the configuration file {path} is not JSON: {exc}") from None
+    return parse(document, private_key, base=path.parent, name=str(path))
+
+
+def parse(
+    document: object, private_key: coincurve.PrivateKey, *, base: Path, name: str = "config"
+) -> FileConfig:
+    if not isinstance(document, dict):
+        raise ConfigError(f"{name}: expected a JSON object")
+    missing = [key for key in REQUIRED if key not in document]
+    if missing:
+        raise ConfigError(f"{name}: missing field(s): {', '.join(missing)}")
+    unknown = sorted(set(document) - set(REQUIRED) - set(OPTIONAL))
+    if unknown:
+        raise ConfigError(f"{name}: unknown field(s): {', '.join(unknown)}")
+    if not isinstance(document["network"], str):
+        raise ConfigError(f"{name}: network must be a string")
+    for key in _LIMITS:
+        value = document.get(key, DEFAULT_DUST_LIMIT)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{name}: {key} must be an integer")
+    keys = document["federation_keys"]
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise ConfigError(f"{name}: federation_keys must be a list of hex public keys")
+    try:
+        federation = tuple(bytes.fromhex(key) for key in keys)
+    except ValueError:
+        raise ConfigError(f"{name}: a federation key is not hex") from None
+    journal = document["journal"]
+    if not isinstance(journal, str) or not journal:
+        raise ConfigError(f"{name}: journal must be a file path")
+    try:
+        signer = SignerConfig(
+            network=document["network"],
+            federation_keys=federation,
+            private_key=private_key,
+            deposit_timelock=document["deposit_timelock"],
+            max_feerate=document["max_feerate"],
+            max_fee=document["max_fee"],
+            daily_cap=document["daily_cap"],
+            dust_limit=document.get("dust_limit", DEFAULT_DUST_LIMIT),
+        )
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return FileConfig(signer=signer, journal=base / journal)
