@@ -1,17 +1,20 @@
 """The signer-facing API. Signers pull work and push results; the portal never calls a signer."""
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import (
     api_view,
     authentication_classes,
     permission_classes,
 )
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from sidechains import services
 from sidechains.auth import IsSON, SONTokenAuthentication
 from sidechains.bitcoin import withdrawals
 from sidechains.bitcoin.rpc import BitcoinRPCError
+from sidechains.models import Withdrawal
 from sidechains.serializers import (
     HeartbeatInput,
     HeartbeatOutput,
@@ -19,6 +22,8 @@ from sidechains.serializers import (
     SigningAnswerOutput,
     SigningRequestList,
     SONOutput,
+    WithdrawalInput,
+    WithdrawalOutput,
 )
 from sonportal.health import bitcoin_rpc
 
@@ -113,3 +118,56 @@ def _send(sidechain_tx_id: int) -> None:
         pass  # recorded or transient; withdrawals_track retries
     finally:
         rpc.close()
+
+
+# --- Users' withdrawals -------------------------------------------------------------------
+
+
+def _get_withdrawal_for_user(request, pk: int) -> Withdrawal:
+    withdrawal = Withdrawal.objects.for_user(request.user).filter(pk=pk).first()
+    if withdrawal is None:
+        raise Http404("You have no withdrawal with this id.")
+    return withdrawal
+
+
+def _withdrawals_of(user):
+    return Withdrawal.objects.for_user(user).select_related("sidechain_tx")
+
+
+@extend_schema(methods=["GET"], responses=WithdrawalOutput(many=True))
+@extend_schema(
+    methods=["POST"],
+    request=WithdrawalInput,
+    responses={201: WithdrawalOutput, 200: WithdrawalOutput},
+    description="Request a withdrawal of pBTC to the user's registered Bitcoin withdraw "
+    "address. 201 when created, 200 with the first withdrawal when request_id was used "
+    "before; 400 (nothing saved) for a bad amount, too low a balance, an amount below the "
+    "minimum or no registered address.",
+)
+@api_view(["GET", "POST"])
+def withdrawal_list(request):
+    if request.method == "GET":
+        return Response(WithdrawalOutput(_withdrawals_of(request.user), many=True).data)
+    data = WithdrawalInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    amount, request_id = data.validated_data["amount"], data.validated_data["request_id"]
+    earlier = _withdrawals_of(request.user).filter(request_id=request_id).first()
+    if earlier is not None:
+        return Response(WithdrawalOutput(earlier).data, status=200)
+    if withdrawals.withdrawal_mapping(request.user) is None:
+        raise ValidationError(
+            {"non_field_errors": ["Register a Bitcoin withdraw address (mappings) first."]}
+        )
+    try:
+        withdrawal = withdrawals.withdrawal_request(
+            user=request.user, amount_pegged=amount, request_id=request_id
+        )
+    except withdrawals.WithdrawalError as e:
+        raise ValidationError({"amount": [str(e)]}) from e
+    return Response(WithdrawalOutput(withdrawal).data, status=201)
+
+
+@extend_schema(responses=WithdrawalOutput)
+@api_view(["GET"])
+def withdrawal_detail(request, pk: int):
+    return Response(WithdrawalOutput(_get_withdrawal_for_user(request, pk)).data)

@@ -1,7 +1,9 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from sidechains.models import SON
+from rates.assets import Asset, amount_format
+from sidechains.forms import pbtc_parse
+from sidechains.models import SON, Withdrawal
 
 
 class HeartbeatInput(serializers.Serializer):
@@ -46,3 +48,50 @@ class SigningRequestList(serializers.Serializer):
 class SigningAnswerOutput(serializers.Serializer):
     accepted = serializers.IntegerField(help_text="Valid signatures in the answer.")
     complete = serializers.BooleanField(help_text="Every input has m signatures.")
+
+
+class WithdrawalInput(serializers.Serializer):
+    amount = serializers.CharField(
+        max_length=40, help_text="pBTC to withdraw, a decimal string with up to 8 places."
+    )
+    request_id = serializers.CharField(
+        max_length=64,
+        help_text="A client-chosen id; repeating a request with it returns the first result.",
+    )
+
+    def validate_amount(self, value: str) -> int:
+        try:
+            return pbtc_parse(value)
+        except ValueError as e:
+            raise serializers.ValidationError(str(e)) from None
+
+
+class WithdrawalOutput(serializers.ModelSerializer):
+    amount = serializers.SerializerMethodField(help_text="pBTC escrowed, decimal.")
+    amount_sat = serializers.IntegerField(source="amount", help_text="Satoshi before the fee.")
+    fee_share = serializers.IntegerField(help_text="Satoshi; 0 until batched.")
+    payout = serializers.IntegerField(help_text="Satoshi paid: amount_sat less fee_share.")
+    txid = serializers.CharField(source="sidechain_tx.txid", allow_null=True, default=None)
+    status = serializers.ChoiceField(choices=Withdrawal.Status.choices)
+
+    class Meta:
+        model = Withdrawal
+        fields = [
+            "id",
+            "status",
+            "amount",
+            "amount_sat",
+            "rate",
+            "fee_share",
+            "payout",
+            "address",
+            "txid",
+            "request_id",
+            "note",
+            "failure_reason",
+            "created_at",
+            "settled_at",
+        ]
+
+    def get_amount(self, withdrawal: Withdrawal) -> str:
+        return amount_format(withdrawal.amount_pegged, Asset.PBTC).split()[0]

@@ -8,6 +8,7 @@ urlpatterns = [
     path("son/<slug:name>/maintenance/", views.son_maintenance, name="sidechains-son-maintenance"),
     path("sons/", views.status_grid, name="sidechains-status-grid"),
     path("deposits/", views.deposits, name="sidechains-deposits"),
+    path("withdrawals/", views.withdrawals, name="sidechains-withdrawals"),
 ]
 
 api_urlpatterns = [
@@ -19,4 +20,6 @@ api_urlpatterns = [
         api.signing_answer,
         name="api-son-signing-answer",
     ),
+    path("withdrawals", api.withdrawal_list, name="api-withdrawals"),
+    path("withdrawals/<int:pk>", api.withdrawal_detail, name="api-withdrawal"),
 ]

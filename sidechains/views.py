@@ -1,17 +1,38 @@
+import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
 
-from rates.assets import Asset, amount_format
+from mappings.chains.deposit import threshold
+from rates.assets import Asset, Pair, amount_format
+from rates.conversion import to_sidechain
+from rates.models import ExchangeRate, rate_in_force
 from sidechains import services
+from sidechains.bitcoin import withdrawals as bitcoin_withdrawals
 from sidechains.bitcoin.rpc import BitcoinRPCError
-from sidechains.models import SON, Deposit, Sidechain, SONStatistics
+from sidechains.bitcoin.withdrawals import WithdrawalError, withdrawal_request
+from sidechains.federation import federation_public_keys
+from sidechains.forms import WithdrawalForm
+from sidechains.ledger import balances_of
+from sidechains.models import (
+    SON,
+    Deposit,
+    Sidechain,
+    SidechainTransaction,
+    SONStatistics,
+    TxSignature,
+    Withdrawal,
+)
 from sonportal import health
 from sonportal.views import HtmxHttpRequest
 
@@ -156,3 +177,216 @@ def deposits(request: HtmxHttpRequest):
     rows = [_deposit_row(deposit, tip) for deposit in mine]
     template = "sidechains/deposits.html#table" if request.htmx else "sidechains/deposits.html"
     return render(request, template, {"rows": rows, "tip": tip, "now": timezone.now()})
+
+
+# --- Withdrawals --------------------------------------------------------------------------
+
+WITHDRAWALS = "sidechains/withdrawals.html"
+TX_SENT = SidechainTransaction.Status.BROADCAST
+TX_CONFIRMED = SidechainTransaction.Status.CONFIRMED
+
+
+@dataclass(frozen=True)
+class WithdrawalPreview:
+    amount: str  # pBTC without the unit, as the confirm form posts it back
+    request_id: str
+    balance: str
+    address: str
+    rate: Decimal
+    value: str  # BTC the amount is worth at the rate, before the fee
+    fee: str  # "" when the node cannot estimate it
+    receive: str
+
+
+@dataclass(frozen=True)
+class WithdrawalRow:
+    withdrawal: Withdrawal
+    amount: str
+    value: str
+    fee_share: str  # "" until batched: the share is fixed by the batch
+    payout: str
+    confirmations: int | None  # None: the node cannot tell
+    signatures: str  # "k of m" once in a transaction
+
+
+def _withdrawal_fee() -> int | None:
+    rpc = health.bitcoin_rpc()
+    rpc.timeout = min(rpc.timeout, TIP_TIMEOUT)
+    try:
+        return bitcoin_withdrawals.withdrawal_fee_estimate(rpc=rpc)
+    except BitcoinRPCError:
+        return None
+    finally:
+        rpc.close()
+
+
+def _withdrawal_preview(user, amount_pegged: int) -> WithdrawalPreview:
+    """What requesting amount_pegged would do; WithdrawalError for what the request itself
+    would refuse (withdrawal_request decides again on confirmation)."""
+    mapping = bitcoin_withdrawals.withdrawal_mapping(user)
+    if mapping is None:
+        raise WithdrawalError("Register a Bitcoin withdraw address (Addresses) first.")
+    try:
+        rate = rate_in_force(Pair.BTC_PBTC).rate
+    except ExchangeRate.DoesNotExist:
+        raise WithdrawalError("There is no BTC/pBTC rate yet.") from None
+    balance = balances_of(user)[Asset.PBTC]
+    if amount_pegged > balance:
+        raise WithdrawalError(
+            f"Your balance, {amount_format(balance, Asset.PBTC)}, is less than "
+            f"{amount_format(amount_pegged, Asset.PBTC)}."
+        )
+    value = to_sidechain(amount_pegged, rate, Pair.BTC_PBTC)
+    minimum = settings.BITCOIN_WITHDRAWAL_MINIMUM
+    if value < minimum:
+        raise WithdrawalError(
+            f"The minimum withdrawal is {amount_format(minimum, Asset.BTC)}; "
+            f"{amount_format(amount_pegged, Asset.PBTC)} is worth "
+            f"{amount_format(value, Asset.BTC)}."
+        )
+    fee = _withdrawal_fee()
+    if fee is not None and value - fee < bitcoin_withdrawals.DUST_LIMIT:
+        raise WithdrawalError("This amount is too small to pay its share of the network fee.")
+    return WithdrawalPreview(
+        amount=amount_format(amount_pegged, Asset.PBTC).split()[0],
+        request_id=str(uuid.uuid4()),
+        balance=amount_format(balance, Asset.PBTC),
+        address=mapping.withdraw_address,
+        rate=rate,
+        value=amount_format(value, Asset.BTC),
+        fee="" if fee is None else amount_format(fee, Asset.BTC),
+        receive="" if fee is None else amount_format(value - fee, Asset.BTC),
+    )
+
+
+def _tx_depths(txs: list[SidechainTransaction]) -> dict[int, int | None]:
+    """Confirmations of each sent transaction from the node; None for all if it is down."""
+    sent = [t for t in txs if t.status in (TX_SENT, TX_CONFIRMED)]
+    depths: dict[int, int | None] = {}
+    if not sent:
+        return depths
+    rpc = health.bitcoin_rpc()
+    rpc.timeout = min(rpc.timeout, TIP_TIMEOUT)
+    try:
+        tip = rpc.get_block_count()
+        for t in sent:
+            if t.confirmed_height is not None:
+                depths[t.pk] = tip - t.confirmed_height + 1
+            else:
+                depths[t.pk] = bitcoin_withdrawals.tx_confirmations(rpc, t.txid)
+    except BitcoinRPCError:
+        depths = dict.fromkeys((t.pk for t in sent), None)
+    finally:
+        rpc.close()
+    return depths
+
+
+def _signatures_collected(txs: list[SidechainTransaction]) -> dict[int, int]:
+    """Distinct SONs that signed each transaction's first input."""
+    counts = (
+        TxSignature.objects.filter(sidechain_tx__in=txs, input_index=0)
+        .values("sidechain_tx")
+        .annotate(k=Count("son", distinct=True))
+        .order_by()
+    )
+    return {c["sidechain_tx"]: c["k"] for c in counts}
+
+
+def _withdrawal_rows(user) -> tuple[list[WithdrawalRow], bool]:
+    """The user's withdrawals and whether the node was needed and down."""
+    mine = list(
+        Withdrawal.objects.for_user(user)
+        .for_chain(Sidechain.BITCOIN)
+        .select_related("sidechain_tx")
+    )
+    txs = list({w.sidechain_tx for w in mine if w.sidechain_tx is not None})
+    depths = _tx_depths(txs)
+    signed = _signatures_collected(txs)
+    n = len(federation_public_keys(Sidechain.BITCOIN))
+    m = threshold(n) if n else "?"
+    rows = [
+        WithdrawalRow(
+            withdrawal=w,
+            amount=amount_format(w.amount_pegged, Asset.PBTC),
+            value=amount_format(w.amount, Asset.BTC),
+            fee_share=amount_format(w.fee_share, Asset.BTC) if w.sidechain_tx_id else "",
+            payout=amount_format(w.payout, Asset.BTC) if w.sidechain_tx_id else "",
+            confirmations=depths.get(w.sidechain_tx_id),
+            signatures=f"{signed.get(w.sidechain_tx_id, 0)} of {m}" if w.sidechain_tx_id else "",
+        )
+        for w in mine
+    ]
+    return rows, any(d is None for d in depths.values())
+
+
+def _withdrawal_list_context(user) -> dict:
+    rows, node_down = _withdrawal_rows(user)
+    return {
+        "rows": rows,
+        "node_down": node_down,
+        "confirmations_required": settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS,
+    }
+
+
+def _withdrawals_page(request: HttpRequest, form: WithdrawalForm, preview=None, status=200):
+    mapping = bitcoin_withdrawals.withdrawal_mapping(request.user)
+    context = {
+        "form": form,
+        "preview": preview,
+        "balance": amount_format(balances_of(request.user)[Asset.PBTC], Asset.PBTC),
+        "address": mapping.withdraw_address if mapping else "",
+        "minimum": amount_format(settings.BITCOIN_WITHDRAWAL_MINIMUM, Asset.BTC),
+        **_withdrawal_list_context(request.user),
+    }
+    return render(request, WITHDRAWALS, context, status=status)
+
+
+def _withdrawal_confirm(request: HtmxHttpRequest, form: WithdrawalForm):
+    request_id = form.cleaned_data["request_id"]
+    if request_id is None:
+        raise WithdrawalError("Preview the withdrawal before confirming it.")
+    replay = Withdrawal.objects.for_user(request.user).filter(request_id=str(request_id))
+    if not replay.exists() and _withdrawal_fee() is None:
+        raise WithdrawalError("The Bitcoin node cannot estimate the fee now; try again later.")
+    withdrawal = withdrawal_request(
+        user=request.user, amount_pegged=form.cleaned_data["amount"], request_id=str(request_id)
+    )
+    message = (
+        f"Withdrawal {withdrawal.pk} of {amount_format(withdrawal.amount_pegged, Asset.PBTC)} "
+        "requested."
+    )
+    if request.htmx:
+        context = {"form": WithdrawalForm(), "done": message}
+        response = render(request, f"{WITHDRAWALS}#form", context)
+        return trigger_client_event(response, "withdrawal-requested")
+    messages.success(request, message)
+    return redirect("sidechains-withdrawals")
+
+
+def _withdrawal_post(request: HtmxHttpRequest):
+    """Step "preview" shows what the request would do; step "confirm" makes it."""
+    form = WithdrawalForm(request.POST)
+    preview = None
+    if form.is_valid():
+        try:
+            if request.POST.get("step") == "confirm":
+                return _withdrawal_confirm(request, form)
+            preview = _withdrawal_preview(request.user, form.cleaned_data["amount"])
+        except WithdrawalError as e:
+            form.add_error("amount", str(e))
+    if request.htmx:
+        # htmx swaps only 2xx answers; the fragment carries the form's errors.
+        return render(request, f"{WITHDRAWALS}#form", {"form": form, "preview": preview})
+    return _withdrawals_page(request, form, preview, status=200 if preview else 400)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def withdrawals(request: HtmxHttpRequest):
+    """Request a withdrawal (amount -> preview with the fee -> confirm) and watch the user's
+    withdrawals; the list polls itself while the page is open."""
+    if request.method == "POST":
+        return _withdrawal_post(request)
+    if request.htmx:
+        return render(request, f"{WITHDRAWALS}#table", _withdrawal_list_context(request.user))
+    return _withdrawals_page(request, WithdrawalForm())

@@ -1,0 +1,274 @@
+"""The user's withdrawals page: amount -> preview (fee, destination, what arrives) -> confirm,
+and the live list of withdrawals with their stage and signatures."""
+
+import json
+import uuid
+
+import pytest
+from django.urls import reverse
+from playwright.sync_api import expect
+
+from mappings.chains.deposit import federation_witness_script
+from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch
+from sidechains.ledger import balances_of
+from sidechains.models import Coin, Withdrawal
+from tests import fixtures
+from tests.bitcoin_node import free_port
+from tests.sidechains.deposit_helpers import make_bitcoin_mapping, make_federation, set_btc_rate
+from tests.sidechains.withdrawal_helpers import credit, make_signers
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
+
+WITHDRAWALS = reverse("sidechains-withdrawals")
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    """The personas' password hashing is most of these tests' time otherwise."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def mapping(user_carol, bitcoin):
+    make_federation(3)
+    set_btc_rate("1")
+    credit(user_carol, 50_000)
+    return make_bitcoin_mapping(user_carol)
+
+
+def preview(client, amount: str, **extra):
+    return client.post(WITHDRAWALS, {"step": "preview", "amount": amount}, **extra)
+
+
+def confirm(client, amount: str, request_id: str, **extra):
+    data = {"step": "confirm", "amount": amount, "request_id": request_id}
+    return client.post(WITHDRAWALS, data, **extra)
+
+
+def test_it_sends_anonymous_visitors_to_log_in(client):
+    response = client.get(WITHDRAWALS)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+    assert client.post(WITHDRAWALS, {"amount": "1"}).status_code == 302
+
+
+def test_it_previews_the_fee_destination_and_payout(client, user_carol, mapping):
+    client.force_login(user_carol)
+
+    response = preview(client, "0.0002")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "<html" in page
+    assert mapping.withdraw_address in page.split('data-testid="preview-address"')[1][:200]
+    assert "0.00050000 pBTC" in page  # the balance
+    fee = page.split('data-testid="preview-fee">')[1].split("<")[0]
+    receive = page.split('data-testid="preview-receive">')[1].split("<")[0]
+    fee_sat = int(fee.split()[0].replace(".", ""))
+    assert 0 < fee_sat < 20_000
+    assert receive == f"0.{20_000 - fee_sat:08d} BTC"
+    assert 'name="request_id" value="' in page
+    assert 'data-testid="withdrawal-confirm"' in page
+    assert not Withdrawal.objects.exists()
+
+
+def test_it_swaps_the_preview_in_place_for_htmx(client, user_carol, mapping):
+    client.force_login(user_carol)
+
+    fragment = preview(client, "0.0002", HTTP_HX_REQUEST="true").content.decode()
+
+    assert "<html" not in fragment
+    assert fragment.lstrip().startswith('<section class="card" id="withdrawal-form"')
+    assert 'data-testid="preview-fee"' in fragment
+
+
+def test_it_refuses_to_confirm_without_a_fee_estimate(client, user_carol, mapping, settings):
+    settings.BITCOIN_RPC_URL = f"http://127.0.0.1:{free_port()}/"
+    client.force_login(user_carol)
+
+    page = preview(client, "0.0002").content.decode()
+
+    assert "unavailable: the Bitcoin node cannot be reached" in page
+    assert 'data-testid="withdrawal-confirm"' not in page
+    refused = confirm(client, "0.0002", str(uuid.uuid4())).content.decode()
+    assert "cannot estimate the fee now" in refused
+    assert not Withdrawal.objects.exists()
+
+
+def test_it_confirms_once_when_posted_twice(client, user_carol, mapping):
+    client.force_login(user_carol)
+    request_id = str(uuid.uuid4())
+
+    first = confirm(client, "0.0002", request_id)
+    second = confirm(client, "0.0002", request_id)
+
+    assert first.status_code == second.status_code == 302
+    withdrawal = Withdrawal.objects.get()
+    assert (withdrawal.user, withdrawal.amount_pegged) == (user_carol, 20_000)
+    assert withdrawal.address == mapping.withdraw_address
+    assert balances_of(user_carol)["pBTC"] == 30_000
+    page = client.get(first["Location"]).content.decode()
+    assert f"Withdrawal {withdrawal.pk} of 0.00020000 pBTC requested." in page
+    assert f'data-testid="withdrawal-{withdrawal.pk}"' in page
+    assert ">Requested<" in page
+
+
+def test_it_confirms_over_htmx_and_refreshes_the_list(client, user_carol, mapping):
+    client.force_login(user_carol)
+
+    response = confirm(client, "0.0002", str(uuid.uuid4()), HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert "withdrawal-requested" in json.loads(response["HX-Trigger"])
+    assert 'data-testid="withdrawal-done"' in response.content.decode()
+    assert Withdrawal.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("step", "amount", "message"),
+    [
+        ("preview", "0.0006", "is less than 0.00060000 pBTC"),
+        ("confirm", "0.0006", "Your balance is less than"),
+        ("preview", "0.00009999", "The minimum withdrawal is 0.00010000 BTC"),
+        ("confirm", "0.00009999", "The minimum withdrawal is 0.00010000 BTC"),
+        ("preview", "lots", "Enter a number"),
+        ("preview", "0.000000001", "pBTC has 8 decimal places."),
+        ("preview", "-1", "The amount cannot be negative."),
+        ("preview", "0", "greater than zero"),
+    ],
+)
+def test_it_refuses_a_bad_amount_and_saves_nothing(
+    client, user_carol, mapping, step, amount, message
+):
+    client.force_login(user_carol)
+
+    response = client.post(
+        WITHDRAWALS, {"step": step, "amount": amount, "request_id": str(uuid.uuid4())}
+    )
+
+    assert response.status_code == 400
+    errors = response.content.decode().split('data-testid="error-amount"')[1].split("</p>")[0]
+    assert message in errors
+    assert not Withdrawal.objects.exists()
+    assert balances_of(user_carol)["pBTC"] == 50_000
+
+
+def test_it_asks_for_a_withdraw_address_first(client, bitcoin):
+    set_btc_rate("1")
+    dave = fixtures.make_user("user_dave")
+    credit(dave, 50_000)
+    client.force_login(dave)
+
+    page = preview(client, "0.0002").content.decode()
+
+    assert "Register a Bitcoin withdraw address" in page
+    assert 'data-testid="preview"' not in page
+
+
+def test_it_lists_only_the_users_own_withdrawals(client, user_carol, mapping):
+    dave = fixtures.make_user("user_dave")
+    make_bitcoin_mapping(dave)
+    credit(dave, 50_000)
+    daves = withdrawal_request(user=dave, amount_pegged=41_000, request_id="d")
+    carols = withdrawal_request(user=user_carol, amount_pegged=20_000, request_id="c")
+    client.force_login(user_carol)
+
+    page = client.get(WITHDRAWALS).content.decode()
+
+    assert f'data-testid="withdrawal-{carols.pk}"' in page
+    assert f'data-testid="withdrawal-{daves.pk}"' not in page
+    assert "0.00041000 pBTC" not in page
+    assert 'hx-trigger="every 5s, withdrawal-requested from:body"' in page
+
+
+def test_it_renders_only_the_list_for_htmx(client, user_carol, mapping):
+    carols = withdrawal_request(user=user_carol, amount_pegged=20_000, request_id="c")
+    client.force_login(user_carol)
+
+    fragment = client.get(WITHDRAWALS, HTTP_HX_REQUEST="true").content.decode()
+
+    assert "<html" not in fragment
+    assert fragment.lstrip().startswith('<div id="withdrawals"')
+    assert f'data-testid="withdrawal-{carols.pk}"' in fragment
+
+
+def federation_coin(amount: int = 2_000_000) -> Coin:
+    """A federation coin in the database only: enough to batch and sign, not to send."""
+    keys = [fixtures.son_key(f"son-{i}").public_key.format() for i in (1, 2, 3)]
+    return Coin.objects.create(
+        txid=uuid.uuid4().hex * 2,
+        vout=0,
+        amount=amount,
+        witness_script=federation_witness_script(keys),
+        kind=Coin.Kind.DEPOSIT,
+    )
+
+
+def son_tokens():
+    from sidechains.models import SON
+    from sidechains.services import son_issue_token
+
+    return [(son, son_issue_token(son=son)) for son in SON.objects.order_by("name")]
+
+
+def test_it_shows_the_batch_txid_and_signatures_collected(
+    client, user_carol, mapping, bitcoin, tmp_path
+):
+    federation_coin()
+    carols = withdrawal_request(user=user_carol, amount_pegged=20_000, request_id="c")
+    stx = withdrawals_batch(rpc=bitcoin)
+    make_signers(tmp_path, son_tokens(), mapping.deposit_timelock)[0].sign_all()
+    client.force_login(user_carol)
+
+    fragment = client.get(WITHDRAWALS, HTTP_HX_REQUEST="true").content.decode()
+
+    row = fragment.split(f'data-testid="withdrawal-{carols.pk}"')[1].split("</tr>")[0]
+    assert stx.txid in row
+    assert "batched, awaiting signatures" in row
+    assert '<td data-testid="signatures">1 of 2</td>' in row
+    carols.refresh_from_db()
+    assert f"0.{carols.payout:08d} BTC" in row
+
+
+# In Chromium.
+
+
+def log_in(page, live_server, username: str) -> None:
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", fixtures.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_it_requests_a_withdrawal_and_watches_it_being_signed(page, live_server, bitcoin, tmp_path):
+    make_federation(3)
+    set_btc_rate("1")
+    carol = fixtures.make_user("user_carol")
+    mapping = make_bitcoin_mapping(carol)
+    credit(carol, 50_000)
+    federation_coin()
+    log_in(page, live_server, "user_carol")
+    page.click("nav >> text=Withdrawals")
+    page.evaluate("window.stillTheSamePage = true")
+
+    page.fill("#id_amount", "0.0002")
+    page.get_by_test_id("withdrawal-preview").click()
+    expect(page.get_by_test_id("preview-address")).to_have_text(mapping.withdraw_address)
+    assert "BTC" in page.get_by_test_id("preview-fee").inner_text()
+    page.get_by_test_id("withdrawal-confirm").click()
+
+    expect(page.get_by_test_id("withdrawal-done")).to_be_visible()
+    withdrawal = Withdrawal.objects.get()
+    row = page.get_by_test_id(f"withdrawal-{withdrawal.pk}")
+    expect(row.get_by_test_id("stage")).to_have_text("Requested", timeout=5_000)
+
+    stx = withdrawals_batch(rpc=bitcoin)
+    make_signers(tmp_path, son_tokens(), mapping.deposit_timelock)[0].sign_all()
+
+    expect(row.get_by_test_id("stage")).to_have_text("batched, awaiting signatures", timeout=15_000)
+    assert row.get_by_test_id("txid").inner_text() == stx.txid
+    assert row.get_by_test_id("signatures").inner_text() == "1 of 2"
+    assert page.evaluate("window.stillTheSamePage") is True
