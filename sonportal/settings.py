@@ -162,6 +162,12 @@ BITCOIN_WITHDRAWAL_FEERATE_FLOOR = env_int("BITCOIN_WITHDRAWAL_FEERATE_FLOOR", 2
 BITCOIN_WITHDRAWAL_FEERATE_CAP = env_int("BITCOIN_WITHDRAWAL_FEERATE_CAP", 50, minimum=1)
 BITCOIN_WITHDRAWAL_BATCH_SIZE = env_int("BITCOIN_WITHDRAWAL_BATCH_SIZE", 50, minimum=1)
 BITCOIN_WITHDRAWAL_CONFIRMATIONS = env_int("BITCOIN_WITHDRAWAL_CONFIRMATIONS", 3, minimum=1)
+# Seconds after its broadcast before an unconfirmed withdrawal transaction missing from the
+# node's mempool is sent again, and before it gets a fee bump (docs/withdrawals.md).
+BITCOIN_WITHDRAWAL_REBROADCAST_AFTER = env_int(
+    "BITCOIN_WITHDRAWAL_REBROADCAST_AFTER", 600, minimum=1
+)
+BITCOIN_WITHDRAWAL_BUMP_AFTER = env_int("BITCOIN_WITHDRAWAL_BUMP_AFTER", 3600, minimum=1)
 HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
 
 # SON liveness and governance, in seconds.

@@ -423,7 +423,7 @@ def withdrawal_payout_id(withdrawal: Withdrawal) -> str:
 def signing_request_for(sidechain_tx: SidechainTransaction) -> dict:
     """The request a signer reviews and signs (docs/signing-requests.md), exactly."""
     inputs = sidechain_tx.inputs.select_related("coin").order_by("index")
-    withdrawals = sidechain_tx.withdrawals.order_by("pk")
+    withdrawals = family_withdrawals(sidechain_tx).order_by("pk")
     return {
         "id": str(sidechain_tx.pk),
         "version": 1,
@@ -442,9 +442,18 @@ def signing_request_for(sidechain_tx: SidechainTransaction) -> dict:
         "withdrawals": [
             {"id": withdrawal_payout_id(w), "address": w.address, "amount": w.payout}
             for w in withdrawals
-        ],
+        ]
+        + _refund_payouts(sidechain_tx),
         "fee_bump_of": str(sidechain_tx.fee_bump_of_id) if sidechain_tx.fee_bump_of_id else None,
     }
+
+
+def _refund_payouts(sidechain_tx: SidechainTransaction) -> list[dict]:
+    """A refund transaction's payout (sidechains/bitcoin/refunds.py), listed like a withdrawal."""
+    return [
+        {"id": refund.payout_id, "address": refund.address, "amount": refund.amount}
+        for refund in sidechain_tx.refunds.order_by("pk")
+    ]
 
 
 def signing_requests_for_son(son: SON):
@@ -645,8 +654,9 @@ def _mark_broadcast(stx: SidechainTransaction) -> None:
 
 
 def withdrawals_track(*, rpc: BitcoinRPC) -> int:
-    """Send finished transactions not yet sent; settle the ones deep enough. Returns how many
-    transactions changed status."""
+    """Send finished transactions not yet sent; settle the ones deep enough; send again the
+    ones the node lost and bump the fee of the ones left unconfirmed too long. Returns how
+    many transactions changed status."""
     changed = 0
     unsent = SidechainTransaction.objects.filter(
         status=SidechainTransaction.Status.AWAITING_SIGNATURES
@@ -660,7 +670,120 @@ def withdrawals_track(*, rpc: BitcoinRPC) -> int:
         if depth >= settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS:
             height = rpc.get_block_count() - depth + 1
             changed += sidechain_tx_confirm(sidechain_tx_id=stx.pk, height=height)
+        elif depth == 0:
+            _unconfirmed(stx, rpc)
     return changed
+
+
+def _unconfirmed(stx: SidechainTransaction, rpc: BitcoinRPC) -> None:
+    """The latest sent transaction of its family: sent again if the node lost it; bumped if
+    it waited too long. An older one, replaced in the mempool by a sent bump, is left alone."""
+    if stx.fee_bumps.filter(status=SidechainTransaction.Status.BROADCAST).exists():
+        return
+    age = (timezone.now() - stx.broadcast_at).total_seconds() if stx.broadcast_at else 0
+    if age >= settings.BITCOIN_WITHDRAWAL_REBROADCAST_AFTER:
+        sidechain_tx_rebroadcast(sidechain_tx=stx, rpc=rpc)
+    if age >= settings.BITCOIN_WITHDRAWAL_BUMP_AFTER and not stx.fee_bumps.exists():
+        sidechain_tx_bump(sidechain_tx_id=stx.pk, rpc=rpc)
+
+
+def sidechain_tx_rebroadcast(*, sidechain_tx: SidechainTransaction, rpc: BitcoinRPC) -> bool:
+    """Send the stored signed bytes again if the node's mempool does not hold them (a node
+    restart, an eviction). True if sent."""
+    if sidechain_tx.signed_tx is None or _in_mempool(rpc, sidechain_tx.txid):
+        return False
+    try:
+        rpc.send_raw_transaction(bytes(sidechain_tx.signed_tx))
+    except BitcoinRPCUnavailable:
+        raise
+    except BitcoinRPCError as e:
+        if not _already_known(e):
+            log.warning("sending transaction %s again failed: %s", sidechain_tx.pk, e)
+            SidechainTransaction.objects.filter(pk=sidechain_tx.pk).update(last_error=str(e)[:2000])
+            return False
+    log.info("sent transaction %s (%s) again", sidechain_tx.pk, sidechain_tx.txid)
+    return True
+
+
+def _in_mempool(rpc: BitcoinRPC, txid: str) -> bool:
+    try:
+        rpc.call("getmempoolentry", txid)
+    except BitcoinRPCUnavailable:
+        raise
+    except BitcoinRPCError:
+        return False
+    return True
+
+
+def sidechain_tx_bump(*, sidechain_tx_id: int, rpc: BitcoinRPC) -> SidechainTransaction | None:
+    """A replacement of a sent, unconfirmed transaction: the same inputs and payouts, a higher
+    fee taken from the change, fee_bump_of set; the signers sign it as a fee bump. None when
+    it cannot be bumped (no change left above dust, the rate already at the cap)."""
+    floor = withdrawal_feerate(rpc=rpc)
+    with transaction.atomic():
+        old = SidechainTransaction.objects.select_for_update().get(pk=sidechain_tx_id)
+        if old.status != SidechainTransaction.Status.BROADCAST or old.fee_bumps.exists():
+            return None
+        feerate = min(max(floor, old.feerate + max(1, old.feerate // 2)), _bump_cap())
+        extra = feerate * old.vsize - old.fee
+        change = old.change_amount - extra
+        if extra <= 0 or not old.change_amount or change < DUST_LIMIT:
+            reason = f"no fee bump: {extra} sat more would leave change {change} sat"
+            SidechainTransaction.objects.filter(pk=old.pk).update(last_error=reason)
+            return None
+        return _persist_bump(old, feerate, change)
+
+
+def _bump_cap() -> int:
+    return settings.BITCOIN_WITHDRAWAL_FEERATE_CAP
+
+
+def _persist_bump(old: SidechainTransaction, feerate: int, change: int) -> SidechainTransaction:
+    tx = CMutableTransaction.from_tx(CTransaction.deserialize(bytes(old.unsigned_tx)))
+    tx.vout[-1].nValue = change  # the change is the last output; the payouts stay as they are
+    bump = SidechainTransaction.objects.create(
+        chain=old.chain,
+        unsigned_tx=tx.serialize(),
+        txid=b2lx(tx.GetTxid()),
+        fee=old.fee + old.change_amount - change,
+        vsize=old.vsize,
+        feerate=feerate,
+        change_amount=change,
+        change_witness_script=old.change_witness_script,
+        fee_bump_of=old,
+    )
+    TxInput.objects.bulk_create(
+        TxInput(sidechain_tx=bump, index=i.index, coin_id=i.coin_id) for i in old.inputs.all()
+    )
+    note = f"fee bumped: transaction {bump.pk} ({bump.txid}) at {feerate} sat/vB"
+    family_withdrawals(old).update(note=note)
+    log.info("transaction %s: %s", old.pk, note)
+    return bump
+
+
+def family_root(stx: SidechainTransaction) -> SidechainTransaction:
+    while stx.fee_bump_of_id is not None:
+        stx = stx.fee_bump_of
+    return stx
+
+
+def family_ids(stx: SidechainTransaction) -> list[int]:
+    """The transaction a fee bump family started from, and every bump of it."""
+    ids, frontier = [], [family_root(stx).pk]
+    while frontier:
+        ids += frontier
+        frontier = list(
+            SidechainTransaction.objects.filter(fee_bump_of__in=frontier).values_list(
+                "pk", flat=True
+            )
+        )
+    return ids
+
+
+def family_withdrawals(stx: SidechainTransaction):
+    """The withdrawals a transaction pays: those of its family (kept on the first one until a
+    bump confirms)."""
+    return Withdrawal.objects.filter(sidechain_tx__in=family_ids(stx))
 
 
 def tx_confirmations(rpc: BitcoinRPC, txid: str) -> int:
@@ -684,7 +807,11 @@ def sidechain_tx_confirm(*, sidechain_tx_id: int, height: int) -> bool:
     if n != 1:
         return False
     stx = SidechainTransaction.objects.get(pk=sidechain_tx_id)
-    stx.reserved_coins.update(status=Coin.Status.SPENT, spent_by=stx)
+    Coin.objects.filter(tx_inputs__sidechain_tx=stx).update(status=Coin.Status.SPENT, spent_by=stx)
+    _replace_family(stx)
+    withdrawals = family_withdrawals(stx)
+    if stx.fee_bump_of_id is not None:
+        withdrawals.update(sidechain_tx=stx)  # the transaction that paid them
     if stx.change_amount:
         Coin.objects.create(
             chain=stx.chain,
@@ -700,6 +827,21 @@ def sidechain_tx_confirm(*, sidechain_tx_id: int, height: int) -> bool:
         txs_signed=F("txs_signed") + 1
     )
     return True
+
+
+def _replace_family(confirmed: SidechainTransaction) -> None:
+    """The other members of a confirmed transaction's fee-bump family can never confirm: the
+    ones it replaced are `replaced`, bumps of it that lost are `failed`."""
+    others = SidechainTransaction.objects.filter(pk__in=family_ids(confirmed)).exclude(
+        pk=confirmed.pk
+    )
+    others = others.exclude(status=SidechainTransaction.Status.CONFIRMED)
+    older = others.filter(pk__lt=confirmed.pk)
+    older.update(status=SidechainTransaction.Status.REPLACED)
+    others.filter(pk__gt=confirmed.pk).update(
+        status=SidechainTransaction.Status.FAILED,
+        last_error=f"transaction {confirmed.pk} ({confirmed.txid}) confirmed instead",
+    )
 
 
 def _settle(withdrawal: Withdrawal, stx: SidechainTransaction) -> None:
