@@ -83,6 +83,9 @@ class ProposalQuerySet(models.QuerySet):
     def deregistrations(self):
         return self.filter(kind=Proposal.Kind.DEREGISTER_SON)
 
+    def refunds(self):
+        return self.filter(kind=Proposal.Kind.REFUND_DEPOSIT)
+
 
 class Proposal(models.Model):
     """A change that needs the witnesses: raised by the portal, executed once it passes."""
@@ -109,6 +112,14 @@ class Proposal(models.Model):
         related_name="proposals",
         help_text="The SON the proposal is about, if any (one pending proposal per kind and SON).",
     )
+    deposit = models.ForeignKey(
+        "sidechains.Deposit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="proposals",
+        help_text="The deposit a refund proposal pays back (one pending proposal per deposit).",
+    )
     status = models.CharField(max_length=16, choices=Status, default=Status.OPEN)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
@@ -126,6 +137,11 @@ class Proposal(models.Model):
                 condition=Q(status__in=["open", "approved"]),
                 name="proposals_proposal_one_pending_per_son",
             ),
+            models.UniqueConstraint(
+                fields=["kind", "deposit"],
+                condition=Q(status__in=["open", "approved"]),
+                name="proposals_proposal_one_pending_per_deposit",
+            ),
             models.CheckConstraint(
                 condition=Q(expires_at__gt=models.F("created_at")),
                 name="proposals_proposal_expires_after_creation",
@@ -134,7 +150,9 @@ class Proposal(models.Model):
         indexes = [models.Index(fields=["status", "expires_at"], name="proposals_proposal_due")]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.get_kind_display()}" + (f" {self.son}" if self.son_id else "")
+        about = f" {self.son}" if self.son_id else ""
+        about += f" {self.payload.get('outpoint', '')}" if self.deposit_id else ""
+        return f"#{self.pk} {self.get_kind_display()}{about}"
 
     def get_absolute_url(self) -> str:
         return reverse("proposals-detail", args=[self.pk])

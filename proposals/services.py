@@ -16,7 +16,8 @@ from django.utils import timezone
 
 from proposals.models import Approval, Proposal, ProposalEvent, Witness
 from sidechains import services as son_services
-from sidechains.models import SON
+from sidechains.bitcoin import refunds
+from sidechains.models import SON, Deposit
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,14 @@ def _deregister_son(proposal: Proposal, now: datetime) -> str:
     return f"SON {son} deregistered"
 
 
+@handler(Proposal.Kind.REFUND_DEPOSIT)
+def _refund_deposit(proposal: Proposal, now: datetime) -> str:
+    """The refund transaction, to the signers; refuses (RefundError) a deposit that is no
+    longer refund_pending, e.g. orphaned by a reorg."""
+    stx = refunds.refund_create(payload=proposal.payload, proposal_id=proposal.pk)
+    return f"refund transaction #{stx.pk} ({stx.txid}) awaiting the SONs' signatures"
+
+
 def _event(proposal: Proposal, kind: str, now, *, witness=None, detail: str = "") -> None:
     ProposalEvent.objects.create(
         proposal=proposal, kind=kind, witness=witness, detail=detail[:300], created_at=now
@@ -66,15 +75,21 @@ def _lock(proposal: Proposal) -> Proposal:
     return Proposal.objects.select_for_update().get(pk=proposal.pk)
 
 
-def proposal_raise(*, kind: str, payload: dict, son=None, detail: str = "", now=None):
-    """A new open proposal, or None when one for the same kind and SON is still pending."""
+def proposal_raise(*, kind: str, payload: dict, son=None, deposit=None, detail: str = "", now=None):
+    """A new open proposal, or None when one for the same kind and SON (or deposit) is still
+    pending."""
     now = now or timezone.now()
     expires_at = now + timedelta(seconds=LIFETIME_CYCLES * settings.WITNESS_CYCLE)
     with transaction.atomic():
         try:
             with transaction.atomic():
                 proposal = Proposal.objects.create(
-                    kind=kind, payload=payload, son=son, created_at=now, expires_at=expires_at
+                    kind=kind,
+                    payload=payload,
+                    son=son,
+                    deposit=deposit,
+                    created_at=now,
+                    expires_at=expires_at,
                 )
         except IntegrityError:
             return None
@@ -242,6 +257,32 @@ def _deregistration_payload(son: SON) -> dict:
         "last_down_at": iso(son.last_down_at),
         "total_downtime": son.total_downtime,
     }
+
+
+def proposal_raise_refunds(*, feerate: int, now=None) -> list[Proposal]:
+    """A refund proposal for every refund_pending deposit with neither a pending proposal nor
+    a live refund transaction (again after one expired). The sidechains beat calls it with the
+    node's fee rate (sidechains.tasks.bitcoin_process_deposits)."""
+    now = now or timezone.now()
+    pending = Proposal.objects.refunds().pending().values("deposit")
+    candidates = refunds.refundable().exclude(pk__in=pending).select_related("mapping", "user")
+    raised = []
+    for deposit in candidates.order_by("pk"):
+        payload = refunds.refund_plan(deposit=deposit, feerate=feerate)
+        if payload["refund_amount"] < refunds.DUST_LIMIT:
+            note = f"{payload['fee']} sat fee leaves less than dust: only the user can reclaim it"
+            Deposit.objects.filter(pk=deposit.pk).update(note=note)
+            continue
+        proposal = proposal_raise(
+            kind=Proposal.Kind.REFUND_DEPOSIT,
+            payload=payload,
+            deposit=deposit,
+            detail=f"deposit {payload['outpoint']} not credited: {deposit.note}",
+            now=now,
+        )
+        if proposal is not None:
+            raised.append(proposal)
+    return raised
 
 
 def proposal_pass_due(*, now=None) -> int:

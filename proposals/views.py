@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from proposals import services
 from proposals.models import Progress, Proposal, Witness
-from sidechains.models import SON
+from sidechains.models import SON, ChainCursor, Deposit, Sidechain
 from sonportal.views import HtmxHttpRequest
 
 HISTORY_LIMIT = 50
@@ -75,6 +75,8 @@ def _card(proposal: Proposal, me: Witness | None, total: int, now, error: str = 
 
 def _evidence(proposal: Proposal, now) -> dict:
     """What witnesses judge a proposal by, live from the database."""
+    if proposal.deposit_id is not None:
+        return _refund_evidence(proposal)
     son = proposal.son
     if son is None:
         return {}
@@ -85,6 +87,21 @@ def _evidence(proposal: Proposal, now) -> dict:
         "downtime": son.downtime(now),
         "silent_for": int((now - son.silent_since()).total_seconds()),
         "changes": son.status_changes.all()[:STATUS_HISTORY_LIMIT],
+    }
+
+
+def _refund_evidence(proposal: Proposal) -> dict:
+    """The deposit, why it was not credited (the note of its move to refund_pending: how many
+    SONs were active of how many, and the threshold), and the refund's destination and amounts."""
+    deposit = Deposit.objects.select_related("user", "mapping").get(pk=proposal.deposit_id)
+    set_aside = deposit.events.filter(new_status=Deposit.Status.REFUND_PENDING).last()
+    tip = ChainCursor.objects.filter(chain=Sidechain.BITCOIN).values_list("height", flat=True)
+    return {
+        "deposit": deposit,
+        "confirmations": deposit.confirmations(tip.first() or deposit.block_height),
+        "why": set_aside.note if set_aside else proposal.payload.get("why", ""),
+        "refund": proposal.payload,
+        "refunds": deposit.refunds.select_related("sidechain_tx"),
     }
 
 

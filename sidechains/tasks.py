@@ -3,8 +3,9 @@ import time
 from celery import shared_task
 from django.conf import settings
 
+from proposals import services as proposal_services
 from sidechains import services
-from sidechains.bitcoin import deposits, listener, withdrawals
+from sidechains.bitcoin import deposits, listener, refunds, withdrawals
 from sidechains.bitcoin.rpc import BitcoinRPCUnavailable
 from sonportal.health import bitcoin_rpc
 
@@ -16,9 +17,13 @@ def son_liveness() -> int:
 
 @shared_task(name="sidechains.tasks.bitcoin_process_deposits")
 def bitcoin_process_deposits() -> int:
+    """Confirm and credit deposits; propose refunds of the ones that cannot be credited."""
     rpc = bitcoin_rpc()
     try:
-        return deposits.deposits_process(rpc=rpc)
+        changed = deposits.deposits_process(rpc=rpc)
+        feerate = withdrawals.withdrawal_feerate(rpc=rpc)
+        proposal_services.proposal_raise_refunds(feerate=feerate)
+        return changed
     finally:
         rpc.close()
 
@@ -29,7 +34,7 @@ def bitcoin_withdrawals() -> int:
     rpc = bitcoin_rpc()
     try:
         batched = withdrawals.withdrawals_batch(rpc=rpc) is not None
-        return batched + withdrawals.withdrawals_track(rpc=rpc)
+        return batched + withdrawals.withdrawals_track(rpc=rpc) + refunds.refunds_track()
     finally:
         rpc.close()
 

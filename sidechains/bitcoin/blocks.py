@@ -1,9 +1,11 @@
-"""A lean parse of raw Bitcoin blocks: the header and every transaction output, nothing else.
+"""A lean parse of raw Bitcoin blocks: the header, every transaction output and, on request,
+the inputs spending watched outpoints; nothing else.
 
 The deposit listener reads every output of every block. python-bitcoinlib's CBlock.deserialize
 builds full objects (inputs, scripts, witnesses) and manages ~25,000 outputs/s on one core; this
-parser walks the bytes once through a memoryview, skips inputs and witnesses, and hashes the
-non-witness serialization (version, inputs, outputs, locktime) for the txid.
+parser walks the bytes once through a memoryview, skips inputs (but for a set lookup of their
+outpoints when asked) and witnesses, and hashes the non-witness serialization (version, inputs,
+outputs, locktime) for the txid.
 tests/sidechains/test_bitcoin_blocks.py checks it against python-bitcoinlib on bcoin's blocks
 and on generated ones. Pure Python; imports nothing from Django.
 """
@@ -11,7 +13,7 @@ and on generated ones. Pure Python; imports nothing from Django.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from typing import NamedTuple
 
 HEADER_SIZE = 80
@@ -31,18 +33,37 @@ class Output(NamedTuple):
     script_pubkey: bytes
 
 
+class Spend(NamedTuple):
+    txid: str  # the spending transaction, hex, display order
+    prev_txid: str  # the outpoint it spends, hex, display order
+    prev_vout: int
+
+
 class Block(NamedTuple):
     hash: str  # hex, display order
     prev_hash: str
     tx_count: int
     outputs: list[Output]
+    spends: list[Spend] = []  # only the inputs of parse_block's `watch`; never mutated
 
 
-def parse_block(raw: bytes, keep: Callable[[bytes], bool] | None = None) -> Block:
+def outpoint_key(txid: str, vout: int) -> bytes:
+    """An outpoint as it is serialized in an input (txid in internal order, vout LE): what
+    parse_block's `watch` holds."""
+    return bytes.fromhex(txid)[::-1] + vout.to_bytes(4, "little")
+
+
+def parse_block(
+    raw: bytes,
+    keep: Callable[[bytes], bool] | None = None,
+    watch: Container[bytes] | None = None,
+) -> Block:
     """The block's header hashes and its outputs in block order.
 
     With `keep`, only the outputs whose script it accepts are returned, and only the
     transactions holding one are hashed (the listener keeps outputs shaped like deposits).
+    With `watch` (outpoint_key()s), the inputs spending one of them are returned as spends,
+    and their transactions hashed (the listener watches uncredited deposits).
     """
     view = memoryview(raw)
     if len(view) <= HEADER_SIZE:
@@ -50,14 +71,16 @@ def parse_block(raw: bytes, keep: Callable[[bytes], bool] | None = None) -> Bloc
     try:
         tx_count, pos = _count(view, HEADER_SIZE, MIN_INPUT_SIZE)
         outputs: list[Output] = []
+        spends: list[Spend] = []
         for _ in range(tx_count):
-            pos = _read_transaction(view, pos, outputs, keep)
+            pos = _read_transaction(view, pos, outputs, keep, spends, watch)
     except IndexError:
         raise BlockParseError("The block ends in the middle of a transaction.") from None
     if pos != len(view):
         raise BlockParseError(f"The transactions end at byte {pos}, the block at {len(view)}.")
     header = view[:HEADER_SIZE]
-    return Block(_display_hex(_sha256d(header)), _display_hex(header[4:36]), tx_count, outputs)
+    block_hash, prev_hash = _display_hex(_sha256d(header)), _display_hex(header[4:36])
+    return Block(block_hash, prev_hash, tx_count, outputs, spends)
 
 
 def parse_header(raw: bytes) -> tuple[str, str]:
@@ -71,8 +94,9 @@ def parse_header(raw: bytes) -> tuple[str, str]:
 # The loops below read one-byte varints (almost every length) inline: this is the hot path.
 
 
-def _read_transaction(view: memoryview, start: int, outputs: list[Output], keep) -> int:
-    """Append the transaction's (kept) outputs; return where the next transaction starts."""
+def _read_transaction(view: memoryview, start: int, outputs: list[Output], keep, spends, watch):
+    """Append the transaction's (kept) outputs and (watched) spends; return where the next
+    transaction starts."""
     pos = start + 4  # version
     segwit = view[pos] == 0  # BIP144 marker: no valid transaction has zero inputs
     if segwit:
@@ -81,7 +105,12 @@ def _read_transaction(view: memoryview, start: int, outputs: list[Output], keep)
         pos += 2
     body = pos
     n_inputs, pos = _count(view, pos, MIN_INPUT_SIZE)
+    spent = []
     for _ in range(n_inputs):
+        if watch is not None:
+            outpoint = view[pos : pos + 36].tobytes()
+            if outpoint in watch:
+                spent.append(outpoint)
         length = view[pos + 36]  # outpoint, then the script's length
         if length < 0xFD:
             pos += 41 + length  # + sequence
@@ -96,13 +125,16 @@ def _read_transaction(view: memoryview, start: int, outputs: list[Output], keep)
     end = pos + 4  # locktime
     if end > len(view):
         raise IndexError
-    if found:
+    if found or spent:
         if segwit:
             txid = _sha256d(view[start : start + 4], view[body:body_end], view[pos:end])
         else:
             txid = _sha256d(view[start:end])
         txid_hex = _display_hex(txid)
         outputs.extend(Output(txid_hex, n, value, script) for n, value, script in found)
+        spends.extend(
+            Spend(txid_hex, _display_hex(o[:32]), int.from_bytes(o[32:], "little")) for o in spent
+        )
     return end
 
 

@@ -23,7 +23,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from mappings.models import SidechainAddress
-from sidechains.bitcoin.blocks import Block, BlockParseError, Output, parse_block
+from sidechains.bitcoin import refunds
+from sidechains.bitcoin.blocks import (
+    Block,
+    BlockParseError,
+    Output,
+    Spend,
+    outpoint_key,
+    parse_block,
+)
 from sidechains.bitcoin.deposits import confirmations_required
 from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError, BitcoinRPCUnavailable
 from sidechains.models import Alert, ChainCursor, Deposit, DepositEvent, RescanJob, Sidechain
@@ -41,6 +49,8 @@ P2WSH_PREFIX = b"\x00\x20"
 P2WSH_SIZE = 34
 # A reorg's orphaning applies to these; credited ones raise an alert, the rest are settled.
 ORPHANABLE = (Deposit.Status.DETECTED, Deposit.Status.CONFIRMED, Deposit.Status.REFUND_PENDING)
+# Recorded but never credited: the user may still reclaim these with their own key after T.
+RECLAIMABLE = ORPHANABLE
 
 
 class Step(enum.Enum):
@@ -97,12 +107,18 @@ def listener_step(*, rpc: BitcoinRPC) -> Step:
 
 
 def fetch_block(rpc: BitcoinRPC, height: int) -> Block | None:
-    """The best chain's block at height, with only the outputs that could be deposits; None
-    above the node's tip."""
+    """The best chain's block at height, with only the outputs that could be deposits and the
+    inputs spending an uncredited deposit; None above the node's tip."""
     block_hash = best_block_hash(rpc, height)
     if block_hash is None:
         return None
-    return parse_block(rpc.get_block_raw(block_hash), keep=could_be_deposit)
+    watch = _reclaimable_outpoints() or None
+    return parse_block(rpc.get_block_raw(block_hash), keep=could_be_deposit, watch=watch)
+
+
+def _reclaimable_outpoints() -> set[bytes]:
+    rows = Deposit.objects.for_chain(CHAIN).filter(status__in=RECLAIMABLE)
+    return {outpoint_key(txid, vout) for txid, vout in rows.values_list("txid", "vout")}
 
 
 def best_block_hash(rpc: BitcoinRPC, height: int) -> str | None:
@@ -275,7 +291,10 @@ def _alert_deep_reorg(cursor: ChainCursor) -> None:
 
 
 def _record_block(block: Block, height: int) -> int:
-    """Record the block's deposits; returns how many were new or re-detected."""
+    """Record the block's deposits and reclaims; returns how many were new or re-detected."""
+    if block.spends:
+        _lock(RECORD_LOCK)
+        _record_spends(block, height)
     hits = _match(block.outputs)
     if not hits:
         return 0
@@ -365,6 +384,35 @@ def _redetect(deposit: Deposit, block: Block, height: int) -> bool:
             note=note,
         )
     return bool(moved)
+
+
+def _record_spends(block: Block, height: int) -> None:
+    """An uncredited deposit spent by anything but the portal's refund was reclaimed by its
+    user with their own key (after the deposit script's timelock)."""
+    for spend in block.spends:
+        deposit = (
+            Deposit.objects.for_chain(CHAIN)
+            .filter(txid=spend.prev_txid, vout=spend.prev_vout, status__in=RECLAIMABLE)
+            .select_for_update()
+            .first()
+        )
+        if deposit is not None and not refunds.is_portal_spend(deposit, spend.txid):
+            _reclaim(deposit, spend, height, block.hash)
+
+
+def _reclaim(deposit: Deposit, spend: Spend, height: int, block_hash: str) -> None:
+    note = f"spent by the user's {spend.txid} in block {height} {block_hash}"[:200]
+    moved = Deposit.objects.filter(pk=deposit.pk, status=deposit.status).update(
+        status=Deposit.Status.RECLAIMED, note=note
+    )
+    if moved:
+        DepositEvent.objects.create(
+            deposit=deposit,
+            old_status=deposit.status,
+            new_status=Deposit.Status.RECLAIMED,
+            note=note,
+        )
+        log.info("Deposit %s:%s reclaimed by its user", deposit.txid, deposit.vout)
 
 
 # Rescans

@@ -1,4 +1,4 @@
-from sidechains.models.deposits import Alert, ChainCursor, Deposit, DepositEvent, RescanJob
+from sidechains.models.deposits import Alert, ChainCursor, Deposit, DepositEvent, Refund, RescanJob
 from sidechains.models.ledger import Balance, Entry, LedgerAccount
 from sidechains.models.sons import (
     SON,
@@ -30,6 +30,7 @@ __all__ = [
     "Entry",
     "HeartbeatNonce",
     "LedgerAccount",
+    "Refund",
     "RescanJob",
     "SONPublicKey",
     "SONStatistics",

@@ -121,6 +121,36 @@ class DepositEvent(models.Model):
         return f"{self.deposit_id}: {self.old_status or '-'} -> {self.new_status}"
 
 
+class Refund(models.Model):
+    """A refund of an uncredited deposit to the user's withdraw address: the payout a refund
+    transaction carries (its signing request lists it as "r-<deposit id>")."""
+
+    deposit = models.ForeignKey(Deposit, on_delete=models.PROTECT, related_name="refunds")
+    sidechain_tx = models.ForeignKey(
+        "sidechains.SidechainTransaction", on_delete=models.PROTECT, related_name="refunds"
+    )
+    address = models.CharField(max_length=90)
+    amount = models.BigIntegerField(help_text="Satoshi paid out: the deposit less the fee.")
+    fee = models.BigIntegerField(help_text="Satoshi.")
+    proposal_id = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The refund_deposit proposal that ordered it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="sidechains_refund_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"refund of deposit {self.deposit_id}: {self.amount} sat to {self.address}"
+
+    @property
+    def payout_id(self) -> str:
+        return f"r-{self.deposit_id}"
+
+
 class Alert(models.Model):
     """Something an operator must look at (e.g. a credited deposit reorged out)."""
 

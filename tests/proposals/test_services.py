@@ -335,7 +335,8 @@ def test_a_failed_execution_is_rolled_back_recorded_once_and_retried_by_the_tick
     assert son.status == SON.Status.DEREGISTERED
 
 
-def test_a_kind_without_a_handler_waits_approved(alice_bob_dave):
+def test_a_kind_without_a_handler_waits_approved(alice_bob_dave, monkeypatch):
+    monkeypatch.delitem(services.HANDLERS, Proposal.Kind.REFUND_DEPOSIT)
     alice, bob, _ = alice_bob_dave
     proposal = services.proposal_raise(
         kind=Proposal.Kind.REFUND_DEPOSIT, payload={"deposit": 1}, now=T0

@@ -25,7 +25,7 @@ from bitcoin.core.script import CScript
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sidechains.bitcoin.blocks import BlockParseError, parse_block, parse_header
+from sidechains.bitcoin.blocks import BlockParseError, outpoint_key, parse_block, parse_header
 from tests.bitcoin_node import start_bcoin
 from tests.sidechains.regtest_wallet import RegtestWallet
 
@@ -100,6 +100,26 @@ def test_it_keeps_only_the_outputs_asked_for(txs, modulus):
 
     assert kept.outputs == [o for o in parse_block(raw).outputs if keep(o.script_pubkey)]
     assert (kept.hash, kept.tx_count) == (parse_block(raw).hash, len(txs))
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(transactions(), min_size=1, max_size=6), st.integers(0, 1))
+def test_it_returns_the_inputs_spending_watched_outpoints(txs, parity):
+    raw = CBlock(vtx=txs).serialize()
+    reference = [
+        (b2lx(tx.GetTxid()), b2lx(txin.prevout.hash), txin.prevout.n)
+        for tx in txs
+        for txin in tx.vin
+    ]
+    watched = [spend for n, spend in enumerate(reference) if n % 2 == parity]
+    watch = {outpoint_key(prev_txid, prev_vout) for _, prev_txid, prev_vout in watched}
+
+    parsed = parse_block(raw, keep=lambda script: False, watch=watch)
+
+    assert [tuple(s) for s in parsed.spends] == [
+        s for s in reference if s[1:] in {w[1:] for w in watched}
+    ]
+    assert parsed.outputs == [] and parse_block(raw).spends == []
 
 
 def test_it_reads_large_counts_and_scripts():
