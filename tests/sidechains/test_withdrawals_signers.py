@@ -17,18 +17,29 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from bitcoin.core import CTransaction
 from django.conf import settings as django_settings
 from django.core.signals import request_started
 
+from mappings.chains.bitcoin import validate_address
 from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch, withdrawals_track
-from sidechains.models import SidechainTransaction, SignerRefusal, TxSignature, Withdrawal
+from sidechains.ledger import balances_of, ledger_check, ledger_supply
+from sidechains.models import (
+    Balance,
+    Entry,
+    LedgerAccount,
+    SidechainTransaction,
+    SignerRefusal,
+    TxSignature,
+    Withdrawal,
+)
 from signer.client import SIGNING_REQUESTS_PATH
 from signer.keystore import Keys, save
 from tests import fixtures
 from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
 from tests.sidechains.regtest_wallet import RegtestWallet
-from tests.sidechains.withdrawal_helpers import deposit_on_chain
+from tests.sidechains.withdrawal_helpers import credit, deposit_on_chain
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ledger_checked")]
 
@@ -290,4 +301,65 @@ def test_a_restarted_signer_answers_the_same_signatures_from_its_journal(
     signers["son-2"].start()
     broadcast(stx, signers)
     settle(chain, stx, withdrawal)
+    no_errors(signers)
+
+
+def test_three_signers_pay_thirty_withdrawals_in_one_transaction(chain, mapping, signers):
+    deposit_on_chain(chain, mapping, 5_000_000)  # the federation's coin (carol's deposit)
+    users = [fixtures.make_user(f"payee_{i}") for i in range(30)]
+    addresses = {}
+    for user in users:
+        addresses[user.pk] = make_bitcoin_mapping(user).withdraw_address
+        credit(user, 100_000)
+    assert len(set(addresses.values())) == 30  # thirty distinct withdraw addresses
+    supply = ledger_supply()["pBTC"]
+    withdrawals = [
+        withdrawal_request(user=user, amount_pegged=20_000 + 1_000 * i, request_id=f"w{i}")
+        for i, user in enumerate(users)
+    ]
+    escrowed = sum(w.amount_pegged for w in withdrawals)
+
+    stx = withdrawals_batch(rpc=chain.rpc)
+
+    assert stx is not None and stx.status == STX.AWAITING_SIGNATURES
+    assert stx.withdrawals.count() == 30
+    assert withdrawals_batch(rpc=chain.rpc) is None  # one transaction for all thirty
+    for process in signers.values():
+        process.start()
+    broadcast(stx, signers)
+    stx.refresh_from_db()
+    assert len(stx.signers) == 2
+    chain.mine(2)
+    assert withdrawals_track(rpc=chain.rpc) == 1
+
+    assert status_of(stx) == STX.CONFIRMED
+    assert set(Withdrawal.objects.values_list("status", flat=True)) == {"settled"}
+    tx = CTransaction.deserialize(chain.rpc.get_raw_transaction(stx.txid))
+    outputs = Counter((bytes(out.scriptPubKey), out.nValue) for out in tx.vout)
+    assert len(tx.vout) == 31  # thirty payouts and the change
+    stx.refresh_from_db()
+    fees = 0
+    for withdrawal in Withdrawal.objects.filter(pk__in=[w.pk for w in withdrawals]):
+        assert withdrawal.sidechain_tx_id == stx.pk
+        assert withdrawal.address == addresses[withdrawal.user_id]
+        script = bytes(validate_address(addresses[withdrawal.user_id], "regtest").script_pubkey)
+        payout = withdrawal.amount - withdrawal.fee_share
+        assert payout > 0 and outputs[(script, payout)] == 1, withdrawal
+        assert sum(1 for out in tx.vout if bytes(out.scriptPubKey) == script) == 1
+        fees += withdrawal.fee_share
+    assert stx.fee == fees
+    assert sum(out.nValue for out in tx.vout) == 5_000_000 - stx.fee
+    # each escrow burned, once, for its amount; the SON account holds nothing
+    burns = Entry.objects.filter(reason=Entry.Reason.WITHDRAWAL_BURN)
+    assert sorted(burns.values_list("amount", flat=True)) == sorted(
+        w.amount_pegged for w in withdrawals
+    )
+    son_account = Balance.objects.filter(
+        account__system=LedgerAccount.System.SON_ACCOUNT, asset="pBTC"
+    )
+    assert sum(son_account.values_list("amount", flat=True)) == 0
+    assert ledger_supply()["pBTC"] == supply - escrowed
+    for i, user in enumerate(users):
+        assert balances_of(user)["pBTC"] == 100_000 - (20_000 + 1_000 * i)
+    assert ledger_check() == []
     no_errors(signers)
