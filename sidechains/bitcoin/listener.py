@@ -34,7 +34,16 @@ from sidechains.bitcoin.blocks import (
 )
 from sidechains.bitcoin.deposits import confirmations_required
 from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError, BitcoinRPCUnavailable
-from sidechains.models import Alert, ChainCursor, Deposit, DepositEvent, RescanJob, Sidechain
+from sidechains.models import (
+    Alert,
+    ChainCursor,
+    Coin,
+    Deposit,
+    DepositEvent,
+    RescanJob,
+    Sidechain,
+    SidechainTransaction,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,9 @@ P2WSH_SIZE = 34
 ORPHANABLE = (Deposit.Status.DETECTED, Deposit.Status.CONFIRMED, Deposit.Status.REFUND_PENDING)
 # Recorded but never credited: the user may still reclaim these with their own key after T.
 RECLAIMABLE = ORPHANABLE
+# A credited deposit's coin the federation still holds: a spend by anything but the portal's own
+# transaction (the user's key after T) means pBTC without reserves (docs/deposits.md).
+HELD_COIN = (Coin.Status.AVAILABLE, Coin.Status.RESERVED)
 
 
 class Step(enum.Enum):
@@ -118,7 +130,12 @@ def fetch_block(rpc: BitcoinRPC, height: int) -> Block | None:
 
 def _reclaimable_outpoints() -> set[bytes]:
     rows = Deposit.objects.for_chain(CHAIN).filter(status__in=RECLAIMABLE)
-    return {outpoint_key(txid, vout) for txid, vout in rows.values_list("txid", "vout")}
+    coins = Coin.objects.filter(chain=CHAIN, kind=Coin.Kind.DEPOSIT, status__in=HELD_COIN)
+    return {
+        outpoint_key(txid, vout)
+        for query in (rows, coins)
+        for txid, vout in query.values_list("txid", "vout")
+    }
 
 
 def best_block_hash(rpc: BitcoinRPC, height: int) -> str | None:
@@ -398,6 +415,55 @@ def _record_spends(block: Block, height: int) -> None:
         )
         if deposit is not None and not refunds.is_portal_spend(deposit, spend.txid):
             _reclaim(deposit, spend, height, block.hash)
+        elif deposit is None:
+            _record_coin_spend(spend, height, block.hash)
+
+
+def _record_coin_spend(spend: Spend, height: int, block_hash: str) -> None:
+    """A credited deposit's coin spent by a transaction that is not the portal's: lost."""
+    coin = (
+        Coin.objects.filter(
+            chain=CHAIN,
+            txid=spend.prev_txid,
+            vout=spend.prev_vout,
+            kind=Coin.Kind.DEPOSIT,
+            status__in=HELD_COIN,
+        )
+        .select_for_update(of=("self",))
+        .select_related("deposit")
+        .first()
+    )
+    if coin is None or SidechainTransaction.objects.filter(chain=CHAIN, txid=spend.txid).exists():
+        return
+    coin_lost(coin, spend.txid, height, block_hash)
+
+
+def coin_lost(coin: Coin, spending_txid: str, height: int, block_hash: str) -> bool:
+    """Mark a federation coin spent outside the portal (lost) and raise an alert: its credited
+    pBTC has no reserve any more. The withdrawal tracker fails a transaction spending it."""
+    moved = Coin.objects.filter(pk=coin.pk, status__in=HELD_COIN).update(status=Coin.Status.LOST)
+    if not moved:
+        return False
+    deposit = coin.deposit
+    credited = (
+        f"credited as {deposit.credited_amount} pBTC base units to {deposit.user}; "
+        if (deposit is not None)
+        else ""
+    )
+    message = (
+        f"Coin {coin.txid}:{coin.vout} ({coin.amount} sat, {credited}"
+        f"was {coin.status}) was spent by {spending_txid} in block {height} {block_hash}, "
+        "not by the portal: the depositor reclaimed it with their own key after the timelock. "
+        "Its pBTC has no reserve any more."
+    )
+    Alert.objects.get_or_create(
+        kind=Alert.Kind.CREDITED_COIN_LOST,
+        deposit=deposit,
+        resolved_at=None,
+        defaults={"message": message},
+    )
+    log.error("%s", message)
+    return True
 
 
 def _reclaim(deposit: Deposit, spend: Spend, height: int, block_hash: str) -> None:

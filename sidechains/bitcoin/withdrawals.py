@@ -2,7 +2,9 @@
 
     Withdrawal:  requested --batch--> batched --broadcast--> broadcast --confirmed--> settled
                  requested --withdrawal_fail--> failed (escrow returned)
+                 batched/broadcast --an input can never be spent by it--> failed (escrow returned)
     Transaction: awaiting_signatures --m signatures per input, sent--> broadcast --> confirmed
+                 awaiting_signatures/broadcast --an input lost (reclaimed, spent)--> failed
 
 The escrow moves with the request in one transaction; a batch (transaction, inputs, reserved
 coins, batched withdrawals) commits as one before any signer can fetch it; the finished
@@ -54,6 +56,7 @@ from sidechains.ledger import InsufficientFunds, ledger_account_for, ledger_tran
 from sidechains.models import (
     SON,
     Coin,
+    Deposit,
     Entry,
     LedgerAccount,
     Sidechain,
@@ -181,14 +184,7 @@ def withdrawal_fail(*, withdrawal: Withdrawal, reason: str) -> Withdrawal:
         if withdrawal.status == Withdrawal.Status.FAILED:
             return withdrawal
         raise WithdrawalError(f"Withdrawal {withdrawal.pk} is {withdrawal.status}: it cannot fail.")
-    ledger_transfer(
-        source=system_account(LedgerAccount.System.SON_ACCOUNT),
-        destination=ledger_account_for(withdrawal.user),
-        asset=Asset.PBTC,
-        amount=withdrawal.amount_pegged,
-        reason=Entry.Reason.WITHDRAWAL_RETURN,
-        reference=f"withdrawal:{withdrawal.pk}",
-    )
+    _return_escrow(withdrawal)
     return withdrawal
 
 
@@ -658,6 +654,9 @@ def withdrawals_track(*, rpc: BitcoinRPC) -> int:
     ones the node lost and bump the fee of the ones left unconfirmed too long. Returns how
     many transactions changed status."""
     changed = 0
+    open_txs = SidechainTransaction.objects.filter(status__in=OPEN_TX_STATUSES).order_by("pk")
+    for pk in open_txs.values_list("pk", flat=True):
+        changed += sidechain_tx_fail_if_unspendable(sidechain_tx_id=pk, rpc=rpc)
     unsent = SidechainTransaction.objects.filter(
         status=SidechainTransaction.Status.AWAITING_SIGNATURES
     ).order_by("pk")
@@ -673,6 +672,129 @@ def withdrawals_track(*, rpc: BitcoinRPC) -> int:
         elif depth == 0:
             _unconfirmed(stx, rpc)
     return changed
+
+
+OPEN_TX_STATUSES = (
+    SidechainTransaction.Status.AWAITING_SIGNATURES,
+    SidechainTransaction.Status.BROADCAST,
+)
+RECLAIMED = "reclaimed by its depositor"
+SPENT_ELSEWHERE = "spent by the portal's transaction"
+
+
+def coin_unspendable_reason(coin: Coin, family: list[int]) -> str | None:
+    """Why a transaction of the fee-bump family `family` can never spend `coin`, or None.
+
+    Only provable cases: the coin's deposit was reclaimed by its user with their own key (the
+    listener saw the spend in a block: the deposit reclaimed, or its credited coin lost), or
+    another confirmed transaction of the portal's (not of this family) spent it.
+    """
+    coin_name = f"coin {coin.pk} ({coin.txid}:{coin.vout})"
+    if coin.status == Coin.Status.LOST:
+        return f"{coin_name} was spent outside the portal: {RECLAIMED}"
+    if coin.deposit_id is not None and coin.deposit.status == Deposit.Status.RECLAIMED:
+        return f"{coin_name} was {RECLAIMED}: {coin.deposit.note}"
+    if (
+        coin.status == Coin.Status.SPENT
+        and coin.spent_by_id is not None
+        and coin.spent_by_id not in family
+        and coin.spent_by.status == SidechainTransaction.Status.CONFIRMED
+    ):
+        spent_by = coin.spent_by
+        return f"{coin_name} was {SPENT_ELSEWHERE} {spent_by.pk} ({spent_by.txid})"
+    return None
+
+
+def sidechain_tx_fail_if_unspendable(*, sidechain_tx_id: int, rpc: BitcoinRPC) -> bool:
+    """Fail a transaction (and its fee-bump family) that can never be mined because one of its
+    input coins is gone (coin_unspendable_reason), returning its withdrawals' escrow. True if
+    it failed now; False if every input can still be spent, or it was done before.
+
+    A transaction the node holds (mempool or chain) is never failed: the escrow could be
+    paid out twice."""
+    stx = SidechainTransaction.objects.filter(pk=sidechain_tx_id).first()
+    if stx is None or stx.status not in OPEN_TX_STATUSES:
+        return False
+    family = family_ids(stx)
+    reason = _lost_input(stx, family)
+    if reason is None:
+        return False
+    members = SidechainTransaction.objects.filter(pk__in=family, status__in=OPEN_TX_STATUSES)
+    for member in members:
+        if member.signed_tx is not None and (
+            tx_confirmations(rpc, member.txid) > 0 or _in_mempool(rpc, member.txid)
+        ):
+            log.error("transaction %s: %s, but the node holds %s", stx.pk, reason, member.txid)
+            return False
+    return _fail_family(stx.pk, family, reason)
+
+
+def _lost_input(stx: SidechainTransaction, family: list[int]) -> str | None:
+    inputs = stx.inputs.select_related("coin__deposit", "coin__spent_by").order_by("index")
+    for tx_input in inputs:
+        reason = coin_unspendable_reason(tx_input.coin, family)
+        if reason is not None:
+            return f"input {tx_input.index}: {reason}"
+    return None
+
+
+@transaction.atomic
+def _fail_family(stx_pk: int, family: list[int], reason: str) -> bool:
+    """One transaction: the family's open members failed, their other coins released, their
+    withdrawals failed with the reason and their escrow returned."""
+    locked = list(
+        SidechainTransaction.objects.select_for_update()
+        .filter(pk__in=family, status__in=OPEN_TX_STATUSES)
+        .order_by("pk")
+    )
+    if not any(member.pk == stx_pk for member in locked):
+        return False  # failed (or confirmed) by a concurrent run
+    stx = next(member for member in locked if member.pk == stx_pk)
+    reason = _lost_input(stx, family)  # again, under the lock
+    if reason is None:
+        return False
+    last_error = f"failed: {reason}"[:2000]
+    SidechainTransaction.objects.filter(
+        pk__in=[m.pk for m in locked], status__in=OPEN_TX_STATUSES
+    ).update(status=SidechainTransaction.Status.FAILED, last_error=last_error)
+    reserved = Coin.objects.select_for_update(of=("self",)).filter(
+        reserved_by__in=family, status=Coin.Status.RESERVED
+    )
+    for coin in reserved.select_related("deposit", "spent_by"):
+        if coin_unspendable_reason(coin, family) is None:
+            Coin.objects.filter(pk=coin.pk, status=Coin.Status.RESERVED).update(
+                status=Coin.Status.AVAILABLE, reserved_by=None
+            )
+        # An unspendable coin stays reserved by the failed transaction: never batched again.
+    why = RECLAIMED if RECLAIMED in reason else "spent by another transaction"
+    failure = f"Its transaction {stx.txid} can never be mined: a coin it spends was {why}."
+    withdrawals = Withdrawal.objects.filter(sidechain_tx__in=family).order_by("pk")
+    for withdrawal in withdrawals.select_related("user"):
+        for old in (Withdrawal.Status.BATCHED, Withdrawal.Status.BROADCAST):
+            if _transition(
+                withdrawal.pk,
+                old,
+                Withdrawal.Status.FAILED,
+                failure,
+                failure_reason=failure,
+                failed_at=timezone.now(),
+                note=failure,
+            ):
+                _return_escrow(withdrawal)
+                break
+    log.warning("transaction %s failed: %s", stx_pk, reason)
+    return True
+
+
+def _return_escrow(withdrawal: Withdrawal) -> None:
+    ledger_transfer(
+        source=system_account(LedgerAccount.System.SON_ACCOUNT),
+        destination=ledger_account_for(withdrawal.user),
+        asset=Asset.PBTC,
+        amount=withdrawal.amount_pegged,
+        reason=Entry.Reason.WITHDRAWAL_RETURN,
+        reference=f"withdrawal:{withdrawal.pk}",
+    )
 
 
 def _unconfirmed(stx: SidechainTransaction, rpc: BitcoinRPC) -> None:

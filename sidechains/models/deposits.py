@@ -157,6 +157,7 @@ class Alert(models.Model):
     class Kind(models.TextChoices):
         CREDITED_DEPOSIT_REORGED = "credited_deposit_reorged", "credited deposit reorged out"
         DEEP_REORG = "deep_reorg", "reorg deeper than the kept block hashes"
+        CREDITED_COIN_LOST = "credited_coin_lost", "credited deposit spent outside the portal"
 
     kind = models.CharField(max_length=32, choices=Kind)
     message = models.TextField()

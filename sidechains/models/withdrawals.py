@@ -19,6 +19,7 @@ class Coin(models.Model):
         AVAILABLE = "available"
         RESERVED = "reserved", "reserved by an unconfirmed transaction"
         SPENT = "spent"
+        LOST = "lost", "spent outside the portal"
 
     chain = models.CharField(max_length=16, choices=Sidechain, default=Sidechain.BITCOIN)
     txid = models.CharField(max_length=64)
