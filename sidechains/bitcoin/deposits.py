@@ -23,14 +23,13 @@ from mappings.chains.deposit import threshold
 from rates.assets import Asset, Pair, amount_format
 from rates.conversion import to_pegged
 from rates.models import rate_in_force
-from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError, BitcoinRPCUnavailable
+from sidechains.bitcoin.rpc import BitcoinRPC
 from sidechains.ledger import ledger_account_for, ledger_transfer, system_account
 from sidechains.models import SON, Coin, Deposit, DepositEvent, Entry, LedgerAccount, Sidechain
 
 log = logging.getLogger(__name__)
 
 # getblockhash beyond the tip: Bitcoin Core and bcoin both answer -8.
-HEIGHT_OUT_OF_RANGE = -8
 
 
 class DepositError(Exception):
@@ -65,23 +64,11 @@ def deposit_confirm_due(*, rpc: BitcoinRPC) -> int:
     confirmed = 0
     for deposit in due:
         if deposit.block_height not in best:
-            best[deposit.block_height] = _best_block_hash(rpc, deposit.block_height)
+            best[deposit.block_height] = rpc.best_block_hash(deposit.block_height)
         if best[deposit.block_height] != deposit.block_hash:
             continue  # reorged out: the listener orphans it on its next scan
         confirmed += deposit_confirm(deposit=deposit, tip=tip)
     return confirmed
-
-
-def _best_block_hash(rpc: BitcoinRPC, height: int) -> str | None:
-    """The best chain's block at height; None above the tip (a reorg to a shorter chain)."""
-    try:
-        return rpc.get_block_hash(height)
-    except BitcoinRPCUnavailable:
-        raise
-    except BitcoinRPCError as e:
-        if e.code == HEIGHT_OUT_OF_RANGE:
-            return None
-        raise
 
 
 @transaction.atomic
@@ -112,7 +99,7 @@ def deposit_credit(*, deposit_id: int, rpc: BitcoinRPC | None = None) -> Deposit
         return deposit  # a retry, or a second worker that waited for our lock
     if deposit.status != Deposit.Status.CONFIRMED:
         raise DepositError(f"Deposit {deposit.pk} is {deposit.status}, not confirmed.")
-    if rpc is not None and _best_block_hash(rpc, deposit.block_height) != deposit.block_hash:
+    if rpc is not None and rpc.best_block_hash(deposit.block_height) != deposit.block_hash:
         raise DepositNotOnBestChain(
             f"Block {deposit.block_height} of deposit {deposit.pk} is no longer on the best chain."
         )

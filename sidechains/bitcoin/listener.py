@@ -33,7 +33,12 @@ from sidechains.bitcoin.blocks import (
     parse_block,
 )
 from sidechains.bitcoin.deposits import confirmations_required
-from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError, BitcoinRPCUnavailable
+from sidechains.bitcoin.rpc import (
+    HEIGHT_OUT_OF_RANGE,
+    BitcoinRPC,
+    BitcoinRPCError,
+    BitcoinRPCUnavailable,
+)
 from sidechains.models import (
     Alert,
     ChainCursor,
@@ -52,7 +57,6 @@ CHAIN = Sidechain.BITCOIN
 SCAN_LOCK = 0x534F4E425443_01
 RECORD_LOCK = 0x534F4E425443_02
 # getblockhash beyond the tip: Bitcoin Core and bcoin both answer -8.
-HEIGHT_OUT_OF_RANGE = -8
 # What every deposit script looks like: OP_0 <32-byte script hash>.
 P2WSH_PREFIX = b"\x00\x20"
 P2WSH_SIZE = 34
@@ -121,7 +125,7 @@ def listener_step(*, rpc: BitcoinRPC) -> Step:
 def fetch_block(rpc: BitcoinRPC, height: int) -> Block | None:
     """The best chain's block at height, with only the outputs that could be deposits and the
     inputs spending an uncredited deposit; None above the node's tip."""
-    block_hash = best_block_hash(rpc, height)
+    block_hash = rpc.best_block_hash(height)
     if block_hash is None:
         return None
     watch = _reclaimable_outpoints() or None
@@ -138,22 +142,8 @@ def _reclaimable_outpoints() -> set[bytes]:
     }
 
 
-def best_block_hash(rpc: BitcoinRPC, height: int) -> str | None:
-    """The hash of the best chain's block at height; None above the node's tip."""
-    if height < 0:
-        return None
-    try:
-        return rpc.get_block_hash(height)
-    except BitcoinRPCUnavailable:
-        raise
-    except BitcoinRPCError as e:
-        if e.code == HEIGHT_OUT_OF_RANGE:
-            return None
-        raise
-
-
 def block_on_best_chain(rpc: BitcoinRPC, height: int, block_hash: str) -> bool:
-    return best_block_hash(rpc, height) == block_hash
+    return rpc.best_block_hash(height) == block_hash
 
 
 def listener_rewind(*, rpc: BitcoinRPC, height: int) -> ChainCursor:
@@ -223,7 +213,7 @@ def _advance(cursor: ChainCursor, height: int, block_hash: str) -> None:
 
 def _check_tip(cursor: ChainCursor, rpc: BitcoinRPC) -> Step:
     """Caught up: still a reorg if the cursor's own block left the best chain."""
-    if cursor.recent and best_block_hash(rpc, cursor.height) != cursor.tip_hash:
+    if cursor.recent and rpc.best_block_hash(cursor.height) != cursor.tip_hash:
         return _reorg(cursor, rpc)
     return Step.IDLE
 
@@ -244,7 +234,7 @@ def _reorg(cursor: ChainCursor, rpc: BitcoinRPC) -> Step:
 def _fork_point(cursor: ChainCursor, rpc: BitcoinRPC) -> int | None:
     """The highest kept block still on the best chain; None if none of them is."""
     for height, block_hash in reversed(cursor.recent):
-        if best_block_hash(rpc, height) == block_hash:
+        if rpc.best_block_hash(height) == block_hash:
             return height
     return None
 

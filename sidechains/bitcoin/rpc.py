@@ -14,6 +14,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 SATOSHI_PER_BTC = 100_000_000
+HEIGHT_OUT_OF_RANGE = -8  # getblockhash above the tip, in Bitcoin Core and bcoin alike
 
 
 class BitcoinRPCError(Exception):
@@ -74,6 +75,20 @@ class BitcoinRPC:
 
     def get_block_hash(self, height: int) -> str:
         return str(self.call("getblockhash", height))
+
+    def best_block_hash(self, height: int) -> str | None:
+        """The best chain's block at height; None below 0 or above the tip (e.g. after a reorg
+        to a shorter chain). Transport failures still raise."""
+        if height < 0:
+            return None
+        try:
+            return self.get_block_hash(height)
+        except BitcoinRPCUnavailable:
+            raise
+        except BitcoinRPCError as e:
+            if e.code == HEIGHT_OUT_OF_RANGE:
+                return None
+            raise
 
     def get_block_raw(self, block_hash: str) -> bytes:
         return bytes.fromhex(self.call("getblock", block_hash, False))

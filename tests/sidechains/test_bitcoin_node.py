@@ -171,6 +171,13 @@ def test_it_raises_for_a_height_above_the_tip(rpc):
     assert str(raised.value).startswith("getblockhash: ")
 
 
+def test_it_answers_none_for_a_best_block_hash_outside_the_chain(rpc):
+    tip = rpc.get_block_count()
+    assert rpc.best_block_hash(tip) == rpc.get_block_hash(tip)
+    assert rpc.best_block_hash(tip + 1) is None
+    assert rpc.best_block_hash(-1) is None
+
+
 def test_it_raises_unavailable_quickly_for_a_closed_port():
     client = BitcoinRPC(f"http://127.0.0.1:{free_port()}/", password="secret", timeout=0.5)
     started = time.monotonic()
