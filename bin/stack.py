@@ -47,7 +47,10 @@ def log(message: str) -> None:
 class Stack:
     def __init__(self, profile: str) -> None:
         self.profile = profile
-        self.ports = PORTS[profile]
+        # Two checkouts on one machine (say, two branches' test runs at once) each set their own
+        # STACK_PORT_OFFSET so that their PostgreSQL, Redis and the rest do not collide.
+        offset = int(os.environ.get("STACK_PORT_OFFSET", "0"))
+        self.ports = {name: port + offset for name, port in PORTS[profile].items()}
         self.dir = ROOT / ".stack" / profile
         self.pids = self.dir / "pids"
         self.logs = self.dir / "logs"

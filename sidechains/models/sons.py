@@ -65,6 +65,7 @@ class SON(models.Model):
         verbose_name = "SON"
         verbose_name_plural = "SONs"
         ordering = ["name"]
+        permissions = [("issue_son_token", "Can issue a new API token for a SON")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(total_downtime__gte=0), name="sidechains_son_downtime_non_negative"

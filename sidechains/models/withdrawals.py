@@ -208,6 +208,9 @@ class Withdrawal(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("resolve_withdrawal", "Can resolve a withdrawal by hand (fail it, release it)")
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "request_id"], name="sidechains_withdrawal_request"
