@@ -8,13 +8,18 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from mappings.chains.deposit import federation_witness_script
+from mappings.chains.deposit import federation_witness_script, p2wsh_script_pubkey
 from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch
 from sidechains.ledger import balances_of
 from sidechains.models import Coin, Withdrawal
 from tests import fixtures
 from tests.bitcoin_node import free_port
-from tests.sidechains.deposit_helpers import make_bitcoin_mapping, make_federation, set_btc_rate
+from tests.sidechains.deposit_helpers import (
+    made_up_tx,
+    make_bitcoin_mapping,
+    make_federation,
+    set_btc_rate,
+)
 from tests.sidechains.withdrawal_helpers import credit, make_signers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
@@ -195,11 +200,14 @@ def test_it_renders_only_the_list_for_htmx(client, user_carol, mapping):
 def federation_coin(amount: int = 2_000_000) -> Coin:
     """A federation coin in the database only: enough to batch and sign, not to send."""
     keys = [fixtures.son_key(f"son-{i}").public_key.format() for i in (1, 2, 3)]
+    script = federation_witness_script(keys)
+    txid, prev_tx = made_up_tx(p2wsh_script_pubkey(script), amount)
     return Coin.objects.create(
-        txid=uuid.uuid4().hex * 2,
+        txid=txid,
         vout=0,
         amount=amount,
-        witness_script=federation_witness_script(keys),
+        witness_script=script,
+        prev_tx=prev_tx,
         kind=Coin.Kind.DEPOSIT,
     )
 
