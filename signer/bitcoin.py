@@ -98,12 +98,12 @@ def parse_outputs(raw: bytes) -> tuple[TxOut, ...]:
     if len(raw) > MAX_TX_BYTES:
         raise TxError("the transaction is too large")
     reader = _Reader(raw)
-    reader.take(4)  # version
+    reader.skip(4)  # version
     for _ in range(reader.count(1, 41)):
-        reader.take(36)  # outpoint
-        reader.take(reader.count(0, 1) + 4)  # script, sequence
+        reader.skip(36)  # outpoint
+        reader.skip(reader.count(0, 1, limit=MAX_TX_BYTES) + 4)  # script, sequence
     outputs = tuple(_read_output(reader, MAX_TX_BYTES) for _ in range(reader.count(1, 9)))
-    reader.take(4)  # lock time
+    reader.skip(4)  # lock time
     if not reader.at_end():
         raise TxError("bytes after the transaction")
     return outputs
@@ -251,6 +251,12 @@ def _read_output(reader: _Reader, script_limit: int) -> TxOut:
 
 
 class _Reader:
+    """Reads the transaction's bytes front to back; TxError at the first thing out of place.
+    The hot path of every request (each input's previous transaction is read too)."""
+
+    _WIDTHS = {0xFD: 2, 0xFE: 4, 0xFF: 8}
+    _SMALLEST = {2: 0xFD, 4: 0x10000, 8: 0x100000000}  # below these, a shorter form exists
+
     def __init__(self, data: bytes):
         self._data = data
         self._position = 0
@@ -263,15 +269,26 @@ class _Reader:
         self._position = end
         return chunk
 
+    def skip(self, size: int) -> None:
+        end = self._position + size
+        if end > len(self._data):
+            raise TxError("the transaction ends early")
+        self._position = end
+
     def uint(self, size: int) -> int:
-        return int.from_bytes(self.take(size), "little")
+        end = self._position + size
+        if end > len(self._data):
+            raise TxError("the transaction ends early")
+        value = int.from_bytes(self._data[self._position : end], "little")
+        self._position = end
+        return value
 
     def count(self, minimum: int, item_bytes: int, *, limit: int = MAX_TX_BYTES) -> int:
         """A canonical CompactSize in [minimum, limit] whose items can still fit in the data."""
         first = self.uint(1)
-        width = {0xFD: 2, 0xFE: 4, 0xFF: 8}.get(first)
+        width = self._WIDTHS.get(first)
         n = first if width is None else self.uint(width)
-        if width is not None and n < {2: 0xFD, 4: 0x10000, 8: 0x100000000}[width]:
+        if width is not None and n < self._SMALLEST[width]:
             raise TxError("a non-canonical CompactSize")
         if not minimum <= n <= limit or n * item_bytes > len(self._data) - self._position:
             raise TxError("a count out of range")

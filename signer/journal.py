@@ -329,32 +329,24 @@ class Journal:
 
     def _record_payouts(self, payouts: Sequence[Payout], family: str, now: datetime) -> None:
         """New payouts are recorded with the time they were first seen, and counted into
-        their minute's sum; those recorded before (a fee bump's) are left as they are."""
+        their minute's sum; those recorded before (a fee bump's) are left as they are. Runs
+        under the write lock, so what is not there now is new."""
+        known = {row[0] for row in self._payout_rows([p.withdrawal_id for p in payouts])}
+        new = [payout for payout in payouts if payout.withdrawal_id not in known]
+        if not new:
+            return
         created_at = now.timestamp()
         minute = int(created_at // 60)
-        added = 0
-        for payout in payouts:
-            added += (
-                payout.amount
-                * self._db.execute(
-                    "INSERT OR IGNORE INTO payouts (withdrawal_id, script_pubkey, amount, family,"
-                    " minute, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (
-                        payout.withdrawal_id,
-                        payout.script_pubkey,
-                        payout.amount,
-                        family,
-                        minute,
-                        created_at,
-                    ),
-                ).rowcount
-            )
-        if added:
-            self._db.execute(
-                "INSERT INTO payout_minutes (minute, amount) VALUES (?, ?)"
-                " ON CONFLICT (minute) DO UPDATE SET amount = amount + excluded.amount",
-                (minute, added),
-            )
+        self._db.executemany(
+            "INSERT INTO payouts (withdrawal_id, script_pubkey, amount, family, minute,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            [(p.withdrawal_id, p.script_pubkey, p.amount, family, minute, created_at) for p in new],
+        )
+        self._db.execute(
+            "INSERT INTO payout_minutes (minute, amount) VALUES (?, ?)"
+            " ON CONFLICT (minute) DO UPDATE SET amount = amount + excluded.amount",
+            (minute, sum(payout.amount for payout in new)),
+        )
 
     def _payout_rows(self, ids: list[str]) -> list[tuple]:
         return self._rows(
