@@ -1,7 +1,8 @@
 """Bitcoin withdrawals (DESIGN.md, "Withdrawal (BTC)"; docs/withdrawals.md).
 
     Withdrawal:  requested --batch--> batched --broadcast--> broadcast --confirmed--> settled
-                 requested --withdrawal_fail--> failed (escrow returned)
+                 requested --batch: its address is refused now--> held (escrow kept)
+                 requested/held --withdrawal_fail--> failed (escrow returned)
                  batched/broadcast --an input can never be spent by it--> failed (escrow returned)
     Transaction: awaiting_signatures --m signatures per input, sent--> broadcast --> confirmed
                  awaiting_signatures/broadcast --an input lost (reclaimed, spent)--> failed
@@ -37,7 +38,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from mappings.chains.bitcoin import validate_address
+from mappings.chains.bitcoin import AddressError, decode_address
 from mappings.chains.deposit import (
     federation_witness_script,
     p2wsh_script_pubkey,
@@ -47,6 +48,7 @@ from mappings.chains.deposit import (
 )
 from mappings.chains.script import ScriptError
 from mappings.chains.spend import federation_witness, signature_hash
+from mappings.destinations import federation_scripts, withdraw_destination
 from mappings.models import SidechainAddress
 from rates.assets import Asset, Pair, amount_format, max_amount
 from rates.conversion import to_sidechain
@@ -151,10 +153,16 @@ def _check_amount(amount_pegged: int) -> None:
 
 
 def _destination(user) -> str:
-    """The user's registered withdraw address."""
+    """The user's registered withdraw address, if today's rules let the portal pay it."""
     mapping = withdrawal_mapping(user)
     if mapping is None:
         raise WithdrawalAddressError("Register a Bitcoin withdraw address (Addresses) first.")
+    try:
+        withdraw_destination(mapping.withdraw_address)
+    except AddressError as e:
+        raise WithdrawalAddressError(
+            f"Your withdraw address cannot be paid: {e} Register another one (Addresses)."
+        ) from None
     return mapping.withdraw_address
 
 
@@ -236,17 +244,21 @@ def _escrow(user, amount_pegged: int, request_id: str) -> Withdrawal:
 
 @transaction.atomic
 def withdrawal_fail(*, withdrawal: Withdrawal, reason: str) -> Withdrawal:
-    """requested -> failed, returning the escrow to the user. A withdrawal already in a
-    transaction cannot fail this way (the signers' journals hold its payout)."""
+    """requested or held -> failed, returning the escrow to the user. A withdrawal already in
+    a transaction cannot fail this way (the signers' journals hold its payout)."""
     reason = reason[:200]
-    moved = _transition(
-        withdrawal.pk,
-        Withdrawal.Status.REQUESTED,
-        Withdrawal.Status.FAILED,
-        reason,
-        failure_reason=reason,
-        failed_at=timezone.now(),
-    )
+    moved = False
+    for old in (Withdrawal.Status.REQUESTED, Withdrawal.Status.HELD):
+        if _transition(
+            withdrawal.pk,
+            old,
+            Withdrawal.Status.FAILED,
+            reason,
+            failure_reason=reason,
+            failed_at=timezone.now(),
+        ):
+            moved = True
+            break
     withdrawal.refresh_from_db()
     if not moved:
         if withdrawal.status == Withdrawal.Status.FAILED:
@@ -254,6 +266,18 @@ def withdrawal_fail(*, withdrawal: Withdrawal, reason: str) -> Withdrawal:
         raise WithdrawalError(f"Withdrawal {withdrawal.pk} is {withdrawal.status}: it cannot fail.")
     _return_escrow(withdrawal)
     return withdrawal
+
+
+def withdrawal_hold(*, withdrawal: Withdrawal, reason: str) -> bool:
+    """requested -> held for review, with the reason as its note: it is not paid, and keeps
+    its escrow until an operator fails it (withdrawal_fail). False if it was not requested."""
+    note = reason[:200]
+    held = _transition(
+        withdrawal.pk, Withdrawal.Status.REQUESTED, Withdrawal.Status.HELD, note, note=note
+    )
+    if held:
+        log.warning("withdrawal %s held for review: %s", withdrawal.pk, reason)
+    return held
 
 
 def _transition(pk: int, old: str, new: str, event_note: str = "", **fields) -> bool:
@@ -338,7 +362,8 @@ class _Plan:
 
 def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
     """Batch the oldest requested withdrawals into one unsigned transaction; None if there is
-    nothing to batch or not enough coins."""
+    nothing to batch or not enough coins. A withdrawal whose destination today's rules refuse
+    is held for review instead, and the batch goes on without it."""
     keys = _federation_keys()
     if not keys:
         return None
@@ -350,6 +375,7 @@ def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
             .select_for_update(skip_locked=True)
             .order_by("created_at", "pk")[: settings.BITCOIN_WITHDRAWAL_BATCH_SIZE]
         )
+        withdrawals = _hold_undeliverable(withdrawals)
         if not withdrawals:
             return None
         coins = [
@@ -364,6 +390,21 @@ def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
         if plan is None:
             return None
         return _persist(plan, keys, feerate)
+
+
+def _hold_undeliverable(withdrawals: list[Withdrawal]) -> list[Withdrawal]:
+    """The withdrawals the portal may pay; each other one is held for review (e.g. its address
+    was registered before a rule that now refuses it, or a SON's key now pays to it)."""
+    scripts = federation_scripts()
+    payable = []
+    for withdrawal in withdrawals:
+        try:
+            withdraw_destination(withdrawal.address, scripts=scripts)
+        except AddressError as e:
+            withdrawal_hold(withdrawal=withdrawal, reason=f"Its address is refused: {e}")
+        else:
+            payable.append(withdrawal)
+    return payable
 
 
 def _spendable(coin: Coin, keys: list[bytes]) -> bool:
@@ -439,7 +480,8 @@ def _unsigned(withdrawals, coins, change_spk, change: int, fee_share: int) -> CM
 
 
 def _script_pubkey(address: str) -> bytes:
-    return validate_address(address, settings.BITCOIN_NETWORK).script_pubkey
+    # Withdrawals reach here checked (_hold_undeliverable); refunds (refunds.py) do not.
+    return decode_address(address, settings.BITCOIN_NETWORK).script_pubkey
 
 
 def _persist(plan: _Plan, keys: list[bytes], feerate: int) -> SidechainTransaction:
