@@ -96,6 +96,8 @@ class Stack:
                 "SON_DEREGISTER_TIME": "300",
                 "WITNESS_CYCLE": "600",
                 "SON_LIVENESS_CHECK_EVERY": "10",
+                # bin/demo reads /healthz's details with it while it waits for the stack.
+                "HEALTH_TOKEN_FILE": str(self.secret_file("health_token")),
             }
         else:
             # Tests start their own bcoin nodes and point the client at them. Live-server
@@ -387,9 +389,13 @@ class Stack:
     def wait_healthy(self, web: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         report: dict = {}
+        token = self.secret_file("health_token").read_text().strip()
+        request = urllib.request.Request(
+            f"{web}/healthz", headers={"Authorization": f"Bearer {token}"}
+        )
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"{web}/healthz", timeout=15) as response:
+                with urllib.request.urlopen(request, timeout=15) as response:
                     report = json.load(response)
             except urllib.error.HTTPError as e:
                 report = json.load(e)

@@ -52,8 +52,9 @@ def env_choice(name: str, choices: tuple[str, ...], default: str = _MISSING) -> 
     return value
 
 
-def env_secret(name: str, *, required: bool = True) -> str:
-    """VAR or VAR_FILE, not both. Secrets have no default."""
+def env_secret(name: str, *, required: bool = True, min_length: int = 0) -> str:
+    """VAR or VAR_FILE, not both. Secrets have no default; a set one has at least min_length
+    characters."""
     value = os.environ.get(name, "")
     path = os.environ.get(f"{name}_FILE", "")
     if value and path:
@@ -66,6 +67,8 @@ def env_secret(name: str, *, required: bool = True) -> str:
             raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {e.strerror}") from e
     if not value and required:
         raise ImproperlyConfigured(f"Set {name} or {name}_FILE.")
+    if value and len(value) < min_length:
+        raise ImproperlyConfigured(f"{name} must have at least {min_length} characters.")
     return value
 
 

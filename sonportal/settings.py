@@ -181,6 +181,8 @@ SON_LIVENESS_CHECK_EVERY = env_int("SON_LIVENESS_CHECK_EVERY", 30, minimum=1)
 
 # How long /healthz waits for a worker to answer its round trip through the broker.
 HEALTH_BROKER_TIMEOUT = env_int("HEALTH_BROKER_TIMEOUT", 5, minimum=1)
+# Monitoring's bearer token for /healthz's details (anonymous callers see only up or down).
+HEALTH_TOKEN = env_secret("HEALTH_TOKEN", required=False, min_length=32)
 
 LOGGING = {
     "version": 1,

@@ -42,8 +42,15 @@ def account_home(request: HttpRequest):
 @require_GET
 @never_cache
 def healthz(request: HttpRequest):
+    try:
+        detailed = health.may_see_details(request)
+    except health.BadHealthToken as e:
+        response = JsonResponse({"detail": str(e)}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="healthz"'
+        return response
     report = health.report()
-    return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
+    body = report if detailed else health.public_report(report)
+    return JsonResponse(body, status=200 if report["status"] == "ok" else 503)
 
 
 @staff_member_required

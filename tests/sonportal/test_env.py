@@ -52,3 +52,14 @@ def test_it_enforces_minimums_and_choices(monkeypatch):
         env_choice("SOME_CHOICE", ("mainnet", "regtest"))
     with pytest.raises(ImproperlyConfigured, match="true or false"):
         env_bool("SOME_BOOL")
+
+
+def test_it_refuses_a_short_secret_but_not_an_unset_one(monkeypatch):
+    monkeypatch.delenv("SOME_SECRET_FILE", raising=False)
+    monkeypatch.setenv("SOME_SECRET", "x" * 31)
+    with pytest.raises(ImproperlyConfigured, match="at least 32 characters"):
+        env_secret("SOME_SECRET", required=False, min_length=32)
+    monkeypatch.setenv("SOME_SECRET", "x" * 32)
+    assert env_secret("SOME_SECRET", required=False, min_length=32) == "x" * 32
+    monkeypatch.delenv("SOME_SECRET")
+    assert env_secret("SOME_SECRET", required=False, min_length=32) == ""
