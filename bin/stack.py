@@ -104,7 +104,17 @@ class Stack:
             # threads must not keep connections that block dropping the test database.
             env["BITCOIN_RPC_URL"] = "http://127.0.0.1:9/"
             env["DATABASE_CONN_MAX_AGE"] = "0"
+            env |= self.test_security_env()
         return env
+
+    @staticmethod
+    def test_security_env() -> dict[str, str]:
+        """The tests run with DEBUG off, as production does, against plain-HTTP live servers:
+        no redirect to HTTPS and no Secure-only cookies there."""
+        return {
+            "SECURE_SSL_REDIRECT": "false",
+            "SECURE_COOKIES": "false",
+        }
 
     def write_env_file(self) -> Path:
         path = self.dir / "env"
