@@ -110,10 +110,14 @@ class Stack:
     @staticmethod
     def test_security_env() -> dict[str, str]:
         """The tests run with DEBUG off, as production does, against plain-HTTP live servers:
-        no redirect to HTTPS and no Secure-only cookies there."""
+        no redirect to HTTPS and no Secure-only cookies there. Throttle rates no test reaches
+        unless it lowers them (the throttle tests do)."""
         return {
             "SECURE_SSL_REDIRECT": "false",
             "SECURE_COOKIES": "false",
+            "API_THROTTLE_SIGNER": "100000/minute",
+            "API_THROTTLE_USER": "100000/minute",
+            "API_THROTTLE_ANON": "100000/minute",
         }
 
     def write_env_file(self) -> Path:

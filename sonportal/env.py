@@ -4,6 +4,7 @@ Secrets come from VAR or VAR_FILE (a path whose content is the secret) and never
 """
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -89,3 +90,14 @@ def env_confirmations(name: str, default: str) -> list[tuple[int | None, int]]:
     if any(count < 1 for _, count in table):
         raise ImproperlyConfigured(f"{name}: every count must be at least 1; got {raw!r}.")
     return table
+
+
+RATE = re.compile(r"[1-9][0-9]{0,8}/(second|minute|hour|day)")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF's throttles read it: "<count>/<second|minute|hour|day>"."""
+    raw = env_str(name, default)
+    if RATE.fullmatch(raw) is None:
+        raise ImproperlyConfigured(f"{name} must look like 60/minute, got {raw!r}.")
+    return raw

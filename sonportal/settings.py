@@ -13,6 +13,7 @@ from sonportal.env import (
     env_confirmations,
     env_int,
     env_list,
+    env_rate,
     env_secret,
     env_str,
 )
@@ -150,6 +151,16 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
     )
 }  # fmt: skip
 
+# Throttle counters live in Redis, in their own key space (never cache.clear(): it flushes the
+# whole Redis database, the broker's queues included).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("CACHE_URL", env_str("REDIS_URL")),
+        "KEY_PREFIX": "sonportal-cache",
+    }
+}
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -159,6 +170,20 @@ REST_FRAMEWORK = {
     # The browsable API is a debugging aid: JSON only in production.
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    # Writes (POST, PUT, PATCH, DELETE) per SON, per user and per client address; reads are free.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "sonportal.throttling.SignerWriteThrottle",
+        "sonportal.throttling.UserWriteThrottle",
+        "sonportal.throttling.AnonWriteThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "signer": env_rate("API_THROTTLE_SIGNER", "300/minute"),
+        "user_write": env_rate("API_THROTTLE_USER", "60/minute"),
+        "anon_write": env_rate("API_THROTTLE_ANON", "20/minute"),
+    },
+    # Proxies in front of the portal that append to X-Forwarded-For. 0: the client address is
+    # REMOTE_ADDR (a client's own X-Forwarded-For would otherwise pick its throttle key).
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "SON portal API",

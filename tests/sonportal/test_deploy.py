@@ -72,6 +72,7 @@ def test_a_bad_value_stops_the_portal_with_its_name(tmp_path):
     for name, value, message in [
         ("SECURE_HSTS_SECONDS", "one year", "SECURE_HSTS_SECONDS must be an integer"),
         ("SECURE_SSL_REDIRECT", "maybe", "SECURE_SSL_REDIRECT must be true or false"),
+        ("API_THROTTLE_USER", "60/fortnight", "API_THROTTLE_USER must look like 60/minute"),
         ("HEALTH_TOKEN", "short", "HEALTH_TOKEN must have at least 32 characters"),
     ]:
         env = production_env(tmp_path) | {name: value}
