@@ -104,6 +104,8 @@ class Stack:
             # threads must not keep connections that block dropping the test database.
             env["BITCOIN_RPC_URL"] = "http://127.0.0.1:9/"
             env["DATABASE_CONN_MAX_AGE"] = "0"
+            # Each test sees the health it set up, not an answer kept from an earlier one.
+            env["HEALTH_PUBLIC_CACHE"] = "0"
             env |= self.test_security_env()
         return env
 

@@ -16,6 +16,7 @@ import requests
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest
 from django.utils import timezone
@@ -178,10 +179,20 @@ def report() -> dict:
     }
 
 
-def public_report(report: dict) -> dict:
-    """What anyone may know: the overall status and each component's name and state."""
-    checks = [{"name": c["name"], "ok": c["ok"]} for c in report["checks"]]
-    return {"status": report["status"], "checks": checks}
+def public_report() -> dict:
+    """What anyone may know: the overall status and each component's name and state. Kept for
+    HEALTH_PUBLIC_CACHE seconds, so that anonymous callers cannot make the portal run its
+    checks (a task through every worker's queue among them) as often as they like."""
+    key = "health:public-report"
+    cached = cache.get(key) if settings.HEALTH_PUBLIC_CACHE else None
+    if cached is not None:
+        return cached
+    full = report()
+    checks = [{"name": c["name"], "ok": c["ok"]} for c in full["checks"]]
+    public = {"status": full["status"], "checks": checks}
+    if settings.HEALTH_PUBLIC_CACHE:
+        cache.set(key, public, timeout=settings.HEALTH_PUBLIC_CACHE)
+    return public
 
 
 class BadHealthToken(Exception):

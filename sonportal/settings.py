@@ -253,6 +253,8 @@ SON_LIVENESS_CHECK_EVERY = env_int("SON_LIVENESS_CHECK_EVERY", 30, minimum=1)
 HEALTH_BROKER_TIMEOUT = env_int("HEALTH_BROKER_TIMEOUT", 5, minimum=1)
 # Monitoring's bearer token for /healthz's details (anonymous callers see only up or down).
 HEALTH_TOKEN = env_secret("HEALTH_TOKEN", required=False, min_length=32)
+# Seconds anonymous callers get the same up-or-down answer (0: none is kept).
+HEALTH_PUBLIC_CACHE = env_int("HEALTH_PUBLIC_CACHE", 10, minimum=0)
 
 LOGGING = {
     "version": 1,

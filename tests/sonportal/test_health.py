@@ -1,5 +1,7 @@
 """/healthz and the admin status panel on real components: each one up, then stopped."""
 
+import uuid
+
 import pytest
 from celery import Celery
 from django.contrib.auth.models import Permission
@@ -161,6 +163,20 @@ def test_it_refuses_a_wrong_token_loudly(client, all_down, header):
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
     assert "checks" not in response.json()
+
+
+def test_it_keeps_the_anonymous_answer_for_a_while(client, all_down, settings):
+    settings.HEALTH_PUBLIC_CACHE = 10
+    settings.CACHES = {
+        "default": settings.CACHES["default"] | {"KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    }
+    first = client.get(reverse("healthz")).json()
+    fixtures.make_son("son-1")  # a new component: the checks would now list it
+    again = client.get(reverse("healthz"))
+    assert (again.status_code, again.json()) == (503, first)
+    fresh = client.get(reverse("healthz"), HTTP_AUTHORIZATION=f"Bearer {'m' * 40}").json()
+    assert "signer son-1" in checks_by_name(fresh)
+    assert "signer son-1" not in checks_by_name(first)
 
 
 def test_it_accepts_no_token_when_none_is_configured(client, all_down, settings):
