@@ -118,11 +118,13 @@ def csp_violations() -> list[str]:
 @pytest.fixture
 def page(browser, csp_violations):
     """A Chromium tab; the test fails on any Content-Security-Policy violation in it, seen as
-    a securitypolicyviolation event or as the browser's console report."""
+    a securitypolicyviolation event or as the browser's console report, and on any complaint
+    about the Permissions-Policy header."""
     page = browser.new_page()
 
     def on_console(message) -> None:
-        if "Content Security Policy" in message.text:
+        # Chromium also reports a Permissions-Policy header it cannot parse here.
+        if "Content Security Policy" in message.text or "Permissions-Policy" in message.text:
             csp_violations.append(message.text)
 
     page.expose_function("reportCspViolation", lambda text: csp_violations.append(text))
@@ -131,7 +133,7 @@ def page(browser, csp_violations):
     yield page
     page.close()
     browser.clear_cookies()
-    assert csp_violations == [], "Content-Security-Policy violations"
+    assert csp_violations == [], "Content-Security-Policy violations or Permissions-Policy errors"
 
 
 @pytest.fixture
