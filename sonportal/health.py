@@ -33,6 +33,7 @@ from sonportal.tasks import PING_TASK
 DETAIL_PERMISSION = "sidechains.view_alert"
 # Longer Authorization headers are refused before they are looked at.
 AUTHORIZATION_MAX_LENGTH = 512
+PUBLIC_REPORT_KEY = "health:public-report"
 
 
 @dataclass
@@ -183,16 +184,25 @@ def public_report() -> dict:
     """What anyone may know: the overall status and each component's name and state. Kept for
     HEALTH_PUBLIC_CACHE seconds, so that anonymous callers cannot make the portal run its
     checks (a task through every worker's queue among them) as often as they like."""
-    key = "health:public-report"
-    cached = cache.get(key) if settings.HEALTH_PUBLIC_CACHE else None
-    if cached is not None:
-        return cached
+    seconds = settings.HEALTH_PUBLIC_CACHE
+    kept = _cache_call(cache.get, PUBLIC_REPORT_KEY) if seconds else None
+    if kept is not None:
+        return kept
     full = report()
     checks = [{"name": c["name"], "ok": c["ok"]} for c in full["checks"]]
     public = {"status": full["status"], "checks": checks}
-    if settings.HEALTH_PUBLIC_CACHE:
-        cache.set(key, public, timeout=settings.HEALTH_PUBLIC_CACHE)
+    if seconds:
+        _cache_call(cache.set, PUBLIC_REPORT_KEY, public, seconds)
     return public
+
+
+def _cache_call(method, *args):
+    """The cache is Redis, which /healthz reports on: its being down must not take /healthz
+    down with it (the broker check says it is down)."""
+    try:
+        return method(*args)
+    except Exception:
+        return None
 
 
 class BadHealthToken(Exception):

@@ -158,6 +158,8 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": env_str("CACHE_URL", env_str("REDIS_URL")),
         "KEY_PREFIX": "sonportal-cache",
+        # A Redis that does not answer fails a request in seconds instead of hanging it.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
 

@@ -179,6 +179,15 @@ def test_it_keeps_the_anonymous_answer_for_a_while(client, all_down, settings):
     assert "signer son-1" not in checks_by_name(first)
 
 
+def test_it_answers_when_the_cache_is_down(client, all_down, settings):
+    settings.HEALTH_PUBLIC_CACHE = 10
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    settings.CACHES = {"default": settings.CACHES["default"] | {"LOCATION": down}}
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert_public(response.json())
+
+
 def test_it_accepts_no_token_when_none_is_configured(client, all_down, settings):
     settings.HEALTH_TOKEN = ""
     assert client.get(reverse("healthz"), HTTP_AUTHORIZATION="Bearer ").status_code == 401
