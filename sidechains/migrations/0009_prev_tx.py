@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sidechains", "0007_permissions"),
+        ("sidechains", "0008_withdrawal_held"),
     ]
 
     operations = [
