@@ -10,7 +10,7 @@ It must not pay the federation itself either: a withdrawal to a script the feder
 burns the user's pegged tokens for coins that stay in (or return to) the federation's hands, and
 a compromised portal could use that to shuffle coins into scripts it knows how to claim as
 deposits. The signer knows its federation's keys and wallet script from its own configuration
-and each input's script from the request (federation_scripts, input_scripts).
+(federation_scripts) and each input's scriptPubKey from its previous transaction.
 """
 
 from __future__ import annotations
@@ -54,18 +54,20 @@ def is_x_coordinate(x: bytes) -> bool:
 
 def federation_scripts(keys: Iterable[bytes], wallet_script: bytes) -> frozenset[bytes]:
     """Output scripts the federation controls, as far as its keys and wallet script tell:
-    the wallet as P2WSH, P2SH-P2WSH and bare P2SH; each key as P2PKH, P2WPKH, P2SH-P2WPKH and
-    P2TR (the key itself and its BIP86 key-path-only tweak)."""
-    scripts = set(input_scripts(wallet_script))
+    the wallet as P2WSH, P2SH-P2WSH and bare P2SH; each key as P2PKH (of its compressed and
+    uncompressed forms), P2WPKH, P2SH-P2WPKH and P2TR (the key itself and its BIP86
+    key-path-only tweak). The same list as the portal's (mappings/destinations.py)."""
+    scripts = set(paying_scripts(wallet_script))
     for key in keys:
-        key_hash = ripemd160(hashlib.sha256(key).digest())
+        key_hash = _hash160(key)
+        uncompressed = coincurve.PublicKey(key).format(compressed=False)
         p2wpkh = b"\x00\x14" + key_hash
-        scripts |= {_P2PKH[0] + key_hash + _P2PKH[1], p2wpkh, _p2sh(p2wpkh)}
+        scripts |= {_p2pkh(key_hash), _p2pkh(_hash160(uncompressed)), p2wpkh, _p2sh(p2wpkh)}
         scripts |= {_p2tr(key[1:]), _p2tr(bip86_output_key(key))}
     return frozenset(scripts)
 
 
-def input_scripts(witness_script: bytes) -> tuple[bytes, ...]:
+def paying_scripts(witness_script: bytes) -> tuple[bytes, ...]:
     """The outputs that pay a witness script: P2WSH, P2SH-P2WSH, and P2SH of the script."""
     native = p2wsh(witness_script)
     return native, _p2sh(native), _p2sh(witness_script)
@@ -85,8 +87,16 @@ def tagged_hash(tag: bytes, message: bytes) -> bytes:
     return hashlib.sha256(tag_hash + tag_hash + message).digest()
 
 
+def _hash160(data: bytes) -> bytes:
+    return ripemd160(hashlib.sha256(data).digest())
+
+
+def _p2pkh(key_hash: bytes) -> bytes:
+    return _P2PKH[0] + key_hash + _P2PKH[1]
+
+
 def _p2sh(redeem_script: bytes) -> bytes:
-    return _P2SH[0] + ripemd160(hashlib.sha256(redeem_script).digest()) + _P2SH[1]
+    return _P2SH[0] + _hash160(redeem_script) + _P2SH[1]
 
 
 def _p2tr(program: bytes) -> bytes:

@@ -338,15 +338,14 @@ def _payouts(
 
 def _federation_controlled(
     parsed: SigningRequest, config: SignerConfig, spent: Sequence[TxOut]
-) -> frozenset[bytes] | set[bytes]:
-    """The federation's own scripts and those of every coin this transaction spends."""
+) -> frozenset[bytes]:
+    """The federation's own scripts and those of every coin this transaction spends. A coin's
+    script counts as it is paid (its P2WSH): like the portal, the signer lets a user withdraw to
+    a wrapped form of their own deposit script, which they can spend alone after T; refusing it
+    here would leave a transaction the portal built in good faith unsigned for good."""
     if not parsed.withdrawals:
         return frozenset()
-    scripts = set(config.federation_scripts)
-    for witness_script in {claim.witness_script for claim in parsed.inputs}:
-        scripts.update(destination.input_scripts(witness_script))
-    scripts.update(out.script_pubkey for out in spent)
-    return scripts
+    return config.federation_scripts | {out.script_pubkey for out in spent}
 
 
 def _output_reasons(tx: Tx, payouts: list[Payout], config: SignerConfig) -> list[str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
+import coincurve
 import pytest
 from bitcoin.core import Hash160
 from bitcoin.core.script import CScript
@@ -13,8 +14,8 @@ from bitcoin.wallet import CBitcoinAddress, P2SHBitcoinAddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mappings.chains.bitcoin import hash160, witness_script_pubkey
-from mappings.chains.deposit import p2wsh_script_pubkey
+from mappings.chains.bitcoin import hash160, key_script_pubkeys, witness_script_pubkey
+from mappings.chains.deposit import p2wsh_script_pubkey, script_hash_script_pubkeys
 from signer import destination
 from tests.signer.withdrawals import (
     CAROL,
@@ -114,21 +115,23 @@ def test_it_knows_every_script_of_the_federation_keys_and_wallet():
             bytes(CBitcoinAddress.from_scriptPubKey(CScript(p2wpkh)).to_scriptPubKey()) in scripts
         )
         assert b"\x76\xa9\x14" + key_hash + b"\x88\xac" in scripts
+        uncompressed = coincurve.PublicKey(key).format(compressed=False)
+        assert b"\x76\xa9\x14" + Hash160(uncompressed) + b"\x88\xac" in scripts
         assert b"\xa9\x14" + hash160(p2wpkh) + b"\x87" in scripts
         assert witness_script_pubkey(1, key[1:]) in scripts
         assert witness_script_pubkey(1, destination.bip86_output_key(key)) in scripts
     wallet = p2wsh_script_pubkey(WALLET_SCRIPT)
     assert {wallet, b"\xa9\x14" + hash160(wallet) + b"\x87"} <= scripts
     assert b"\xa9\x14" + hash160(WALLET_SCRIPT) + b"\x87" in scripts
-    assert len(scripts) == 3 + 5 * len(SON_KEYS)
+    assert len(scripts) == 3 + 6 * len(SON_KEYS)
     # a stranger's, a user's deposit address (not an input here) and the payees are not in it
     for other in (script_pubkey(CAROL), script_pubkey(ERIN), p2wsh_script_pubkey(DEPOSIT_SCRIPT)):
         assert other not in scripts
 
 
-def test_it_refuses_the_scripts_paying_an_inputs_witness_script():
+def test_it_knows_the_three_outputs_that_pay_a_witness_script():
     native = p2wsh_script_pubkey(DEPOSIT_SCRIPT)
-    assert destination.input_scripts(DEPOSIT_SCRIPT) == (
+    assert destination.paying_scripts(DEPOSIT_SCRIPT) == (
         native,
         b"\xa9\x14" + hash160(native) + b"\x87",
         b"\xa9\x14" + hash160(DEPOSIT_SCRIPT) + b"\x87",
@@ -139,3 +142,12 @@ def test_it_refuses_the_scripts_paying_an_inputs_witness_script():
 def test_a_user_key_is_no_federation_key():
     user = pubkey(secret("user_carol"))
     assert witness_script_pubkey(0, hash160(user)) not in config().federation_scripts
+
+
+def test_it_refuses_exactly_what_the_portal_refuses_for_the_wallet_and_the_keys():
+    """The portal's lists (mappings.chains) and the signer's agree: the portal never batches a
+    payout every signer refuses, nor the signer pays one the portal would not."""
+    expected = set(script_hash_script_pubkeys(WALLET_SCRIPT))
+    for key in SON_KEYS:
+        expected |= set(key_script_pubkeys(key))
+    assert config().federation_scripts == expected

@@ -451,6 +451,10 @@ CASES = {
         "BAD_DESTINATION", segwit_destination(0, hashlib.sha256(DEPOSIT_SCRIPT).digest())
     ),
     "a SON key's P2PKH": case("BAD_DESTINATION", p2pkh_destination(hash160(OTHER_SON))),
+    "a SON key's uncompressed P2PKH": case(
+        "BAD_DESTINATION",
+        p2pkh_destination(hash160(coincurve.PublicKey(OTHER_SON).format(compressed=False))),
+    ),
     "a SON key's P2WPKH": case("BAD_DESTINATION", segwit_destination(0, hash160(OTHER_SON))),
     "a SON key's P2SH-P2WPKH": case(
         "BAD_DESTINATION", p2sh_destination(hash160(witness_script_pubkey(0, hash160(OTHER_SON))))
@@ -612,6 +616,14 @@ def test_the_policy_alone_gives_the_same_verdict_except_for_journal_rules(case, 
 
 def test_it_approves_the_valid_withdrawal():
     assert evaluate(BASE.request(), config(), History(), NOW) == Verdict(ok=True, reasons=())
+
+
+def test_it_pays_a_wrapped_form_of_a_spent_deposit_script_as_the_portal_does():
+    # The depositor spends it alone after T; the portal accepts it, so refusing it here would
+    # leave the batch unsigned (docs/signing-requests.md, "Destinations").
+    native = p2wsh_script_pubkey(DEPOSIT_SCRIPT)
+    for script_hash in (hash160(native), hash160(DEPOSIT_SCRIPT)):
+        assert evaluate(p2sh_destination(script_hash).request(), config(), History(), NOW).ok
 
 
 def test_it_approves_a_consolidation_without_withdrawals():
