@@ -99,12 +99,26 @@ def _expand(hrp: str) -> list[int]:
     return [ord(char) >> 5 for char in hrp] + [0] + [ord(char) & 31 for char in hrp]
 
 
+def _generator_sums() -> tuple[int, ...]:
+    """For each 5-bit top value, the XOR of the generators its set bits select (BIP173)."""
+    return tuple(
+        _xor_all(generator for bit, generator in enumerate(_GENERATOR) if top >> bit & 1)
+        for top in range(32)
+    )
+
+
+def _xor_all(values) -> int:
+    result = 0
+    for value in values:
+        result ^= value
+    return result
+
+
+_GENERATOR_SUMS = _generator_sums()
+
+
 def _polymod(values: list[int]) -> int:
     checksum = 1
     for value in values:
-        top = checksum >> 25
-        checksum = (checksum & 0x1FFFFFF) << 5 ^ value
-        for bit, generator in enumerate(_GENERATOR):
-            if top >> bit & 1:
-                checksum ^= generator
+        checksum = (checksum & 0x1FFFFFF) << 5 ^ value ^ _GENERATOR_SUMS[checksum >> 25]
     return checksum

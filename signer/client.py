@@ -3,6 +3,7 @@ the signed heartbeat it sends."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from urllib.parse import quote
 
@@ -15,6 +16,9 @@ HEARTBEAT_PATH = "/api/v1/son/heartbeat"
 SIGNING_REQUESTS_PATH = "/api/v1/son/signing-requests"
 HEARTBEAT_DOMAIN = b"sonportal-heartbeat:v1:"
 _MAX_MESSAGE = 300
+# An answer is read up to this size before it is decoded: room for several signing requests at
+# their largest (signer.request.MAX_REQUEST_BYTES, twice that in hex), never an unbounded body.
+MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 
 def heartbeat_message(son: int, timestamp: int, nonce: str) -> bytes:
@@ -48,9 +52,16 @@ class PortalUnavailable(PortalError):
 
 
 class PortalClient:
-    def __init__(self, base_url: str, token: str, timeout: float = 10):
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        timeout: float = 10,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+    ):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.max_answer_bytes = max_answer_bytes
         self._token = token
         self._session = requests.Session()
         self._session.headers.update(
@@ -91,45 +102,60 @@ class PortalClient:
         what = f"{method} {self.base_url}{path}"
         try:
             response = self._session.request(
-                method, self.base_url + path, timeout=self.timeout, allow_redirects=False, **kwargs
+                method,
+                self.base_url + path,
+                timeout=self.timeout,
+                allow_redirects=False,
+                stream=True,  # read by _read_bounded, which stops at max_answer_bytes
+                **kwargs,
             )
+            with response:
+                content = _read_bounded(what, response, self.max_answer_bytes)
         except requests.Timeout:
             raise PortalUnavailable(f"{what}: timed out after {self.timeout} s") from None
         except requests.ConnectionError:
             raise PortalUnavailable(f"{what}: cannot connect to the portal") from None
         except requests.RequestException as exc:
             raise PortalError(f"{what}: {type(exc).__name__}") from None
-        return self._json(what, response)
+        return self._json(what, response, content)
 
-    def _json(self, what: str, response: requests.Response) -> dict:
-        if not 200 <= response.status_code < 300:
-            message = self._redact(error_message(response))
-            raise PortalError(
-                f"{what}: HTTP {response.status_code}: {message}", response.status_code
-            )
+    def _json(self, what: str, response: requests.Response, content: bytes) -> dict:
+        status = response.status_code
+        if not 200 <= status < 300:
+            message = self._redact(error_message(content, response.reason))
+            raise PortalError(f"{what}: HTTP {status}: {message}", status)
         try:
-            body = response.json()
+            body = json.loads(content)
         except ValueError:
-            raise PortalError(
-                f"{what}: the portal did not answer JSON", response.status_code
-            ) from None
+            raise PortalError(f"{what}: the portal did not answer JSON", status) from None
         if not isinstance(body, dict):
-            raise PortalError(f"{what}: expected a JSON object", response.status_code)
+            raise PortalError(f"{what}: expected a JSON object", status)
         return body
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "[redacted]") if self._token else text
 
 
-def error_message(response: requests.Response) -> str:
+def _read_bounded(what: str, response: requests.Response, limit: int) -> bytes:
+    """The body, refused once it grows past `limit` bytes, before anything decodes it."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise PortalError(f"{what}: the answer exceeds {limit} bytes", response.status_code)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def error_message(content: bytes, reason: str | None) -> str:
     """The portal's own explanation: DRF's "detail", else "error", else the start of the body."""
     try:
-        body = response.json()
+        body = json.loads(content)
     except ValueError:
         body = None
     if isinstance(body, dict):
         for field in ("detail", "error"):
             if isinstance(body.get(field), str):
                 return body[field][:_MAX_MESSAGE]
-    text = response.text.strip()
-    return text[:_MAX_MESSAGE] if text else response.reason or "no message"
+    text = content.decode("utf-8", "replace").strip()
+    return text[:_MAX_MESSAGE] if text else reason or "no message"

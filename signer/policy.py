@@ -1,9 +1,12 @@
 """The signing policy: may this SON sign this request? Pure functions, no I/O.
 
-evaluate(request, config, history, now) re-derives everything from the transaction bytes and the
-signer's own configuration, and answers a Verdict with stable reason codes. It trusts the
-request's JSON only for what a lie cannot exploit: the input amounts and witness scripts go into
-the BIP143 digest, so a wrong one only makes our signature invalid (docs/signing-requests.md).
+evaluate(request, config, history, now) re-derives everything from the transaction bytes, the
+previous transactions and the signer's own configuration, and answers a Verdict with stable
+reason codes. No amount is taken on trust: a segwit v0 signature commits to its own input's
+amount only, so a portal that understated a different input in each of two requests could
+combine one valid signature per input into a transaction paying any fee. Each input's amount
+and scriptPubKey are read from its previous transaction, which must hash to the outpoint's
+txid; the witness script must hash to that scriptPubKey (docs/signing-requests.md).
 The journal's checks (already signed, conflicting spends) come after it, in signer.signing.
 """
 
@@ -18,8 +21,16 @@ from typing import Protocol
 
 import coincurve
 
-from signer import address, request, script
-from signer.bitcoin import Tx, TxError, estimated_vsize, parse_tx
+from signer import address, destination, request, script
+from signer.bitcoin import (
+    Tx,
+    TxError,
+    TxOut,
+    estimated_vsize,
+    parse_outputs,
+    parse_tx,
+    txid_of,
+)
 from signer.request import RequestError, SigningRequest
 from signer.script import FederationScript
 
@@ -30,11 +41,16 @@ WRONG_CHAIN = request.WRONG_CHAIN
 WRONG_NETWORK = "WRONG_NETWORK"
 DUPLICATE_INPUT = "DUPLICATE_INPUT"
 INPUT_MISMATCH = "INPUT_MISMATCH"
+PREV_TX_MISSING = "PREV_TX_MISSING"
+PREV_TX_MISMATCH = "PREV_TX_MISMATCH"
+PREV_OUTPUT_MISSING = "PREV_OUTPUT_MISSING"
+INPUT_SCRIPT_MISMATCH = "INPUT_SCRIPT_MISMATCH"
 NOT_FINAL = "NOT_FINAL"
 NOT_FEDERATION_SCRIPT = script.NOT_FEDERATION_SCRIPT
 KEY_NOT_IN_SCRIPT = script.KEY_NOT_IN_SCRIPT
 WRONG_THRESHOLD = script.WRONG_THRESHOLD
 TIMELOCK_MISMATCH = script.TIMELOCK_MISMATCH
+BAD_DESTINATION = destination.BAD_DESTINATION
 DUPLICATE_PAYOUT = "DUPLICATE_PAYOUT"
 PAYOUT_MISMATCH = "PAYOUT_MISMATCH"
 EXTRA_OUTPUT = "EXTRA_OUTPUT"
@@ -46,8 +62,10 @@ FEERATE_TOO_HIGH = "FEERATE_TOO_HIGH"
 OVER_DAILY_CAP = "OVER_DAILY_CAP"
 # From the journal (signer.journal), checked after the policy:
 REQUEST_ID_REUSED = "REQUEST_ID_REUSED"
-CONFLICTING_SPEND = "CONFLICTING_SPEND"
+TX_CONTENT_MISMATCH = "TX_CONTENT_MISMATCH"
 NOT_A_FEE_BUMP = "NOT_A_FEE_BUMP"
+CONFLICTING_SPEND = "CONFLICTING_SPEND"
+OUTPOINT_MISMATCH = "OUTPOINT_MISMATCH"
 # A bug met a request: refused rather than crash or sign (signer.signing).
 INTERNAL_ERROR = "INTERNAL_ERROR"
 
@@ -78,8 +96,15 @@ class Payout:
 
 
 class PayoutHistory(Protocol):
-    def payouts_since(self, since: datetime) -> Iterable[Payout]:
-        """Payouts of the requests signed (or being signed) after `since`."""
+    """What the daily cap needs to know of the payouts signed before (signer.journal)."""
+
+    def paid_since(self, since: datetime) -> int:
+        """Satoshi of the distinct payouts first recorded (signed or being signed) after
+        `since`."""
+        ...
+
+    def recorded(self, payouts: Sequence[Payout]) -> set[Payout]:
+        """Those of `payouts` recorded before, identically (at any time)."""
         ...
 
 
@@ -119,6 +144,16 @@ class SignerConfig:
     def wallet_script_pubkey(self) -> bytes:
         return script.p2wsh(self.wallet_script)
 
+    @cached_property
+    def deposit_template(self) -> tuple[bytes, bytes]:
+        """The bytes around the user key in every current deposit script."""
+        return script.deposit_template(self.federation_keys, self.deposit_timelock)
+
+    @cached_property
+    def federation_scripts(self) -> frozenset[bytes]:
+        """Output scripts of the federation's wallet and keys: never a withdrawal's."""
+        return destination.federation_scripts(self.federation_keys, self.wallet_script)
+
 
 @dataclass(frozen=True)
 class Reviewed:
@@ -126,6 +161,7 @@ class Reviewed:
 
     request: SigningRequest
     tx: Tx
+    spent: tuple[TxOut, ...]  # per input, the output it spends, from its previous transaction
     scripts: tuple[FederationScript, ...]
     payouts: tuple[Payout, ...]  # sorted
     fee: int
@@ -142,25 +178,21 @@ def evaluate(
 def review(
     document: object, config: SignerConfig, history: PayoutHistory, now: datetime
 ) -> tuple[Verdict, Reviewed | None]:
-    """The verdict, and on approval what was derived. A request that cannot be read, or whose
-    transaction cannot be matched to its inputs, stops at the first reason; past that point
-    every check runs and the verdict lists every reason found, in check order."""
-    try:
-        parsed = request.parse(document)
-        tx = _transaction(parsed, config)
-    except RequestError as exc:
-        return Verdict.of([exc.reason]), None
-    fatal = _input_reasons(parsed, tx)
-    if fatal:
-        return Verdict.of(fatal), None
-    reasons = _finality_reasons(tx)
-    scripts = [_classify(claim.witness_script, config) for claim in parsed.inputs]
-    reasons += [found for found in scripts if isinstance(found, str)]
-    payouts, found = _payouts(parsed, config)
-    reasons += found
+    """The verdict, and on approval what was derived. A request that cannot be read, whose
+    transaction cannot be matched to its inputs, or whose inputs' previous outputs cannot be
+    established, stops at that step's reasons (_read); past that point every check runs and
+    the verdict lists every reason found, in check order."""
+    read = _read(document, config)
+    if isinstance(read, list):
+        return Verdict.of(read), None
+    parsed, tx, spent = read
+    scripts = _classify_all(parsed, config)
+    reasons = _finality_reasons(tx) + [found for found in scripts if isinstance(found, str)]
+    payouts, payout_reasons = _payouts(parsed, config, spent)
+    reasons += payout_reasons
     if payouts is not None:
         reasons += _output_reasons(tx, payouts, config)
-    fee = sum(claim.amount for claim in parsed.inputs) - sum(out.amount for out in tx.outputs)
+    fee = sum(out.amount for out in spent) - sum(out.amount for out in tx.outputs)
     checked = [found for found in scripts if isinstance(found, FederationScript)]
     vsize = _vsize(tx, checked, parsed, config) if len(checked) == len(scripts) else None
     reasons += _fee_reasons(fee, vsize, config)
@@ -169,7 +201,25 @@ def review(
     verdict = Verdict.of(reasons)
     if not verdict.ok or payouts is None or vsize is None:
         return verdict, None
-    return verdict, Reviewed(parsed, tx, tuple(checked), tuple(sorted(payouts)), fee, vsize)
+    payouts = sorted(payouts)
+    return verdict, Reviewed(parsed, tx, tuple(spent), tuple(checked), tuple(payouts), fee, vsize)
+
+
+def _read(
+    document: object, config: SignerConfig
+) -> tuple[SigningRequest, Tx, list[TxOut]] | list[str]:
+    """The request, its transaction and the outputs its inputs spend; or the reasons of the
+    first step that failed: the shape, the transaction, its inputs, their previous outputs."""
+    try:
+        parsed = request.parse(document)
+        tx = _transaction(parsed, config)
+    except RequestError as exc:
+        return [exc.reason]
+    reasons = _input_reasons(parsed, tx)
+    if reasons:
+        return reasons
+    spent, reasons = _spent_outputs(parsed)
+    return reasons or (parsed, tx, spent)
 
 
 def _transaction(parsed: SigningRequest, config: SignerConfig) -> Tx:
@@ -194,6 +244,38 @@ def _input_reasons(parsed: SigningRequest, tx: Tx) -> list[str]:
     return []
 
 
+def _spent_outputs(parsed: SigningRequest) -> tuple[list[TxOut], list[str]]:
+    """Per input, the output it spends, read from its previous transaction; or the reasons
+    why that cannot be established. prev_txs holds exactly the inputs' transactions."""
+    wanted = dict.fromkeys(claim.txid for claim in parsed.inputs)
+    if not set(parsed.prev_txs) <= set(wanted):
+        return [], [MALFORMED]  # a transaction no input spends: not what the portal builds
+    previous, reasons = {}, []
+    for txid in wanted:
+        raw = parsed.prev_txs.get(txid)
+        if raw is None:
+            reasons.append(PREV_TX_MISSING)
+        elif txid_of(raw) != txid:
+            reasons.append(PREV_TX_MISMATCH)
+        else:
+            try:
+                previous[txid] = parse_outputs(raw)
+            except TxError:
+                reasons.append(MALFORMED)
+    spent = []
+    for claim in parsed.inputs:
+        outputs = previous.get(claim.txid)
+        if outputs is None:
+            continue  # its transaction's reason is given already
+        if claim.vout >= len(outputs):
+            reasons.append(PREV_OUTPUT_MISSING)
+        elif outputs[claim.vout].script_pubkey != script.p2wsh(claim.witness_script):
+            reasons.append(INPUT_SCRIPT_MISMATCH)
+        else:
+            spent.append(outputs[claim.vout])
+    return spent, list(dict.fromkeys(reasons))
+
+
 def _finality_reasons(tx: Tx) -> list[str]:
     # A lock time or relative lock would let a signed spend wait, unminable, while the journal
     # keeps its outpoints from being spent any other way.
@@ -202,7 +284,24 @@ def _finality_reasons(tx: Tx) -> list[str]:
     return []
 
 
+def _classify_all(parsed: SigningRequest, config: SignerConfig) -> list[FederationScript | str]:
+    """Each input's witness script classified; inputs sharing a script share the work."""
+    found: dict[bytes, FederationScript | str] = {}
+    for claim in parsed.inputs:
+        if claim.witness_script not in found:
+            found[claim.witness_script] = _classify(claim.witness_script, config)
+    return [found[claim.witness_script] for claim in parsed.inputs]
+
+
 def _classify(witness_script: bytes, config: SignerConfig) -> FederationScript | str:
+    """script.classify, with its answer for the current wallet and deposit scripts found by
+    comparing bytes with the configuration's own (the same verdict, without re-reading every
+    script); anything else goes through classify, which says what is wrong with it."""
+    if witness_script == config.wallet_script:
+        return FederationScript(config.federation_keys, is_deposit=False)
+    user_key = script.deposit_user_key(witness_script, config.deposit_template)
+    if user_key is not None and _is_user_key(user_key, config):
+        return FederationScript(config.federation_keys, is_deposit=True)
     return script.classify(
         witness_script,
         federation=config.federation_keys,
@@ -211,10 +310,17 @@ def _classify(witness_script: bytes, config: SignerConfig) -> FederationScript |
     )
 
 
-def _payouts(parsed: SigningRequest, config: SignerConfig) -> tuple[list[Payout] | None, list]:
+def _is_user_key(key: bytes, config: SignerConfig) -> bool:
+    return key not in config.federation_keys and script.is_compressed_key(key)
+
+
+def _payouts(
+    parsed: SigningRequest, config: SignerConfig, spent: Sequence[TxOut]
+) -> tuple[list[Payout] | None, list]:
     """The withdrawals as payouts, or None and the reasons why they cannot be."""
     ids = Counter(withdrawal.id for withdrawal in parsed.withdrawals)
     reasons = [DUPLICATE_PAYOUT] if any(count > 1 for count in ids.values()) else []
+    forbidden = _federation_controlled(parsed, config, spent)
     payouts = []
     for withdrawal in parsed.withdrawals:
         try:
@@ -224,8 +330,22 @@ def _payouts(parsed: SigningRequest, config: SignerConfig) -> tuple[list[Payout]
         except address.AddressError:
             reasons.append(MALFORMED)
         else:
+            if script_pubkey in forbidden or not destination.is_payable(script_pubkey):
+                reasons.append(BAD_DESTINATION)
             payouts.append(Payout(withdrawal.id, script_pubkey, withdrawal.amount))
     return (None if reasons else payouts), reasons
+
+
+def _federation_controlled(
+    parsed: SigningRequest, config: SignerConfig, spent: Sequence[TxOut]
+) -> frozenset[bytes]:
+    """The federation's own scripts and those of every coin this transaction spends. A coin's
+    script counts as it is paid (its P2WSH): like the portal, the signer lets a user withdraw to
+    a wrapped form of their own deposit script, which they can spend alone after T; refusing it
+    here would leave a transaction the portal built in good faith unsigned for good."""
+    if not parsed.withdrawals:
+        return frozenset()
+    return config.federation_scripts | {out.script_pubkey for out in spent}
 
 
 def _output_reasons(tx: Tx, payouts: list[Payout], config: SignerConfig) -> list[str]:
@@ -276,9 +396,12 @@ def _fee_reasons(fee: int, vsize: int | None, config: SignerConfig) -> list[str]
 def _cap_reasons(
     payouts: list[Payout], history: PayoutHistory, now: datetime, config: SignerConfig
 ) -> list[str]:
-    # Identical payouts count once: a fee bump or a repeated request pays nothing more.
-    paid = set(history.payouts_since(now - CAP_WINDOW)) | set(payouts)
-    return [OVER_DAILY_CAP] if sum(p.amount for p in paid) > config.daily_cap else []
+    # A payout recorded before is paid once only, whenever that was: a fee bump or a repeated
+    # request pays nothing more, and the journal never lets one withdrawal id be paid twice.
+    known = history.recorded(payouts)
+    new = sum(payout.amount for payout in set(payouts) - known)
+    total = history.paid_since(now - CAP_WINDOW) + new
+    return [OVER_DAILY_CAP] if total > config.daily_cap else []
 
 
 def _config_problem(config: SignerConfig) -> str | None:

@@ -1,29 +1,44 @@
 """The signing-request format (docs/signing-requests.md): its shape, and the signer's answers.
 
 parse() checks the JSON's shape only, strictly: exactly the documented keys, exact types (a bool
-is not a number), bounded sizes, lower-case hex. What the values mean is the policy's business.
+is not a number), bounded sizes (each checked before anything is decoded), lower-case hex. What
+the values mean is the policy's business.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from signer.bitcoin import MAX_MONEY, MAX_TX_BYTES
+from signer.bitcoin import MAX_MONEY, MAX_SCRIPT_BYTES, MAX_TX_BYTES
 
-VERSION = 1
+VERSION = 2
 CHAIN = "bitcoin"
-MAX_ITEMS = 5_000  # inputs or withdrawals; far more than a standard transaction can hold
+MAX_ITEMS = 5_000  # inputs, previous transactions or withdrawals; more than a transaction holds
+MAX_PREV_TX_BYTES = MAX_TX_BYTES  # a standard transaction's limit; the portal spends no other
+# The transaction and its previous transactions together, decoded: what a request may make the
+# signer hold and hash. The portal keeps its requests below it (sidechains/bitcoin/withdrawals.py).
+MAX_REQUEST_BYTES = 5_000_000
 
 MALFORMED = "MALFORMED"
 UNKNOWN_VERSION = "UNKNOWN_VERSION"
 WRONG_CHAIN = "WRONG_CHAIN"
 
-_KEYS = {"id", "version", "chain", "network", "tx", "inputs", "withdrawals", "fee_bump_of"}
-_INPUT_KEYS = {"txid", "vout", "amount", "witness_script"}
+_KEYS = {
+    "id",
+    "version",
+    "chain",
+    "network",
+    "tx",
+    "inputs",
+    "prev_txs",
+    "withdrawals",
+    "fee_bump_of",
+}
+_INPUT_KEYS = {"txid", "vout", "witness_script"}
 _WITHDRAWAL_KEYS = {"id", "address", "amount"}
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
-_HEX = re.compile(r"(?:[0-9a-f]{2})*")
 _TXID = re.compile(r"[0-9a-f]{64}")
 
 
@@ -37,9 +52,10 @@ class RequestError(ValueError):
 
 @dataclass(frozen=True)
 class InputClaim:
+    """An input as the request names it: no amount, which comes from its previous transaction."""
+
     txid: str
     vout: int
-    amount: int
     witness_script: bytes
 
 
@@ -56,6 +72,7 @@ class SigningRequest:
     network: str
     tx: bytes
     inputs: tuple[InputClaim, ...]
+    prev_txs: Mapping[str, bytes]  # txid -> the transaction serialized without witnesses
     withdrawals: tuple[Withdrawal, ...]
     fee_bump_of: str | None
 
@@ -78,11 +95,13 @@ def parse(document: object) -> SigningRequest:
     fee_bump_of = document["fee_bump_of"]
     if fee_bump_of is not None and _identifier(fee_bump_of, "fee_bump_of") == request_id:
         raise RequestError(MALFORMED, "a request cannot be a fee bump of itself")
+    _check_size(document["tx"], document["prev_txs"])
     return SigningRequest(
         id=request_id,
         network=_text(document["network"], "network", 16),
         tx=_hex(document["tx"], "tx", 2 * MAX_TX_BYTES),
         inputs=tuple(_input(item) for item in _list(document["inputs"], "inputs", minimum=1)),
+        prev_txs=_prev_txs(document["prev_txs"]),
         withdrawals=tuple(_withdrawal(w) for w in _list(document["withdrawals"], "withdrawals")),
         fee_bump_of=fee_bump_of,
     )
@@ -104,14 +123,35 @@ def refused(request_id: str | None, reasons: tuple[str, ...]) -> dict:
 
 def _input(item: object) -> InputClaim:
     item = _check_keys(item, _INPUT_KEYS, "an input")
-    txid = item["txid"]
-    if not isinstance(txid, str) or not _TXID.fullmatch(txid):
-        raise RequestError(MALFORMED, "an input's txid is not 64 lower-case hex digits")
+    txid = _txid(item["txid"], "an input's txid")
     vout = item["vout"]
     if not _is_int(vout) or not 0 <= vout <= 0xFFFFFFFF:
         raise RequestError(MALFORMED, "an input's vout is not a 32-bit number")
-    script = _hex(item["witness_script"], "witness_script", 2 * 10_000)
-    return InputClaim(txid, vout, _amount(item["amount"]), script)
+    script = _hex(item["witness_script"], "witness_script", 2 * MAX_SCRIPT_BYTES)
+    return InputClaim(txid, vout, script)
+
+
+def _check_size(tx: object, prev_txs: object) -> None:
+    """The transaction and its previous transactions fit in MAX_REQUEST_BYTES, counted on the
+    hex strings before any is decoded (their types are checked when they are read)."""
+    texts = [tx, *(prev_txs.values() if isinstance(prev_txs, dict) else ())]
+    if sum(len(text) for text in texts if isinstance(text, str)) > 2 * MAX_REQUEST_BYTES:
+        raise RequestError(MALFORMED, f"the transactions exceed {MAX_REQUEST_BYTES} bytes")
+
+
+def _prev_txs(value: object) -> dict[str, bytes]:
+    if not isinstance(value, dict) or not 1 <= len(value) <= MAX_ITEMS:
+        raise RequestError(MALFORMED, f"prev_txs is not an object of 1 to {MAX_ITEMS} entries")
+    return {
+        _txid(txid, "a prev_txs key"): _hex(raw, "a previous transaction", 2 * MAX_PREV_TX_BYTES)
+        for txid, raw in value.items()
+    }
+
+
+def _txid(value: object, what: str) -> str:
+    if not isinstance(value, str) or not _TXID.fullmatch(value):
+        raise RequestError(MALFORMED, f"{what} is not 64 lower-case hex digits")
+    return value
 
 
 def _withdrawal(item: object) -> Withdrawal:
@@ -152,9 +192,16 @@ def _text(value: object, what: str, limit: int) -> str:
 
 
 def _hex(value: object, what: str, limit: int) -> bytes:
-    if not isinstance(value, str) or len(value) > limit or not _HEX.fullmatch(value):
-        raise RequestError(MALFORMED, f"{what} is not lower-case hex of at most {limit} digits")
-    return bytes.fromhex(value)
+    """Lower-case hex, nothing else: decoded, it must encode back to the same text (which
+    refuses upper case and the spaces bytes.fromhex would skip)."""
+    if isinstance(value, str) and len(value) <= limit:
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError:
+            raw = None
+        if raw is not None and raw.hex() == value:
+            return raw
+    raise RequestError(MALFORMED, f"{what} is not lower-case hex of at most {limit} digits")
 
 
 def _list(value: object, what: str, *, minimum: int = 0) -> list:

@@ -80,6 +80,25 @@ def deposit_script(keys: Sequence[bytes], user_key: bytes, timelock: int) -> byt
     )
 
 
+def deposit_template(keys: Sequence[bytes], timelock: int) -> tuple[bytes, bytes]:
+    """(prefix, suffix): a deposit script is prefix + push(user key) + suffix."""
+    placeholder = bytes([2]) + bytes(32)
+    prefix, _, suffix = deposit_script(keys, placeholder, timelock).partition(
+        push_data(placeholder)
+    )
+    return prefix, suffix
+
+
+def deposit_user_key(script: bytes, template: tuple[bytes, bytes]) -> bytes | None:
+    """The 33 bytes in the user key's place if `script` is the template around them."""
+    prefix, suffix = template
+    if len(script) != len(prefix) + 34 + len(suffix) or script[len(prefix)] != 33:
+        return None
+    if not (script.startswith(prefix) and script.endswith(suffix)):
+        return None
+    return script[len(prefix) + 1 : len(prefix) + 34]
+
+
 def p2wsh(script: bytes) -> bytes:
     """The scriptPubKey paying to a witness script: OP_0 <sha256(script)>."""
     return b"\x00\x20" + hashlib.sha256(script).digest()

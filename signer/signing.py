@@ -12,7 +12,7 @@ import sqlite3
 from datetime import datetime
 
 from signer import request
-from signer.bitcoin import sign, signature_hash
+from signer.bitcoin import sign, signature_hashes
 from signer.journal import Journal, JournalError, Spend
 from signer.policy import INTERNAL_ERROR, Reviewed, SignerConfig, Verdict, review
 
@@ -41,7 +41,7 @@ def _sign(reviewed: Reviewed, config: SignerConfig, journal: Journal, now: datet
     stored = journal.already_signed(spend)
     if stored is not None:
         return request.signed(spend.request_id, stored)
-    reason = journal.conflicts(spend) or journal.record_intent(spend, now)
+    reason = journal.record_intent(spend, now)  # checks the journal's rules under its lock
     if reason is not None:
         log.warning("refused request %s: %s", spend.request_id, reason)
         return request.refused(spend.request_id, (reason,))
@@ -52,17 +52,14 @@ def _sign(reviewed: Reviewed, config: SignerConfig, journal: Journal, now: datet
 
 
 def signatures_for(reviewed: Reviewed, config: SignerConfig) -> list[dict]:
-    """One SIGHASH_ALL signature per input, over the BIP143 digest of its claimed amount and
-    witness script."""
+    """One SIGHASH_ALL signature per input, over the BIP143 digest of the amount its previous
+    transaction gives and its witness script."""
     own_key = config.own_key.hex()
+    spent = [
+        (claim.witness_script, out.amount)
+        for claim, out in zip(reviewed.request.inputs, reviewed.spent, strict=True)
+    ]
     return [
-        {
-            "input": index,
-            "pubkey": own_key,
-            "signature": sign(
-                signature_hash(reviewed.tx, index, claim.witness_script, claim.amount),
-                config.private_key,
-            ).hex(),
-        }
-        for index, claim in enumerate(reviewed.request.inputs)
+        {"input": index, "pubkey": own_key, "signature": sign(digest, config.private_key).hex()}
+        for index, digest in enumerate(signature_hashes(reviewed.tx, spent))
     ]

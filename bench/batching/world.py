@@ -88,6 +88,8 @@ class World:
     def fund(self, count: int) -> None:
         """`count` coins of COIN_AMOUNT paying P2WSH(the federation's wallet script), mined and
         recorded as available coins (as the change of a settled withdrawal becomes one)."""
+        from bitcoin.core import CTransaction
+
         from mappings.chains.deposit import federation_witness_script, p2wsh_script_pubkey
         from sidechains.bitcoin.withdrawals import _federation_keys
         from sidechains.models import Coin
@@ -98,8 +100,17 @@ class World:
             n = min(40, count - start)
             tx = self.wallet.send([(spk, COIN_AMOUNT)] * n)
             txid = tx.GetTxid()[::-1].hex()
+            # the coins' previous transaction, as the signers verify it: without its witness
+            prev_tx = CTransaction(tx.vin, tx.vout, tx.nLockTime, tx.nVersion).serialize()
             Coin.objects.bulk_create(
-                Coin(txid=txid, vout=v, amount=COIN_AMOUNT, witness_script=script, kind="change")
+                Coin(
+                    txid=txid,
+                    vout=v,
+                    amount=COIN_AMOUNT,
+                    witness_script=script,
+                    prev_tx=prev_tx,
+                    kind="change",
+                )
                 for v in range(n)
             )
         self.wallet.mine(1)

@@ -5,7 +5,8 @@ The deposit listener reads every output of every block. python-bitcoinlib's CBlo
 builds full objects (inputs, scripts, witnesses) and manages ~25,000 outputs/s on one core; this
 parser walks the bytes once through a memoryview, skips inputs (but for a set lookup of their
 outpoints when asked) and witnesses, and hashes the non-witness serialization (version, inputs,
-outputs, locktime) for the txid.
+outputs, locktime) for the txid. It remembers where those bytes lie for the transactions whose
+outputs it keeps (Block.tx_bytes), so that the listener copies only the deposits' transactions.
 tests/sidechains/test_bitcoin_blocks.py checks it against python-bitcoinlib on bcoin's blocks
 and on generated ones. Pure Python; imports nothing from Django.
 """
@@ -45,6 +46,19 @@ class Block(NamedTuple):
     tx_count: int
     outputs: list[Output]
     spends: list[Spend] = []  # only the inputs of parse_block's `watch`; never mutated
+    raw: bytes = b""
+    # txid -> where a transaction holding a kept output lies in `raw`: (start, end), or for a
+    # segwit one (start, inputs, witnesses, locktime, end); never mutated
+    spans: dict[str, tuple[int, ...]] = {}
+
+    def tx_bytes(self, txid: str) -> bytes:
+        """A transaction holding a kept output, serialized without witnesses: the bytes its
+        txid hashes (a coin's previous transaction, for the signers)."""
+        span = self.spans[txid]
+        if len(span) == 2:
+            return self.raw[span[0] : span[1]]
+        start, body, body_end, locktime, end = span  # version, [marker, flag], body, ...
+        return self.raw[start : start + 4] + self.raw[body:body_end] + self.raw[locktime:end]
 
 
 def outpoint_key(txid: str, vout: int) -> bytes:
@@ -72,15 +86,16 @@ def parse_block(
         tx_count, pos = _count(view, HEADER_SIZE, MIN_INPUT_SIZE)
         outputs: list[Output] = []
         spends: list[Spend] = []
+        spans: dict[str, tuple[int, ...]] = {}
         for _ in range(tx_count):
-            pos = _read_transaction(view, pos, outputs, keep, spends, watch)
+            pos = _read_transaction(view, pos, outputs, keep, spends, watch, spans)
     except IndexError:
         raise BlockParseError("The block ends in the middle of a transaction.") from None
     if pos != len(view):
         raise BlockParseError(f"The transactions end at byte {pos}, the block at {len(view)}.")
     header = view[:HEADER_SIZE]
     block_hash, prev_hash = _display_hex(_sha256d(header)), _display_hex(header[4:36])
-    return Block(block_hash, prev_hash, tx_count, outputs, spends)
+    return Block(block_hash, prev_hash, tx_count, outputs, spends, raw, spans)
 
 
 def parse_header(raw: bytes) -> tuple[str, str]:
@@ -94,9 +109,11 @@ def parse_header(raw: bytes) -> tuple[str, str]:
 # The loops below read one-byte varints (almost every length) inline: this is the hot path.
 
 
-def _read_transaction(view: memoryview, start: int, outputs: list[Output], keep, spends, watch):
-    """Append the transaction's (kept) outputs and (watched) spends; return where the next
-    transaction starts."""
+def _read_transaction(
+    view: memoryview, start: int, outputs: list[Output], keep, spends, watch, spans
+):
+    """Append the transaction's (kept) outputs and (watched) spends, and the byte ranges of a
+    transaction with kept outputs; return where the next transaction starts."""
     pos = start + 4  # version
     segwit = view[pos] == 0  # BIP144 marker: no valid transaction has zero inputs
     if segwit:
@@ -131,6 +148,8 @@ def _read_transaction(view: memoryview, start: int, outputs: list[Output], keep,
         else:
             txid = _sha256d(view[start:end])
         txid_hex = _display_hex(txid)
+        if found:  # where its non-witness serialization lies: around the marker and witnesses
+            spans[txid_hex] = (start, body, body_end, pos, end) if segwit else (start, end)
         outputs.extend(Output(txid_hex, n, value, script) for n, value, script in found)
         spends.extend(
             Spend(txid_hex, _display_hex(o[:32]), int.from_bytes(o[32:], "little")) for o in spent

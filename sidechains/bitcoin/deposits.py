@@ -149,6 +149,7 @@ def _credit(deposit: Deposit, *, active: int, total: int) -> None:
         defaults={
             "amount": deposit.amount,
             "witness_script": bytes(deposit.mapping.deposit_witness_script),
+            "prev_tx": deposit.raw_tx,
             "kind": Coin.Kind.DEPOSIT,
             "deposit": deposit,
         },

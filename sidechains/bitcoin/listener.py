@@ -361,6 +361,7 @@ def _create_deposits(hits: list[tuple[Output, int, int]], block: Block, height: 
                 user_id=user_id,
                 block_hash=block.hash,
                 block_height=height,
+                raw_tx=block.tx_bytes(output.txid),  # the signers verify its coin against it
                 confirmations_required=confirmations_required(output.value),
                 detected_at=now,
             )

@@ -130,6 +130,8 @@ def _check(deposit: Deposit, payload: dict) -> None:
         raise RefundError(f"The proposal does not match deposit {deposit.pk} any more.")
     if payload["refund_amount"] < DUST_LIMIT:
         raise RefundError(f"Deposit {deposit.pk} is too small to refund after the fee.")
+    if deposit.raw_tx is None:  # recorded before the listener kept transactions
+        raise RefundError(f"Deposit {deposit.pk} has no stored transaction for the signers.")
 
 
 def _reserved_coin(deposit: Deposit, stx: SidechainTransaction) -> Coin:
@@ -141,6 +143,7 @@ def _reserved_coin(deposit: Deposit, stx: SidechainTransaction) -> Coin:
         defaults={
             "amount": deposit.amount,
             "witness_script": bytes(deposit.mapping.deposit_witness_script),
+            "prev_tx": deposit.raw_tx,
             "kind": Coin.Kind.DEPOSIT,
             "deposit": deposit,
             "status": Coin.Status.RESERVED,

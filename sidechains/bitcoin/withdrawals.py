@@ -89,6 +89,13 @@ MAX_SIGNATURE_BYTES = 73  # DER + sighash byte, the upper bound the signers' est
 ALREADY_KNOWN = -27
 ALREADY_KNOWN_TEXT = ("txn-already-in-mempool", "already")
 TYPICAL_BATCH = 10  # withdrawals per batch, for the fee shown before a request
+# The signers' limits on a request (signer/request.py; a test keeps them equal): a previous
+# transaction of at most a standard transaction's size, and the transaction with its previous
+# transactions within MAX_REQUEST_BYTES. Coins are chosen to stay inside both.
+REQUEST_VERSION = 2
+MAX_PREV_TX_BYTES = 100_000
+MAX_REQUEST_BYTES = 5_000_000
+PREV_TXS_BUDGET = MAX_REQUEST_BYTES - 100_000  # room for the (standard) transaction itself
 
 
 class WithdrawalError(Exception):
@@ -408,7 +415,10 @@ def _hold_undeliverable(withdrawals: list[Withdrawal]) -> list[Withdrawal]:
 
 
 def _spendable(coin: Coin, keys: list[bytes]) -> bool:
-    """Only coins of the current federation: the signers recognise no other scripts."""
+    """Only coins of the current federation (the signers recognise no other scripts) whose
+    previous transaction is kept and within the signers' limit (they take no amount on trust)."""
+    if coin.prev_tx is None or len(coin.prev_tx) > MAX_PREV_TX_BYTES:
+        return False
     try:
         return list(_script_keys(bytes(coin.witness_script))[0]) == keys
     except ScriptError:
@@ -440,7 +450,14 @@ def _select(withdrawals, coins, change_spk, feerate) -> _Plan | None:
     change or change above dust."""
     owed = sum(w.amount for w in withdrawals)
     chosen: list[Coin] = []
+    carried: set[str] = set()  # the previous transactions the signing request will carry
+    room = PREV_TXS_BUDGET
     for coin in coins:
+        if coin.txid not in carried:
+            if len(coin.prev_tx) > room:
+                continue  # over the signers' request size: it waits for another batch
+            carried.add(coin.txid)
+            room -= len(coin.prev_tx)
         chosen.append(coin)
         if sum(c.amount for c in chosen) < owed:
             continue
@@ -527,24 +544,29 @@ def withdrawal_payout_id(withdrawal: Withdrawal) -> str:
 
 
 def signing_request_for(sidechain_tx: SidechainTransaction) -> dict:
-    """The request a signer reviews and signs (docs/signing-requests.md), exactly."""
-    inputs = sidechain_tx.inputs.select_related("coin").order_by("index")
+    """The request a signer reviews and signs (docs/signing-requests.md), exactly. No input
+    amounts: each input's previous transaction, from which the signers read them."""
+    coins = [i.coin for i in sidechain_tx.inputs.select_related("coin").order_by("index")]
     withdrawals = family_withdrawals(sidechain_tx).order_by("pk")
     return {
         "id": str(sidechain_tx.pk),
-        "version": 1,
+        "version": REQUEST_VERSION,
         "chain": "bitcoin",
         "network": settings.BITCOIN_NETWORK,
         "tx": bytes(sidechain_tx.unsigned_tx).hex(),
         "inputs": [
             {
-                "txid": i.coin.txid,
-                "vout": i.coin.vout,
-                "amount": i.coin.amount,
-                "witness_script": bytes(i.coin.witness_script).hex(),
+                "txid": coin.txid,
+                "vout": coin.vout,
+                "witness_script": bytes(coin.witness_script).hex(),
             }
-            for i in inputs
+            for coin in coins
         ],
+        # Once per txid. A coin without one (never selected) is left out: the signers refuse
+        # the request (PREV_TX_MISSING) rather than sign an amount on trust.
+        "prev_txs": {
+            coin.txid: bytes(coin.prev_tx).hex() for coin in coins if coin.prev_tx is not None
+        },
         "withdrawals": [
             {"id": withdrawal_payout_id(w), "address": w.address, "amount": w.payout}
             for w in withdrawals
@@ -1051,6 +1073,7 @@ def sidechain_tx_confirm(*, sidechain_tx_id: int, height: int) -> bool:
             vout=stx.withdrawals.count(),  # change is the last output
             amount=stx.change_amount,
             witness_script=bytes(stx.change_witness_script),
+            prev_tx=bytes(stx.unsigned_tx),  # what its txid hashes: no witness in it
             kind=Coin.Kind.CHANGE,
         )
     for withdrawal in stx.withdrawals.all():

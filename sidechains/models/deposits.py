@@ -64,6 +64,12 @@ class Deposit(models.Model):
     )
     block_hash = models.CharField(max_length=64)
     block_height = models.BigIntegerField()
+    raw_tx = models.BinaryField(
+        null=True,
+        blank=True,
+        help_text="The deposit's transaction serialized without witnesses, as the block held "
+        "it: its coin's previous transaction, which signers verify amounts against.",
+    )
     status = models.CharField(max_length=16, choices=Status, default=Status.DETECTED)
     confirmations_required = models.PositiveIntegerField()
     detected_at = models.DateTimeField()

@@ -26,6 +26,13 @@ class Coin(models.Model):
     vout = models.PositiveIntegerField()
     amount = models.BigIntegerField(help_text="Satoshi.")
     witness_script = models.BinaryField()
+    prev_tx = models.BinaryField(
+        null=True,
+        blank=True,
+        help_text="The transaction that created the coin, serialized without witnesses: "
+        "signing requests carry it, and signers take the amount from it. A coin without it "
+        "is never spent.",
+    )
     kind = models.CharField(max_length=8, choices=Kind)
     status = models.CharField(max_length=12, choices=Status, default=Status.AVAILABLE)
     deposit = models.OneToOneField(

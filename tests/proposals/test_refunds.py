@@ -34,7 +34,7 @@ from sidechains.models import (
 from tests import fixtures
 from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.proposals.helpers import make_witnesses
-from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
+from tests.sidechains.deposit_helpers import made_up_tx, make_bitcoin_mapping, set_btc_rate
 from tests.sidechains.regtest_wallet import RegtestWallet
 from tests.sidechains.withdrawal_helpers import make_signers
 
@@ -63,11 +63,14 @@ def mapping(user_carol, federation):
     return make_bitcoin_mapping(user_carol)
 
 
-def refund_pending(mapping, amount: int = 1_000_000) -> Deposit:
-    """A deposit row set aside for a refund (the deposit flow has its own tests)."""
+def refund_pending(mapping, amount: int = 1_000_000, *, with_tx: bool = True) -> Deposit:
+    """A deposit row set aside for a refund (the deposit flow has its own tests), with a
+    made-up transaction paying it unless `with_tx` is False."""
+    txid, raw_tx = made_up_tx(bytes(mapping.deposit_script_pubkey), amount, vout=1)
     deposit = Deposit.objects.create(
         chain=Sidechain.BITCOIN,
-        txid=secrets.token_hex(32),
+        txid=txid if with_tx else secrets.token_hex(32),
+        raw_tx=raw_tx if with_tx else None,
         vout=1,
         amount=amount,
         mapping=mapping,
@@ -166,10 +169,10 @@ def test_it_builds_the_refund_transaction_when_executed(mapping):
         {
             "txid": deposit.txid,
             "vout": 1,
-            "amount": 1_000_000,
             "witness_script": bytes(mapping.deposit_witness_script).hex(),
         }
     ]
+    assert request["prev_txs"] == {deposit.txid: bytes(deposit.raw_tx).hex()}
     tx = CTransaction.deserialize(bytes(stx.unsigned_tx))
     spk = validate_address(mapping.withdraw_address, "regtest").script_pubkey
     assert [(bytes(o.scriptPubKey), o.nValue) for o in tx.vout] == [(spk, amount)]
@@ -181,6 +184,20 @@ def test_it_builds_the_refund_transaction_when_executed(mapping):
     assert deposit.note == f"refund transaction #{stx.pk} awaiting signatures"
     assert services.proposal_raise_refunds(feerate=FEERATE) == []  # a live refund: none again
     assert not Entry.objects.exists()
+
+
+def test_it_builds_no_refund_for_a_deposit_without_its_transaction(mapping):
+    # Recorded before the listener kept transactions: the signers could not verify its amount.
+    witnesses = make_witnesses(1, 1, 1)
+    refund_pending(mapping, with_tx=False)
+    [proposal] = services.proposal_raise_refunds(feerate=FEERATE)
+
+    proposal = approve(proposal, witnesses)
+
+    assert proposal.status == Proposal.Status.APPROVED  # not executed: the handler refused
+    failure = proposal.events.get(kind=ProposalEvent.Kind.FAILED)
+    assert "has no stored transaction for the signers" in failure.detail
+    assert not SidechainTransaction.objects.exists() and not Coin.objects.exists()
 
 
 def test_the_proposal_page_shows_the_refund_evidence(client, mapping):

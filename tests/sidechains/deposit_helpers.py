@@ -1,11 +1,14 @@
 """Plain constructors for deposit tests: a federation, a user's Bitcoin mapping, deposit rows on
-real bcoin blocks, and a rate."""
+real bcoin blocks, made-up transactions for rows that need one, and a rate."""
 
 import secrets
 from decimal import Decimal
 
+from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTxOut, b2lx
+from bitcoin.core.script import CScript
 from django.utils import timezone
 
+from mappings.chains.bitcoin import validate_address
 from mappings.models import SidechainAddress
 from mappings.services import mapping_set_bitcoin
 from rates.assets import Pair
@@ -37,6 +40,20 @@ def set_btc_rate(rate: str) -> Decimal:
     return rate_set(pair=Pair.BTC_PBTC, rate=Decimal(rate), set_by=admin).rate
 
 
+def made_up_tx(script_pubkey: bytes, amount: int, vout: int = 0) -> tuple[str, bytes]:
+    """(txid, bytes without witnesses) of a transaction, never sent, whose output `vout` pays
+    `amount` to `script_pubkey`: the previous transaction of a coin that exists only in the
+    database (python-bitcoinlib, not the portal's code). Earlier outputs pay the miner."""
+    miner = validate_address(MINER, "regtest").script_pubkey
+    outputs = [CTxOut(1_000, CScript(miner)) for _ in range(vout)]
+    tx = CMutableTransaction(
+        [CMutableTxIn(COutPoint(secrets.token_bytes(32), 0))],
+        [*outputs, CTxOut(amount, CScript(script_pubkey))],
+        nVersion=2,
+    )
+    return b2lx(tx.GetTxid()), tx.serialize()
+
+
 def mine(rpc: BitcoinRPC, n: int = 1) -> list[str]:
     return rpc.generate_to_address(n, MINER)
 
@@ -49,11 +66,14 @@ def make_deposit(
     status: str = Deposit.Status.DETECTED,
     **fields,
 ) -> Deposit:
-    """A deposit in a freshly mined block (the listener's part is tested with the listener)."""
+    """A deposit in a freshly mined block (the listener's part is tested with the listener), with
+    a made-up transaction paying the mapping's deposit script."""
     [block_hash] = mine(rpc)
+    txid, raw_tx = made_up_tx(bytes(mapping.deposit_script_pubkey), amount)
     values = {
         "chain": Sidechain.BITCOIN,
-        "txid": secrets.token_hex(32),
+        "txid": txid,
+        "raw_tx": raw_tx,
         "vout": 0,
         "amount": amount,
         "mapping": mapping,

@@ -74,6 +74,10 @@ def assert_parses_like_bitcoinlib(raw: bytes) -> None:
     assert parsed.tx_count == len(reference.vtx)
     assert [tuple(o) for o in parsed.outputs] == reference_outputs(reference)
     assert parse_header(raw) == (parsed.hash, parsed.prev_hash)
+    # Each transaction holding an output, as its txid hashes it: a coin's previous transaction.
+    for tx in (tx for tx in reference.vtx if tx.vout):
+        stripped = CTransaction(tx.vin, tx.vout, tx.nLockTime, tx.nVersion).serialize()
+        assert parsed.tx_bytes(b2lx(tx.GetTxid())) == stripped
 
 
 @settings(max_examples=300, deadline=None)
@@ -100,6 +104,8 @@ def test_it_keeps_only_the_outputs_asked_for(txs, modulus):
 
     assert kept.outputs == [o for o in parse_block(raw).outputs if keep(o.script_pubkey)]
     assert (kept.hash, kept.tx_count) == (parse_block(raw).hash, len(txs))
+    # Only the transactions holding a kept output are remembered, not every one.
+    assert set(kept.spans) == {output.txid for output in kept.outputs}
 
 
 @settings(max_examples=100, deadline=None)

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
-from bitcoin.core import b2lx
+from bitcoin.core import CTransaction, b2lx
 from django.db import connection, transaction
 
 from sidechains import tasks
@@ -19,7 +19,7 @@ from sidechains.bitcoin.deposits import (
 )
 from sidechains.bitcoin.listener import listener_scan
 from sidechains.ledger import balances_of, ledger_account_for, ledger_transfer, system_account
-from sidechains.models import SON, Deposit, DepositEvent, Entry, LedgerAccount
+from sidechains.models import SON, Coin, Deposit, DepositEvent, Entry, LedgerAccount
 from tests.bitcoin_node import start_bcoin
 from tests.sidechains.deposit_helpers import (
     make_bitcoin_mapping,
@@ -338,3 +338,9 @@ def test_it_credits_a_real_deposit_after_n_blocks(mapping, wallet, user_carol, s
     assert (deposit.rate, deposit.credited_amount) == (Decimal("0.995"), 2_487_500)
     assert balances_of(user_carol) == {"pBTC": 2_487_500, "pHIVE": 0, "pHBD": 0}
     assert [e.new_status for e in deposit.events.all()] == ["detected", "confirmed", "credited"]
+    # The coin carries the transaction the signers take its amount from.
+    coin = Coin.objects.get(deposit=deposit)
+    prev = CTransaction.deserialize(bytes(coin.prev_tx))
+    assert bytes(coin.prev_tx) == bytes(deposit.raw_tx)
+    assert b2lx(prev.GetTxid()) == coin.txid and not prev.has_witness()
+    assert prev.vout[coin.vout].nValue == coin.amount == 2_500_000

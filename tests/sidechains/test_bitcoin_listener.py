@@ -126,6 +126,9 @@ def test_it_records_a_deposit_in_the_block_that_pays_it(rpc, wallet, carol):
 
     deposit = Deposit.objects.get()  # the change output is nobody's deposit
     assert (deposit.txid, deposit.vout, deposit.amount) == (txid(tx), 0, 5_000_000)
+    # Its transaction as the signers check it: without the witness, hashing to the txid.
+    stripped = CTransaction(tx.vin, tx.vout, tx.nLockTime, tx.nVersion).serialize()
+    assert tx.has_witness() and bytes(deposit.raw_tx) == stripped != tx.serialize()
     assert (deposit.user, deposit.mapping) == (carol.user, carol)
     assert (deposit.block_hash, deposit.block_height) == (block_hash, rpc.get_block_count())
     assert deposit.status == DETECTED
@@ -158,6 +161,8 @@ def test_it_records_two_deposits_in_one_transaction(rpc, wallet, carol):
 
     deposits = {d.vout: d for d in Deposit.objects.filter(txid=txid(tx))}
     assert set(deposits) == {0, 1}
+    stripped = CTransaction(tx.vin, tx.vout, tx.nLockTime, tx.nVersion).serialize()
+    assert bytes(deposits[0].raw_tx) == bytes(deposits[1].raw_tx) == stripped
     assert (deposits[0].user, deposits[0].amount) == (carol.user, 200_000_000)
     assert (deposits[1].user, deposits[1].amount) == (dave.user, 50_000_000)
     assert [deposits[0].confirmations_required, deposits[1].confirmations_required] == [6, 3]
@@ -170,7 +175,9 @@ def test_it_records_a_legacy_transaction_paying_a_deposit(rpc, wallet, carol):
 
     scan(rpc)
 
-    assert Deposit.objects.get().txid == txid(tx)
+    deposit = Deposit.objects.get()
+    assert deposit.txid == txid(tx)
+    assert bytes(deposit.raw_tx) == tx.serialize()  # a legacy transaction has no witness
 
 
 def test_it_attributes_a_deposit_to_an_expired_mapping(rpc, wallet, carol):

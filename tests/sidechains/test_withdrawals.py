@@ -198,6 +198,7 @@ def test_it_pays_a_withdrawal_end_to_end(chain, mapping, user_carol, signers):
     change = Coin.objects.get(kind="change")
     stx.refresh_from_db()
     assert (change.txid, change.vout, change.amount) == (stx.txid, 1, 1_500_000)
+    assert bytes(change.prev_tx) == bytes(stx.unsigned_tx)  # what its txid hashes
     assert stx.fee == withdrawal.fee_share
     signed = dict(
         SONStatistics.objects.filter(sidechain="bitcoin").values_list("son__name", "txs_signed")

@@ -5,8 +5,9 @@ from django.urls import reverse
 
 from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch
 from sidechains.models import Coin, SignerRefusal, TxSignature
+from signer.bitcoin import parse_tx, sign, signature_hash
 from tests import fixtures
-from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
+from tests.sidechains.deposit_helpers import made_up_tx, make_bitcoin_mapping, set_btc_rate
 from tests.sidechains.withdrawal_helpers import credit, make_signers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
@@ -23,11 +24,13 @@ def batch(federation, user_carol, bitcoin, settings):
     settings.BITCOIN_RPC_URL = "http://127.0.0.1:9/"  # never sends: these tests are about intake
     set_btc_rate("1")
     mapping = make_bitcoin_mapping(user_carol)
+    txid, prev_tx = made_up_tx(bytes(mapping.deposit_script_pubkey), 3_000_000, vout=1)
     Coin.objects.create(
-        txid="ab" * 32,
+        txid=txid,
         vout=1,
         amount=3_000_000,
         witness_script=bytes(mapping.deposit_witness_script),
+        prev_tx=prev_tx,
         kind=Coin.Kind.DEPOSIT,
     )
     credit(user_carol, 1_000_000)
@@ -51,18 +54,20 @@ def test_it_lists_the_request_in_the_signers_format(batch, signers):
         "network",
         "tx",
         "inputs",
+        "prev_txs",
         "withdrawals",
         "fee_bump_of",
     }
-    assert request["id"] == str(stx.pk)
+    assert (request["id"], request["version"]) == (str(stx.pk), 2)
+    coin = Coin.objects.get()
     assert request["inputs"] == [
         {
-            "txid": "ab" * 32,
+            "txid": coin.txid,
             "vout": 1,
-            "amount": 3_000_000,
             "witness_script": bytes(mapping.deposit_witness_script).hex(),
         }
     ]
+    assert request["prev_txs"] == {coin.txid: bytes(coin.prev_tx).hex()}  # no amount on trust
     assert signers[0].answer(request)["signatures"]  # the real signer accepts it
 
 
@@ -92,8 +97,13 @@ def test_it_rejects_a_signature_by_another_sons_key(batch, signers):
 
 def test_it_rejects_a_signature_over_the_wrong_digest(batch, signers):
     [request] = signers[0].pending()
-    wrong = {**request, "inputs": [{**request["inputs"][0], "amount": 2_999_999}]}
-    answer = signers[0].answer(wrong)  # signs a digest with another amount
+    answer = signers[0].answer(request)
+    tx, script = (
+        parse_tx(bytes.fromhex(request["tx"])),
+        bytes.fromhex(request["inputs"][0]["witness_script"]),
+    )
+    digest = signature_hash(tx, 0, script, 2_999_999)  # another amount than the coin's
+    answer["signatures"][0]["signature"] = sign(digest, signers[0].config.private_key).hex()
 
     response = signers[0].post(request["id"], answer)
 

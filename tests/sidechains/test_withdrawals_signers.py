@@ -294,9 +294,7 @@ def test_a_restarted_signer_answers_the_same_signatures_from_its_journal(
     # the second answer came from the journal: signed once, across both runs
     assert first.output().count(f"signed request {stx.pk} ") == 1
     with sqlite3.connect(first.journal) as journal:
-        assert journal.execute("SELECT request_id FROM signed_requests").fetchall() == [
-            (str(stx.pk),)
-        ]
+        assert journal.execute("SELECT request_id FROM requests").fetchall() == [(str(stx.pk),)]
     assert status_of(stx) == STX.AWAITING_SIGNATURES
     signers["son-2"].start()
     broadcast(stx, signers)

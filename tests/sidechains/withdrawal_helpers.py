@@ -3,7 +3,6 @@ the SONs' real signers (signer.signing.sign_request, in process, with each SON's
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from django.conf import settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from mappings.chains.deposit import federation_witness_script
+from mappings.chains.deposit import federation_witness_script, p2wsh_script_pubkey
 from rates.assets import Asset
 from sidechains.bitcoin.deposits import deposits_process
 from sidechains.bitcoin.listener import listener_scan
@@ -21,6 +20,7 @@ from signer.journal import Journal
 from signer.policy import SignerConfig
 from signer.signing import sign_request
 from tests import fixtures
+from tests.sidechains.deposit_helpers import made_up_tx
 
 
 def credit(user, amount: int, label: str = "test") -> None:
@@ -39,11 +39,14 @@ def federation_coin(amount: int = 2_000_000) -> Coin:
     """A coin of the federation of SONs son-1..3 in the database only: enough to batch and
     sign, not to send."""
     keys = [fixtures.son_key(f"son-{i}").public_key.format() for i in (1, 2, 3)]
+    script = federation_witness_script(keys)
+    txid, prev_tx = made_up_tx(p2wsh_script_pubkey(script), amount)  # the signers' evidence
     return Coin.objects.create(
-        txid=uuid.uuid4().hex * 2,
+        txid=txid,
         vout=0,
         amount=amount,
-        witness_script=federation_witness_script(keys),
+        witness_script=script,
+        prev_tx=prev_tx,
         kind=Coin.Kind.DEPOSIT,
     )
 

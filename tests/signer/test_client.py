@@ -7,6 +7,8 @@ import pytest
 from coincurve import PrivateKey, PublicKey
 
 from sidechains.models import SON
+from signer import client as client_module
+from signer import request as request_module
 from signer.client import (
     PortalClient,
     PortalError,
@@ -221,3 +223,14 @@ def test_it_rejects_an_answer_without_results(misbehaving_peer, connect):
     misbehaving_peer.answers("200 OK", b'{"items": []}')
     with pytest.raises(PortalError, match="results"):
         connect(misbehaving_peer.url, TOKEN).signing_requests()
+
+
+def test_it_refuses_an_answer_larger_than_its_bound_before_decoding_it(misbehaving_peer, connect):
+    body = b'{"results": [' + b'"' + b"a" * 5_000 + b'"]}'
+    misbehaving_peer.answers("200 OK", body)
+    with pytest.raises(PortalError, match="exceeds 4096 bytes") as caught:
+        connect(misbehaving_peer.url, TOKEN, max_answer_bytes=4_096).signing_requests()
+    assert caught.value.status == 200
+    # the same answer within the bound is read
+    assert connect(misbehaving_peer.url, TOKEN, max_answer_bytes=len(body)).signing_requests()
+    assert client_module.MAX_ANSWER_BYTES >= 10 * request_module.MAX_REQUEST_BYTES

@@ -1,9 +1,11 @@
-"""The signer's journal: its own SQLite file, idempotence, the one-spend-per-outpoint rule and
-its fee-bump exception, the daily window, restarts (reopened files, a killed process) and two
+"""The signer's journal: its own SQLite file, idempotence, the bindings of txids to content and of
+outpoints to amounts and scripts, the one-spend-per-outpoint rule and its fee-bump exception,
+the daily window, every lookup by index, restarts (reopened files, a killed process) and two
 processes racing for one outpoint."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -14,11 +16,23 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from mappings.chains.deposit import p2wsh_script_pubkey
 from signer.journal import Journal, JournalError, Spend
 from signer.policy import Payout, review
 from signer.signing import sign_request
-from tests.signer.withdrawals import ERIN, NOW, Draft, History, coin, config, script_pubkey
+from tests.signer.withdrawals import (
+    CAROL,
+    ERIN,
+    NOW,
+    Draft,
+    History,
+    coin,
+    config,
+    script_pubkey,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = Draft()
@@ -57,7 +71,7 @@ def test_it_creates_a_private_wal_database_that_syncs_every_commit(journal, path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-        assert db.execute("PRAGMA user_version").fetchone() == (1,)
+        assert db.execute("PRAGMA user_version").fetchone() == (2,)
     assert journal._db.execute("PRAGMA synchronous").fetchone() == (2,)  # FULL
 
 
@@ -71,6 +85,11 @@ def test_it_refuses_a_file_that_is_not_its_journal(tmp_path):
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(JournalError, match="unknown journal schema version 99"):
         Journal(future)
+    earlier = tmp_path / "earlier.sqlite"
+    with sqlite3.connect(earlier) as db:
+        db.execute("PRAGMA user_version = 1")  # the format that took amounts on trust
+    with pytest.raises(JournalError, match="earlier signer .* configure a new journal file"):
+        Journal(earlier)
     with pytest.raises(JournalError, match="cannot open"):
         Journal(tmp_path / "missing-folder" / "journal.sqlite")
 
@@ -197,18 +216,122 @@ def test_a_fee_bump_cannot_reach_an_outpoint_of_another_family(journal):
     assert journal.conflicts(spend(sneaky)) == "NOT_A_FEE_BUMP"
 
 
+# --- the bindings ---------------------------------------------------------------------------
+
+
+def test_it_binds_each_outpoint_to_its_amount_script_and_spending_family(journal, path):
+    sign(journal, BASE)
+    bump = BASE.but(id="stx-2", fee=8_000, fee_bump_of="stx-1")
+    sign(journal, bump)
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT outpoint, amount, script_pubkey, family FROM outpoints")
+        bound = sorted((o, a, bytes(spk), f) for o, a, spk, f in rows)
+    family = spend(BASE).txid  # the first transaction of the family, for its bump too
+    expected = sorted(
+        (f"{c.txid}:{c.vout}", c.amount, p2wsh_script_pubkey(c.witness_script), family)
+        for c in BASE.coins
+    )
+    assert bound == expected
+    with sqlite3.connect(path) as db:
+        contents = dict(db.execute("SELECT txid, content FROM transactions"))
+    assert contents == {
+        spend(BASE).txid: spend(BASE).content,
+        spend(bump).txid: spend(bump).content,
+    }
+
+
+def test_it_refuses_an_outpoint_with_another_amount_or_script(journal):
+    """Unreachable through a request (the previous transaction's hash binds both), so the
+    spend is altered here: the journal's own guard against a signer bug."""
+    sign(journal, BASE)
+    bump = spend(BASE.but(id="stx-2", fee=8_000, fee_bump_of="stx-1"))
+    first, *rest = bump.outpoints
+    for lie in (first._replace(amount=first.amount - 1), first._replace(script_pubkey=b"\x51")):
+        altered = dataclasses.replace(bump, outpoints=(lie, *rest))
+        assert journal.conflicts(altered) == "OUTPOINT_MISMATCH"
+        assert journal.record_intent(altered, NOW) == "OUTPOINT_MISMATCH"
+    assert journal.conflicts(bump) is None
+
+
+def test_it_refuses_a_signed_txid_with_any_other_content(journal):
+    sign(journal, BASE)
+    again = spend(BASE.but(id="stx-2"))
+    assert journal.conflicts(again) is None  # the same content: answered with the same bytes
+    changed = dataclasses.replace(again, content="00" * 32)
+    assert journal.conflicts(changed) == "TX_CONTENT_MISMATCH"
+    assert journal.record_intent(changed, NOW) == "TX_CONTENT_MISMATCH"
+    # under its own id too: the stored signatures are not the answer to other content
+    assert journal.already_signed(dataclasses.replace(spend(BASE), content="00" * 32)) is None
+    assert journal.conflicts(dataclasses.replace(spend(BASE), content="00" * 32)) == (
+        "TX_CONTENT_MISMATCH"
+    )
+
+
 # --- the daily window -------------------------------------------------------------------------
 
 
-def test_it_lists_the_payouts_signed_after_a_time(journal):
+def test_it_sums_the_payouts_signed_after_a_time(journal):
     old = BASE.but(id="stx-old", coins=OTHER_COINS, withdrawals=(("w-0", ERIN, 7_000_000),))
     sign(journal, old, when=NOW - timedelta(hours=30))
     sign(journal, BASE, when=NOW)
-    expected = {
+    assert journal.paid_since(NOW - timedelta(hours=24)) == 50_000_000
+    assert journal.paid_since(NOW - timedelta(hours=31)) == 57_000_000
+    assert journal.paid_since(NOW) == 0
+    paid = {
         Payout(wid, script_pubkey(address), amount) for wid, address, amount in BASE.withdrawals
     }
-    assert set(journal.payouts_since(NOW - timedelta(hours=24))) == expected
-    assert len(journal.payouts_since(NOW - timedelta(hours=31))) == 3
+    other = Payout("w-1", script_pubkey(ERIN), 30_000_000)  # the id, but not the payout
+    assert journal.recorded([*paid, other]) == paid
+
+
+def test_it_counts_a_fee_bumps_payouts_once(journal):
+    sign(journal, BASE, when=NOW - timedelta(hours=2))
+    sign(journal, BASE.but(id="stx-2", fee=8_000, fee_bump_of="stx-1"), when=NOW)
+    assert journal.paid_since(NOW - timedelta(hours=3)) == 50_000_000
+    assert journal.paid_since(NOW - timedelta(hours=1)) == 0  # first recorded two hours ago
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    offsets=st.lists(st.integers(0, 3 * 3600), min_size=1, max_size=12),
+    cutoff=st.integers(-60, 3 * 3600 + 60),
+)
+def test_its_window_sum_is_exactly_the_payouts_after_the_cutoff(tmp_path_factory, offsets, cutoff):
+    """Whole minutes come from running sums and the cutoff's own minute from its payouts:
+    the total is exact at every second, across minute boundaries."""
+    path = tmp_path_factory.mktemp("window") / "journal.sqlite"
+    start = NOW - timedelta(hours=3)
+    with Journal(path) as journal:
+        for n, offset in enumerate(offsets):
+            draft = Draft(
+                id=f"stx-{n}",
+                coins=(coin(f"coin {n}", 1_000_000),),
+                withdrawals=((f"w-{n}", CAROL, 10_000 + n),),
+            )
+            sign(journal, draft, when=start + timedelta(seconds=offset))
+        since = start + timedelta(seconds=cutoff, microseconds=500_000)
+        expected = sum(10_000 + n for n, offset in enumerate(offsets) if offset > cutoff + 0.5)
+        assert journal.paid_since(since) == expected
+
+
+# --- no scans ---------------------------------------------------------------------------------
+
+
+def test_it_answers_every_question_from_an_index(journal, path):
+    """What sign_request asks the journal, through SQLite's own query plans: every table is
+    searched by a key, none is scanned, however many requests it holds."""
+    sign(journal, BASE)
+    statements = []
+    journal._db.set_trace_callback(statements.append)
+    bump = BASE.but(id="stx-2", fee=8_000, fee_bump_of="stx-1")
+    assert "signatures" in sign_request(bump.request(), config(), journal, NOW)
+    journal._db.set_trace_callback(None)
+    queries = [q for q in statements if q.lstrip().upper().startswith(("SELECT", "UPDATE"))]
+    assert len(queries) >= 8
+    with sqlite3.connect(path) as db:
+        for query in queries:
+            plan = [row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {query}")]
+            assert plan and all(step.startswith("SEARCH") for step in plan), (query, plan)
 
 
 # --- a race between two processes sharing one journal -----------------------------------------
@@ -231,7 +354,7 @@ def test_two_signers_racing_for_one_outpoint_sign_only_one_transaction(path):
         first.close()
         second.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("SELECT request_id FROM signed_requests").fetchall() == [("stx-1",)]
+        assert db.execute("SELECT request_id FROM requests").fetchall() == [("stx-1",)]
 
 
 def test_the_signer_package_imports_nothing_from_the_portal():

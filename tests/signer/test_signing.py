@@ -33,8 +33,7 @@ from mappings.chains.bech32 import Encoding
 from mappings.chains.bitcoin import hash160, segwit_address, witness_script_pubkey
 from mappings.chains.deposit import deposit_witness_script, federation_witness_script, threshold
 from mappings.chains.spend import federation_witness
-from sidechains.bitcoin.rpc import BitcoinRPCError
-from signer import bitcoin, script
+from signer import bitcoin, policy, script
 from signer.address import AddressError, OtherNetworkError, script_pubkey
 from signer.bitcoin import TxError, parse_tx, signature_hash
 from signer.journal import Journal, Spend
@@ -272,6 +271,36 @@ def test_it_parses_and_hashes_transactions_like_python_bitcoinlib(tx, data):
     assert signature_hash(parsed, index, script_code, amount, hash_type) == expected
 
 
+@settings(max_examples=60)
+@given(tx=transactions(), data=st.data())
+def test_it_hashes_all_inputs_at_once_like_python_bitcoinlib_one_by_one(tx, data):
+    spent = [
+        (data.draw(st.binary(max_size=120)), data.draw(st.integers(0, bitcoin.MAX_MONEY)))
+        for _ in tx.vin
+    ]
+    expected = [
+        SignatureHash(CScript(code), tx, index, 1, amount, SIGVERSION_WITNESS_V0)
+        for index, (code, amount) in enumerate(spent)
+    ]
+    assert bitcoin.signature_hashes(parse_tx(tx.serialize()), spent) == expected
+
+
+@settings(max_examples=150)
+@given(tx=transactions(), flip=st.tuples(st.integers(0, 10_000), st.integers(1, 255)))
+def test_it_reads_a_previous_transactions_outputs_as_strictly_as_a_whole_transaction(tx, flip):
+    raw = bytearray(tx.serialize())
+    assert bitcoin.parse_outputs(bytes(raw)) == parse_tx(bytes(raw)).outputs
+    position, mask = flip
+    raw[position % len(raw)] ^= mask  # either both read it, the same, or both refuse it
+    try:
+        expected = parse_tx(bytes(raw), script_limit=bitcoin.MAX_TX_BYTES).outputs
+    except TxError:
+        with pytest.raises(TxError):
+            bitcoin.parse_outputs(bytes(raw))
+    else:
+        assert bitcoin.parse_outputs(bytes(raw)) == expected
+
+
 VALID = Draft().tx().serialize().hex()
 
 
@@ -317,8 +346,9 @@ def test_it_refuses_a_transaction_larger_than_standard():
 def test_it_reads_segwit_addresses_like_the_portal(version, program, network):
     if version == 0 and len(program) not in (20, 32):
         program = program[:20].ljust(20, b"\0")
+    # Decoding only: which of these a withdrawal may pay is the policy's (BAD_DESTINATION).
     address = segwit_address(version, program, network)
-    assert script_pubkey(address, network) == portal_script_pubkey(address, network)
+    assert script_pubkey(address, network) == witness_script_pubkey(version, program)
     assert script_pubkey(address.upper(), network) == witness_script_pubkey(version, program)
 
 
@@ -370,6 +400,45 @@ def test_it_builds_the_portals_federation_scripts(n):
         timelock=TIMELOCK,
     )
     assert found == script.FederationScript(tuple(sorted(keys)), is_deposit=True)
+
+
+SCRIPT_VARIANTS = [
+    WALLET_SCRIPT,
+    DEPOSIT_SCRIPT,
+    deposit_witness_script(SON_KEYS, pubkey(secret("another user")), TIMELOCK),
+    deposit_witness_script(SON_KEYS, USER_KEY, TIMELOCK + 1),
+    DEPOSIT_SCRIPT.replace(USER_KEY, SON_KEYS[1]),  # a SON key as the user's
+    DEPOSIT_SCRIPT.replace(USER_KEY, b"\x02" + bytes(32)),  # not a point
+    DEPOSIT_SCRIPT.replace(USER_KEY, b"\x04" + USER_KEY[1:]),  # not a compressed key
+    DEPOSIT_SCRIPT + b"\x00",
+    DEPOSIT_SCRIPT[:-1],
+    federation_witness_script(SON_KEYS[:2]),
+    deposit_witness_script(SON_KEYS[1:], USER_KEY, TIMELOCK),
+]
+
+
+@pytest.mark.parametrize("witness_script", SCRIPT_VARIANTS)
+def test_its_byte_comparison_of_known_scripts_agrees_with_reading_them(witness_script):
+    cfg = config()
+    expected = script.classify(
+        witness_script,
+        federation=cfg.federation_keys,
+        own_key=cfg.own_key,
+        timelock=cfg.deposit_timelock,
+    )
+    assert policy._classify(witness_script, cfg) == expected
+
+
+@settings(max_examples=200)
+@given(position=st.integers(0, len(DEPOSIT_SCRIPT) - 1), mask=st.integers(1, 255))
+def test_its_byte_comparison_agrees_with_reading_any_altered_deposit_script(position, mask):
+    altered = bytearray(DEPOSIT_SCRIPT)
+    altered[position] ^= mask
+    cfg = config()
+    expected = script.classify(
+        bytes(altered), federation=cfg.federation_keys, own_key=cfg.own_key, timelock=TIMELOCK
+    )
+    assert policy._classify(bytes(altered), cfg) == expected
 
 
 # --- sign_request ---------------------------------------------------------------------------
@@ -424,7 +493,7 @@ def test_it_completes_a_request_whose_intent_was_recorded_before_a_crash(tmp_pat
     with Journal(path) as journal:
         expected = sign_request(Draft().request(), config(), journal, NOW)
     with sqlite3.connect(path) as db:  # as if the process died between intent and signatures
-        db.execute("UPDATE signed_requests SET signatures = NULL, signed_at = NULL")
+        db.execute("UPDATE requests SET signatures = NULL, signed_at = NULL")
     with Journal(path) as journal:
         assert sign_request(Draft().request(), config(), journal, NOW) == expected
         assert journal.already_signed(_spend(Draft())) == expected["signatures"]
@@ -459,7 +528,7 @@ def test_it_refuses_rather_than_crashes_when_the_policy_has_a_bug(journal, monke
     answer = sign_request(Draft().request(), config(), journal, NOW)
     assert answer == {"request_id": "stx-1", "refused": True, "reasons": ["INTERNAL_ERROR"]}
     assert "the policy failed on request stx-1" in caplog.text
-    assert journal.payouts_since(NOW - timedelta(days=1)) == []
+    assert journal.paid_since(NOW - timedelta(days=1)) == 0
 
 
 @pytest.mark.parametrize(
@@ -506,8 +575,9 @@ def rpc():
 _coinbase_heights = itertools.count(1)
 
 
-def _fund(rpc, amounts_and_scripts: list[tuple[int, bytes]]) -> str:
-    """Pay each (amount, witness script) as P2WSH from a mature coinbase; mined; the txid."""
+def _fund(rpc, amounts_and_scripts: list[tuple[int, bytes]]) -> bytes:
+    """Pay each (amount, witness script) as P2WSH from a mature coinbase; mined; the funding
+    transaction serialized without witnesses (the previous transaction of its coins)."""
     block = CBlock.deserialize(rpc.get_block_raw(rpc.get_block_hash(next(_coinbase_heights))))
     coinbase = block.vtx[0]
     outputs = [CTxOut(amount, CScript(script.p2wsh(ws))) for amount, ws in amounts_and_scripts]
@@ -522,7 +592,7 @@ def _fund(rpc, amounts_and_scripts: list[tuple[int, bytes]]) -> str:
     tx.wit = CTxWitness([CTxInWitness(CScriptWitness([signature, FUNDING_KEY]))])
     txid = rpc.send_raw_transaction(tx.serialize())
     _mine(rpc, txid)
-    return txid
+    return CTransaction(tx.vin, tx.vout, tx.nLockTime, tx.nVersion).serialize()
 
 
 def _mine(rpc, txid: str) -> None:
@@ -548,31 +618,89 @@ def test_a_withdrawal_signed_by_m_signers_is_accepted_by_a_node(rpc, tmp_path):
     _mine(rpc, txid)
 
 
-def test_a_lie_about_an_input_amount_only_yields_invalid_signatures(rpc, tmp_path):
-    funding = _fund(rpc, [(100_000_000, WALLET_SCRIPT)])
-    # The transaction pays 99,000,000 sat from a coin of 100,000,000: a fee of 1,000,000, ten
-    # times the cap. The portal claims the coin holds 99,010,000, so the fee looks like 10,000.
-    lying = Draft(coins=(Coin(funding, 0, 99_010_000, WALLET_SCRIPT),), fee=10_000)
-    signers = [config(0), config(1)]
-    answers = [_answers(lying, signer, tmp_path) for signer in signers]
-    assert all("signatures" in answer for answer in answers)
-    with pytest.raises(BitcoinRPCError) as error:
-        rpc.send_raw_transaction(_assemble(lying, signers, answers))
-    assert "script-verify-flag" in error.value.message  # BIP143 signs the amount
-
-    # Told the truth about the same transaction, the policy sees the fee and refuses.
-    truthful = lying.but(
-        id="stx-truthful",
-        coins=(Coin(funding, 0, 100_000_000, WALLET_SCRIPT),),
-        outputs=lying.tx_outputs(),
+def test_the_two_request_amount_attack_gets_no_signature(rpc, tmp_path):
+    """Issue #9's attack on segwit v0: one unsigned transaction sent under two request ids,
+    each understating a different input, so that each request's fee looks small while the
+    signatures (each valid for the input told the truth about) combine into a transaction
+    paying whatever the inputs hold. Amounts now come only from previous transactions, and a
+    lie about one does not hash to the outpoint's txid."""
+    first = _fund(rpc, [(100_000_000, WALLET_SCRIPT)])
+    second = _fund(rpc, [(50_000_000, DEPOSIT_SCRIPT)])
+    coins = (
+        Coin(first, 0, 100_000_000, WALLET_SCRIPT),
+        Coin(second, 0, 50_000_000, DEPOSIT_SCRIPT),
     )
-    assert truthful.tx().serialize() == lying.tx().serialize()
-    with Journal(tmp_path / "truthful.sqlite") as journal:
-        answer = sign_request(truthful.request(), config(0), journal, NOW)
-    assert answer["reasons"] == ["FEE_TOO_HIGH", "FEERATE_TOO_HIGH"]
+    # Pays 50,000,000 out and 99,000,000 back: a fee of 1,000,000, ten times the cap.
+    draft = Draft(coins=coins, fee=1_000_000)
+    truthful = draft.request()
+    signer = config(0)
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        for n, coin in enumerate(coins):  # each request understates another input
+            lie = _with_amount(coin, coin.amount - 990_000)
+            request = {**truthful, "id": f"stx-{n}", "prev_txs": {**truthful["prev_txs"]}}
+            request["prev_txs"][coin.txid] = lie
+            assert sign_request(request, signer, journal, NOW)["reasons"] == ["PREV_TX_MISMATCH"]
+            legacy = _as_version_1(request, [c.amount - 990_000 * (c is coin) for c in coins])
+            assert sign_request(legacy, signer, journal, NOW)["reasons"] == ["UNKNOWN_VERSION"]
+        assert sign_request(truthful, signer, journal, NOW)["reasons"] == [
+            "FEE_TOO_HIGH",
+            "FEERATE_TOO_HIGH",
+        ]
+        assert journal.paid_since(NOW - timedelta(days=1)) == 0
+    with sqlite3.connect(tmp_path / "journal.sqlite") as db:
+        assert db.execute("SELECT COUNT(*) FROM requests").fetchone() == (0,)
+
+
+def test_a_signed_transaction_gets_no_other_signatures_under_another_id(rpc, tmp_path):
+    """The first request's signatures are the only ones ever produced for its txid: the same
+    transaction under another id is answered with them, or refused if anything differs."""
+    first = _fund(rpc, [(100_000_000, WALLET_SCRIPT)])
+    second = _fund(rpc, [(50_000_000, DEPOSIT_SCRIPT)])
+    coins = (
+        Coin(first, 0, 100_000_000, WALLET_SCRIPT),
+        Coin(second, 0, 50_000_000, DEPOSIT_SCRIPT),
+    )
+    draft = Draft(coins=coins)
+    request = draft.request()
+    lie = _with_amount(coins[1], 49_000_000)
+    relabelled = [{**w, "id": f"x-{w['id']}"} for w in request["withdrawals"]]
+    signers = [config(0), config(1)]
+    answers = []
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        produced = sign_request(request, signers[0], journal, NOW)
+        attempts = [
+            ({**request, "id": "stx-2", "prev_txs": {**request["prev_txs"], coins[1].txid: lie}}),
+            ({**request, "id": "stx-3", "withdrawals": relabelled}),
+            ({**request, "id": "stx-4"}),
+        ]
+        answers = [sign_request(attempt, signers[0], journal, NOW) for attempt in attempts]
+    assert answers[0]["reasons"] == ["PREV_TX_MISMATCH"]
+    assert answers[1]["reasons"] == ["TX_CONTENT_MISMATCH"]
+    assert answers[2] == {**produced, "request_id": "stx-4"}
+    other = _answers(draft, signers[1], tmp_path)
+    txid = rpc.send_raw_transaction(_assemble(draft, signers, [produced, other]))
+    _mine(rpc, txid)
 
 
 # --- helpers ----------------------------------------------------------------------------------
+
+
+def _with_amount(coin: Coin, amount: int) -> str:
+    """The coin's previous transaction with its output's amount changed: the only way left to
+    understate an input, and a transaction that no longer hashes to the outpoint's txid."""
+    tx = CMutableTransaction.from_tx(CTransaction.deserialize(coin.prev_tx))
+    tx.vout[coin.vout].nValue = amount
+    return tx.serialize().hex()
+
+
+def _as_version_1(request: dict, amounts: list[int]) -> dict:
+    """The same lie in the earlier format, which let inputs claim their amounts."""
+    inputs = [
+        {**claim, "amount": amount}
+        for claim, amount in zip(request["inputs"], amounts, strict=True)
+    ]
+    legacy = {key: value for key, value in request.items() if key != "prev_txs"}
+    return {**legacy, "version": 1, "inputs": inputs}
 
 
 def _assemble(draft: Draft, configs: list[SignerConfig], answers: list[dict]) -> bytes:

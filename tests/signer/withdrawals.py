@@ -1,8 +1,9 @@
 """Signing requests for the signer's tests, built the way the portal builds them.
 
-Scripts and addresses come from the portal's mappings.chains, transactions from
-python-bitcoinlib: neither is the signer's own code, so the tests check the signer against
-independent implementations. A Draft is a valid withdrawal by default; tests change one thing.
+Scripts and addresses come from the portal's mappings.chains, transactions (the one to sign and
+each coin's previous transaction) from python-bitcoinlib: neither is the signer's own code, so
+the tests check the signer against independent implementations. A Draft is a valid withdrawal by
+default; tests change one thing.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import coincurve
-from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTxOut, lx
+from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTxOut, Hash, b2lx, lx
 from bitcoin.core.script import CScript
 
 from mappings.chains.bitcoin import base58_address, decode_address, hash160, segwit_address
@@ -49,6 +50,7 @@ CAROL = segwit_address(0, hash160(pubkey(secret("carol payout"))), NETWORK)  # P
 DAVE = base58_address("p2pkh", hash160(pubkey(secret("dave payout"))), NETWORK)  # P2PKH
 ERIN = segwit_address(1, pubkey(secret("erin payout"))[1:], NETWORK)  # P2TR
 MALLORY = segwit_address(0, hash160(pubkey(secret("mallory"))), NETWORK)
+STRANGER_SPK = bytes([0, 20]) + hash160(STRANGER_KEY)
 
 
 def config(son: int = 0, **overrides) -> SignerConfig:
@@ -72,22 +74,40 @@ def script_pubkey(address: str, network: str = NETWORK) -> bytes:
 
 @dataclass(frozen=True)
 class Coin:
-    txid: str
+    """Output `vout` of `prev_tx` (serialized without witnesses), of `amount` satoshi, spent
+    with `witness_script`."""
+
+    prev_tx: bytes
     vout: int
     amount: int
     witness_script: bytes
 
+    @property
+    def txid(self) -> str:
+        return b2lx(Hash(self.prev_tx))
+
     def claim(self) -> dict:
-        return {
-            "txid": self.txid,
-            "vout": self.vout,
-            "amount": self.amount,
-            "witness_script": self.witness_script.hex(),
-        }
+        return {"txid": self.txid, "vout": self.vout, "witness_script": self.witness_script.hex()}
 
 
-def coin(label: str, amount: int, witness_script: bytes = WALLET_SCRIPT, vout: int = 0) -> Coin:
-    return Coin(hashlib.sha256(label.encode()).hexdigest(), vout, amount, witness_script)
+def coin(
+    label: str,
+    amount: int,
+    witness_script: bytes = WALLET_SCRIPT,
+    vout: int = 0,
+    script_pubkey: bytes | None = None,
+) -> Coin:
+    """A coin in a made-up transaction (spending an outpoint named by `label`) whose output
+    `vout` pays `amount` to P2WSH(witness_script), or to `script_pubkey`; outputs before it pay
+    a stranger."""
+    paid = script_pubkey if script_pubkey is not None else p2wsh_script_pubkey(witness_script)
+    outputs = [CTxOut(10_000 + n, CScript(STRANGER_SPK)) for n in range(vout)]
+    prev = CMutableTransaction(
+        [CMutableTxIn(COutPoint(hashlib.sha256(label.encode()).digest(), 0))],
+        [*outputs, CTxOut(amount, CScript(paid))],
+        nVersion=2,
+    )
+    return Coin(prev.serialize(), vout, amount, witness_script)
 
 
 @dataclass(frozen=True)
@@ -147,11 +167,12 @@ class Draft:
     def request(self) -> dict:
         document = {
             "id": self.id,
-            "version": 1,
+            "version": 2,
             "chain": "bitcoin",
             "network": NETWORK,
             "tx": self.tx().serialize().hex(),
             "inputs": [c.claim() for c in self.coins],
+            "prev_txs": {c.txid: c.prev_tx.hex() for c in self.coins},
             "withdrawals": [
                 {"id": wid, "address": address, "amount": amount}
                 for wid, address, amount in self.withdrawals
@@ -165,10 +186,14 @@ class Draft:
 
 
 class History:
-    """An in-memory PayoutHistory, for evaluate() without a journal."""
+    """An in-memory PayoutHistory, for evaluate() without a journal: every payout given was
+    recorded within the window."""
 
     def __init__(self, payouts=()):
-        self.payouts = list(payouts)
+        self.payouts = set(payouts)
 
-    def payouts_since(self, since):
-        return list(self.payouts)
+    def paid_since(self, since):
+        return sum(payout.amount for payout in self.payouts)
+
+    def recorded(self, payouts):
+        return self.payouts & set(payouts)
