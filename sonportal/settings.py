@@ -44,6 +44,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "sonportal.middleware.APIBodyLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -115,6 +116,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+# The API refuses request bodies larger than this before parsing them (sonportal/middleware.py).
+# The largest legitimate body is a signer's answer to a 100 kB transaction: ~2,400 inputs, one
+# signature of ~260 bytes of JSON each, ~630 KB.
+API_MAX_BODY_BYTES = 768 * 1024
 SPECTACULAR_SETTINGS = {
     "TITLE": "SON portal API",
     "DESCRIPTION": "Users, SON signers and scripts talk to the portal through this API.",
