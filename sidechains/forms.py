@@ -32,3 +32,13 @@ class WithdrawalForm(forms.Form):
             return pbtc_parse(self.cleaned_data["amount"])
         except ValueError as e:
             raise forms.ValidationError(str(e)) from None
+
+
+class TokenRotationForm(forms.Form):
+    """The operator's "issue a new API token" on their SON's page."""
+
+    reason = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Kept in the audit log; empty: a routine rotation.",
+    )

@@ -206,9 +206,12 @@ def federation_coin(amount: int = 2_000_000) -> Coin:
 
 def son_tokens():
     from sidechains.models import SON
-    from sidechains.services import son_issue_token
+    from sidechains.services import TokenIssuer, son_issue_token
 
-    return [(son, son_issue_token(son=son)) for son in SON.objects.order_by("name")]
+    return [
+        (son, son_issue_token(son=son, by=None, reason="test", via=TokenIssuer.COMMAND))
+        for son in SON.objects.order_by("name")
+    ]
 
 
 def test_it_shows_the_batch_txid_and_signatures_collected(
