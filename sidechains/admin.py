@@ -84,6 +84,14 @@ class SONAdmin(admin.ModelAdmin):
     def has_issue_son_token_permission(self, request) -> bool:
         return request.user.has_perm("sidechains.issue_son_token")
 
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not self.has_issue_son_token_permission(request):
+            # A SON's owner can issue its token on the SON's page: handing a SON to someone
+            # needs the permission to issue its token.
+            fields.append("owner")
+        return fields
+
     @admin.action(
         description="Issue a new API token (the old one stops working)",
         permissions=["issue_son_token"],

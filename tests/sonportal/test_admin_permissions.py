@@ -290,3 +290,27 @@ def test_an_administrator_is_a_group_member_not_merely_staff(admin_user, view_on
     assert admin_user.has_perm("sidechains.issue_son_token")
     assert not view_only_staff.has_perm("sidechains.issue_son_token")
     assert not admin_user.has_perm("auth.change_user")  # cannot make themself a superuser
+
+
+def test_handing_a_son_to_someone_needs_the_permission_to_issue_its_token(
+    world, view_only_staff, admin_user, client
+):
+    """Its owner can issue the SON's token on the SON's page, so changing the owner is as much."""
+    son = world.son
+    change = Permission.objects.get(content_type__app_label="sidechains", codename="change_son")
+    view_only_staff.user_permissions.add(change)
+    url = reverse("admin:sidechains_son_change", args=[son.pk])
+    form = {"name": son.name, "status": son.status, "owner": view_only_staff.pk}
+    inlines = {
+        f"{prefix}-{key}": value
+        for prefix in ("public_keys", "statistics", "status_changes")
+        for key, value in (("TOTAL_FORMS", 0), ("INITIAL_FORMS", 0))
+    }
+
+    client.force_login(view_only_staff)
+    client.post(url, {**form, **inlines})
+    son.refresh_from_db()
+    assert son.owner != view_only_staff
+
+    client.force_login(admin_user)
+    assert "owner" in client.get(url).context["adminform"].form.fields
