@@ -96,13 +96,31 @@ class Stack:
                 "SON_DEREGISTER_TIME": "300",
                 "WITNESS_CYCLE": "600",
                 "SON_LIVENESS_CHECK_EVERY": "10",
+                # bin/demo reads /healthz's details with it while it waits for the stack.
+                "HEALTH_TOKEN_FILE": str(self.secret_file("health_token")),
             }
         else:
             # Tests start their own bcoin nodes and point the client at them. Live-server
             # threads must not keep connections that block dropping the test database.
             env["BITCOIN_RPC_URL"] = "http://127.0.0.1:9/"
             env["DATABASE_CONN_MAX_AGE"] = "0"
+            # Each test sees the health it set up, not an answer kept from an earlier one.
+            env["HEALTH_PUBLIC_CACHE"] = "0"
+            env |= self.test_security_env()
         return env
+
+    @staticmethod
+    def test_security_env() -> dict[str, str]:
+        """The tests run with DEBUG off, as production does, against plain-HTTP live servers:
+        no redirect to HTTPS and no Secure-only cookies there. Throttle rates no test reaches
+        unless it lowers them (the throttle tests do)."""
+        return {
+            "SECURE_SSL_REDIRECT": "false",
+            "SECURE_COOKIES": "false",
+            "API_THROTTLE_SIGNER": "100000/minute",
+            "API_THROTTLE_USER": "100000/minute",
+            "API_THROTTLE_ANON": "100000/minute",
+        }
 
     def write_env_file(self) -> Path:
         path = self.dir / "env"
@@ -387,9 +405,13 @@ class Stack:
     def wait_healthy(self, web: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         report: dict = {}
+        token = self.secret_file("health_token").read_text().strip()
+        request = urllib.request.Request(
+            f"{web}/healthz", headers={"Authorization": f"Bearer {token}"}
+        )
         while time.monotonic() < deadline:
             try:
-                with urllib.request.urlopen(f"{web}/healthz", timeout=15) as response:
+                with urllib.request.urlopen(request, timeout=15) as response:
                     report = json.load(response)
             except urllib.error.HTTPError as e:
                 report = json.load(e)

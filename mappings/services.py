@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from mappings import destinations
 from mappings.chains import bitcoin, deposit, hive
 from mappings.models import AddressClaim, SidechainAddress
 from sidechains.federation import federation_public_keys
@@ -53,7 +54,8 @@ def derive_bitcoin_deposit(user_key: bytes) -> BitcoinDeposit:
 
 
 def parse_bitcoin(deposit_public_key: str, withdraw_address: str) -> tuple[bytes, str]:
-    """The user's key bytes and the canonical withdraw address, or MappingError."""
+    """The user's key bytes and the canonical withdraw address, or MappingError. The address
+    is checked on its own here; mapping_set_bitcoin also checks it against the federation."""
     try:
         key = bitcoin.validate_pubkey(deposit_public_key)
     except bitcoin.PublicKeyError as e:
@@ -63,6 +65,13 @@ def parse_bitcoin(deposit_public_key: str, withdraw_address: str) -> tuple[bytes
     except bitcoin.AddressError as e:
         raise MappingError(str(e), "withdraw_address") from e
     return key, address.text
+
+
+def _check_withdraw_destination(address: str, derived: BitcoinDeposit) -> None:
+    try:
+        destinations.withdraw_destination(address, own_deposit=derived.script_pubkey)
+    except bitcoin.AddressError as e:
+        raise MappingError(str(e), "withdraw_address") from e
 
 
 def parse_hive(account: str) -> str:
@@ -86,6 +95,7 @@ def mapping_set_bitcoin(
     """Register or change the user's Bitcoin addresses: (mapping, whether a row was created)."""
     key, address = parse_bitcoin(deposit_public_key, withdraw_address)
     derived = derive_bitcoin_deposit(key)
+    _check_withdraw_destination(address, derived)
     fields = {
         "deposit_public_key": key.hex(),
         "withdraw_address": address,

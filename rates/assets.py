@@ -2,8 +2,15 @@
 
 Amounts are integers of an asset's base unit (1 satoshi = 10**-8 BTC, 0.001 HIVE or HBD). The
 helpers here turn base units into decimal strings and back without ever touching a float.
+
+amount_parse() and rate_parse() are the one strict parser of money and rates that people and
+machines type (forms, the API, the admin): a str of ASCII digits with at most one point,
+bounded in length before anything else is looked at, with no sign, exponent, underscore,
+separator or non-ASCII digit. Python's Decimal() and int() accept all of those ("1e999999999",
+"1_000", "١"), and an exponent turned into base units is a number of unbounded size.
 """
 
+import re
 from decimal import Decimal
 
 from django.db import models
@@ -27,6 +34,35 @@ DECIMALS: dict[str, int] = {
     Asset.HBD: 3,
     Asset.PHBD: 3,
 }
+
+
+# The largest amount of each asset the portal takes as input, in whole units: BTC's supply cap,
+# and a billion HIVE or HBD (more than either supply). In base units these stay far below
+# PostgreSQL's bigint (about 9.2 * 10**18), so sums of many of them still fit.
+MAX_WHOLE_UNITS: dict[str, int] = {
+    Asset.BTC: 21_000_000,
+    Asset.PBTC: 21_000_000,
+    Asset.HIVE: 1_000_000_000,
+    Asset.PHIVE: 1_000_000_000,
+    Asset.HBD: 1_000_000_000,
+    Asset.PHBD: 1_000_000_000,
+}
+
+# Bounds of a rate: 4 digits before the point and 8 after, i.e. 0.00000001 to 9999.99999999.
+# Eight places resolve a satoshi per BTC; anything outside the range is a typo, not a policy.
+RATE_MAX_DIGITS = 12
+RATE_DECIMAL_PLACES = 8
+RATE_WHOLE_DIGITS = RATE_MAX_DIGITS - RATE_DECIMAL_PLACES
+
+# Longer than any amount or rate within the bounds, with room for leading zeros; checked before
+# the text is matched, so a pasted essay costs nothing.
+MAX_DECIMAL_LENGTH = 40
+# Only ASCII digits: [0-9] (unlike \d) matches no other script's digits.
+_DECIMAL = re.compile(r"(?P<whole>[0-9]+)(?:\.(?P<fraction>[0-9]+))?")
+
+
+class AmountError(ValueError):
+    """Text that is not an amount (or rate) the portal takes; str() is a message for the user."""
 
 
 class Pair(models.TextChoices):
@@ -61,22 +97,66 @@ def amount_format(amount: int, asset: str) -> str:
     return f"{sign}{whole}.{fraction:0{places}d} {asset}"
 
 
-def amount_parse(value: Decimal, asset: str) -> int:
-    """A decimal amount of whole units as base units; refuses what base units cannot hold."""
-    if not isinstance(value, Decimal):
-        raise TypeError("amount must be a Decimal")
+def max_amount(asset: str) -> int:
+    """The largest amount of `asset` the portal takes as input, in base units."""
+    return MAX_WHOLE_UNITS[asset] * 10 ** DECIMALS[asset]
+
+
+def amount_parse(text: str, asset: str) -> int:
+    """An amount typed by a person or sent by a machine ("0.001") as base units of `asset`.
+
+    Zero parses (callers that need more say so); AmountError with a message for anything else
+    that is not a plain decimal within the asset's places and maximum.
+    """
     places = DECIMALS[asset]
-    if not value.is_finite():
-        raise ValueError("Enter a number.")
-    if value < 0:
-        raise ValueError("The amount cannot be negative.")
-    _, digits, exponent = value.as_tuple()
-    assert isinstance(exponent, int)  # finite, checked above
-    coefficient = int("".join(map(str, digits)))
-    shift = exponent + places
-    if shift >= 0:
-        return coefficient * 10**shift
-    whole, extra = divmod(coefficient, 10**-shift)
-    if extra:
-        raise ValueError(f"{asset} has {places} decimal places.")
-    return whole
+    whole, fraction = _decimal_digits(text, what="amount", example="0.001")
+    if len(fraction) > places:
+        raise AmountError(f"{asset} has {places} decimal places.")
+    units = int(whole) * 10**places + int(fraction.ljust(places, "0") or "0")
+    if units > max_amount(asset):
+        raise _too_large(asset)
+    return units
+
+
+def rate_parse(text: str) -> Decimal:
+    """A rate ("0.995") as a Decimal within the rate bounds; AmountError with a message."""
+    whole, fraction = _decimal_digits(text, what="rate", example="0.995")
+    if len(fraction) > RATE_DECIMAL_PLACES:
+        raise AmountError(f"A rate has at most {RATE_DECIMAL_PLACES} decimal places.")
+    if len(whole.lstrip("0")) > RATE_WHOLE_DIGITS:
+        raise AmountError(f"A rate has at most {RATE_WHOLE_DIGITS} digits before the point.")
+    rate = Decimal(f"{whole}.{fraction}" if fraction else whole)
+    if rate == 0:
+        raise AmountError("The rate must be greater than zero.")
+    return rate
+
+
+def _decimal_digits(text: str, *, what: str, example: str) -> tuple[str, str]:
+    """The digits before and after the point of a strict decimal; AmountError otherwise."""
+    if not isinstance(text, str):
+        # A JSON number has been a float already, and True is an int: refuse, never guess.
+        raise AmountError(f'Send the {what} as a string, e.g. "{example}", not as a number.')
+    text = text.strip()
+    if not text:
+        raise AmountError(f"Enter the {what}.")
+    if len(text) > MAX_DECIMAL_LENGTH:
+        raise AmountError(f"The {what} is too long: at most {MAX_DECIMAL_LENGTH} characters.")
+    match = _DECIMAL.fullmatch(text)
+    if match is None:
+        raise AmountError(_shape_message(text, what, example))
+    return match["whole"], match["fraction"] or ""
+
+
+def _shape_message(text: str, what: str, example: str) -> str:
+    if text[0] == "-":
+        return f"The {what} cannot be negative."
+    return (
+        f"Enter the {what} as a decimal number: the digits 0-9 and at most one point, "
+        f"e.g. {example} (no sign, exponent, spaces or separators)."
+    )
+
+
+def _too_large(asset: str) -> AmountError:
+    return AmountError(
+        f"The largest amount of {asset} is {amount_format(max_amount(asset), asset)}."
+    )

@@ -1,38 +1,102 @@
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django import forms
 from django.utils import timezone
 
 from rates import conversion, services
-from rates.assets import Pair, amount_format, amount_parse
-from rates.models import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, ExchangeRate, validate_rate
+from rates.assets import (
+    MAX_DECIMAL_LENGTH,
+    AmountError,
+    Pair,
+    amount_format,
+    amount_parse,
+    rate_parse,
+)
+from rates.models import ExchangeRate, validate_rate
 
 
-def _rate_field() -> forms.DecimalField:
-    return forms.DecimalField(
-        max_digits=RATE_MAX_DIGITS,
-        decimal_places=RATE_DECIMAL_PLACES,
-        validators=[validate_rate],
-        error_messages={"invalid": "Enter the rate as a decimal number, e.g. 0.995."},
-        help_text="Pegged units per unit of the sidechain asset, up to 8 decimal places.",
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+class _StrictDecimalField(forms.Field):
+    """A text input read by the strict parser (rates.assets) instead of Decimal()."""
+
+    widget = forms.TextInput
+
+    def widget_attrs(self, widget) -> dict:
+        attrs = super().widget_attrs(widget)
+        return {
+            **attrs,
+            "inputmode": "decimal",
+            "autocomplete": "off",
+            "maxlength": str(MAX_DECIMAL_LENGTH),
+        }
+
+    def to_python(self, value):
+        if isinstance(value, str):
+            value = value.strip()
+        if value in self.empty_values:
+            return None
+        try:
+            return self.parse(value)
+        except AmountError as e:
+            raise forms.ValidationError(str(e), code="invalid") from None
+
+    def parse(self, text: str):
+        raise NotImplementedError
+
+
+class AmountField(_StrictDecimalField):
+    """A money amount of one asset, cleaned to an int of base units."""
+
+    def __init__(self, *, asset: str, **kwargs):
+        self.asset = asset
+        super().__init__(**kwargs)
+
+    def parse(self, text: str) -> int:
+        return amount_parse(text, self.asset)
+
+
+class RateField(_StrictDecimalField):
+    """An exchange rate, cleaned to a Decimal within the rate bounds."""
+
+    default_validators = [validate_rate]
+
+    def parse(self, text: str):
+        return rate_parse(text)
+
+
+def _rate_field() -> RateField:
+    return RateField(
+        help_text="Pegged units per unit of the sidechain asset, up to 8 decimal places."
     )
 
 
-def _amount_field() -> forms.DecimalField:
-    return forms.DecimalField(
+def _amount_field() -> forms.CharField:
+    # Parsed in clean(), where the pair says the asset; bounded in length before that.
+    return forms.CharField(
         label="Sample amount",
         required=False,
-        min_value=Decimal(0),
-        max_digits=24,
-        error_messages={"invalid": "Enter the amount as a decimal number, e.g. 1.5."},
+        max_length=MAX_DECIMAL_LENGTH,
         help_text="Of the sidechain asset, for the preview only.",
         widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
     )
 
 
-class RateForm(forms.Form):
+class _SampleAmountForm(forms.Form):
+    """The sample amount, parsed for both assets of the pair once the pair is known."""
+
+    def clean(self):
+        data = super().clean()
+        if "pair" in data and "amount" in data:
+            pair = Pair(data["pair"])
+            amount = data["amount"] or "1"  # no sample amount: one whole unit
+            try:
+                data["sidechain_units"] = amount_parse(amount, pair.sidechain_asset)
+                data["pegged_units"] = amount_parse(amount, pair.pegged_asset)
+            except AmountError as e:
+                self.add_error("amount", str(e))
+        return data
+
+
+class RateForm(_SampleAmountForm):
     pair = forms.ChoiceField(choices=Pair.choices)
     rate = _rate_field()
     valid_from = forms.DateTimeField(
@@ -57,26 +121,12 @@ class Preview:
     sidechain_out: str
 
 
-class RatePreviewForm(forms.Form):
+class RatePreviewForm(_SampleAmountForm):
     """What a sample amount converts to at a rate being typed, both ways."""
 
     pair = forms.ChoiceField(choices=Pair.choices)
     rate = _rate_field()
     amount = _amount_field()
-
-    def clean(self):
-        data = super().clean()
-        if "pair" in data:
-            pair = Pair(data["pair"])
-            amount = data.get("amount")
-            if amount is None:  # no sample amount: one whole unit
-                amount = Decimal(1)
-            try:
-                data["sidechain_units"] = amount_parse(amount, pair.sidechain_asset)
-                data["pegged_units"] = amount_parse(amount, pair.pegged_asset)
-            except ValueError as e:
-                self.add_error("amount", str(e))
-        return data
 
     def result(self) -> Preview:
         pair = Pair(self.cleaned_data["pair"])
@@ -102,6 +152,7 @@ class ExchangeRateAdminForm(forms.ModelForm):
     """
 
     set_by = None
+    rate = _rate_field()  # the strict parser, not the model's DecimalField
 
     class Meta:
         model = ExchangeRate

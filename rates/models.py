@@ -18,12 +18,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
-from rates.assets import Asset, Pair
-
-# Bounds of a rate: 4 digits before the point and 8 after, i.e. 0.00000001 to 9999.99999999.
-# Eight places resolve a satoshi per BTC; anything outside the range is a typo, not a policy.
-RATE_MAX_DIGITS = 12
-RATE_DECIMAL_PLACES = 8
+from rates.assets import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, Asset, Pair
 
 # The seed migration puts every pair at 1 from this instant on.
 SEED_VALID_FROM = datetime(2000, 1, 1, tzinfo=UTC)

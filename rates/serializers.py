@@ -1,12 +1,13 @@
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from rates.assets import Pair
+from rates.assets import AmountError, Pair, amount_format, amount_parse, rate_parse
 from rates.models import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS, ExchangeRate, validate_rate
 
 
 class RateField(serializers.DecimalField):
-    """A rate in and out as a decimal string; a JSON number has been a float already."""
+    """A rate in and out as a decimal string, read by the strict parser (rates.assets)."""
 
     def __init__(self, **kwargs):
         kwargs.setdefault("validators", [validate_rate])
@@ -18,11 +19,30 @@ class RateField(serializers.DecimalField):
         )
 
     def to_internal_value(self, data):
-        if not isinstance(data, str):
-            raise serializers.ValidationError(
-                'Send the rate as a string, e.g. "0.995", not as a JSON number.'
-            )
-        return super().to_internal_value(data)
+        try:
+            return rate_parse(data)
+        except AmountError as e:
+            raise serializers.ValidationError(str(e)) from None
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class AmountField(serializers.Field):
+    """A money amount as a decimal string ("0.001") in and out; an int of base units inside.
+
+    A JSON number is refused: a float has lost digits already."""
+
+    def __init__(self, *, asset: str, **kwargs):
+        self.asset = asset
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> int:
+        try:
+            return amount_parse(data, self.asset)
+        except AmountError as e:
+            raise serializers.ValidationError(str(e)) from None
+
+    def to_representation(self, value: int) -> str:
+        return amount_format(value, self.asset).split()[0]
 
 
 class RateInput(serializers.Serializer):

@@ -55,7 +55,7 @@ def _pair_board(pair: Pair, now) -> PairBoard:
     return PairBoard(pair, current, labelled, chart)
 
 
-def _render(request: HtmxHttpRequest, *, form=None, preview=None, created=None):
+def _render(request: HtmxHttpRequest, *, form=None, preview=None, created=None, status=200):
     now = timezone.now()
     context = {
         "boards": [_pair_board(pair, now) for pair in Pair],
@@ -64,7 +64,8 @@ def _render(request: HtmxHttpRequest, *, form=None, preview=None, created=None):
         "created": created,
     }
     template = "rates/list.html#board" if request.htmx else "rates/list.html"
-    return render(request, template, context)
+    # htmx swaps only 2xx answers, so its fragments carry their errors with a 200.
+    return render(request, template, context, status=200 if request.htmx else status)
 
 
 @require_GET
@@ -87,7 +88,7 @@ def rate_create(request: HtmxHttpRequest):
                 messages.success(request, f"Rate set: {row}.")
                 return redirect("rates-list")
             return _render(request, form=RateForm(initial={"pair": row.pair}), created=row)
-    return _render(request, form=form)
+    return _render(request, form=form, status=400)
 
 
 @require_GET
@@ -97,4 +98,7 @@ def rate_preview(request: HtmxHttpRequest):
     if request.htmx:
         return render(request, "rates/list.html#preview", {"preview": preview})
     # Without JS the Preview button lands here: the whole page, the form as it was typed.
-    return _render(request, form=RateForm(initial=request.GET.dict()), preview=preview)
+    status = 200 if preview.is_valid() else 400
+    return _render(
+        request, form=RateForm(initial=request.GET.dict()), preview=preview, status=status
+    )

@@ -173,8 +173,9 @@ def _withdrawals_of(user):
     responses={201: WithdrawalOutput, 200: WithdrawalOutput},
     description="Request a withdrawal of pBTC to the user's registered Bitcoin withdraw "
     "address. 201 when created, 200 with the first withdrawal when request_id was used "
-    "before; 400 (nothing saved) for a bad amount, too low a balance, an amount below the "
-    "minimum or no registered address.",
+    "before; 400 (nothing saved) for a bad amount (a decimal string: a JSON number is refused), "
+    "too low a balance, an amount below the minimum, or no registered address the portal may "
+    "pay (non_field_errors).",
 )
 @api_view(["GET", "POST"])
 def withdrawal_list(request):
@@ -186,14 +187,12 @@ def withdrawal_list(request):
     earlier = _withdrawals_of(request.user).filter(request_id=request_id).first()
     if earlier is not None:
         return Response(WithdrawalOutput(earlier).data, status=200)
-    if withdrawals.withdrawal_mapping(request.user) is None:
-        raise ValidationError(
-            {"non_field_errors": ["Register a Bitcoin withdraw address (mappings) first."]}
-        )
     try:
         withdrawal = withdrawals.withdrawal_request(
             user=request.user, amount_pegged=amount, request_id=request_id
         )
+    except withdrawals.WithdrawalAddressError as e:
+        raise ValidationError({"non_field_errors": [str(e)]}) from e
     except withdrawals.WithdrawalError as e:
         raise ValidationError({"amount": [str(e)]}) from e
     return Response(WithdrawalOutput(withdrawal).data, status=201)

@@ -79,6 +79,15 @@ def ledger_transfer(
     return entry
 
 
+def ledger_lock(*, accounts: list[LedgerAccount], asset: str) -> dict[int, int]:
+    """Lock the accounts' balances of `asset` (in the order ledger_transfer locks them) until
+    the caller's transaction ends; their amounts by account id. A caller that checks a balance
+    before it writes anything, then transfers, sees no other transfer in between."""
+    if not transaction.get_connection().in_atomic_block:
+        raise LedgerError("ledger_lock() holds its locks for the caller's transaction: open one.")
+    return {pk: balance.amount for pk, balance in _lock_balances(accounts, asset).items()}
+
+
 def _check_request(source, destination, asset, amount, reason) -> None:
     if asset not in LEDGER_ASSETS:
         raise LedgerError(f"The ledger holds {', '.join(LEDGER_ASSETS)}, not {asset!r}.")

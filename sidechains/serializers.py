@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from rates.assets import Asset, amount_format
-from sidechains.forms import pbtc_parse
+from rates.serializers import AmountField
 from sidechains.models import SON, Withdrawal
 
 
@@ -126,19 +126,14 @@ class SigningAnswerOutput(serializers.Serializer):
 
 
 class WithdrawalInput(serializers.Serializer):
-    amount = serializers.CharField(
-        max_length=40, help_text="pBTC to withdraw, a decimal string with up to 8 places."
+    amount = AmountField(
+        asset=Asset.PBTC,
+        help_text='pBTC to withdraw, a decimal string ("0.001") of up to 8 places.',
     )
     request_id = serializers.CharField(
         max_length=64,
         help_text="A client-chosen id; repeating a request with it returns the first result.",
     )
-
-    def validate_amount(self, value: str) -> int:
-        try:
-            return pbtc_parse(value)
-        except ValueError as e:
-            raise serializers.ValidationError(str(e)) from None
 
 
 class WithdrawalOutput(serializers.ModelSerializer):

@@ -15,9 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from mappings.chains.deposit import threshold
-from rates.assets import Asset, Pair, amount_format
-from rates.conversion import to_sidechain
-from rates.models import ExchangeRate, rate_in_force
+from rates.assets import Asset, amount_format
 from sidechains import services
 from sidechains.bitcoin import withdrawals as bitcoin_withdrawals
 from sidechains.bitcoin.rpc import BitcoinRPCError
@@ -264,40 +262,20 @@ def _withdrawal_fee() -> int | None:
 
 def _withdrawal_preview(user, amount_pegged: int) -> WithdrawalPreview:
     """What requesting amount_pegged would do; WithdrawalError for what the request itself
-    would refuse (withdrawal_request decides again on confirmation)."""
-    mapping = bitcoin_withdrawals.withdrawal_mapping(user)
-    if mapping is None:
-        raise WithdrawalError("Register a Bitcoin withdraw address (Addresses) first.")
-    try:
-        rate = rate_in_force(Pair.BTC_PBTC).rate
-    except ExchangeRate.DoesNotExist:
-        raise WithdrawalError("There is no BTC/pBTC rate yet.") from None
-    balance = balances_of(user)[Asset.PBTC]
-    if amount_pegged > balance:
-        raise WithdrawalError(
-            f"Your balance, {amount_format(balance, Asset.PBTC)}, is less than "
-            f"{amount_format(amount_pegged, Asset.PBTC)}."
-        )
-    value = to_sidechain(amount_pegged, rate, Pair.BTC_PBTC)
-    minimum = settings.BITCOIN_WITHDRAWAL_MINIMUM
-    if value < minimum:
-        raise WithdrawalError(
-            f"The minimum withdrawal is {amount_format(minimum, Asset.BTC)}; "
-            f"{amount_format(amount_pegged, Asset.PBTC)} is worth "
-            f"{amount_format(value, Asset.BTC)}."
-        )
+    would refuse (the same rules: withdrawal_quote; it decides again on confirmation)."""
+    quote = bitcoin_withdrawals.withdrawal_quote(user=user, amount_pegged=amount_pegged)
     fee = _withdrawal_fee()
-    if fee is not None and value - fee < bitcoin_withdrawals.DUST_LIMIT:
+    if fee is not None and quote.amount - fee < bitcoin_withdrawals.DUST_LIMIT:
         raise WithdrawalError("This amount is too small to pay its share of the network fee.")
     return WithdrawalPreview(
         amount=amount_format(amount_pegged, Asset.PBTC).split()[0],
         request_id=str(uuid.uuid4()),
-        balance=amount_format(balance, Asset.PBTC),
-        address=mapping.withdraw_address,
-        rate=rate,
-        value=amount_format(value, Asset.BTC),
+        balance=amount_format(quote.balance, Asset.PBTC),
+        address=quote.address,
+        rate=quote.rate,
+        value=amount_format(quote.amount, Asset.BTC),
         fee="" if fee is None else amount_format(fee, Asset.BTC),
-        receive="" if fee is None else amount_format(value - fee, Asset.BTC),
+        receive="" if fee is None else amount_format(quote.amount - fee, Asset.BTC),
     )
 
 

@@ -4,6 +4,7 @@ Secrets come from VAR or VAR_FILE (a path whose content is the secret) and never
 """
 
 import os
+import re
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -52,8 +53,9 @@ def env_choice(name: str, choices: tuple[str, ...], default: str = _MISSING) -> 
     return value
 
 
-def env_secret(name: str, *, required: bool = True) -> str:
-    """VAR or VAR_FILE, not both. Secrets have no default."""
+def env_secret(name: str, *, required: bool = True, min_length: int = 0) -> str:
+    """VAR or VAR_FILE, not both. Secrets have no default; a set one has at least min_length
+    characters."""
     value = os.environ.get(name, "")
     path = os.environ.get(f"{name}_FILE", "")
     if value and path:
@@ -66,6 +68,8 @@ def env_secret(name: str, *, required: bool = True) -> str:
             raise ImproperlyConfigured(f"{name}_FILE: cannot read {path}: {e.strerror}") from e
     if not value and required:
         raise ImproperlyConfigured(f"Set {name} or {name}_FILE.")
+    if value and len(value) < min_length:
+        raise ImproperlyConfigured(f"{name} must have at least {min_length} characters.")
     return value
 
 
@@ -86,3 +90,14 @@ def env_confirmations(name: str, default: str) -> list[tuple[int | None, int]]:
     if any(count < 1 for _, count in table):
         raise ImproperlyConfigured(f"{name}: every count must be at least 1; got {raw!r}.")
     return table
+
+
+RATE = re.compile(r"[1-9][0-9]{0,8}/(second|minute|hour|day)")
+
+
+def env_rate(name: str, default: str) -> str:
+    """A request rate as DRF's throttles read it: "<count>/<second|minute|hour|day>"."""
+    raw = env_str(name, default)
+    if RATE.fullmatch(raw) is None:
+        raise ImproperlyConfigured(f"{name} must look like 60/minute, got {raw!r}.")
+    return raw

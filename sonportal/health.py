@@ -1,9 +1,12 @@
 """Health of every component the portal depends on, for /healthz and the admin status panel.
 
 Each check returns a Check; a check never raises. Error texts come from the component's own
-error message and never contain credentials.
+error message and never contain credentials. Details and errors are for people with
+DETAIL_PERMISSION and for monitoring with HEALTH_TOKEN; anyone else sees up or down per component.
 """
 
+import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import asdict, dataclass
@@ -13,7 +16,9 @@ import requests
 from celery import Celery
 from celery.exceptions import TimeoutError as CeleryTimeoutError
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
+from django.http import HttpRequest
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
@@ -23,6 +28,12 @@ from sidechains.ledger import ledger_check, ledger_supply
 from sidechains.models import SON
 from sonportal.celery import app as celery_app
 from sonportal.tasks import PING_TASK
+
+# Who may see alerts may see the system's health.
+DETAIL_PERMISSION = "sidechains.view_alert"
+# Longer Authorization headers are refused before they are looked at.
+AUTHORIZATION_MAX_LENGTH = 512
+PUBLIC_REPORT_KEY = "health:public-report"
 
 
 @dataclass
@@ -167,3 +178,56 @@ def report() -> dict:
         "status": "ok" if all(c.ok for c in checks) else "fail",
         "checks": [asdict(c) for c in checks],
     }
+
+
+def public_report() -> dict:
+    """What anyone may know: the overall status and each component's name and state. Kept for
+    HEALTH_PUBLIC_CACHE seconds, so that anonymous callers cannot make the portal run its
+    checks (a task through every worker's queue among them) as often as they like."""
+    seconds = settings.HEALTH_PUBLIC_CACHE
+    kept = _cache_call(cache.get, PUBLIC_REPORT_KEY) if seconds else None
+    if kept is not None:
+        return kept
+    full = report()
+    checks = [{"name": c["name"], "ok": c["ok"]} for c in full["checks"]]
+    public = {"status": full["status"], "checks": checks}
+    if seconds:
+        _cache_call(cache.set, PUBLIC_REPORT_KEY, public, seconds)
+    return public
+
+
+def _cache_call(method, *args):
+    """The cache is Redis, which /healthz reports on: its being down must not take /healthz
+    down with it (the broker check says it is down)."""
+    try:
+        return method(*args)
+    except Exception:
+        return None
+
+
+class BadHealthToken(Exception):
+    """An Authorization header that is not `Bearer <HEALTH_TOKEN>`."""
+
+
+def may_see_details(request: HttpRequest) -> bool:
+    """True for the monitoring token and for users with DETAIL_PERMISSION; raises
+    BadHealthToken for any other Authorization header, so a misconfigured monitor fails loudly
+    instead of quietly getting the public report."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return request.user.has_perm(DETAIL_PERMISSION)
+    if len(header) > AUTHORIZATION_MAX_LENGTH:
+        raise BadHealthToken("Authorization header too long.")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token_matches(token):
+        raise BadHealthToken("Invalid health token.")
+    return True
+
+
+def token_matches(given: str) -> bool:
+    """Constant time, whatever the lengths: both sides are hashed first."""
+    expected = settings.HEALTH_TOKEN
+    if not expected:
+        return False
+    digest = hashlib.sha256
+    return hmac.compare_digest(digest(given.encode()).digest(), digest(expected.encode()).digest())

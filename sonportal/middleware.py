@@ -1,7 +1,11 @@
-"""Guards that run before any view reads a request body."""
+"""Guards around every request: API bodies are bounded before any view reads them, and answers
+to signed-in requests are not cached."""
+
+from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.cache import add_never_cache_headers
 
 API_PREFIX = "/api/"
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -46,3 +50,27 @@ def body_refusal(request: HttpRequest) -> JsonResponse | None:
 
 def _refuse(status: int, code: str, detail: str) -> JsonResponse:
     return JsonResponse({"detail": detail, "code": code}, status=status)
+
+
+class NoStoreForSignedInMiddleware:
+    """`Cache-Control: no-store` (and private, max-age=0) on every answer to a request that
+    carries credentials: a signed-in session, or an Authorization header (API tokens, the
+    health token). Balances, addresses and tokens must not stay in a browser's or a proxy's
+    cache. Placed after AuthenticationMiddleware; DRF's authentication, which runs in the view,
+    sets request.user before the answer comes back here."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if _carries_credentials(request):
+            add_never_cache_headers(response)
+        return response
+
+
+def _carries_credentials(request: HttpRequest) -> bool:
+    if "HTTP_AUTHORIZATION" in request.META:
+        return True
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)

@@ -5,12 +5,15 @@
 
 from pathlib import Path
 
+from csp.constants import NONE, SELF
+
 from sonportal.env import (
     env_bool,
     env_choice,
     env_confirmations,
     env_int,
     env_list,
+    env_rate,
     env_secret,
     env_str,
 )
@@ -29,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "rest_framework",
     "drf_spectacular",
     "django_htmx",
@@ -45,10 +49,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "sonportal.middleware.APIBodyLimitMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "sonportal.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -106,8 +113,56 @@ STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "sonportal" / "static"]
 
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+# HTTPS and browser hardening (README "Production"; docs/decisions.md "Deployment defaults"):
+# each is settable and on unless DEBUG, so that `check --deploy` is clean by default.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+# Opt-in, only behind a proxy that sets X-Forwarded-Proto itself: else a client claims https.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
+)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+# No inline script or style anywhere (htmx's own indicator style is off: templates/_htmx.html).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Powerful browser features the portal never uses, off for it and anything it could embed.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    feature: []
+    for feature in (
+        "accelerometer", "autoplay", "browsing-topics", "camera",
+        "display-capture", "geolocation", "gyroscope", "hid", "magnetometer", "microphone",
+        "midi", "payment", "serial", "usb", "xr-spatial-tracking",
+    )
+}  # fmt: skip
+
+# Throttle counters live in Redis, in their own key space (never cache.clear(): it flushes the
+# whole Redis database, the broker's queues included).
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env_str("CACHE_URL", env_str("REDIS_URL")),
+        "KEY_PREFIX": "sonportal-cache",
+        # A Redis that does not answer fails a request in seconds instead of hanging it.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -115,6 +170,23 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # The browsable API is a debugging aid: JSON only in production.
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    # Writes (POST, PUT, PATCH, DELETE) per SON, per user and per client address; reads are free.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "sonportal.throttling.SignerWriteThrottle",
+        "sonportal.throttling.UserWriteThrottle",
+        "sonportal.throttling.AnonWriteThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "signer": env_rate("API_THROTTLE_SIGNER", "300/minute"),
+        "user_write": env_rate("API_THROTTLE_USER", "60/minute"),
+        "anon_write": env_rate("API_THROTTLE_ANON", "20/minute"),
+    },
+    # Proxies in front of the portal that append to X-Forwarded-For. 0: the client address is
+    # REMOTE_ADDR (a client's own X-Forwarded-For would otherwise pick its throttle key).
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
 # The API refuses request bodies larger than this before parsing them (sonportal/middleware.py).
 # The largest legitimate body is a signer's answer to a 100 kB transaction: ~2,400 inputs, one
@@ -188,6 +260,10 @@ SON_LIVENESS_CHECK_EVERY = env_int("SON_LIVENESS_CHECK_EVERY", 30, minimum=1)
 
 # How long /healthz waits for a worker to answer its round trip through the broker.
 HEALTH_BROKER_TIMEOUT = env_int("HEALTH_BROKER_TIMEOUT", 5, minimum=1)
+# Monitoring's bearer token for /healthz's details (anonymous callers see only up or down).
+HEALTH_TOKEN = env_secret("HEALTH_TOKEN", required=False, min_length=32)
+# Seconds anonymous callers get the same up-or-down answer (0: none is kept).
+HEALTH_PUBLIC_CACHE = env_int("HEALTH_PUBLIC_CACHE", 10, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -42,7 +42,13 @@ def account_home(request: HttpRequest):
 @require_GET
 @never_cache
 def healthz(request: HttpRequest):
-    report = health.report()
+    try:
+        detailed = health.may_see_details(request)
+    except health.BadHealthToken as e:
+        response = JsonResponse({"detail": str(e)}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="healthz"'
+        return response
+    report = health.report() if detailed else health.public_report()
     return JsonResponse(report, status=200 if report["status"] == "ok" else 503)
 
 

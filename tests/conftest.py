@@ -107,12 +107,40 @@ def browser():
     shutil.rmtree(profile, ignore_errors=True)
 
 
+# Reports each Content-Security-Policy violation of a page to the test (tests/conftest.py's
+# `page`); Playwright injects it, so the policy does not apply to it.
+CSP_LISTENER = """
+window.addEventListener("securitypolicyviolation", (e) => {
+  window.reportCspViolation(`${e.effectiveDirective} blocked ${e.blockedURI || "inline"}`
+    + ` in ${e.sourceFile || e.documentURI}:${e.lineNumber}`);
+});
+"""
+
+
 @pytest.fixture
-def page(browser):
+def csp_violations() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def page(browser, csp_violations):
+    """A Chromium tab; the test fails on any Content-Security-Policy violation in it, seen as
+    a securitypolicyviolation event or as the browser's console report, and on any complaint
+    about the Permissions-Policy header."""
     page = browser.new_page()
+
+    def on_console(message) -> None:
+        # Chromium also reports a Permissions-Policy header it cannot parse here.
+        if "Content Security Policy" in message.text or "Permissions-Policy" in message.text:
+            csp_violations.append(message.text)
+
+    page.expose_function("reportCspViolation", lambda text: csp_violations.append(text))
+    page.add_init_script(CSP_LISTENER)
+    page.on("console", on_console)
     yield page
     page.close()
     browser.clear_cookies()
+    assert csp_violations == [], "Content-Security-Policy violations or Permissions-Policy errors"
 
 
 @pytest.fixture

@@ -1,9 +1,12 @@
 """Bitcoin addresses and public keys as users type them, checked for the portal's network.
 
-validate_address() accepts base58check (P2PKH, P2SH) and segwit addresses (bech32 for
-version 0, bech32m for versions 1 to 16, per BIP173/BIP350) and returns the scriptPubKey they
-stand for. validate_pubkey() accepts a compressed secp256k1 key in hex. Errors carry a message
-that can be shown to the user as it is.
+decode_address() reads base58check (P2PKH, P2SH) and segwit addresses (bech32 for version 0,
+bech32m for versions 1 to 16, per BIP173/BIP350) and returns the scriptPubKey they stand for.
+validate_address() also refuses what the portal must never pay: every kind but p2pkh, p2sh,
+p2wpkh, p2wsh and p2tr (undefined witness versions and v1 lengths, pay-to-anchor: anyone can
+spend them), all-zero hashes and programs and taproot keys off the curve (nobody can).
+validate_pubkey() accepts a compressed secp256k1 key in hex. Errors carry a message that can be
+shown to the user as it is.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ from mappings.chains.bech32 import Bech32Error, Encoding
 MAX_ADDRESS_LENGTH = 100
 # WIF private keys are base58check too; recognising them lets us warn instead of "bad length".
 PRIVATE_KEY_VERSIONS = (0x80, 0xEF)
+# The kinds of address the portal pays; every other one loses the coins.
+PAYABLE_KINDS = ("p2pkh", "p2sh", "p2wpkh", "p2wsh", "p2tr")
+# Pay-to-anchor (Bitcoin Core 28): OP_1 <4e73>, an output anyone can spend, for CPFP fee bumps.
+PAY_TO_ANCHOR_PROGRAM = bytes.fromhex("4e73")
 
 
 class AddressError(ValueError):
@@ -55,7 +62,7 @@ class BitcoinAddress:
 
     text: str  # normalised: stripped, and lower case for bech32 (BIP173's canonical form)
     network: str
-    kind: str  # p2pkh, p2sh, p2wpkh, p2wsh, p2tr or witness_unknown
+    kind: str  # p2pkh, p2sh, p2wpkh, p2wsh, p2tr, p2a or witness_unknown
     witness_version: int | None
     program: bytes
     script_pubkey: bytes
@@ -71,6 +78,49 @@ def get_network(name: str) -> Network:
 
 
 def validate_address(text: str, network: str) -> BitcoinAddress:
+    """An address the portal may pay: decode_address() and a payable kind (module docstring)."""
+    address = decode_address(text, network)
+    check_payable(address)
+    return address
+
+
+def check_payable(address: BitcoinAddress) -> None:
+    """AddressError unless coins paid to the address can be spent by its owner, and only them."""
+    if address.kind not in PAYABLE_KINDS:
+        raise AddressError(_unpayable_kind_message(address))
+    if not any(address.program):
+        what = "hash" if address.witness_version is None else "witness program"
+        raise AddressError(
+            f"This address's {what} is all zeros: nobody can spend coins sent to it."
+        )
+    if address.kind == "p2tr":
+        try:
+            coincurve.PublicKeyXOnly(address.program)
+        except ValueError:
+            raise AddressError(
+                "This taproot address's key is not a point on the curve: nobody can spend "
+                "coins sent to it."
+            ) from None
+
+
+def _unpayable_kind_message(address: BitcoinAddress) -> str:
+    payable = "Use a p2wpkh, p2tr, p2wsh, p2pkh or p2sh address."
+    if address.kind == "p2a":
+        return f"This is a pay-to-anchor address: anyone can spend coins sent to it. {payable}"
+    version, size = address.witness_version, len(address.program)
+    if version == 1:
+        return (
+            f"This version 1 address is no taproot address (its program is {size} bytes, not "
+            f"32): anyone can spend coins sent to it. {payable}"
+        )
+    return (
+        f"This is a version {version} witness address, which Bitcoin does not define yet: "
+        f"anyone can spend coins sent to it. {payable}"
+    )
+
+
+def decode_address(text: str, network: str) -> BitcoinAddress:
+    """Any valid address of the network, payable or not (BIP173/BIP350, base58check)."""
     params = get_network(network)
     address = text.strip()
     if not address:
@@ -109,6 +159,38 @@ def witness_script_pubkey(version: int, program: bytes) -> bytes:
 def hash160(data: bytes) -> bytes:
     """RIPEMD-160 of SHA-256: the hash inside P2PKH and P2WPKH outputs."""
     return hashlib.new("ripemd160", hashlib.sha256(data).digest()).digest()
+
+
+def p2sh_script_pubkey(redeem_script: bytes) -> bytes:
+    return _base58_script_pubkey("p2sh", hash160(redeem_script))
+
+
+def key_script_pubkeys(pubkey: bytes) -> list[bytes]:
+    """The standard output scripts a compressed key spends alone: P2PKH (of the compressed and
+    the uncompressed form), P2WPKH, P2SH-P2WPKH, and P2TR with the key as the output key and
+    as the internal key of a key-path-only output (BIP86)."""
+    key = coincurve.PublicKey(check_compressed_pubkey(pubkey))
+    key_hash = hash160(pubkey)
+    p2wpkh = witness_script_pubkey(0, key_hash)
+    return [
+        _base58_script_pubkey("p2pkh", key_hash),
+        _base58_script_pubkey("p2pkh", hash160(key.format(compressed=False))),
+        p2wpkh,
+        p2sh_script_pubkey(p2wpkh),
+        witness_script_pubkey(1, pubkey[1:]),
+        witness_script_pubkey(1, taproot_output_key(pubkey[1:])),
+    ]
+
+
+def taproot_output_key(internal_key: bytes) -> bytes:
+    """BIP341's output key for an x-only internal key and no script tree (BIP86)."""
+    tweak = _tagged_hash("TapTweak", internal_key)
+    return coincurve.PublicKey(b"\x02" + internal_key).add(tweak).format()[1:]
+
+
+def _tagged_hash(tag: str, message: bytes) -> bytes:
+    tag_hash = hashlib.sha256(tag.encode()).digest()
+    return hashlib.sha256(tag_hash + tag_hash + message).digest()
 
 
 def validate_pubkey(hex_text: str) -> bytes:
@@ -210,6 +292,8 @@ def _witness_kind(version: int, program: bytes) -> str:
         return "p2wpkh" if len(program) == 20 else "p2wsh"
     if version == 1 and len(program) == 32:
         return "p2tr"
+    if version == 1 and program == PAY_TO_ANCHOR_PROGRAM:
+        return "p2a"
     return "witness_unknown"
 
 

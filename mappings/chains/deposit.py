@@ -84,6 +84,12 @@ def p2wsh_script_pubkey(witness_script: bytes) -> bytes:
     return bitcoin.witness_script_pubkey(0, hashlib.sha256(witness_script).digest())
 
 
+def script_hash_script_pubkeys(witness_script: bytes) -> list[bytes]:
+    """Every output script that pays to a script: P2WSH, P2SH-wrapped P2WSH and bare P2SH."""
+    p2wsh = p2wsh_script_pubkey(witness_script)
+    return [p2wsh, bitcoin.p2sh_script_pubkey(p2wsh), bitcoin.p2sh_script_pubkey(witness_script)]
+
+
 def p2wsh_address(witness_script: bytes, network: str) -> str:
     return bitcoin.segwit_address(0, hashlib.sha256(witness_script).digest(), network)
 

@@ -1,7 +1,8 @@
 """Bitcoin withdrawals (DESIGN.md, "Withdrawal (BTC)"; docs/withdrawals.md).
 
     Withdrawal:  requested --batch--> batched --broadcast--> broadcast --confirmed--> settled
-                 requested --withdrawal_fail--> failed (escrow returned)
+                 requested --batch: its address is refused now--> held (escrow kept)
+                 requested/held --withdrawal_fail--> failed (escrow returned)
                  batched/broadcast --an input can never be spent by it--> failed (escrow returned)
     Transaction: awaiting_signatures --m signatures per input, sent--> broadcast --> confirmed
                  awaiting_signatures/broadcast --an input lost (reclaimed, spent)--> failed
@@ -16,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 import coincurve
 from bitcoin.core import (
@@ -37,7 +39,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.services import audit_record, audit_target
-from mappings.chains.bitcoin import validate_address
+from mappings.chains.bitcoin import AddressError, decode_address
 from mappings.chains.deposit import (
     federation_witness_script,
     p2wsh_script_pubkey,
@@ -47,13 +49,20 @@ from mappings.chains.deposit import (
 )
 from mappings.chains.script import ScriptError
 from mappings.chains.spend import federation_witness, signature_hash
+from mappings.destinations import federation_scripts, withdraw_destination
 from mappings.models import SidechainAddress
-from rates.assets import Asset, Pair, amount_format
+from rates.assets import Asset, Pair, amount_format, max_amount
 from rates.conversion import to_sidechain
 from rates.models import ExchangeRate, rate_in_force
 from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError, BitcoinRPCUnavailable
 from sidechains.federation import federation_public_keys
-from sidechains.ledger import InsufficientFunds, ledger_account_for, ledger_transfer, system_account
+from sidechains.ledger import (
+    balances_of,
+    ledger_account_for,
+    ledger_lock,
+    ledger_transfer,
+    system_account,
+)
 from sidechains.models import (
     SON,
     Coin,
@@ -99,6 +108,10 @@ class SidechainTxClosed(WithdrawalError):
     """An answer for a transaction that no longer awaits signatures; nothing was stored."""
 
 
+class WithdrawalAddressError(WithdrawalError):
+    """The user has no withdraw address the portal may pay; nothing changed."""
+
+
 # --- Requests -----------------------------------------------------------------------------
 
 
@@ -106,19 +119,59 @@ def withdrawal_mapping(user) -> SidechainAddress | None:
     return SidechainAddress.objects.active().for_user(user).for_chain(Sidechain.BITCOIN).first()
 
 
-def withdrawal_request(*, user, amount_pegged: int, request_id: str) -> Withdrawal:
-    """Escrow `amount_pegged` pBTC of the user's and record a withdrawal to their registered
-    withdraw address. A request_id seen before returns that first withdrawal."""
-    earlier = Withdrawal.objects.filter(user=user, request_id=request_id).first()
-    if earlier is not None:
-        return earlier
-    if isinstance(amount_pegged, bool) or not isinstance(amount_pegged, int) or amount_pegged <= 0:
-        raise WithdrawalError("Enter an amount greater than zero.")
-    mapping = withdrawal_mapping(user)
-    if mapping is None:
-        raise WithdrawalError("Register a Bitcoin withdraw address (Addresses) first.")
+@dataclass(frozen=True)
+class WithdrawalQuote:
+    """What a withdrawal of amount_pegged pBTC would be, by every rule a request checks."""
+
+    amount_pegged: int
+    rate: Decimal
+    amount: int  # satoshi, before the fee
+    address: str
+    balance: int  # the user's pBTC
+
+
+def withdrawal_quote(*, user, amount_pegged: int, balance: int | None = None) -> WithdrawalQuote:
+    """Every rule of a withdrawal request, in one place (the preview, the API and
+    withdrawal_request call it); WithdrawalError with a message for the user. `balance` is the
+    user's pBTC as read under the ledger's lock; by default it is read now."""
+    _check_amount(amount_pegged)
+    address = _destination(user)
     rate = _rate()
     amount = to_sidechain(amount_pegged, rate, Pair.BTC_PBTC)
+    _check_value(amount_pegged, amount)
+    if balance is None:
+        balance = balances_of(user)[Asset.PBTC]
+    if amount_pegged > balance:
+        raise WithdrawalError(
+            f"Your balance, {amount_format(balance, Asset.PBTC)}, is less than "
+            f"{amount_format(amount_pegged, Asset.PBTC)}."
+        )
+    return WithdrawalQuote(amount_pegged, rate, amount, address, balance)
+
+
+def _check_amount(amount_pegged: int) -> None:
+    if isinstance(amount_pegged, bool) or not isinstance(amount_pegged, int) or amount_pegged <= 0:
+        raise WithdrawalError("Enter an amount greater than zero.")
+    if amount_pegged > max_amount(Asset.PBTC):
+        largest = amount_format(max_amount(Asset.PBTC), Asset.PBTC)
+        raise WithdrawalError(f"The largest withdrawal is {largest}.")
+
+
+def _destination(user) -> str:
+    """The user's registered withdraw address, if today's rules let the portal pay it."""
+    mapping = withdrawal_mapping(user)
+    if mapping is None:
+        raise WithdrawalAddressError("Register a Bitcoin withdraw address (Addresses) first.")
+    try:
+        withdraw_destination(mapping.withdraw_address)
+    except AddressError as e:
+        raise WithdrawalAddressError(
+            f"Your withdraw address cannot be paid: {e} Register another one (Addresses)."
+        ) from None
+    return mapping.withdraw_address
+
+
+def _check_value(amount_pegged: int, amount: int) -> None:
     minimum = settings.BITCOIN_WITHDRAWAL_MINIMUM
     if amount < minimum:
         raise WithdrawalError(
@@ -126,13 +179,34 @@ def withdrawal_request(*, user, amount_pegged: int, request_id: str) -> Withdraw
             f"{amount_format(amount_pegged, Asset.PBTC)} is worth "
             f"{amount_format(amount, Asset.BTC)}."
         )
+    if amount > max_amount(Asset.BTC):  # a tiny rate: more than a bigint should ever hold
+        raise WithdrawalError(
+            f"{amount_format(amount_pegged, Asset.PBTC)} is worth more than "
+            f"{amount_format(max_amount(Asset.BTC), Asset.BTC)}."
+        )
+
+
+def withdrawal_request(*, user, amount_pegged: int, request_id: str) -> Withdrawal:
+    """Escrow `amount_pegged` pBTC of the user's and record a withdrawal to their registered
+    withdraw address. Every rule (withdrawal_quote) passes before any row is written, the
+    balance under the ledger's lock. A request_id seen before returns that first withdrawal."""
+    earlier = _earlier(user, request_id)
+    if earlier is not None:
+        return earlier
+    # Refuse what is refused anyway before taking the escrow account's lock, which every
+    # request shares.
+    withdrawal_quote(user=user, amount_pegged=amount_pegged)
     try:
-        return _escrow(user, amount_pegged, rate, amount, mapping.withdraw_address, request_id)
+        return _escrow(user, amount_pegged, request_id)
     except IntegrityError:
-        earlier = Withdrawal.objects.filter(user=user, request_id=request_id).first()
+        earlier = _earlier(user, request_id)
         if earlier is None:
             raise
         return earlier  # a concurrent replay committed first
+
+
+def _earlier(user, request_id: str) -> Withdrawal | None:
+    return Withdrawal.objects.filter(user=user, request_id=request_id).first()
 
 
 def _rate():
@@ -143,28 +217,30 @@ def _rate():
 
 
 @transaction.atomic
-def _escrow(user, amount_pegged, rate, amount, address, request_id) -> Withdrawal:
+def _escrow(user, amount_pegged: int, request_id: str) -> Withdrawal:
+    source = ledger_account_for(user)
+    escrow = system_account(LedgerAccount.System.SON_ACCOUNT)
+    held = ledger_lock(accounts=[source, escrow], asset=Asset.PBTC)
+    earlier = _earlier(user, request_id)  # committed while this request waited for the lock
+    if earlier is not None:
+        return earlier
+    quote = withdrawal_quote(user=user, amount_pegged=amount_pegged, balance=held[source.pk])
     withdrawal = Withdrawal.objects.create(
         user=user,
         amount_pegged=amount_pegged,
-        rate=rate,
-        amount=amount,
-        address=address,
+        rate=quote.rate,
+        amount=quote.amount,
+        address=quote.address,
         request_id=request_id,
     )
-    try:
-        ledger_transfer(
-            source=ledger_account_for(user),
-            destination=system_account(LedgerAccount.System.SON_ACCOUNT),
-            asset=Asset.PBTC,
-            amount=amount_pegged,
-            reason=Entry.Reason.WITHDRAWAL_ESCROW,
-            reference=f"withdrawal:{withdrawal.pk}",
-        )
-    except InsufficientFunds:
-        raise WithdrawalError(
-            f"Your balance is less than {amount_format(amount_pegged, Asset.PBTC)}."
-        ) from None
+    ledger_transfer(
+        source=source,
+        destination=escrow,
+        asset=Asset.PBTC,
+        amount=amount_pegged,
+        reason=Entry.Reason.WITHDRAWAL_ESCROW,
+        reference=f"withdrawal:{withdrawal.pk}",
+    )
     WithdrawalEvent.objects.create(
         withdrawal=withdrawal, new_status=Withdrawal.Status.REQUESTED, note="escrowed"
     )
@@ -173,18 +249,22 @@ def _escrow(user, amount_pegged, rate, amount, address, request_id) -> Withdrawa
 
 @transaction.atomic
 def withdrawal_fail(*, withdrawal: Withdrawal, reason: str, by=None) -> Withdrawal:
-    """requested -> failed, returning the escrow to the user. A withdrawal already in a
-    transaction cannot fail this way (the signers' journals hold its payout). `by`: the person
-    who failed it (None: the portal); the audit log records who and why."""
+    """requested or held -> failed, returning the escrow to the user. A withdrawal already in
+    a transaction cannot fail this way (the signers' journals hold its payout). `by`: the
+    person who failed it (None: the portal); the audit log records who and why."""
     reason = reason[:200]
-    moved = _transition(
-        withdrawal.pk,
-        Withdrawal.Status.REQUESTED,
-        Withdrawal.Status.FAILED,
-        reason,
-        failure_reason=reason,
-        failed_at=timezone.now(),
-    )
+    moved = False
+    for old in (Withdrawal.Status.REQUESTED, Withdrawal.Status.HELD):
+        if _transition(
+            withdrawal.pk,
+            old,
+            Withdrawal.Status.FAILED,
+            reason,
+            failure_reason=reason,
+            failed_at=timezone.now(),
+        ):
+            moved = True
+            break
     withdrawal.refresh_from_db()
     if not moved:
         if withdrawal.status == Withdrawal.Status.FAILED:
@@ -195,6 +275,18 @@ def withdrawal_fail(*, withdrawal: Withdrawal, reason: str, by=None) -> Withdraw
         actor=by, action="withdrawal.failed", target=audit_target(withdrawal), reason=reason
     )
     return withdrawal
+
+
+def withdrawal_hold(*, withdrawal: Withdrawal, reason: str) -> bool:
+    """requested -> held for review, with the reason as its note: it is not paid, and keeps
+    its escrow until an operator fails it (withdrawal_fail). False if it was not requested."""
+    note = reason[:200]
+    held = _transition(
+        withdrawal.pk, Withdrawal.Status.REQUESTED, Withdrawal.Status.HELD, note, note=note
+    )
+    if held:
+        log.warning("withdrawal %s held for review: %s", withdrawal.pk, reason)
+    return held
 
 
 def _transition(pk: int, old: str, new: str, event_note: str = "", **fields) -> bool:
@@ -279,7 +371,8 @@ class _Plan:
 
 def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
     """Batch the oldest requested withdrawals into one unsigned transaction; None if there is
-    nothing to batch or not enough coins."""
+    nothing to batch or not enough coins. A withdrawal whose destination today's rules refuse
+    is held for review instead, and the batch goes on without it."""
     keys = _federation_keys()
     if not keys:
         return None
@@ -291,6 +384,7 @@ def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
             .select_for_update(skip_locked=True)
             .order_by("created_at", "pk")[: settings.BITCOIN_WITHDRAWAL_BATCH_SIZE]
         )
+        withdrawals = _hold_undeliverable(withdrawals)
         if not withdrawals:
             return None
         coins = [
@@ -305,6 +399,21 @@ def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
         if plan is None:
             return None
         return _persist(plan, keys, feerate)
+
+
+def _hold_undeliverable(withdrawals: list[Withdrawal]) -> list[Withdrawal]:
+    """The withdrawals the portal may pay; each other one is held for review (e.g. its address
+    was registered before a rule that now refuses it, or a SON's key now pays to it)."""
+    scripts = federation_scripts()
+    payable = []
+    for withdrawal in withdrawals:
+        try:
+            withdraw_destination(withdrawal.address, scripts=scripts)
+        except AddressError as e:
+            withdrawal_hold(withdrawal=withdrawal, reason=f"Its address is refused: {e}")
+        else:
+            payable.append(withdrawal)
+    return payable
 
 
 def _spendable(coin: Coin, keys: list[bytes]) -> bool:
@@ -380,7 +489,8 @@ def _unsigned(withdrawals, coins, change_spk, change: int, fee_share: int) -> CM
 
 
 def _script_pubkey(address: str) -> bytes:
-    return validate_address(address, settings.BITCOIN_NETWORK).script_pubkey
+    # Withdrawals reach here checked (_hold_undeliverable); refunds (refunds.py) do not.
+    return decode_address(address, settings.BITCOIN_NETWORK).script_pubkey
 
 
 def _persist(plan: _Plan, keys: list[bytes], feerate: int) -> SidechainTransaction:

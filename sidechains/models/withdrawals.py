@@ -180,6 +180,8 @@ class WithdrawalQuerySet(models.QuerySet):
 class Withdrawal(models.Model):
     class Status(models.TextChoices):
         REQUESTED = "requested"
+        # Its destination fails today's address rules (docs/withdrawals.md, "Held for review").
+        HELD = "held", "held for review"
         BATCHED = "batched", "batched, awaiting signatures"
         BROADCAST = "broadcast"
         SETTLED = "settled"

@@ -19,6 +19,7 @@ from mappings.chains.bitcoin import (
     AddressError,
     PublicKeyError,
     base58_address,
+    decode_address,
     segwit_address,
     validate_address,
     validate_pubkey,
@@ -219,8 +220,8 @@ def home_network(address: str) -> str:
 
 
 @pytest.mark.parametrize(("address", "script_hex"), VALID_SEGWIT)
-def test_it_accepts_the_bip350_valid_addresses_with_their_scripts(address, script_hex):
-    result = validate_address(address, home_network(address))
+def test_it_decodes_the_bip350_valid_addresses_with_their_scripts(address, script_hex):
+    result = decode_address(address, home_network(address))
     assert result.script_pubkey.hex() == script_hex
     assert result.text == address.lower()
     assert result.witness_version == bytes.fromhex(script_hex)[0] % 0x50
@@ -231,7 +232,7 @@ def test_it_refuses_the_valid_addresses_on_other_networks(address, script_hex):
     found = home_network(address)
     for network in set(NETWORKS) - {found}:
         with pytest.raises(AddressError) as error:
-            validate_address(address, network)
+            decode_address(address, network)
         assert str(error.value) == f"This is a {found} address; the portal runs on {network}."
 
 
@@ -262,10 +263,11 @@ def test_it_rejects_the_bip_invalid_addresses_for_their_reason(address, reason):
             "bc1pw508d6qejxtdg4y5r3zarvary0c5xw7kw508d6qejxtdg4y5r3zarvary0c5xw7kt5nd6y",
             "witness_unknown",
         ),
+        ("bc1pfeessrawgf", "p2a"),  # Bitcoin Core 28's pay-to-anchor address
     ],
 )
 def test_it_classifies_segwit_addresses(address, kind):
-    assert validate_address(address, "mainnet").kind == kind
+    assert decode_address(address, "mainnet").kind == kind
 
 
 @pytest.mark.parametrize(
@@ -288,9 +290,9 @@ def test_it_classifies_segwit_addresses(address, kind):
         ),
     ],
 )
-def test_it_accepts_bitcoin_core_segwit_vectors(address, network, script_hex):
-    assert validate_address(address, network).script_pubkey.hex() == script_hex
-    assert validate_address(address.upper(), network).script_pubkey.hex() == script_hex
+def test_it_decodes_bitcoin_core_segwit_vectors(address, network, script_hex):
+    assert decode_address(address, network).script_pubkey.hex() == script_hex
+    assert decode_address(address.upper(), network).script_pubkey.hex() == script_hex
 
 
 # --- base58check -----------------------------------------------------------------------------
@@ -401,7 +403,7 @@ def test_it_refuses_an_unknown_network_name():
     network=st.sampled_from(sorted(NETWORKS)),
 )
 def test_it_round_trips_base58_addresses(hash160, kind, network):
-    result = validate_address(base58_address(kind, hash160, network), network)
+    result = decode_address(base58_address(kind, hash160, network), network)
     expected = {
         "p2pkh": b"\x76\xa9\x14" + hash160 + b"\x88\xac",
         "p2sh": b"\xa9\x14" + hash160 + b"\x87",
@@ -417,7 +419,7 @@ def test_it_round_trips_base58_addresses(hash160, kind, network):
 def test_it_round_trips_segwit_addresses(version, program, network):
     if version == 0 and len(program) not in (20, 32):
         program = program[:20].ljust(20, b"\0")
-    result = validate_address(segwit_address(version, program, network), network)
+    result = decode_address(segwit_address(version, program, network), network)
     opcode = 0 if version == 0 else 0x50 + version
     assert result.script_pubkey == bytes([opcode, len(program)]) + program
 

@@ -71,9 +71,7 @@ def test_it_shows_a_bad_rate_in_the_form_and_saves_nothing(page, live_server):
     before = ExchangeRate.objects.count()
     page.fill("#id_rate", "1.123456789")
     page.get_by_test_id("rate-submit").click()
-    expect(page.get_by_test_id("errors-rate")).to_have_text(
-        "Ensure that there are no more than 8 decimal places."
-    )
+    expect(page.get_by_test_id("errors-rate")).to_have_text("A rate has at most 8 decimal places.")
     assert ExchangeRate.objects.count() == before
 
 

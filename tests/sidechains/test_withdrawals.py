@@ -72,7 +72,15 @@ def test_it_returns_the_first_withdrawal_for_a_replayed_request_id(mapping, user
 
 @pytest.mark.parametrize(
     ("amount", "message"),
-    [(60_000, "Your balance is less than"), (9_999, "The minimum withdrawal is"), (0, "greater")],
+    [
+        (60_000, "Your balance, 0.00050000 pBTC, is less than 0.00060000 pBTC."),
+        (9_999, "The minimum withdrawal is"),
+        (0, "greater"),
+        (-1, "greater"),
+        (True, "greater"),
+        (21_000_000 * 10**8 + 1, "The largest withdrawal is 21000000.00000000 pBTC."),
+        (10**30, "The largest withdrawal is"),  # would not fit a bigint
+    ],
 )
 def test_it_refuses_a_withdrawal_and_saves_nothing(mapping, user_carol, amount, message):
     credit(user_carol, 50_000)

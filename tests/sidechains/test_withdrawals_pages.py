@@ -8,14 +8,13 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
-from mappings.chains.deposit import federation_witness_script
 from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch
 from sidechains.ledger import balances_of
-from sidechains.models import Coin, Withdrawal
+from sidechains.models import Withdrawal
 from tests import fixtures
 from tests.bitcoin_node import free_port
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, make_federation, set_btc_rate
-from tests.sidechains.withdrawal_helpers import credit, make_signers
+from tests.sidechains.withdrawal_helpers import credit, federation_coin, make_signers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
 
@@ -128,10 +127,15 @@ def test_it_confirms_over_htmx_and_refreshes_the_list(client, user_carol, mappin
     ("step", "amount", "message"),
     [
         ("preview", "0.0006", "is less than 0.00060000 pBTC"),
-        ("confirm", "0.0006", "Your balance is less than"),
+        ("confirm", "0.0006", "Your balance, 0.00050000 pBTC, is less than"),
         ("preview", "0.00009999", "The minimum withdrawal is 0.00010000 BTC"),
         ("confirm", "0.00009999", "The minimum withdrawal is 0.00010000 BTC"),
-        ("preview", "lots", "Enter a number"),
+        ("preview", "lots", "Enter the amount as a decimal number"),
+        ("preview", "1e999999999", "Enter the amount as a decimal number"),
+        ("confirm", "1e999999999", "Enter the amount as a decimal number"),
+        ("preview", "٠٫٥", "Enter the amount as a decimal number"),
+        ("preview", "21000000.00000001", "The largest amount of pBTC is"),
+        ("confirm", "21000000", "Your balance, 0.00050000 pBTC, is less than"),
         ("preview", "0.000000001", "pBTC has 8 decimal places."),
         ("preview", "-1", "The amount cannot be negative."),
         ("preview", "0", "greater than zero"),
@@ -190,18 +194,6 @@ def test_it_renders_only_the_list_for_htmx(client, user_carol, mapping):
     assert "<html" not in fragment
     assert fragment.lstrip().startswith('<div id="withdrawals"')
     assert f'data-testid="withdrawal-{carols.pk}"' in fragment
-
-
-def federation_coin(amount: int = 2_000_000) -> Coin:
-    """A federation coin in the database only: enough to batch and sign, not to send."""
-    keys = [fixtures.son_key(f"son-{i}").public_key.format() for i in (1, 2, 3)]
-    return Coin.objects.create(
-        txid=uuid.uuid4().hex * 2,
-        vout=0,
-        amount=amount,
-        witness_script=federation_witness_script(keys),
-        kind=Coin.Kind.DEPOSIT,
-    )
 
 
 def son_tokens():

@@ -3,6 +3,7 @@ the SONs' real signers (signer.signing.sign_request, in process, with each SON's
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from django.conf import settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from mappings.chains.deposit import federation_witness_script
 from rates.assets import Asset
 from sidechains.bitcoin.deposits import deposits_process
 from sidechains.bitcoin.listener import listener_scan
@@ -30,6 +32,19 @@ def credit(user, amount: int, label: str = "test") -> None:
         amount=amount,
         reason=Entry.Reason.DEPOSIT,
         reference=f"deposit:{label}:{user.pk}",
+    )
+
+
+def federation_coin(amount: int = 2_000_000) -> Coin:
+    """A coin of the federation of SONs son-1..3 in the database only: enough to batch and
+    sign, not to send."""
+    keys = [fixtures.son_key(f"son-{i}").public_key.format() for i in (1, 2, 3)]
+    return Coin.objects.create(
+        txid=uuid.uuid4().hex * 2,
+        vout=0,
+        amount=amount,
+        witness_script=federation_witness_script(keys),
+        kind=Coin.Kind.DEPOSIT,
     )
 
 

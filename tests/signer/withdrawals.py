@@ -15,7 +15,7 @@ import coincurve
 from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTxOut, lx
 from bitcoin.core.script import CScript
 
-from mappings.chains.bitcoin import base58_address, hash160, segwit_address, validate_address
+from mappings.chains.bitcoin import base58_address, decode_address, hash160, segwit_address
 from mappings.chains.deposit import (
     deposit_witness_script,
     federation_witness_script,
@@ -67,7 +67,7 @@ def config(son: int = 0, **overrides) -> SignerConfig:
 
 
 def script_pubkey(address: str, network: str = NETWORK) -> bytes:
-    return validate_address(address, network).script_pubkey
+    return decode_address(address, network).script_pubkey
 
 
 @dataclass(frozen=True)

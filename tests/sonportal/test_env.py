@@ -1,7 +1,7 @@
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from sonportal.env import env_bool, env_choice, env_int, env_secret
+from sonportal.env import env_bool, env_choice, env_int, env_rate, env_secret
 
 
 def test_it_refuses_a_missing_secret(monkeypatch):
@@ -52,3 +52,27 @@ def test_it_enforces_minimums_and_choices(monkeypatch):
         env_choice("SOME_CHOICE", ("mainnet", "regtest"))
     with pytest.raises(ImproperlyConfigured, match="true or false"):
         env_bool("SOME_BOOL")
+
+
+@pytest.mark.parametrize("raw", ["60/minute", "1/second", "100000/day"])
+def test_it_reads_a_rate(monkeypatch, raw):
+    monkeypatch.setenv("SOME_RATE", raw)
+    assert env_rate("SOME_RATE", "1/hour") == raw
+
+
+@pytest.mark.parametrize("raw", ["60/fortnight", "0/minute", "-1/minute", "60", "1e3/minute"])
+def test_it_refuses_a_bad_rate(monkeypatch, raw):
+    monkeypatch.setenv("SOME_RATE", raw)
+    with pytest.raises(ImproperlyConfigured, match="SOME_RATE must look like 60/minute"):
+        env_rate("SOME_RATE", "1/hour")
+
+
+def test_it_refuses_a_short_secret_but_not_an_unset_one(monkeypatch):
+    monkeypatch.delenv("SOME_SECRET_FILE", raising=False)
+    monkeypatch.setenv("SOME_SECRET", "x" * 31)
+    with pytest.raises(ImproperlyConfigured, match="at least 32 characters"):
+        env_secret("SOME_SECRET", required=False, min_length=32)
+    monkeypatch.setenv("SOME_SECRET", "x" * 32)
+    assert env_secret("SOME_SECRET", required=False, min_length=32) == "x" * 32
+    monkeypatch.delenv("SOME_SECRET")
+    assert env_secret("SOME_SECRET", required=False, min_length=32) == ""

@@ -1,7 +1,10 @@
 """/healthz and the admin status panel on real components: each one up, then stopped."""
 
+import uuid
+
 import pytest
 from celery import Celery
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from sonportal import health
@@ -101,3 +104,91 @@ def test_it_shows_the_status_panel_to_administrators_only(client, admin_user, us
     assert b"status-table" in fragment.content
     index = client.get(reverse("admin:index"))
     assert reverse("admin-status").encode() in index.content
+
+
+@pytest.fixture
+def all_down(settings):
+    """No worker and no Bitcoin node: the report has errors to hide or show."""
+    settings.HEALTH_BROKER_TIMEOUT = 1
+    settings.BITCOIN_RPC_URL = f"http://127.0.0.1:{free_port()}/"
+    settings.HEALTH_TOKEN = "m" * 40
+
+
+def assert_public(report: dict) -> None:
+    assert report["status"] == "fail"
+    assert all(set(c) == {"name", "ok"} for c in report["checks"])
+    assert {"database", "broker", "bitcoin"} <= set(checks_by_name(report))
+
+
+def assert_detailed(report: dict) -> None:
+    bitcoin = checks_by_name(report)["bitcoin"]
+    assert "no answer from http://127.0.0.1" in bitcoin["error"]
+    assert checks_by_name(report)["database"]["detail"].startswith("PostgreSQL")
+
+
+def test_it_tells_anonymous_callers_only_up_or_down(client, all_down):
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert_public(response.json())
+    assert b"127.0.0.1" not in response.content and b"PostgreSQL" not in response.content
+
+
+def test_it_tells_users_without_the_permission_only_up_or_down(client, user_carol, all_down):
+    client.force_login(user_carol)
+    assert_public(client.get(reverse("healthz")).json())
+
+
+def test_it_shows_the_details_to_who_may_see_alerts(client, user_carol, all_down):
+    user_carol.user_permissions.add(Permission.objects.get(codename="view_alert"))
+    client.force_login(user_carol)
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert_detailed(response.json())
+
+
+def test_it_shows_the_details_to_monitoring_with_the_token(client, all_down):
+    response = client.get(reverse("healthz"), HTTP_AUTHORIZATION=f"Bearer {'m' * 40}")
+    assert response.status_code == 503
+    assert_detailed(response.json())
+    assert "no-store" in response["Cache-Control"]
+
+
+@pytest.mark.parametrize(
+    "header",
+    [f"Bearer {'m' * 39}", f"Bearer {'m' * 41}", f"Token {'m' * 40}", "Bearer", "m" * 40,
+     f"Bearer {'m' * 600}"],
+)  # fmt: skip
+def test_it_refuses_a_wrong_token_loudly(client, all_down, header):
+    response = client.get(reverse("healthz"), HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    assert "checks" not in response.json()
+
+
+def test_it_keeps_the_anonymous_answer_for_a_while(client, all_down, settings):
+    settings.HEALTH_PUBLIC_CACHE = 10
+    settings.CACHES = {
+        "default": settings.CACHES["default"] | {"KEY_PREFIX": f"test-{uuid.uuid4().hex}"}
+    }
+    first = client.get(reverse("healthz")).json()
+    fixtures.make_son("son-1")  # a new component: the checks would now list it
+    again = client.get(reverse("healthz"))
+    assert (again.status_code, again.json()) == (503, first)
+    fresh = client.get(reverse("healthz"), HTTP_AUTHORIZATION=f"Bearer {'m' * 40}").json()
+    assert "signer son-1" in checks_by_name(fresh)
+    assert "signer son-1" not in checks_by_name(first)
+
+
+def test_it_answers_when_the_cache_is_down(client, all_down, settings):
+    settings.HEALTH_PUBLIC_CACHE = 10
+    down = f"redis://127.0.0.1:{free_port()}/0"
+    settings.CACHES = {"default": settings.CACHES["default"] | {"LOCATION": down}}
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert_public(response.json())
+
+
+def test_it_accepts_no_token_when_none_is_configured(client, all_down, settings):
+    settings.HEALTH_TOKEN = ""
+    assert client.get(reverse("healthz"), HTTP_AUTHORIZATION="Bearer ").status_code == 401
+    assert client.get(reverse("healthz")).status_code == 503

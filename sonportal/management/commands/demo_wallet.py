@@ -5,13 +5,13 @@ Its key and coins live in the file named by DEMO_WALLET_FILE (bin/demo keeps it 
 .stack/demo). It refuses to run on any network but regtest.
 """
 
+import argparse
 import contextlib
 import fcntl
 import json
 import os
 import secrets
 import time
-from decimal import Decimal
 from pathlib import Path
 
 import bitcoin
@@ -33,6 +33,7 @@ from django.core.management.base import BaseCommand, CommandError
 from mappings.chains import bitcoin as chains_bitcoin
 from mappings.chains.spend import sign_input
 from mappings.models import SidechainAddress
+from rates.assets import AmountError, Asset, amount_format, amount_parse
 from sidechains.models import Sidechain
 from sonportal.health import bitcoin_rpc
 
@@ -50,7 +51,7 @@ class Command(BaseCommand):
         mine.add_argument("--every", type=float, default=0, help="seconds: mine one block each")
         deposit = sub.add_parser("deposit")
         deposit.add_argument("--user", required=True)
-        deposit.add_argument("--btc", type=Decimal, required=True)
+        deposit.add_argument("--btc", type=_satoshi, required=True, help="BTC, e.g. 0.5")
 
     def handle(self, *args, action, **options):
         if settings.BITCOIN_NETWORK != "regtest":
@@ -72,15 +73,22 @@ class Command(BaseCommand):
             time.sleep(every)
             self.wallet.mined(self.rpc, self.rpc.generate_to_address(1, self.wallet.address))
 
-    def deposit(self, username: str, btc: Decimal) -> None:
+    def deposit(self, username: str, amount: int) -> None:
         mapping = SidechainAddress.objects.filter(
             user__username=username, sidechain=Sidechain.BITCOIN, expires__isnull=True
         ).first()
         if mapping is None:
             raise CommandError(f"{username} has no Bitcoin mapping: register one first.")
-        amount = int(btc * 100_000_000)
         txid = self.wallet.send(self.rpc, mapping.deposit_address, amount)
-        self.stdout.write(f"sent {btc} BTC to {mapping.deposit_address}: {txid}")
+        sent = amount_format(amount, Asset.BTC)
+        self.stdout.write(f"sent {sent} to {mapping.deposit_address}: {txid}")
+
+
+def _satoshi(text: str) -> int:
+    try:
+        return amount_parse(text, Asset.BTC)
+    except AmountError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class Wallet:

@@ -14,7 +14,7 @@ def keep_first_refusals(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sidechains", "0007_permissions"),
+        ("sidechains", "0008_withdrawal_held"),
     ]
 
     operations = [
