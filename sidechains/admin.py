@@ -457,7 +457,7 @@ class WithdrawalAdmin(ReadOnlyAdmin):
         return request.user.has_perm("sidechains.resolve_withdrawal")
 
     @admin.action(
-        description="Fail the selected requested withdrawals (return the escrow)",
+        description="Fail the selected requested or held withdrawals (return the escrow)",
         permissions=["resolve_withdrawal"],
     )
     def fail_and_return(self, request, queryset):
@@ -468,8 +468,8 @@ class WithdrawalAdmin(ReadOnlyAdmin):
             request,
             queryset,
             title="Fail withdrawals",
-            warning="Only requested withdrawals (not yet in a transaction) can fail; their "
-            "escrow goes back to their users, who see the reason.",
+            warning="Only requested or held withdrawals (not in a transaction) can fail; "
+            "their escrow goes back to their users, who see the reason.",
         )
         if not isinstance(reason, str):
             return reason

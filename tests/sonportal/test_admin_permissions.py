@@ -16,7 +16,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from audit.models import AuditRecord
 from sidechains.bitcoin.listener import rescan_start
-from sidechains.bitcoin.withdrawals import withdrawal_request
+from sidechains.bitcoin.withdrawals import withdrawal_hold, withdrawal_request
 from sidechains.models import SON, Alert, ChainCursor, RescanJob, Withdrawal
 from tests import fixtures
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
@@ -314,3 +314,15 @@ def test_handing_a_son_to_someone_needs_the_permission_to_issue_its_token(
 
     client.force_login(admin_user)
     assert "owner" in client.get(url).context["adminform"].form.fields
+
+
+def test_an_administrator_fails_a_held_withdrawal_with_a_reason(world, admin_user, client):
+    withdrawal_hold(withdrawal=world.withdrawal, reason="the address is a federation script")
+    client.force_login(admin_user)
+
+    _post_action(client, ("sidechains", "withdrawal", "fail_and_return"), world, "paid elsewhere")
+
+    world.withdrawal.refresh_from_db()
+    assert world.withdrawal.status == Withdrawal.Status.FAILED
+    record = AuditRecord.objects.get(action="withdrawal.failed")
+    assert (record.actor, record.reason) == (admin_user, "paid elsewhere")
