@@ -1,7 +1,8 @@
 """Witness pages: the inbox of pending proposals, a proposal with its evidence, approve and
 revoke (htmx, and plain POST + redirect without JavaScript), and the history.
 
-Witnesses (active or not) and administrators read; only active witnesses approve or revoke.
+Witnesses (active or not) and people with proposals.view_proposal (administrators) read; only
+active witnesses approve or revoke.
 """
 
 from dataclasses import dataclass
@@ -33,12 +34,14 @@ def _forbidden(request: HttpRequest, message: str):
 
 
 def witnesses_and_administrators(view):
-    """Anonymous visitors log in first; signed-in people who are neither get a 403 page."""
+    """Anonymous visitors log in first; signed-in people who are neither a witness nor allowed
+    proposals.view_proposal get a 403 page."""
 
     @wraps(view)
     @login_required
     def wrapper(request, *args, **kwargs):
-        if not request.user.is_staff and _witness_of(request.user) is None:
+        reader = request.user.has_perm("proposals.view_proposal")
+        if not reader and _witness_of(request.user) is None:
             return _forbidden(request, "Only witnesses and administrators see proposals.")
         return view(request, *args, **kwargs)
 

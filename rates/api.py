@@ -14,21 +14,23 @@ from rates.models import ExchangeRate
 from rates.serializers import RateHistoryOutput, RateHistoryQuery, RateInput, RateOutput
 
 
-class IsAdministrator(BasePermission):
+class CanSetRates(BasePermission):
+    """rates.add_exchangerate: the administrators' permission, not merely being staff."""
+
     message = "Only administrators set exchange rates."
 
     def has_permission(self, request, view) -> bool:
-        return bool(request.user and request.user.is_staff)
+        return bool(request.user and request.user.has_perm("rates.add_exchangerate"))
 
 
 class RatesView(APIView):
-    # Reading is public; writing is for administrators (session authentication and CSRF).
+    # Reading is public; writing needs rates.add_exchangerate (session authentication and CSRF).
     # Session authentication, the default, lets anonymous readers through as AnonymousUser.
 
     def get_permissions(self):
         if self.request.method in SAFE_METHODS:
             return [AllowAny()]
-        return [IsAdministrator()]
+        return [CanSetRates()]
 
     @extend_schema(
         operation_id="rates_current",

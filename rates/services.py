@@ -74,7 +74,7 @@ def rate_set(
 
 
 def _check_request(*, pair: str, rate: Decimal, set_by: AbstractUser | None) -> None:
-    if set_by is None or not set_by.is_staff:
+    if set_by is None or not set_by.has_perm("rates.add_exchangerate"):
         raise RateError("Only administrators set exchange rates.")
     if pair not in Pair.values:
         raise RateError(f"Unknown pair {pair!r}.", field="pair")

@@ -19,14 +19,18 @@ from sonportal.views import HtmxHttpRequest
 HISTORY_LIMIT = 50
 
 
-def administrator_required(view):
-    """Anonymous visitors log in first; signed-in non-administrators get 403."""
+SET_RATES = "rates.add_exchangerate"
+
+
+def rate_setter_required(view):
+    """Anonymous visitors log in first; signed-in people without rates.add_exchangerate get
+    403 (being staff is not enough)."""
 
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
-        if not request.user.is_staff:
+        if not request.user.has_perm(SET_RATES):
             raise PermissionDenied("Only administrators set exchange rates.")
         return view(request, *args, **kwargs)
 
@@ -66,12 +70,12 @@ def _render(request: HtmxHttpRequest, *, form=None, preview=None, created=None, 
 
 @require_GET
 def rates_list(request: HtmxHttpRequest):
-    form = RateForm() if request.user.is_staff else None
+    form = RateForm() if request.user.has_perm(SET_RATES) else None
     return _render(request, form=form)
 
 
 @require_POST
-@administrator_required
+@rate_setter_required
 def rate_create(request: HtmxHttpRequest):
     form = RateForm(request.POST)
     if form.is_valid():
@@ -88,7 +92,7 @@ def rate_create(request: HtmxHttpRequest):
 
 
 @require_GET
-@administrator_required
+@rate_setter_required
 def rate_preview(request: HtmxHttpRequest):
     preview = RatePreviewForm(request.GET)
     if request.htmx:

@@ -6,9 +6,9 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 
+from audit.services import audit_record, audit_target
 from rates.assets import Asset, amount_format
 from sidechains import services
 from sidechains.bitcoin.listener import RescanError, rescan_start
@@ -36,6 +36,7 @@ from sidechains.models import (
 )
 from sidechains.tasks import bitcoin_rescan
 from sonportal import health
+from sonportal.admin_actions import reason_or_page
 
 
 class SONPublicKeyInline(admin.TabularInline):
@@ -71,14 +72,52 @@ class SONAdmin(admin.ModelAdmin):
         "last_down_at",
         "total_downtime",
         "token_created_at",
+        "token_expires_at",
     ]
     inlines = [SONPublicKeyInline, SONStatisticsInline, SONStatusChangeInline]
     actions = ["issue_token"]
 
-    @admin.action(description="Issue a new API token (the old one stops working)")
+    @admin.display(description="token expires at")
+    def token_expires_at(self, obj: SON):
+        return obj.token_expires_at()
+
+    def has_issue_son_token_permission(self, request) -> bool:
+        return request.user.has_perm("sidechains.issue_son_token")
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if obj is not None and not self.has_issue_son_token_permission(request):
+            # A SON's owner can issue its token on the SON's page: handing a SON to someone
+            # needs the permission to issue its token.
+            fields.append("owner")
+        return fields
+
+    @admin.action(
+        description="Issue a new API token (the old one stops working)",
+        permissions=["issue_son_token"],
+    )
     def issue_token(self, request, queryset):
+        reason = reason_or_page(
+            self,
+            request,
+            queryset,
+            title="Issue new API tokens",
+            warning="The signers of these SONs stop working until their operators install the "
+            "new tokens, which are shown once, on the next page.",
+        )
+        if not isinstance(reason, str):
+            return reason
         # The tokens are shown once in this response and stored nowhere but as hashes.
-        tokens = [(son, services.son_issue_token(son=son)) for son in queryset]
+        tokens = []
+        for son in queryset:
+            try:
+                token = services.son_issue_token(
+                    son=son, by=request.user, reason=reason, via=services.TokenIssuer.ADMIN
+                )
+            except services.SONError as e:
+                self.message_user(request, str(e), messages.ERROR)
+            else:
+                tokens.append((son, token))
         context = {**self.admin_site.each_context(request), "tokens": tokens, "opts": self.opts}
         # Admin views are never_cache: the page with the tokens is not stored by the browser.
         return TemplateResponse(request, "admin/sidechains/son/tokens.html", context)
@@ -182,18 +221,32 @@ class AlertAdmin(ReadOnlyAdmin):
     list_filter = [AlertOpenFilter, "kind"]
     actions = ["mark_resolved"]
 
-    @admin.action(description="Mark resolved")
+    def has_resolve_permission(self, request) -> bool:
+        return request.user.has_perm("sidechains.change_alert")
+
+    @admin.action(description="Mark resolved", permissions=["resolve"])
     def mark_resolved(self, request, queryset):
-        if not request.user.has_perm("sidechains.change_alert"):
-            raise PermissionDenied
-        n = queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+        reason = reason_or_page(
+            self,
+            request,
+            queryset,
+            title="Resolve alerts",
+            warning="Say what was done about these alerts.",
+        )
+        if not isinstance(reason, str):
+            return reason
+        n = services.alerts_resolve(alerts=queryset, by=request.user, reason=reason)
         self.message_user(request, f"{n} alert(s) marked resolved.", messages.SUCCESS)
+        return None
 
 
 class RescanForm(forms.Form):
     from_height = forms.IntegerField(min_value=0, label="From height")
     to_height = forms.IntegerField(
         min_value=0, required=False, label="To height", help_text="Empty: up to the current tip."
+    )
+    reason = forms.CharField(
+        max_length=200, label="Reason", help_text="Kept in the audit log with your name."
     )
 
     def __init__(self, *args, tip: int | None, **kwargs) -> None:
@@ -232,6 +285,9 @@ class ChainCursorAdmin(ReadOnlyAdmin):
     list_display = ["chain", "height", "tip_hash", "updated_at"]
     actions = ["rescan"]
 
+    def has_rescan_permission(self, request) -> bool:
+        return request.user.has_perm("sidechains.add_rescanjob")
+
     def get_urls(self):
         view = self.admin_site.admin_view(self.rescan_view)
         return [
@@ -239,7 +295,7 @@ class ChainCursorAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
-    @admin.action(description="Rescan from height…")
+    @admin.action(description="Rescan from height…", permissions=["rescan"])
     def rescan(self, request, queryset):
         cursor = queryset.first()
         return HttpResponseRedirect(
@@ -250,7 +306,7 @@ class ChainCursorAdmin(ReadOnlyAdmin):
         cursor = self.get_object(request, str(object_id))
         if cursor is None or not self.has_view_permission(request, cursor):
             raise PermissionDenied
-        if not request.user.has_perm("sidechains.add_rescanjob"):
+        if not self.has_rescan_permission(request):
             raise PermissionDenied
         tip = chain_tip(cursor.chain)
         form = RescanForm(request.POST or None, tip=tip)
@@ -273,11 +329,20 @@ class ChainCursorAdmin(ReadOnlyAdmin):
         return render(request, "admin/sidechains/chaincursor/rescan.html", context)
 
 
-def rescan_enqueue(*, cursor: ChainCursor, user, from_height: int, to_height: int | None):
-    """Record the rescan and hand it to a worker once the record is committed."""
+def rescan_enqueue(
+    *, cursor: ChainCursor, user, from_height: int, to_height: int | None, reason: str
+):
+    """Record the rescan (and who asked, and why) and hand it to a worker once committed."""
     with transaction.atomic():
         job = rescan_start(
             chain=cursor.chain, from_height=from_height, to_height=to_height, user=user
+        )
+        audit_record(
+            actor=user,
+            action="rescan.started",
+            target=audit_target(job),
+            reason=reason,
+            details={"chain": job.chain, "from": job.from_height, "to": job.to_height},
         )
         transaction.on_commit(lambda: bitcoin_rescan.delay(job.pk))
     return job
@@ -388,15 +453,36 @@ class WithdrawalAdmin(ReadOnlyAdmin):
     inlines = [WithdrawalEventInline]
     actions = ["fail_and_return"]
 
-    @admin.action(description="Fail the selected requested withdrawals (return the escrow)")
-    def fail_and_return(self, request, queryset) -> None:
+    def has_resolve_withdrawal_permission(self, request) -> bool:
+        return request.user.has_perm("sidechains.resolve_withdrawal")
+
+    @admin.action(
+        description="Fail the selected requested or held withdrawals (return the escrow)",
+        permissions=["resolve_withdrawal"],
+    )
+    def fail_and_return(self, request, queryset):
         from sidechains.bitcoin.withdrawals import WithdrawalError, withdrawal_fail
 
+        reason = reason_or_page(
+            self,
+            request,
+            queryset,
+            title="Fail withdrawals",
+            warning="Only requested or held withdrawals (not in a transaction) can fail; "
+            "their escrow goes back to their users, who see the reason.",
+        )
+        if not isinstance(reason, str):
+            return reason
+        failed = 0
         for withdrawal in queryset:
             try:
-                withdrawal_fail(withdrawal=withdrawal, reason=f"failed by {request.user}")
+                withdrawal_fail(withdrawal=withdrawal, reason=reason, by=request.user)
             except WithdrawalError as e:
                 self.message_user(request, str(e), messages.ERROR)
+            else:
+                failed += 1
+        self.message_user(request, f"{failed} withdrawal(s) failed.", messages.SUCCESS)
+        return None
 
 
 @admin.register(Coin)

@@ -19,6 +19,7 @@ from sidechains.serializers import (
     HeartbeatInput,
     HeartbeatOutput,
     RejectionOutput,
+    SigningAnswerInput,
     SigningAnswerOutput,
     SigningRequestList,
     SONOutput,
@@ -88,25 +89,56 @@ def signing_requests(request):
 
 
 @extend_schema(
-    request={"application/json": {"type": "object"}},
-    responses={200: SigningAnswerOutput, 400: RejectionOutput, 404: RejectionOutput},
-    description="The signer's answer to request <id>: its signatures or its refusal.",
+    request=SigningAnswerInput,
+    responses={
+        200: SigningAnswerOutput,
+        400: RejectionOutput,
+        404: RejectionOutput,
+        413: RejectionOutput,
+    },
+    description="The signer's answer to request <id>: its signatures or its refusal. 400 "
+    "(code malformed or rejected) for an answer the portal refuses; 404 for a request that "
+    "does not exist (code not_found) or no longer awaits signatures (code closed). Nothing is "
+    "stored in any of these cases.",
 )
 @api_view(["POST"])
 @authentication_classes([SONTokenAuthentication])
 @permission_classes([IsSON])
 def signing_answer(request, sidechain_tx_id: int):
+    answer = SigningAnswerInput(data=request.data)
+    if not answer.is_valid():
+        detail = f"Malformed answer: {_first_error(answer.errors)}"
+        return Response({"detail": detail, "code": "malformed"}, status=400)
     try:
         result = withdrawals.signatures_submit(
-            son=request.auth, sidechain_tx_id=sidechain_tx_id, answer=request.data
+            son=request.auth, sidechain_tx_id=sidechain_tx_id, answer=answer.validated_data
         )
     except withdrawals.SidechainTxNotFound as e:
         return Response({"detail": str(e), "code": "not_found"}, status=404)
+    except withdrawals.SidechainTxClosed as e:
+        # Gone, as far as signers are concerned (it left their list): the slowest signer's
+        # answer after the others finished the transaction is routine, and deployed signers
+        # skip a 404 with a warning (docs/decisions.md).
+        return Response({"detail": str(e), "code": "closed"}, status=404)
     except withdrawals.SignatureRejected as e:
         return Response({"detail": str(e), "code": "rejected"}, status=400)
     if result.complete:
         _send(sidechain_tx_id)
     return Response({"accepted": result.accepted, "complete": result.complete})
+
+
+def _first_error(errors, path: tuple[str, ...] = ()) -> str:
+    """The first of a serializer's (nested) errors and where: "signatures.1.pubkey: ..."."""
+    if isinstance(errors, list) and errors and isinstance(errors[0], str):
+        errors = errors[0]
+    if isinstance(errors, str):
+        return f"{'.'.join(path)}: {errors}" if path else str(errors)
+    items = errors.items() if isinstance(errors, dict) else enumerate(errors)
+    for key, value in items:
+        if value:
+            where = () if key == "non_field_errors" else (str(key),)
+            return _first_error(value, path + where)
+    return "invalid"
 
 
 def _send(sidechain_tx_id: int) -> None:

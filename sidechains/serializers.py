@@ -45,6 +45,81 @@ class SigningRequestList(serializers.Serializer):
     results = serializers.ListField(child=serializers.DictField())
 
 
+# A signing answer (docs/signing-requests.md, "The answer"), bounded field by field.
+REQUEST_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+REASON_CODE = r"^[A-Z0-9_]{1,32}$"  # the signer's reason codes, e.g. FEE_TOO_HIGH
+MAX_REASONS = 32  # the signer has 24 codes and lists each once
+# A transaction the signers accept is at most 100 kB, so it has fewer than 2,500 inputs.
+MAX_SIGNATURES = 2_500
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: not a string, a float or a bool."""
+
+    def to_internal_value(self, data):
+        if type(data) is not int:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class BoundedListField(serializers.ListField):
+    """A ListField that refuses an over-long list before it validates a single item."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, list) and self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+class ExactSerializer(serializers.Serializer):
+    """Refuses keys it does not know: the signer's formats are exact."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and not set(data) <= set(self.fields):
+            raise serializers.ValidationError(
+                {"non_field_errors": [f"Only these keys: {', '.join(self.fields)}."]}
+            )
+        return super().to_internal_value(data)
+
+
+class AnswerSignatureInput(ExactSerializer):
+    input = StrictIntegerField(min_value=0, max_value=MAX_SIGNATURES - 1)
+    pubkey = serializers.RegexField(
+        r"^0[23][0-9a-f]{64}$", max_length=66, help_text="The SON's compressed key, hex."
+    )
+    signature = serializers.RegexField(
+        r"^(?:[0-9a-f]{2}){9,73}$",
+        max_length=146,
+        help_text="DER signature and the SIGHASH_ALL byte, hex.",
+    )
+
+
+class SigningAnswerInput(ExactSerializer):
+    """Signatures, or a refusal with its reason codes; never both."""
+
+    request_id = serializers.RegexField(REQUEST_ID, max_length=128, allow_null=True, required=False)
+    refused = serializers.BooleanField(required=False)
+    reasons = BoundedListField(
+        child=serializers.RegexField(REASON_CODE, max_length=32),
+        max_length=MAX_REASONS,
+        allow_empty=False,
+        required=False,
+    )
+    signatures = AnswerSignatureInput(
+        many=True, max_length=MAX_SIGNATURES, allow_empty=False, required=False
+    )
+
+    def validate(self, data: dict) -> dict:
+        refused = self.initial_data.get("refused") is True
+        if "refused" in data and not refused:
+            raise serializers.ValidationError({"refused": ["Only true, with reasons."]})
+        if refused != ("reasons" in data) or refused == ("signatures" in data):
+            raise serializers.ValidationError(
+                "An answer has either signatures, or refused: true and reasons."
+            )
+        return data
+
+
 class SigningAnswerOutput(serializers.Serializer):
     accepted = serializers.IntegerField(help_text="Valid signatures in the answer.")
     complete = serializers.BooleanField(help_text="Every input has m signatures.")

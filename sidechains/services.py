@@ -1,4 +1,5 @@
-"""State changes of SONs. Views, the API and tasks call these; nothing else writes SON rows."""
+"""State changes of SONs (and the alerts administrators resolve). Views, the API and tasks call
+these; nothing else writes SON rows."""
 
 import hashlib
 import secrets
@@ -6,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import coincurve
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from sidechains.models import SON, HeartbeatNonce, Sidechain, SONStatusChange, hash_token
+from audit.services import AuditError, audit_record, audit_target
+from sidechains.models import SON, Alert, HeartbeatNonce, Sidechain, SONStatusChange, hash_token
 
 # A signed heartbeat is accepted only if its timestamp is this close to the portal's clock.
 HEARTBEAT_MAX_SKEW = 15
@@ -33,16 +35,52 @@ class HeartbeatRejected(SONError):
         self.message = message
 
 
-def son_issue_token(*, son: SON) -> str:
-    """Issue a new API token for the SON's signer; the previous one stops working.
+def _why(reason: str) -> str:
+    """A manual action's reason, which the audit log must have."""
+    if not reason or not reason.strip():
+        raise AuditError("Give a reason: the audit log records why this was done.")
+    return reason.strip()
 
-    Returns the token once. Only its hash is stored.
+
+class TokenIssuer(models.TextChoices):
+    """Where a token was issued from, as the audit record says."""
+
+    ADMIN = "admin", "the admin"
+    COMMAND = "command", "manage.py son_token"
+    OPERATOR = "operator", "the operator's SON page"
+    DEMO = "demo", "the demo seed"
+
+
+@transaction.atomic
+def son_issue_token(*, son: SON, by, reason: str, via: str, details: dict | None = None) -> str:
+    """Issue a new API token for the SON's signer; the previous one stops working at once.
+
+    `by` is the person who asked (None: the portal itself, e.g. a management command), `via`
+    a TokenIssuer. Returns the token, once: only its hash is stored, and the audit record
+    names who, why and from where, never the token. A deregistered SON gets no token.
     """
+    reason = _why(reason)
     token = secrets.token_urlsafe(32)
-    SON.objects.filter(pk=son.pk).update(
-        token_hash=hash_token(token), token_created_at=timezone.now()
+    now = timezone.now()
+    updated = (
+        SON.objects.filter(pk=son.pk)
+        .exclude(status=SON.Status.DEREGISTERED)
+        .update(token_hash=hash_token(token), token_created_at=now)
     )
+    if updated != 1:
+        raise SONError(f"{son} is deregistered: it gets no API token.")
     son.refresh_from_db(fields=["token_hash", "token_created_at"])
+    audit_record(
+        actor=by,
+        action="son.token_issued",
+        target=audit_target(son),
+        reason=reason,
+        details={
+            "via": TokenIssuer(via).value,
+            "expires_at": (now + timedelta(seconds=settings.SON_TOKEN_LIFETIME)).isoformat(),
+            **(details or {}),
+        },
+    )
     return token
 
 
@@ -258,3 +296,26 @@ def son_deregister(*, son: SON, reason: str, now=None) -> bool:
     return _transition(
         son=current, old=current.status, new=SON.Status.DEREGISTERED, reason=reason, now=now
     )
+
+
+# Alerts
+
+
+@transaction.atomic
+def alerts_resolve(*, alerts, by, reason: str, now=None) -> int:
+    """Mark the open alerts among `alerts` (a queryset) resolved, each with an audit record of
+    who resolved it and why. Returns how many were open; resolving twice changes nothing."""
+    reason = _why(reason)
+    now = now or timezone.now()
+    resolved = 0
+    for alert in alerts.filter(resolved_at__isnull=True).select_for_update().order_by("pk"):
+        if Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(resolved_at=now):
+            audit_record(
+                actor=by,
+                action="alert.resolved",
+                target=audit_target(alert),
+                reason=reason,
+                details={"kind": alert.kind},
+            )
+            resolved += 1
+    return resolved

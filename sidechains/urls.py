@@ -6,6 +6,7 @@ urlpatterns = [
     path("son/", views.operator_home, name="sidechains-operator-home"),
     path("son/<slug:name>/", views.son_detail, name="sidechains-son"),
     path("son/<slug:name>/maintenance/", views.son_maintenance, name="sidechains-son-maintenance"),
+    path("son/<slug:name>/token/", views.son_token, name="sidechains-son-token"),
     path("sons/", views.status_grid, name="sidechains-status-grid"),
     path("deposits/", views.deposits, name="sidechains-deposits"),
     path("withdrawals/", views.withdrawals, name="sidechains-withdrawals"),

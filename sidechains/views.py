@@ -10,6 +10,7 @@ from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
 
@@ -20,7 +21,7 @@ from sidechains.bitcoin import withdrawals as bitcoin_withdrawals
 from sidechains.bitcoin.rpc import BitcoinRPCError
 from sidechains.bitcoin.withdrawals import WithdrawalError, withdrawal_request
 from sidechains.federation import federation_public_keys
-from sidechains.forms import WithdrawalForm
+from sidechains.forms import TokenRotationForm, WithdrawalForm
 from sidechains.ledger import balances_of
 from sidechains.models import (
     SON,
@@ -36,10 +37,21 @@ from sonportal.views import HtmxHttpRequest
 
 
 def _get_son_for_user(request: HttpRequest, name: str) -> SON:
-    """A SON page is for its operator and for administrators."""
+    """A SON page is for its operator and for people with sidechains.view_son
+    (administrators)."""
     son = SON.objects.filter(name=name).prefetch_related("public_keys", "statistics").first()
-    if son is None or not (son.owner_id == request.user.pk or request.user.is_staff):
+    if son is None:
         raise Http404("No such SON.")
+    if son.owner_id != request.user.pk and not request.user.has_perm("sidechains.view_son"):
+        raise Http404("No such SON.")
+    return son
+
+
+def _get_own_son(request: HttpRequest, name: str) -> SON:
+    """A SON of the signed-in operator, for what only its operator does."""
+    son = _get_son_for_user(request, name)
+    if son.owner_id != request.user.pk:
+        raise PermissionDenied("Only the SON's operator does this.")
     return son
 
 
@@ -49,7 +61,7 @@ def operator_home(request: HttpRequest):
     return render(request, "sidechains/operator_home.html", {"sons": sons, "now": timezone.now()})
 
 
-def _son_page_context(request: HttpRequest, son: SON, error: str = "") -> dict:
+def _son_page_context(request: HttpRequest, son: SON, error: str = "", **extra) -> dict:
     now = timezone.now()
     return {
         "son": son,
@@ -59,6 +71,8 @@ def _son_page_context(request: HttpRequest, son: SON, error: str = "") -> dict:
         "downtime": son.downtime(now),
         "is_operator": son.owner_id == request.user.pk,
         "error": error,
+        "token_form": TokenRotationForm(),
+        **extra,
     }
 
 
@@ -78,9 +92,7 @@ MAINTENANCE_ACTIONS = {
 @require_POST
 def son_maintenance(request: HtmxHttpRequest, name: str):
     """The operator requests maintenance for their SON, or cancels the request."""
-    son = _get_son_for_user(request, name)
-    if son.owner_id != request.user.pk:
-        raise PermissionDenied("Only the SON's operator requests maintenance.")
+    son = _get_own_son(request, name)
     action = MAINTENANCE_ACTIONS.get(request.POST.get("action", ""))
     if action is None:
         return HttpResponseBadRequest("Unknown maintenance action.")
@@ -97,6 +109,36 @@ def son_maintenance(request: HtmxHttpRequest, name: str):
     else:
         messages.success(request, f"{son} is now {son.get_status_display()}.")
     return redirect(son)
+
+
+ROUTINE_ROTATION = "routine rotation by the operator"
+
+
+@login_required
+@require_POST
+@never_cache
+def son_token(request: HtmxHttpRequest, name: str):
+    """The operator issues a new API token for their SON's signer. It is shown in this answer
+    only (never stored but as its hash, never cached) and audited; the old one stops working."""
+    son = _get_own_son(request, name)
+    form = TokenRotationForm(request.POST)
+    token, error = "", ""
+    if form.is_valid():
+        try:
+            token = services.son_issue_token(
+                son=son,
+                by=request.user,
+                reason=form.cleaned_data["reason"] or ROUTINE_ROTATION,
+                via=services.TokenIssuer.OPERATOR,
+            )
+        except services.SONError as e:
+            error = str(e)
+    else:
+        error = " ".join(form.errors.get("reason", []))
+    context = _son_page_context(request, son, new_token=token, token_error=error, token_form=form)
+    if request.htmx:  # htmx swaps 2xx answers only; the fragment carries the error
+        return render(request, "sidechains/son.html#token", context)
+    return render(request, "sidechains/son.html", context, status=400 if error else 200)
 
 
 @dataclass(frozen=True)

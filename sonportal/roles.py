@@ -1,11 +1,18 @@
 """The four roles and where each lands after login.
 
-Roles are derived from data, not stored twice: staff are administrators, an active Witness row
-makes a witness, owning a SON makes a SON operator, and every signed-in person is a user.
+Roles are derived from data, not stored twice: members of the "administrators" group (and
+superusers) are administrators, an active Witness row makes a witness, owning a SON makes a SON
+operator, and every signed-in person is a user.
+
+A role only chooses home pages and navigation. What a person may do is checked, everywhere,
+against a specific permission (docs/permissions.md); is_staff only opens the admin's door.
 """
 
 from django.db import models
 from django.urls import reverse
+
+# Created by migration sonportal 0001 with the administrator's permissions.
+ADMINISTRATORS_GROUP = "administrators"
 
 
 class Role(models.TextChoices):
@@ -23,12 +30,19 @@ HOME_URL_NAMES = {
 }
 
 
+def is_administrator(user) -> bool:
+    """An active staff member of the administrators group, or an active staff superuser."""
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        return False
+    return user.is_superuser or user.groups.filter(name=ADMINISTRATORS_GROUP).exists()
+
+
 def roles_of(user) -> list[Role]:
     """The user's roles, most privileged first."""
     if not user.is_authenticated:
         return []
     roles = []
-    if user.is_staff:
+    if is_administrator(user):
         roles.append(Role.ADMINISTRATOR)
     if hasattr(user, "witness") and user.witness.active:
         roles.append(Role.WITNESS)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "sonportal.middleware.APIBodyLimitMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -187,6 +188,10 @@ REST_FRAMEWORK = {
     # REMOTE_ADDR (a client's own X-Forwarded-For would otherwise pick its throttle key).
     "NUM_PROXIES": env_int("NUM_PROXIES", 0, minimum=0),
 }
+# The API refuses request bodies larger than this before parsing them (sonportal/middleware.py).
+# The largest legitimate body is a signer's answer to a 100 kB transaction: ~2,400 inputs, one
+# signature of ~260 bytes of JSON each, ~630 KB.
+API_MAX_BODY_BYTES = 768 * 1024
 SPECTACULAR_SETTINGS = {
     "TITLE": "SON portal API",
     "DESCRIPTION": "Users, SON signers and scripts talk to the portal through this API.",
@@ -248,6 +253,8 @@ SON_HEARTBEAT_FREQUENCY = env_int("SON_HEARTBEAT_FREQUENCY", 180, minimum=1)
 SON_DOWN_TIME = env_int("SON_DOWN_TIME", 360, minimum=1)
 SON_DEREGISTER_TIME = env_int("SON_DEREGISTER_TIME", 12 * 3600, minimum=1)
 WITNESS_CYCLE = env_int("WITNESS_CYCLE", 24 * 3600, minimum=1)
+# Seconds a SON's API token works after it was issued; the operator rotates it on the SON's page.
+SON_TOKEN_LIFETIME = env_int("SON_TOKEN_LIFETIME", 90 * 24 * 3600, minimum=60)
 # How often beat runs the liveness check (marks silent SONs down).
 SON_LIVENESS_CHECK_EVERY = env_int("SON_LIVENESS_CHECK_EVERY", 30, minimum=1)
 

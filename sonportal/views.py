@@ -1,5 +1,5 @@
 from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -53,8 +53,10 @@ def healthz(request: HttpRequest):
 
 
 @staff_member_required
+@permission_required("sidechains.view_alert", raise_exception=True)
 @never_cache
 def admin_status(request: HtmxHttpRequest):
+    """The admin's status panel: who may see alerts may see the system's health."""
     report = health.report()
     template = "admin/status.html#panel" if request.htmx else "admin/status.html"
     return render(request, template, {"report": report})

@@ -19,7 +19,14 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 @pytest.fixture
 def admin_user(db):
-    return fixtures.make_user("admin", staff=True)
+    """An administrator through the administrators group (not a superuser)."""
+    return fixtures.make_administrator("admin")
+
+
+@pytest.fixture
+def view_only_staff(db):
+    """Staff with every view_* permission and no other."""
+    return fixtures.make_view_only_staff("viewer")
 
 
 @pytest.fixture

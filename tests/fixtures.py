@@ -1,25 +1,57 @@
 """Named personas and plain constructors shared by the tests."""
 
 import hashlib
+import importlib
 import time
 
 import coincurve
+from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 
 from proposals.models import Witness
 from sidechains import services
 from sidechains.models import SON, Sidechain, SONPublicKey, SONStatistics
 from signer.client import signed_heartbeat
+from sonportal.roles import ADMINISTRATORS_GROUP
 
 User = get_user_model()
 PASSWORD = "correct horse battery staple 9"
 
 
 def make_user(username: str, *, staff: bool = False):
+    """A user; staff=True makes a superuser (every permission, including ones no group has)."""
     user = User.objects.create_user(username=username, password=PASSWORD)
     if staff:
         user.is_staff = user.is_superuser = True
         user.save()
+    return user
+
+
+def administrators_group() -> Group:
+    """The group migration sonportal 0001 made; made again by that migration's own code when a
+    transactional test has flushed the database since."""
+    group = Group.objects.filter(name=ADMINISTRATORS_GROUP).first()
+    if group is None:
+        migration = importlib.import_module("sonportal.migrations.0001_administrators")
+        migration.administrators_create(django_apps, None)
+        group = Group.objects.get(name=ADMINISTRATORS_GROUP)
+    return group
+
+
+def make_administrator(username: str = "admin"):
+    """An administrator as production makes one: staff, in the administrators group, not a
+    superuser."""
+    user = User.objects.create_user(username=username, password=PASSWORD, is_staff=True)
+    user.groups.add(administrators_group())
+    return user
+
+
+def make_view_only_staff(username: str = "viewer"):
+    """Staff with every view permission and nothing else: may look at everything, change
+    nothing."""
+    user = User.objects.create_user(username=username, password=PASSWORD, is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
     return user
 
 
@@ -30,12 +62,17 @@ def make_witness(username: str, *, weight: int = 1, active: bool = True) -> Witn
 def make_son(name: str, *, owner=None, status: str = SON.Status.ACTIVE) -> tuple[SON, str]:
     """A SON with fresh keys and an API token; returns (son, token)."""
     owner = owner or make_user(f"operator_{name.replace('-', '_')}")
-    son = SON.objects.create(name=name, owner=owner, status=status)
+    son = SON.objects.create(name=name, owner=owner)
     for sidechain in Sidechain.values:
         key = son_key(name, sidechain).public_key.format().hex()
         SONPublicKey.objects.create(son=son, sidechain=sidechain, public_key=key)
         SONStatistics.objects.create(son=son, sidechain=sidechain)
-    return son, services.son_issue_token(son=son)
+    token = services.son_issue_token(
+        son=son, by=None, reason="test fixture", via=services.TokenIssuer.COMMAND
+    )
+    SON.objects.filter(pk=son.pk).update(status=status)  # after the token: it may be deregistered
+    son.refresh_from_db()
+    return son, token
 
 
 def son_key(name: str, sidechain: str = Sidechain.BITCOIN) -> coincurve.PrivateKey:

@@ -35,7 +35,7 @@ def test_it_lands_each_role_on_its_home_page(page, live_server, username, path, 
 
 def test_it_lands_an_administrator_on_the_admin_with_the_status_panel(page, live_server, settings):
     settings.HEALTH_BROKER_TIMEOUT = 1
-    fixtures.make_user("admin", staff=True)
+    fixtures.make_administrator("admin")
     log_in(page, live_server, "admin")
     assert page.url == f"{live_server.url}/admin/"
     # htmx loads the status panel into the admin index.

@@ -38,6 +38,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from audit.services import audit_record, audit_target
 from mappings.chains.bitcoin import AddressError, decode_address
 from mappings.chains.deposit import (
     federation_witness_script,
@@ -108,6 +109,10 @@ class SignatureRejected(WithdrawalError):
 
 class SidechainTxNotFound(WithdrawalError):
     pass
+
+
+class SidechainTxClosed(WithdrawalError):
+    """An answer for a transaction that no longer awaits signatures; nothing was stored."""
 
 
 class WithdrawalAddressError(WithdrawalError):
@@ -250,9 +255,10 @@ def _escrow(user, amount_pegged: int, request_id: str) -> Withdrawal:
 
 
 @transaction.atomic
-def withdrawal_fail(*, withdrawal: Withdrawal, reason: str) -> Withdrawal:
+def withdrawal_fail(*, withdrawal: Withdrawal, reason: str, by=None) -> Withdrawal:
     """requested or held -> failed, returning the escrow to the user. A withdrawal already in
-    a transaction cannot fail this way (the signers' journals hold its payout)."""
+    a transaction cannot fail this way (the signers' journals hold its payout). `by`: the
+    person who failed it (None: the portal); the audit log records who and why."""
     reason = reason[:200]
     moved = False
     for old in (Withdrawal.Status.REQUESTED, Withdrawal.Status.HELD):
@@ -272,6 +278,9 @@ def withdrawal_fail(*, withdrawal: Withdrawal, reason: str) -> Withdrawal:
             return withdrawal
         raise WithdrawalError(f"Withdrawal {withdrawal.pk} is {withdrawal.status}: it cannot fail.")
     _return_escrow(withdrawal)
+    audit_record(
+        actor=by, action="withdrawal.failed", target=audit_target(withdrawal), reason=reason
+    )
     return withdrawal
 
 
@@ -602,24 +611,22 @@ class SubmitResult:
     complete: bool
 
 
+@transaction.atomic
 def signatures_submit(*, son: SON, sidechain_tx_id: int, answer: dict) -> SubmitResult:
-    """Store a signer's answer: every signature verified against its input's BIP143 digest,
-    or a refusal. Raises SignatureRejected (nothing stored) for any bad signature."""
-    stx = SidechainTransaction.objects.filter(pk=sidechain_tx_id).first()
-    if stx is None:
-        raise SidechainTxNotFound(f"No sidechain transaction {sidechain_tx_id}.")
-    if not isinstance(answer, dict):
-        raise SignatureRejected("The answer must be a JSON object.")
-    if answer.get("request_id") not in (None, str(stx.pk)):
-        raise SignatureRejected(f"request_id {answer.get('request_id')!r} is not {stx.pk}.")
-    if answer.get("refused") is True:
-        reasons = answer.get("reasons")
-        if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
-            raise SignatureRejected("A refusal lists its reasons as strings.")
-        SignerRefusal.objects.create(sidechain_tx=stx, son=son, reasons=reasons[:32])
-        log.warning("SON %s refused transaction %s: %s", son, stx.pk, reasons)
-        return SubmitResult(0, _is_complete(stx))
-    verified = _verified(stx, son, answer.get("signatures"))
+    """Store a signer's answer (its shape checked by serializers.SigningAnswerInput): every
+    signature verified against its input's BIP143 digest, or a refusal.
+
+    Only a transaction awaiting signatures and not yet finished takes answers; its row stays
+    locked meanwhile, so it cannot be finished, failed or replaced under the answer. Raises
+    SidechainTxNotFound, SidechainTxClosed or SignatureRejected, having stored nothing.
+    """
+    stx = _awaiting_answers(sidechain_tx_id)
+    request_id = answer.get("request_id")
+    if request_id is not None and request_id != str(stx.pk):
+        raise SignatureRejected(f"request_id {request_id!r} is not {stx.pk}.")
+    if answer.get("refused"):
+        return _refusal_store(stx, son, answer["reasons"])
+    verified = _verified(stx, son, answer["signatures"])
     TxSignature.objects.bulk_create(
         [
             TxSignature(
@@ -632,9 +639,31 @@ def signatures_submit(*, son: SON, sidechain_tx_id: int, answer: dict) -> Submit
     return SubmitResult(len(verified), _is_complete(stx))
 
 
+def _awaiting_answers(sidechain_tx_id: int) -> SidechainTransaction:
+    """The transaction, locked, if it still takes answers (the caller's transaction)."""
+    stx = SidechainTransaction.objects.select_for_update().filter(pk=sidechain_tx_id).first()
+    if stx is None:
+        raise SidechainTxNotFound(f"No sidechain transaction {sidechain_tx_id}.")
+    if stx.status != SidechainTransaction.Status.AWAITING_SIGNATURES:
+        raise SidechainTxClosed(
+            f"Transaction {stx.pk} is {stx.get_status_display()}: it takes no more answers."
+        )
+    if stx.signed_tx is not None:
+        raise SidechainTxClosed(
+            f"Transaction {stx.pk} already has its signatures: it takes no more answers."
+        )
+    return stx
+
+
+def _refusal_store(stx: SidechainTransaction, son: SON, reasons: list[str]) -> SubmitResult:
+    """A SON's refusal, once (a repeated refusal changes nothing); reasons are short codes."""
+    if not stx.refusals.filter(son=son).exists():
+        SignerRefusal.objects.create(sidechain_tx=stx, son=son, reasons=reasons)
+        log.warning("SON %s refused transaction %s: %s", son, stx.pk, ", ".join(reasons))
+    return SubmitResult(0, _is_complete(stx))
+
+
 def _verified(stx: SidechainTransaction, son: SON, signatures) -> list[tuple[int, str, bytes]]:
-    if not isinstance(signatures, list) or not signatures:
-        raise SignatureRejected("The answer has neither signatures nor a refusal.")
     registered = son.public_key(Sidechain.BITCOIN)
     if registered is None:
         raise SignatureRejected(f"SON {son} has no registered Bitcoin key.")
@@ -642,7 +671,7 @@ def _verified(stx: SidechainTransaction, son: SON, signatures) -> list[tuple[int
     coins = {i.index: i.coin for i in stx.inputs.select_related("coin")}
     verified = []
     for item in signatures:
-        index, key, signature = _signature_fields(item)
+        index, key, signature = item["input"], item["pubkey"], bytes.fromhex(item["signature"])
         if key != registered:
             raise SignatureRejected(
                 f"Input {index} is signed with key {key}, not {son}'s registered key."
@@ -659,20 +688,6 @@ def _verified(stx: SidechainTransaction, son: SON, signatures) -> list[tuple[int
     if len({index for index, _, _ in verified}) != len(verified):
         raise SignatureRejected("An input is signed twice in one answer.")
     return verified
-
-
-def _signature_fields(item) -> tuple[int, str, bytes]:
-    if not isinstance(item, dict) or set(item) != {"input", "pubkey", "signature"}:
-        raise SignatureRejected("Each signature is {input, pubkey, signature}.")
-    index, key, signature = item["input"], item["pubkey"], item["signature"]
-    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-        raise SignatureRejected(f"input must be an input index, not {index!r}.")
-    try:
-        raw = bytes.fromhex(signature)
-        bytes.fromhex(key)
-    except (TypeError, ValueError):
-        raise SignatureRejected(f"The pubkey and signature of input {index} must be hex.") from None
-    return index, key, raw
 
 
 def _valid(tx, index: int, script: bytes, amount: int, key: bytes, signature: bytes) -> bool:

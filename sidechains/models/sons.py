@@ -1,4 +1,5 @@
 import hashlib
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -102,6 +103,12 @@ class SON(models.Model):
     def silent_since(self):
         """When the SON was last heard of: its last heartbeat, or its creation."""
         return self.last_heartbeat_at or self.created_at
+
+    def token_expires_at(self) -> datetime | None:
+        """When the API token stops working (SON_TOKEN_LIFETIME after it was issued)."""
+        if self.token_hash is None or self.token_created_at is None:
+            return None
+        return self.token_created_at + timedelta(seconds=settings.SON_TOKEN_LIFETIME)
 
     def can_request_maintenance(self) -> bool:
         return self.status == self.Status.ACTIVE

@@ -163,6 +163,11 @@ class SignerRefusal(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sidechain_tx", "son"], name="sidechains_signerrefusal_once"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.son} refused {self.sidechain_tx_id}: {', '.join(self.reasons)}"

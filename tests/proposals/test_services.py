@@ -263,7 +263,9 @@ def test_an_approved_deregistration_deregisters_the_son(alice_bob_dave):
     alice, bob, _ = alice_bob_dave
     son = make_down_son("son-1", silent_since=T0)
     other, _ = fixtures.make_son("son-2")
-    token = son_services.son_issue_token(son=son)
+    token = son_services.son_issue_token(
+        son=son, by=None, reason="test", via=son_services.TokenIssuer.COMMAND
+    )
     assert son.public_key("bitcoin") in federation_public_keys()
     proposal = raise_deregistration(son, at(13 * 3600))
     services.proposal_approve(proposal=proposal, witness=alice, now=at(14 * 3600))

@@ -26,7 +26,7 @@ def log_in(page, live_server, username: str) -> None:
 
 
 def test_it_lets_an_administrator_change_a_rate(page, live_server):
-    admin = fixtures.make_user("admin", staff=True)
+    admin = fixtures.make_administrator("admin")
     log_in(page, live_server, "admin")
     page.goto(f"{live_server.url}/rates/")
     chart = page.get_by_test_id("chart-btc-pbtc")
@@ -65,7 +65,7 @@ def test_it_lets_an_administrator_change_a_rate(page, live_server):
 
 
 def test_it_shows_a_bad_rate_in_the_form_and_saves_nothing(page, live_server):
-    fixtures.make_user("admin", staff=True)
+    fixtures.make_administrator("admin")
     log_in(page, live_server, "admin")
     page.goto(f"{live_server.url}/rates/")
     before = ExchangeRate.objects.count()

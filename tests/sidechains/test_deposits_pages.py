@@ -6,9 +6,12 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from audit.models import AuditRecord
+from audit.services import AuditError
 from sidechains.bitcoin.deposits import deposit_credit, deposits_process
 from sidechains.bitcoin.listener import rescan_start
 from sidechains.models import Alert, ChainCursor, Deposit, RescanJob
+from sidechains.services import alerts_resolve
 from tests import fixtures
 from tests.bitcoin_node import free_port
 from tests.sidechains.deposit_helpers import (
@@ -163,11 +166,33 @@ def test_it_marks_alerts_resolved(client, admin_user, carol_deposit):
     url = reverse("admin:sidechains_alert_changelist")
     assert "block 812 gone" in client.get(url, {"state": "open"}).content.decode()
 
-    client.post(url, {"action": "mark_resolved", "_selected_action": [alert.pk]})
+    selected = {"action": "mark_resolved", "_selected_action": [alert.pk]}
+    asked = client.post(url, selected)
+    assert "block 812 gone" in asked.content.decode()  # the confirmation lists it
+    client.post(url, {**selected, "confirm_with_reason": "yes", "reason": "re-credited by hand"})
 
     alert.refresh_from_db()
     assert alert.resolved_at is not None
     assert "block 812 gone" not in client.get(url, {"state": "open"}).content.decode()
+    record = AuditRecord.objects.for_target(f"alert:{alert.pk}").get()
+    assert (record.actor, record.action, record.reason) == (
+        admin_user,
+        "alert.resolved",
+        "re-credited by hand",
+    )
+
+
+def test_resolving_an_alert_twice_records_it_once(admin_user):
+    alert = Alert.objects.create(kind=Alert.Kind.DEEP_REORG, message="fork below the kept")
+    alerts = Alert.objects.filter(pk=alert.pk)
+
+    with pytest.raises(AuditError):
+        alerts_resolve(alerts=alerts, by=admin_user, reason="  ")
+    first = alerts_resolve(alerts=alerts, by=admin_user, reason="node resynced")
+    again = alerts_resolve(alerts=alerts, by=admin_user, reason="node resynced")
+
+    assert (first, again) == (1, 0)
+    assert AuditRecord.objects.for_target(f"alert:{alert.pk}").count() == 1
 
 
 def test_it_keeps_non_staff_out_of_the_deposit_admin(client, user_carol, carol_deposit):
@@ -230,7 +255,9 @@ def test_it_refuses_a_rescan_above_the_listeners_cursor(client, admin_user, curs
     mine(bitcoin)  # the node is one block ahead of the cursor
     client.force_login(admin_user)
 
-    response = client.post(rescan_url(cursor), {"from_height": bitcoin.get_block_count()})
+    response = client.post(
+        rescan_url(cursor), {"from_height": bitcoin.get_block_count(), "reason": "missed"}
+    )
 
     errors = response.content.decode().split('data-testid="rescan-errors"')[1]
     assert "is above the to height" in errors.split("</ul>")[0]
@@ -258,10 +285,22 @@ def test_it_starts_a_rescan_that_a_worker_runs(client, admin_user, cursor, bitco
     client.force_login(admin_user)
     tip = bitcoin.get_block_count()
 
-    response = client.post(rescan_url(cursor), {"from_height": tip - 2})
+    without_reason = client.post(rescan_url(cursor), {"from_height": tip - 2})
+    assert "This field is required." in without_reason.content.decode()
+    assert not RescanJob.objects.exists()
+
+    response = client.post(
+        rescan_url(cursor), {"from_height": tip - 2, "reason": "the node was resynced"}
+    )
 
     job = RescanJob.objects.get()
     assert (job.from_height, job.to_height, job.created_by) == (tip - 2, tip, admin_user)
+    record = AuditRecord.objects.for_target(f"rescanjob:{job.pk}").get()
+    assert (record.actor, record.action, record.reason) == (
+        admin_user,
+        "rescan.started",
+        "the node was resynced",
+    )
     assert response["Location"] == reverse("admin:sidechains_rescanjob_change", args=[job.pk])
     deadline = time.monotonic() + 30
     while job.status != RescanJob.Status.DONE and time.monotonic() < deadline:
@@ -340,7 +379,7 @@ def test_it_shows_a_deposit_being_credited_without_a_reload(page, live_server, b
 def test_it_lets_an_administrator_rescan_and_watch_the_progress(
     page, live_server, bitcoin, celery_worker
 ):
-    fixtures.make_user("admin", staff=True)
+    fixtures.make_administrator("admin")
     mine(bitcoin, 200)  # enough blocks for the bar to move while the worker reads them
     tip = bitcoin.get_block_count()
     cursor = ChainCursor.objects.create(
@@ -352,6 +391,7 @@ def test_it_lets_an_administrator_rescan_and_watch_the_progress(
     page.get_by_test_id("rescan-link").click()
 
     page.fill("#id_from_height", str(tip + 1))
+    page.fill("#id_reason", "a deposit was missed")
     page.get_by_test_id("rescan-submit").click()
     assert "Above the node" in page.get_by_test_id("errors-from_height").inner_text()
     assert not RescanJob.objects.exists()

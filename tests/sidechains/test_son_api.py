@@ -4,12 +4,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from coincurve import PrivateKey
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from audit.models import AuditRecord
 from sidechains import services
-from sidechains.models import SON, HeartbeatNonce
+from sidechains.models import SON, HeartbeatNonce, hash_token
 from signer.client import signed_heartbeat
 from tests import fixtures
 
@@ -240,18 +242,97 @@ def test_it_rejects_bad_tokens(son_1, header):
 
 def test_it_retires_the_old_token_when_issuing_a_new_one(son_1):
     son, old = son_1
-    new = services.son_issue_token(son=son)
+    new = issue(son)
     assert post_heartbeat(old, fixtures.heartbeat_body(son)).status_code == 401
     assert post_heartbeat(new, fixtures.heartbeat_body(son)).status_code == 200
 
 
-def test_it_refuses_a_deregistered_son(son_1):
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (SON.Status.DEREGISTERED, "son_deregistered"),
+        (SON.Status.INACTIVE, "son_not_in_federation"),
+    ],
+)
+def test_it_refuses_a_son_outside_the_federation_on_every_endpoint(son_1, status, code):
     son, token = son_1
-    SON.objects.filter(pk=son.pk).update(status=SON.Status.DEREGISTERED)
-    response = post_heartbeat(token, fixtures.heartbeat_body(son))
+    SON.objects.filter(pk=son.pk).update(status=status)
+
+    for response in every_endpoint(son, token):
+        assert response.status_code == 401
+        assert response.json()["code"] == code
+        assert response["WWW-Authenticate"] == "Token"
+    son.refresh_from_db()
+    assert son.last_heartbeat_at is None
+
+
+@pytest.mark.parametrize("status", SON.FEDERATION_STATUSES)
+def test_it_serves_every_son_in_the_federation(son_1, status):
+    son, token = son_1
+    SON.objects.filter(pk=son.pk).update(status=status)
+    assert signer_client(token).get(reverse("api-son-me")).status_code == 200
+
+
+def test_it_refuses_the_son_of_a_disabled_operator(son_1):
+    son, token = son_1
+    son.owner.is_active = False
+    son.owner.save()
+
+    for response in every_endpoint(son, token):
+        assert response.status_code == 401
+        assert response.json() == {
+            "detail": "This SON's operator account is disabled.",
+            "code": "owner_disabled",
+        }
+
+
+def test_a_token_expires_after_its_lifetime(son_1, settings):
+    son, _ = son_1
+    settings.SON_TOKEN_LIFETIME = 3600
+    with time_machine.travel(T0, tick=False):
+        token = issue(son)
+    assert son.token_expires_at() == T0 + timedelta(seconds=3600)
+
+    with time_machine.travel(T0 + timedelta(seconds=3599), tick=False):
+        assert signer_client(token).get(reverse("api-son-me")).status_code == 200
+    with time_machine.travel(T0 + timedelta(seconds=3600), tick=False):
+        responses = list(every_endpoint(son, token))
+    for response in responses:
+        assert response.status_code == 401
+        assert response.json()["code"] == "token_expired"
+        assert "issues a new one on the SON's page" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("header", "code"),
+    [
+        ("Token nope", "invalid_token"),
+        ("Token a b", "malformed_token"),
+        ("Token " + "x" * 129, "malformed_token"),
+    ],
+)
+def test_it_says_why_a_token_header_is_refused(son_1, header, code):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get(reverse("api-son-me"))
     assert response.status_code == 401
-    assert "deregistered" in response.json()["detail"]
-    assert signer_client(token).get(reverse("api-son-me")).status_code == 401
+    assert response.json()["code"] == code
+
+
+def every_endpoint(son: SON, token: str):
+    """One request of each kind the signer makes, with this token."""
+    client = signer_client(token)
+    yield client.get(reverse("api-son-me"))
+    yield client.post(reverse("api-son-heartbeat"), fixtures.heartbeat_body(son), format="json")
+    yield client.get(reverse("api-son-signing-requests"))
+    refusal = {"refused": True, "reasons": ["FEE_TOO_HIGH"]}
+    yield client.post(reverse("api-son-signing-answer", args=[1]), refusal, format="json")
+
+
+def issue(son: SON) -> str:
+    return services.son_issue_token(
+        son=son, by=None, reason="test", via=services.TokenIssuer.COMMAND
+    )
 
 
 def test_it_refuses_a_signed_in_person_without_a_son_token(son_1):
@@ -274,27 +355,63 @@ def test_it_lists_signing_requests_for_a_son(son_1):
     assert response.json() == {"results": []}
 
 
-def test_it_issues_a_token_from_the_command_line(son_1, capsys):
-    from django.core.management import call_command
-
+def test_it_issues_a_token_from_the_command_line_with_a_reason(son_1, capsys):
     son, old = son_1
-    call_command("son_token", son.name)
+    with pytest.raises(CommandError, match="--reason"):
+        call_command("son_token", son.name)
+
+    call_command("son_token", son.name, "--reason", "new signer machine")
+
     new = capsys.readouterr().out.strip()
     assert new and new != old
     assert post_heartbeat(new, fixtures.heartbeat_body(son)).status_code == 200
+    record = AuditRecord.objects.for_target(f"son:{son.pk}").first()
+    assert (record.actor, record.action, record.reason) == (
+        None,
+        "son.token_issued",
+        "new signer machine",
+    )
+    assert record.details["via"] == "command" and "os_user" in record.details
+    assert new not in str(record.details) and hash_token(new) not in str(record.details)
+
+
+def test_the_command_issues_no_token_for_a_deregistered_son(son_1):
+    son, token = son_1
+    SON.objects.filter(pk=son.pk).update(status=SON.Status.DEREGISTERED)
+    with pytest.raises(CommandError, match="No registered SON"):
+        call_command("son_token", son.name, "--reason", "r")
+    with pytest.raises(services.SONError, match="deregistered"):
+        issue(son)
+    son.refresh_from_db()
+    assert son.token_hash == hash_token(token)
 
 
 def test_it_shows_a_new_token_once_from_the_admin(son_1, admin_user, client):
     son, old = son_1
     client.force_login(admin_user)
     url = reverse("admin:sidechains_son_changelist")
-    response = client.post(url, {"action": "issue_token", "_selected_action": [son.pk]})
+    asked = client.post(url, {"action": "issue_token", "_selected_action": [son.pk]})
+    assert "reason-form" in asked.content.decode()
+
+    response = client.post(
+        url,
+        {
+            "action": "issue_token",
+            "_selected_action": [son.pk],
+            "confirm_with_reason": "yes",
+            "reason": "the operator lost the token file",
+        },
+    )
+
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
     new = response.context["tokens"][0][1]
     assert new.encode() in response.content
     assert post_heartbeat(old, fixtures.heartbeat_body(son)).status_code == 401
     assert post_heartbeat(new, fixtures.heartbeat_body(son)).status_code == 200
+    record = AuditRecord.objects.for_target(f"son:{son.pk}").first()
+    assert (record.actor, record.reason) == (admin_user, "the operator lost the token file")
+    assert record.details["via"] == "admin"
 
 
 def test_it_keeps_public_keys_unique_per_chain(son_1):

@@ -1,10 +1,16 @@
 """The signer-facing signing API: answers verified, stored once, refusals kept."""
 
-import pytest
-from django.urls import reverse
+import threading
+import time
 
+import pytest
+from django.db import connection, transaction
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from sidechains.bitcoin import withdrawals
 from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch
-from sidechains.models import Coin, SignerRefusal, TxSignature
+from sidechains.models import SON, Coin, SidechainTransaction, SignerRefusal, TxSignature
 from signer.bitcoin import parse_tx, sign, signature_hash
 from tests import fixtures
 from tests.sidechains.deposit_helpers import made_up_tx, make_bitcoin_mapping, set_btc_rate
@@ -138,9 +144,162 @@ def test_it_stores_a_refusal_and_offers_the_request_no_more(batch, signers, admi
 
 
 def test_it_answers_404_for_an_unknown_request(batch, signers):
-    response = signers[0].post("999999", {"request_id": "999999", "signatures": []})
+    refusal = {"request_id": "999999", "refused": True, "reasons": ["MALFORMED"]}
+    response = signers[0].post("999999", refusal)
 
     assert response.status_code == 404
+    assert not SignerRefusal.objects.exists()
+
+
+def test_it_stores_a_repeated_refusal_once(batch, signers):
+    stx, _ = batch
+    refusal = {"request_id": str(stx.pk), "refused": True, "reasons": ["FEE_TOO_HIGH"]}
+
+    first, again = signers[2].post(str(stx.pk), refusal), signers[2].post(str(stx.pk), refusal)
+
+    assert first.status_code == again.status_code == 200
+    assert SignerRefusal.objects.count() == 1
+
+
+# Answers only while the transaction awaits signatures
+
+
+CLOSED = [
+    {"status": SidechainTransaction.Status.BROADCAST},
+    {"status": SidechainTransaction.Status.CONFIRMED},
+    {"status": SidechainTransaction.Status.FAILED},
+    {"status": SidechainTransaction.Status.REPLACED},
+    {"signed_tx": b"finished, not yet sent"},
+]
+
+
+@pytest.mark.parametrize("change", CLOSED, ids=lambda c: str(c.get("status", "signed")))
+def test_it_takes_no_answer_for_a_transaction_that_no_longer_awaits_signatures(
+    batch, signers, change
+):
+    stx, _ = batch
+    [request] = signers[0].pending()
+    signed = signers[0].answer(request)
+    SidechainTransaction.objects.filter(pk=stx.pk).update(**change)
+    refusal = {"request_id": str(stx.pk), "refused": True, "reasons": ["FEE_TOO_HIGH"]}
+
+    for answer in (signed, refusal):
+        response = signers[0].post(request["id"], answer)
+        assert response.status_code == 404  # gone from the signer's list: skipped, no error
+        assert response.json()["code"] == "closed"
+        assert "takes no more answers" in response.json()["detail"]
+    assert not TxSignature.objects.exists() and not SignerRefusal.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_answer_waits_for_a_concurrent_change_and_then_sees_it(batch, signers):
+    """The answer locks the transaction's row: one that arrives while another worker is
+    finishing the transaction waits, and then finds it closed instead of adding to it."""
+    stx, _ = batch
+    [request] = signers[0].pending()
+    answer = signers[0].answer(request)
+    locked, outcome = threading.Event(), []
+
+    def finish():
+        with transaction.atomic():
+            SidechainTransaction.objects.select_for_update().get(pk=stx.pk)
+            locked.set()
+            time.sleep(0.5)  # the answer arrives now, and must wait
+            SidechainTransaction.objects.filter(pk=stx.pk).update(
+                status=SidechainTransaction.Status.BROADCAST
+            )
+        connection.close()
+
+    def submit():
+        locked.wait()
+        try:
+            son = SON.objects.get(pk=signers[0].son.pk)
+            withdrawals.signatures_submit(son=son, sidechain_tx_id=stx.pk, answer=answer)
+            outcome.append("stored")
+        except withdrawals.SidechainTxClosed:
+            outcome.append("closed")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=finish), threading.Thread(target=submit)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcome == ["closed"]
+    assert not TxSignature.objects.exists()
+
+
+# Bounded answers
+
+
+@pytest.mark.parametrize(
+    ("answer", "where"),
+    [
+        ({"refused": True, "reasons": ["FEE_TOO_HIGH"], "note": "hi"}, "Only these keys"),
+        ({"refused": True, "reasons": ["fee too high"]}, "reasons.0"),
+        ({"refused": True, "reasons": ["A" * 33]}, "reasons.0"),
+        ({"refused": True, "reasons": ["FEE_TOO_HIGH"] * 33}, "reasons"),
+        ({"refused": True, "reasons": []}, "reasons"),
+        ({"refused": True}, "either signatures"),
+        ({"refused": "yes", "reasons": ["X"]}, "refused"),
+        ({"refused": False, "signatures": "SIG"}, "signatures"),
+        ({"request_id": "x" * 129, "refused": True, "reasons": ["X"]}, "request_id"),
+        ({"signatures": []}, "signatures"),
+        ({"signatures": [{"input": "0", "pubkey": "02" + "a" * 64, "signature": "30" * 9}]}, ""),
+        ({"signatures": [{"input": 0, "pubkey": "02" + "A" * 64, "signature": "30" * 9}]}, ""),
+        ({"signatures": [{"input": 0, "pubkey": "02" + "a" * 64, "signature": "3" * 19}]}, ""),
+        ({"signatures": [{"input": 0, "pubkey": "02" + "a" * 64, "signature": "30" * 74}]}, ""),
+    ],
+)
+def test_it_refuses_a_malformed_answer_and_stores_nothing(batch, signers, answer, where):
+    stx, _ = batch
+
+    response = signers[0].post(str(stx.pk), answer)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "malformed"
+    assert where in response.json()["detail"]
+    assert not TxSignature.objects.exists() and not SignerRefusal.objects.exists()
+
+
+def test_it_refuses_a_1_mb_refusal_reason_before_reading_it(batch, signers, caplog):
+    stx, _ = batch
+    reason = "A" * 1_000_000
+
+    response = signers[0].post(str(stx.pk), {"refused": True, "reasons": [reason]})
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+    assert not SignerRefusal.objects.exists()
+    assert "AAAAAAAAAA" not in caplog.text
+
+
+def test_it_neither_stores_nor_logs_nor_echoes_a_long_reason_under_the_body_limit(
+    batch, signers, caplog
+):
+    stx, _ = batch
+    reason = "A" * 100_000
+
+    response = signers[0].post(str(stx.pk), {"refused": True, "reasons": [reason]})
+
+    assert response.status_code == 400
+    assert "AAAAAAAAAA" not in response.content.decode()
+    assert not SignerRefusal.objects.exists()
+    assert "AAAAAAAAAA" not in caplog.text
+
+
+def test_a_son_outside_the_federation_sees_no_pending_withdrawal(batch, federation):
+    son, token = federation[0]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+    assert client.get(reverse("api-son-signing-requests")).json()["results"]  # in it: listed
+
+    SON.objects.filter(pk=son.pk).update(status=SON.Status.INACTIVE)
+    response = client.get(reverse("api-son-signing-requests"))
+
+    assert response.status_code == 401
+    assert "address" not in response.content.decode()
 
 
 def test_it_refuses_anonymous_answers(batch, client):

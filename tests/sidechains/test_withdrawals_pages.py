@@ -198,9 +198,12 @@ def test_it_renders_only_the_list_for_htmx(client, user_carol, mapping):
 
 def son_tokens():
     from sidechains.models import SON
-    from sidechains.services import son_issue_token
+    from sidechains.services import TokenIssuer, son_issue_token
 
-    return [(son, son_issue_token(son=son)) for son in SON.objects.order_by("name")]
+    return [
+        (son, son_issue_token(son=son, by=None, reason="test", via=TokenIssuer.COMMAND))
+        for son in SON.objects.order_by("name")
+    ]
 
 
 def test_it_shows_the_batch_txid_and_signatures_collected(

@@ -62,3 +62,24 @@ def test_it_logs_in_with_a_password_and_redirects_home(client, user_carol):
     bad = client.post(reverse("login"), {"username": "user_carol", "password": "wrong"})
     assert bad.status_code == 200
     assert b"Please enter a correct username and password" in bad.content
+
+
+@pytest.mark.parametrize(
+    ("staff", "in_group", "superuser", "home"),
+    [
+        (True, True, False, "admin:index"),
+        (True, False, True, "admin:index"),
+        (True, False, False, "account-home"),  # staff alone opens the admin's door, no more
+        (False, True, False, "account-home"),  # a member who cannot enter the admin
+    ],
+)
+def test_it_makes_administrators_of_the_administrators_group(
+    client, staff, in_group, superuser, home
+):
+    user = fixtures.User.objects.create_user(
+        "someone", is_staff=staff, is_superuser=superuser, password=fixtures.PASSWORD
+    )
+    if in_group:
+        user.groups.add(fixtures.administrators_group())
+    client.force_login(user)
+    assert client.get(reverse("home"))["Location"] == reverse(home)

@@ -2,12 +2,16 @@ import json
 import stat
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from audit.models import AuditRecord
 from proposals.models import Witness
 from sidechains.models import SON
+from sonportal.roles import is_administrator
+from tests import fixtures
 
 pytestmark = pytest.mark.django_db
 
@@ -22,6 +26,7 @@ def son_spec(tmp_path, name: str, n: int) -> dict:
 
 
 def test_it_seeds_every_role_with_working_logins_and_tokens(tmp_path, capsys, client):
+    fixtures.administrators_group()
     specs = [son_spec(tmp_path, f"son-{i}", i) for i in (1, 2, 3)]
     sons = tmp_path / "sons.json"
     sons.write_text(json.dumps(specs))
@@ -44,6 +49,7 @@ def test_it_seeds_every_role_with_working_logins_and_tokens(tmp_path, capsys, cl
 
 
 def test_it_is_safe_to_run_again(tmp_path, capsys):
+    fixtures.administrators_group()
     sons = tmp_path / "sons.json"
     sons.write_text(json.dumps([son_spec(tmp_path, "son-1", 1)]))
     call_command("seed_demo", "--sons", str(sons))
@@ -56,3 +62,16 @@ def test_it_refuses_an_unreadable_sons_file(tmp_path):
     with pytest.raises(CommandError, match="cannot read"):
         call_command("seed_demo", "--sons", str(tmp_path / "missing.json"))
     assert SON.objects.count() == 0
+
+
+def test_the_demo_administrator_is_a_group_member_not_a_superuser(tmp_path, capsys):
+    fixtures.administrators_group()  # as migrated (a transactional test may have flushed it)
+    sons = tmp_path / "sons.json"
+    sons.write_text(json.dumps([son_spec(tmp_path, "son-1", 1)]))
+    call_command("seed_demo", "--sons", str(sons))
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_staff and not admin.is_superuser
+    assert is_administrator(admin)
+    assert admin.has_perm("sidechains.issue_son_token")
+    record = AuditRecord.objects.filter(action="son.token_issued").get()
+    assert (record.reason, record.details["via"]) == ("demo seed", "demo")

@@ -1,5 +1,6 @@
-"""Seed the demo: one administrator, three witnesses, the SONs whose signers the stack started,
-two users. Safe to re-run: it sets fresh passwords and tokens and prints the logins.
+"""Seed the demo: one administrator (a member of the administrators group, not a superuser),
+three witnesses, the SONs whose signers the stack started, two users. Safe to re-run: it sets
+fresh passwords and tokens and prints the logins.
 """
 
 import json
@@ -8,12 +9,14 @@ import secrets
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from proposals.models import Witness
 from sidechains import services
 from sidechains.models import SON, Sidechain, SONPublicKey, SONStatistics
+from sonportal.roles import ADMINISTRATORS_GROUP
 
 User = get_user_model()
 
@@ -38,7 +41,11 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {sons}: {e}") from e
         logins = []
         with transaction.atomic():
-            _, password = self.person("admin", staff=True)
+            group = Group.objects.filter(name=ADMINISTRATORS_GROUP).first()
+            if group is None:
+                raise CommandError("The administrators group is missing: run migrate first.")
+            admin, password = self.person("admin", staff=True)
+            admin.groups.set([group])
             logins.append(("administrator", "admin", password))
             for name in WITNESSES:
                 user, password = self.person(name)
@@ -47,8 +54,7 @@ class Command(BaseCommand):
             tokens = []
             for spec in son_specs:
                 operator, password = self.person(f"operator_{spec['name'].replace('-', '_')}")
-                son = self.son(spec, operator)
-                tokens.append((spec["token_file"], services.son_issue_token(son=son)))
+                tokens += self.token(self.son(spec, operator), spec["token_file"])
                 logins.append(("SON operator", operator.username, password))
             for name in USERS:
                 _, password = self.person(name)
@@ -62,10 +68,23 @@ class Command(BaseCommand):
     def person(self, username: str, *, staff: bool = False):
         password = secrets.token_urlsafe(9)
         user, _ = User.objects.get_or_create(username=username)
-        user.is_staff = user.is_superuser = staff
+        # Staff only opens the admin's door; the administrators group holds the permissions.
+        user.is_staff = staff
+        user.is_superuser = False
         user.set_password(password)
         user.save()
         return user, password
+
+    def token(self, son: SON, path: str) -> list[tuple[str, str]]:
+        """A fresh token for the SON's signer; none for a SON deregistered in an earlier run."""
+        try:
+            token = services.son_issue_token(
+                son=son, by=None, reason="demo seed", via=services.TokenIssuer.DEMO
+            )
+        except services.SONError as e:
+            self.stderr.write(f"{e} Its signer will be refused.")
+            return []
+        return [(path, token)]
 
     def son(self, spec: dict, operator) -> SON:
         son, _ = SON.objects.get_or_create(

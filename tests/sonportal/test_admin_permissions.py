@@ -1,0 +1,328 @@
+"""Every admin action and custom admin URL needs a specific permission; is_staff grants none.
+
+ACTIONS and ADMIN_URLS list each one with the permission it needs. They are checked against
+the admin's registry, so an action or admin URL added anywhere fails these tests until it is
+listed here (and, by the tests below, refused to those without its permission).
+"""
+
+from dataclasses import dataclass
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Permission
+from django.test import RequestFactory
+from django.urls import reverse
+from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+from audit.models import AuditRecord
+from sidechains.bitcoin.listener import rescan_start
+from sidechains.bitcoin.withdrawals import withdrawal_hold, withdrawal_request
+from sidechains.models import SON, Alert, ChainCursor, RescanJob, Withdrawal
+from tests import fixtures
+from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
+from tests.sidechains.withdrawal_helpers import credit
+
+pytestmark = pytest.mark.django_db
+
+BEAT_CHANGE = "django_celery_beat.change_periodictask"
+# (app label, model, action name): the permission the action needs. Django's delete_selected
+# is not listed: it needs the model's delete permission, which no administrator has.
+ACTIONS = {
+    ("sidechains", "son", "issue_token"): "sidechains.issue_son_token",
+    ("sidechains", "withdrawal", "fail_and_return"): "sidechains.resolve_withdrawal",
+    ("sidechains", "alert", "mark_resolved"): "sidechains.change_alert",
+    ("sidechains", "chaincursor", "rescan"): "sidechains.add_rescanjob",
+    ("django_celery_beat", "periodictask", "enable_tasks"): BEAT_CHANGE,
+    ("django_celery_beat", "periodictask", "disable_tasks"): BEAT_CHANGE,
+    ("django_celery_beat", "periodictask", "toggle_tasks"): BEAT_CHANGE,
+    ("django_celery_beat", "periodictask", "run_tasks"): BEAT_CHANGE,
+}
+# Admin URL name (beyond changelist, add, change, delete, history): (permission, its object).
+ADMIN_URLS = {
+    "sidechains_chaincursor_rescan": ("sidechains.add_rescanjob", "cursor"),
+    "sidechains_rescanjob_progress": ("sidechains.view_rescanjob", "job"),
+    "auth_user_password_change": ("auth.change_user", "user"),
+}
+STANDARD_URLS = ("changelist", "add", "history", "delete", "change")
+
+
+@dataclass
+class World:
+    """One object for every action and custom admin URL to work on."""
+
+    son: SON
+    withdrawal: Withdrawal
+    alert: Alert
+    cursor: ChainCursor
+    job: RescanJob
+    task: PeriodicTask
+    user: object
+
+    def target(self, model_name: str):
+        return {
+            "son": self.son,
+            "withdrawal": self.withdrawal,
+            "alert": self.alert,
+            "chaincursor": self.cursor,
+            "periodictask": self.task,
+        }[model_name]
+
+    def state(self) -> dict:
+        """Everything the actions change."""
+        return {
+            "token": SON.objects.get(pk=self.son.pk).token_hash,
+            "withdrawal": Withdrawal.objects.get(pk=self.withdrawal.pk).status,
+            "alert": Alert.objects.get(pk=self.alert.pk).resolved_at,
+            "rescans": RescanJob.objects.count(),
+            "task": PeriodicTask.objects.filter(pk=self.task.pk).values().get(),
+            "audit": AuditRecord.objects.count(),
+        }
+
+
+@pytest.fixture
+def world(user_carol, settings) -> World:
+    settings.BITCOIN_RPC_URL = "http://127.0.0.1:9/"  # nothing answers: no chain work here
+    son = fixtures.make_son("son-1")[0]
+    fixtures.make_son("son-2")
+    fixtures.make_son("son-3")
+    set_btc_rate("1")
+    make_bitcoin_mapping(user_carol)
+    credit(user_carol, 100_000)
+    withdrawal = withdrawal_request(user=user_carol, amount_pegged=50_000, request_id="w1")
+    cursor = ChainCursor.objects.create(chain="bitcoin", height=10, recent=[[10, "00" * 32]])
+    every = IntervalSchedule.objects.create(every=10, period=IntervalSchedule.SECONDS)
+    return World(
+        son=son,
+        withdrawal=withdrawal,
+        alert=Alert.objects.create(kind=Alert.Kind.DEEP_REORG, message="fork below the kept"),
+        cursor=cursor,
+        job=rescan_start(chain="bitcoin", from_height=5),
+        task=PeriodicTask.objects.create(name="t", task="sonportal.tasks.ping", interval=every),
+        user=user_carol,
+    )
+
+
+@pytest.fixture
+def bare_staff(db):
+    """Staff and nothing else: the admin's door is open, no permission behind it."""
+    return fixtures.User.objects.create_user("bare_staff", is_staff=True)
+
+
+def _request(user):
+    request = RequestFactory().get("/admin/")
+    request.user = user
+    return request
+
+
+def _model_admins():
+    return list(admin.site._registry.values())
+
+
+def _changelist(app_label: str, model: str) -> str:
+    return reverse(f"admin:{app_label}_{model}_changelist")
+
+
+def _post_action(client, key: tuple[str, str, str], world: World, reason: str | None):
+    app_label, model, action = key
+    data = {"action": action, "_selected_action": [world.target(model).pk]}
+    if reason is not None:
+        data |= {"confirm_with_reason": "yes", "reason": reason}
+    return client.post(_changelist(app_label, model), data)
+
+
+def test_every_admin_action_is_listed_with_its_permission():
+    found = {
+        (ma.model._meta.app_label, ma.model._meta.model_name, name)
+        for ma in _model_admins()
+        for _, name, _ in ma._get_base_actions()
+        if name != "delete_selected"
+    }
+    assert found == set(ACTIONS)
+
+
+@pytest.mark.parametrize("key", ACTIONS, ids="/".join)
+def test_an_action_is_offered_with_its_permission_and_not_without(key, view_only_staff):
+    app_label, model, action = key
+    model_admin = next(ma for ma in _model_admins() if ma.model._meta.model_name == model)
+    assert action not in model_admin.get_actions(_request(view_only_staff))
+    codename = ACTIONS[key].split(".")[1]
+    view_only_staff.user_permissions.add(
+        Permission.objects.get(content_type__app_label=app_label, codename=codename)
+    )
+    granted = fixtures.User.objects.get(pk=view_only_staff.pk)  # a fresh permission cache
+    assert action in model_admin.get_actions(_request(granted))
+
+
+@pytest.mark.parametrize("persona", ["view_only_staff", "bare_staff"])
+def test_staff_without_permissions_are_offered_no_action_at_all(request, persona):
+    user = request.getfixturevalue(persona)
+    offered = {
+        ma.model._meta.label: list(ma.get_actions(_request(user)))
+        for ma in _model_admins()
+        if ma.get_actions(_request(user))
+    }
+    assert offered == {}
+
+
+@pytest.mark.parametrize("key", ACTIONS, ids="/".join)
+def test_a_view_only_staff_user_posting_an_action_anyway_changes_nothing(
+    key, world, view_only_staff, client
+):
+    client.force_login(view_only_staff)
+    before = world.state()
+
+    for reason in (None, "because I can"):  # the first step, and the confirmed second step
+        response = _post_action(client, key, world, reason)
+        # No action is offered, so Django shows the change list again.
+        assert response.status_code == 200
+        assert response.context["cl"].model is type(world.target(key[1]))
+        assert "reason-form" not in response.content.decode()
+
+    assert world.state() == before
+
+
+@pytest.mark.parametrize(
+    ("key", "changed"),
+    [
+        (("sidechains", "son", "issue_token"), "token"),
+        (("sidechains", "withdrawal", "fail_and_return"), "withdrawal"),
+        (("sidechains", "alert", "mark_resolved"), "alert"),
+    ],
+    ids=["issue_token", "fail_and_return", "mark_resolved"],
+)
+def test_an_administrator_gives_a_reason_and_the_change_is_audited(
+    key, changed, world, admin_user, client
+):
+    client.force_login(admin_user)
+    before = world.state()
+
+    asked = _post_action(client, key, world, None)
+    empty = _post_action(client, key, world, "   ")
+
+    for page in (asked, empty):
+        assert page.status_code == 200
+        assert 'data-testid="reason-form"' in page.content.decode()
+    assert "This field is required." in empty.content.decode()
+    assert world.state() == before
+
+    done = _post_action(client, key, world, "the operator's machine was compromised")
+
+    assert done.status_code in (200, 302)
+    after = world.state()
+    assert after[changed] != before[changed]
+    assert after["audit"] == before["audit"] + 1
+    record = AuditRecord.objects.first()
+    assert (record.actor, record.reason) == (admin_user, "the operator's machine was compromised")
+    assert record.target == f"{key[1]}:{world.target(key[1]).pk}"
+
+
+def test_an_administrators_rescan_action_leads_to_the_rescan_form(world, admin_user, client):
+    client.force_login(admin_user)
+    response = _post_action(client, ("sidechains", "chaincursor", "rescan"), world, None)
+    assert response["Location"] == reverse(
+        "admin:sidechains_chaincursor_rescan", args=[world.cursor.pk]
+    )
+
+
+@pytest.mark.parametrize("key", [k for k in ACTIONS if ACTIONS[k] == BEAT_CHANGE], ids="/".join)
+def test_administrators_do_not_run_or_stop_beats_tasks(key, world, admin_user, client):
+    client.force_login(admin_user)
+    before = world.state()
+    response = _post_action(client, key, world, "routine")
+    assert response.context["cl"].model is PeriodicTask  # offered nothing: the list again
+    assert world.state() == before
+
+
+def test_every_custom_admin_url_is_listed_with_its_permission():
+    found = set()
+    for ma in _model_admins():
+        prefix = f"{ma.model._meta.app_label}_{ma.model._meta.model_name}_"
+        names = {pattern.name for pattern in ma.get_urls() if pattern.name}
+        found |= names - {prefix + standard for standard in STANDARD_URLS}
+    assert found == set(ADMIN_URLS)
+
+
+@pytest.mark.parametrize("name", ADMIN_URLS)
+@pytest.mark.parametrize("persona", ["bare_staff", "view_only_staff", "admin_user"])
+def test_a_custom_admin_url_answers_only_with_its_permission(request, name, persona, world, client):
+    permission, target = ADMIN_URLS[name]
+    user = request.getfixturevalue(persona)
+    client.force_login(user)
+    before = world.state()
+
+    url = reverse(f"admin:{name}", args=[getattr(world, target).pk])
+    get = client.get(url)
+    post = client.post(url, {"from_height": 1, "reason": "r", "password1": "x", "password2": "x"})
+
+    if user.has_perm(permission):
+        assert get.status_code == 200
+    else:
+        assert (get.status_code, post.status_code) == (403, 403)
+        assert world.state() == before
+
+
+def test_the_administrators_group_holds_exactly_what_administrators_need():
+    group = fixtures.administrators_group()
+    held = {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.all()}
+
+    changes = {p for p in held if not p.split(".")[1].startswith("view_")}
+    assert changes == {
+        "rates.add_exchangerate",
+        "sidechains.issue_son_token",
+        "sidechains.resolve_withdrawal",
+        "sidechains.add_rescanjob",
+        "sidechains.change_alert",
+        "sidechains.add_son",
+        "sidechains.change_son",
+        "sidechains.add_sonpublickey",
+        "sidechains.change_sonpublickey",
+        "proposals.add_witness",
+        "proposals.change_witness",
+    }
+    # They see everything the admin shows (inlines included), users and groups read-only.
+    shown = {ma.model for ma in _model_admins()}
+    shown |= {inline.model for ma in _model_admins() for inline in ma.inlines}
+    assert {f"{m._meta.app_label}.view_{m._meta.model_name}" for m in shown} <= held
+
+
+def test_an_administrator_is_a_group_member_not_merely_staff(admin_user, view_only_staff):
+    assert not admin_user.is_superuser
+    assert admin_user.has_perm("sidechains.issue_son_token")
+    assert not view_only_staff.has_perm("sidechains.issue_son_token")
+    assert not admin_user.has_perm("auth.change_user")  # cannot make themself a superuser
+
+
+def test_handing_a_son_to_someone_needs_the_permission_to_issue_its_token(
+    world, view_only_staff, admin_user, client
+):
+    """Its owner can issue the SON's token on the SON's page, so changing the owner is as much."""
+    son = world.son
+    change = Permission.objects.get(content_type__app_label="sidechains", codename="change_son")
+    view_only_staff.user_permissions.add(change)
+    url = reverse("admin:sidechains_son_change", args=[son.pk])
+    form = {"name": son.name, "status": son.status, "owner": view_only_staff.pk}
+    inlines = {
+        f"{prefix}-{key}": value
+        for prefix in ("public_keys", "statistics", "status_changes")
+        for key, value in (("TOTAL_FORMS", 0), ("INITIAL_FORMS", 0))
+    }
+
+    client.force_login(view_only_staff)
+    client.post(url, {**form, **inlines})
+    son.refresh_from_db()
+    assert son.owner != view_only_staff
+
+    client.force_login(admin_user)
+    assert "owner" in client.get(url).context["adminform"].form.fields
+
+
+def test_an_administrator_fails_a_held_withdrawal_with_a_reason(world, admin_user, client):
+    withdrawal_hold(withdrawal=world.withdrawal, reason="the address is a federation script")
+    client.force_login(admin_user)
+
+    _post_action(client, ("sidechains", "withdrawal", "fail_and_return"), world, "paid elsewhere")
+
+    world.withdrawal.refresh_from_db()
+    assert world.withdrawal.status == Withdrawal.Status.FAILED
+    record = AuditRecord.objects.get(action="withdrawal.failed")
+    assert (record.actor, record.reason) == (admin_user, "paid elsewhere")
