@@ -204,8 +204,9 @@ def test_it_reports_entries_without_a_balance_row(user_carol):
     assert ledger_check() == []
 
 
-def test_it_checks_the_ledger_in_healthz(user_carol, client, settings):
+def test_it_checks_the_ledger_in_healthz(user_carol, admin_user, client, settings):
     settings.HEALTH_BROKER_TIMEOUT = 1
+    client.force_login(admin_user)  # the details are for those who may see alerts
     issue(user_carol, 250_000_000, "deposit:1")
     check = health.check_ledger()
     assert check.ok
