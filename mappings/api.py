@@ -33,7 +33,13 @@ def _save(request, data: dict) -> tuple[SidechainAddress, bool]:
 
 
 @extend_schema(methods=["GET"], responses=MappingOutput(many=True))
-@extend_schema(methods=["POST"], request=MappingInput, responses={201: MappingOutput})
+@extend_schema(
+    methods=["POST"],
+    request=MappingInput,
+    responses={201: MappingOutput, 200: MappingOutput},
+    description="201 with the new mapping; 200 with the current one when nothing changed or "
+    "request_id was used before.",
+)
 @api_view(["GET", "POST"])
 def mapping_list(request):
     if request.method == "GET":
@@ -46,7 +52,12 @@ def mapping_list(request):
     return Response(MappingOutput(mapping).data, status=code)
 
 
-@extend_schema(methods=["GET", "DELETE"], responses=MappingOutput)
+@extend_schema(methods=["GET"], responses=MappingOutput)
+@extend_schema(
+    methods=["DELETE"],
+    responses={200: MappingOutput},
+    description="Expire the mapping (its deposit address stays watched); answers it.",
+)
 @extend_schema(methods=["PUT"], request=MappingInput, responses=MappingOutput)
 @api_view(["GET", "PUT", "DELETE"])
 def mapping_detail(request, pk: int):

@@ -51,7 +51,6 @@ def me(request):
     request=HeartbeatInput,
     responses={
         200: HeartbeatOutput,
-        400: RejectionOutput,
         401: RejectionOutput,
         403: RejectionOutput,
         409: RejectionOutput,

@@ -25,7 +25,7 @@ class HeartbeatOutput(serializers.Serializer):
     son = serializers.IntegerField(source="pk")
     name = serializers.CharField()
     status = serializers.ChoiceField(choices=SON.Status.choices)
-    last_heartbeat_at = serializers.DateTimeField()
+    last_heartbeat_at = serializers.DateTimeField(allow_null=True)
 
 
 class SONOutput(HeartbeatOutput):

@@ -165,6 +165,7 @@ CACHES = {
 }
 
 REST_FRAMEWORK = {
+    "EXCEPTION_HANDLER": "sonportal.exceptions.api_exception_handler",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
     ],
@@ -199,6 +200,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # Choice sets used by several serializers get one stable name.
     "ENUM_NAME_OVERRIDES": {"SONStatusEnum": "sidechains.models.SON.Status"},
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "sonportal.schema.add_error_answers",
+    ],
 }
 
 # Celery: Redis broker and result backend; beat keeps its schedule in the database.

@@ -23,3 +23,6 @@ urlpatterns = [
     path("api/v1/", include(sidechains_api + rates_api + mappings_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
+
+handler404 = views.not_found
+handler500 = views.server_error
