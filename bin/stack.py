@@ -286,7 +286,7 @@ class Stack:
             "BCOIN_DATA_DIR": str(self.dir / "bcoin"),
         }
         (self.dir / "bcoin").mkdir(exist_ok=True)
-        self.spawn("bcoin", ["node", "sidechains/bitcoin/node/regtest.js"], env)
+        self.spawn("bcoin", ["node", "devnode/bitcoin/regtest.js"], env)
         self.wait_for_port("bcoin", self.ports["bcoin"])
 
     def start_hive(self) -> None:
@@ -299,7 +299,7 @@ class Stack:
             sys.path.insert(0, str(ROOT))
             import coincurve
 
-            from sidechains.hive.keys import public_key_of
+            from devnode.hive.keys import public_key_of
 
             keys = [public_key_of(coincurve.PrivateKey()) for _ in range(2)]
             specs = [
@@ -307,7 +307,7 @@ class Stack:
                 for name, key in zip(["carol", "erin"], keys, strict=True)
             ]
             accounts.write_text(json.dumps(specs))
-        argv = [PYTHON, "-m", "sidechains.hive.devnode", "--port", str(self.ports["hive"])]
+        argv = [PYTHON, "-m", "devnode.hive", "--port", str(self.ports["hive"])]
         argv += ["--state-file", str(folder / "chain.jsonl"), "--accounts", str(accounts)]
         self.spawn("hive", argv)
         self.wait_for_port("hive", self.ports["hive"])

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from mappings import services
 from mappings.models import SidechainAddress
 from mappings.serializers import MappingInput, MappingOutput
-from sidechains.models import Sidechain
+from sons.models import Sidechain
 
 
 def _get_mapping_for_user(request, pk: int) -> SidechainAddress:

@@ -3,7 +3,7 @@
 An address is refused when nobody, or anybody, could spend what it is paid (validate_address),
 and when the federation controls its script (federation_scripts): a payout there moves coins
 from the federation to itself, out of the user's reach, and a payout to a deposit address is
-even credited again as a deposit. Registering an address, requesting a withdrawal and batching
+even credited again as a federation. Registering an address, requesting a withdrawal and batching
 one all check with the same function, withdraw_destination(). See docs/mappings.md.
 """
 
@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from mappings.chains import bitcoin, deposit
-from mappings.chains.bitcoin import AddressError, BitcoinAddress
-from mappings.chains.script import ScriptError
+from chains.bitcoin import addresses, federation
+from chains.bitcoin.addresses import AddressError, BitcoinAddress
 from mappings.models import SidechainAddress
-from sidechains.federation import federation_public_keys
-from sidechains.models import Coin, Sidechain, SidechainTransaction, SONPublicKey
+from sons.federation import federation_wallet_scripts
+from sons.models import Sidechain, SONPublicKey
 
 
 @dataclass(frozen=True)
@@ -41,16 +40,12 @@ class FederationScripts:
 
 
 def federation_scripts() -> FederationScripts:
-    """A snapshot of the federation's wallet scripts (the current one and every one that holds
-    or will hold a coin) and of every registered SON key's own addresses."""
-    wallets = _current_wallet()
-    wallets += _distinct(Coin.objects.filter(kind=Coin.Kind.CHANGE), "witness_script")
-    wallets += _distinct(
-        SidechainTransaction.objects.exclude(change_witness_script=None), "change_witness_script"
-    )
+    """A snapshot of the federation's wallet scripts (of every key set it has had: the ones
+    its change coins pay) and of every registered SON key's own addresses."""
+    wallets = federation_wallet_scripts(Sidechain.BITCOIN)
     keys = SONPublicKey.objects.filter(sidechain=Sidechain.BITCOIN)
     return FederationScripts(
-        wallets=frozenset(spk for w in wallets for spk in deposit.script_hash_script_pubkeys(w)),
+        wallets=frozenset(spk for w in wallets for spk in federation.script_hash_script_pubkeys(w)),
         son_keys=frozenset(spk for key in keys for spk in _key_scripts(key.public_key)),
     )
 
@@ -62,7 +57,7 @@ def withdraw_destination(
 
     `scripts` lets a caller checking many addresses take one snapshot; `own_deposit` is a
     deposit script being registered with the address (not in the database yet)."""
-    address = bitcoin.validate_address(text, settings.BITCOIN_NETWORK)
+    address = addresses.validate_address(text, settings.BITCOIN_NETWORK)
     if own_deposit is not None and address.script_pubkey == own_deposit:
         owner: str | None = "the deposit address you are registering"
     else:
@@ -75,20 +70,8 @@ def withdraw_destination(
     return address
 
 
-def _current_wallet() -> list[bytes]:
-    keys = [bytes.fromhex(key) for key in federation_public_keys(Sidechain.BITCOIN)]
-    try:
-        return [deposit.federation_witness_script(keys)]
-    except ScriptError:  # no SONs yet, or a key set no script can hold
-        return []
-
-
-def _distinct(queryset, field: str) -> list[bytes]:
-    return [bytes(s) for s in queryset.order_by().values_list(field, flat=True).distinct()]
-
-
 def _key_scripts(public_key: str) -> list[bytes]:
     try:
-        return bitcoin.key_script_pubkeys(bytes.fromhex(public_key))
+        return addresses.key_script_pubkeys(bytes.fromhex(public_key))
     except ValueError:  # not a compressed key: it spends no standard script
         return []

@@ -3,7 +3,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from sidechains.models import Sidechain
+from sons.models import Sidechain
 
 
 class SidechainAddressQuerySet(models.QuerySet):

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from mappings.models import SidechainAddress
-from sidechains.models import Sidechain
+from sons.models import Sidechain
 
 
 class MappingInput(serializers.Serializer):

@@ -11,12 +11,13 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from chains.bitcoin import addresses, federation
+from chains.hive import names
+from chains.hive.rpc import HiveRPC, HiveRPCError, HiveRPCUnavailable
 from mappings import destinations
-from mappings.chains import bitcoin, deposit, hive
 from mappings.models import AddressClaim, SidechainAddress
-from sidechains.federation import federation_public_keys
-from sidechains.hive.rpc import HiveRPC, HiveRPCError, HiveRPCUnavailable
-from sidechains.models import Sidechain
+from sons.federation import federation_public_keys
+from sons.models import Sidechain
 
 
 class MappingError(Exception):
@@ -42,13 +43,13 @@ def derive_bitcoin_deposit(user_key: bytes) -> BitcoinDeposit:
         raise MappingError("The federation has no SONs yet, so there is no deposit address.")
     timelock = settings.BITCOIN_DEPOSIT_TIMELOCK
     try:
-        script = deposit.deposit_witness_script(keys, user_key, timelock)
+        script = federation.deposit_witness_script(keys, user_key, timelock)
     except ValueError as e:
         raise MappingError(str(e), "deposit_public_key") from e
     return BitcoinDeposit(
         witness_script=script,
-        script_pubkey=deposit.p2wsh_script_pubkey(script),
-        address=deposit.p2wsh_address(script, settings.BITCOIN_NETWORK),
+        script_pubkey=federation.p2wsh_script_pubkey(script),
+        address=federation.p2wsh_address(script, settings.BITCOIN_NETWORK),
         timelock=timelock,
     )
 
@@ -57,12 +58,12 @@ def parse_bitcoin(deposit_public_key: str, withdraw_address: str) -> tuple[bytes
     """The user's key bytes and the canonical withdraw address, or MappingError. The address
     is checked on its own here; mapping_set_bitcoin also checks it against the federation."""
     try:
-        key = bitcoin.validate_pubkey(deposit_public_key)
-    except bitcoin.PublicKeyError as e:
+        key = addresses.validate_pubkey(deposit_public_key)
+    except addresses.PublicKeyError as e:
         raise MappingError(str(e), "deposit_public_key") from e
     try:
-        address = bitcoin.validate_address(withdraw_address, settings.BITCOIN_NETWORK)
-    except bitcoin.AddressError as e:
+        address = addresses.validate_address(withdraw_address, settings.BITCOIN_NETWORK)
+    except addresses.AddressError as e:
         raise MappingError(str(e), "withdraw_address") from e
     return key, address.text
 
@@ -70,14 +71,14 @@ def parse_bitcoin(deposit_public_key: str, withdraw_address: str) -> tuple[bytes
 def _check_withdraw_destination(address: str, derived: BitcoinDeposit) -> None:
     try:
         destinations.withdraw_destination(address, own_deposit=derived.script_pubkey)
-    except bitcoin.AddressError as e:
+    except addresses.AddressError as e:
         raise MappingError(str(e), "withdraw_address") from e
 
 
 def parse_hive(account: str) -> str:
     try:
-        name = hive.validate_account_name(account)
-    except hive.AccountNameError as e:
+        name = names.validate_account_name(account)
+    except names.AccountNameError as e:
         raise MappingError(str(e), "hive_account") from e
     if settings.HIVE_NODE_URL:
         try:

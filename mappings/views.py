@@ -3,17 +3,13 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
-from django_htmx.middleware import HtmxDetails
 
+from chains.bitcoin import federation
+from core.htmx import HtmxHttpRequest
 from mappings import qr, services
-from mappings.chains import deposit
 from mappings.forms import BitcoinMappingForm, HiveMappingForm
 from mappings.models import SidechainAddress
-from sidechains.models import Sidechain
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+from sons.models import Sidechain
 
 
 def _get_mapping_for_user(request: HttpRequest, pk: int) -> SidechainAddress:
@@ -98,6 +94,6 @@ def bitcoin_deposit(request: HttpRequest):
         "mapping": mapping,
         "qr_svg": qr.svg(f"bitcoin:{mapping.deposit_address}"),
         "witness_script_hex": script.hex(),
-        "witness_script_asm": deposit.describe(script),
+        "witness_script_asm": federation.describe(script),
     }
     return render(request, "mappings/bitcoin_deposit.html", context)

@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from core.admin_actions import ReadOnlyInline
 from proposals.models import Approval, Proposal, ProposalEvent, Witness
 
 
@@ -9,17 +10,6 @@ class WitnessAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["user__username"]
     autocomplete_fields = ["user"]
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class ApprovalInline(ReadOnlyInline):

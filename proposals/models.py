@@ -105,7 +105,7 @@ class Proposal(models.Model):
     kind = models.CharField(max_length=32, choices=Kind)
     payload = models.JSONField(default=dict, blank=True)
     son = models.ForeignKey(
-        "sidechains.SON",
+        "sons.SON",
         on_delete=models.PROTECT,
         null=True,
         blank=True,

@@ -15,9 +15,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from proposals.models import Approval, Proposal, ProposalEvent, Witness
-from sidechains import services as son_services
 from sidechains.bitcoin import refunds
-from sidechains.models import SON, Deposit
+from sidechains.models import Deposit
+from sons import services as son_services
+from sons.models import SON
 
 log = logging.getLogger(__name__)
 

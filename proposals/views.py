@@ -16,10 +16,11 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from core.htmx import HtmxHttpRequest
 from proposals import services
 from proposals.models import Progress, Proposal, Witness
-from sidechains.models import SON, ChainCursor, Deposit, Sidechain
-from sonportal.views import HtmxHttpRequest
+from sidechains.models import ChainCursor, Deposit
+from sons.models import SON, Sidechain
 
 HISTORY_LIMIT = 50
 STATUS_HISTORY_LIMIT = 20

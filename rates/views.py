@@ -8,12 +8,12 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from core.htmx import HtmxHttpRequest
 from rates import services
 from rates.assets import Pair
 from rates.chart import StepChart, step_chart
 from rates.forms import RateForm, RatePreviewForm
 from rates.models import ExchangeRate
-from sonportal.views import HtmxHttpRequest
 
 # Rows of each pair shown in its table and chart; the API has the whole history.
 HISTORY_LIMIT = 50

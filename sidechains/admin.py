@@ -4,151 +4,32 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from audit.services import audit_record, audit_target
+from chains.bitcoin.rpc import BitcoinRPCError
+from core.admin_actions import ReadOnlyAdmin, ReadOnlyInline, reason_or_page
 from rates.assets import Asset, amount_format
-from sidechains import services
 from sidechains.bitcoin.listener import RescanError, rescan_start
-from sidechains.bitcoin.rpc import BitcoinRPCError
+from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.models import (
-    SON,
     Alert,
-    Balance,
     ChainCursor,
     Coin,
     Deposit,
     DepositEvent,
-    Entry,
     RescanJob,
-    Sidechain,
     SidechainTransaction,
     SignerRefusal,
-    SONPublicKey,
-    SONStatistics,
-    SONStatusChange,
     TxInput,
     TxSignature,
     Withdrawal,
     WithdrawalEvent,
 )
 from sidechains.tasks import bitcoin_rescan
-from sonportal import health
-from sonportal.admin_actions import reason_or_page
-
-
-class SONPublicKeyInline(admin.TabularInline):
-    model = SONPublicKey
-    extra = 0
-
-
-class SONStatisticsInline(admin.TabularInline):
-    model = SONStatistics
-    extra = 0
-    readonly_fields = ["txs_signed", "deposits_reported", "withdrawals_reported"]
-
-
-class SONStatusChangeInline(admin.TabularInline):
-    model = SONStatusChange
-    extra = 0
-    can_delete = False
-    readonly_fields = ["created_at", "old_status", "new_status", "reason"]
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-
-@admin.register(SON)
-class SONAdmin(admin.ModelAdmin):
-    list_display = ["name", "owner", "status", "last_heartbeat_at", "total_downtime"]
-    list_filter = ["status"]
-    search_fields = ["name", "owner__username", "public_keys__public_key"]
-    readonly_fields = [
-        "created_at",
-        "last_heartbeat_at",
-        "last_active_at",
-        "last_down_at",
-        "total_downtime",
-        "token_created_at",
-        "token_expires_at",
-    ]
-    inlines = [SONPublicKeyInline, SONStatisticsInline, SONStatusChangeInline]
-    actions = ["issue_token"]
-
-    @admin.display(description="token expires at")
-    def token_expires_at(self, obj: SON):
-        return obj.token_expires_at()
-
-    def has_issue_son_token_permission(self, request) -> bool:
-        return request.user.has_perm("sidechains.issue_son_token")
-
-    def get_readonly_fields(self, request, obj=None):
-        fields = list(super().get_readonly_fields(request, obj))
-        if obj is not None and not self.has_issue_son_token_permission(request):
-            # A SON's owner can issue its token on the SON's page: handing a SON to someone
-            # needs the permission to issue its token.
-            fields.append("owner")
-        return fields
-
-    @admin.action(
-        description="Issue a new API token (the old one stops working)",
-        permissions=["issue_son_token"],
-    )
-    def issue_token(self, request, queryset):
-        reason = reason_or_page(
-            self,
-            request,
-            queryset,
-            title="Issue new API tokens",
-            warning="The signers of these SONs stop working until their operators install the "
-            "new tokens, which are shown once, on the next page.",
-        )
-        if not isinstance(reason, str):
-            return reason
-        # The tokens are shown once in this response and stored nowhere but as hashes.
-        tokens = []
-        for son in queryset:
-            try:
-                token = services.son_issue_token(
-                    son=son, by=request.user, reason=reason, via=services.TokenIssuer.ADMIN
-                )
-            except services.SONError as e:
-                self.message_user(request, str(e), messages.ERROR)
-            else:
-                tokens.append((son, token))
-        context = {**self.admin_site.each_context(request), "tokens": tokens, "opts": self.opts}
-        # Admin views are never_cache: the page with the tokens is not stored by the browser.
-        return TemplateResponse(request, "admin/sidechains/son/tokens.html", context)
-
-
-@admin.register(SONStatusChange)
-class SONStatusChangeAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "son", "old_status", "new_status", "reason"]
-    list_filter = ["new_status", "son"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written only by the pipelines: administrators look, never edit."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+from sons import services
+from sons.models import Sidechain
 
 
 class DepositEventInline(admin.TabularInline):
@@ -184,22 +65,6 @@ class DepositAdmin(ReadOnlyAdmin):
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: Deposit) -> str:
         return amount_format(obj.amount, Asset.BTC) if obj.chain == Sidechain.BITCOIN else ""
-
-
-@admin.register(Entry)
-class EntryAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "source", "destination", "asset", "amount", "reason", "reference"]
-    list_filter = ["asset", "reason"]
-    search_fields = ["=reference", "source__user__username", "destination__user__username"]
-    list_select_related = ["source", "destination"]
-
-
-@admin.register(Balance)
-class BalanceAdmin(ReadOnlyAdmin):
-    list_display = ["account", "asset", "amount"]
-    list_filter = ["asset", "account__system"]
-    search_fields = ["account__user__username", "account__system"]
-    list_select_related = ["account"]
 
 
 class AlertOpenFilter(admin.SimpleListFilter):
@@ -271,7 +136,7 @@ def chain_tip(chain: str) -> int | None:
     """The chain node's block count, None if it does not answer."""
     if chain != Sidechain.BITCOIN:
         return None
-    rpc = health.bitcoin_rpc()
+    rpc = bitcoin_rpc()
     try:
         return rpc.get_block_count()
     except BitcoinRPCError:
@@ -402,28 +267,17 @@ def render_progress(job: RescanJob) -> str:
 # Withdrawals (docs/withdrawals.md).
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class TxInputInline(_ReadOnlyInline):
+class TxInputInline(ReadOnlyInline):
     model = TxInput
     fields = readonly_fields = ["index", "coin"]
 
 
-class TxSignatureInline(_ReadOnlyInline):
+class TxSignatureInline(ReadOnlyInline):
     model = TxSignature
     fields = readonly_fields = ["input_index", "son", "public_key", "created_at"]
 
 
-class SignerRefusalInline(_ReadOnlyInline):
+class SignerRefusalInline(ReadOnlyInline):
     model = SignerRefusal
     fields = readonly_fields = ["son", "reasons", "created_at"]
 
@@ -438,7 +292,7 @@ class SidechainTransactionAdmin(ReadOnlyAdmin):
     inlines = [TxInputInline, TxSignatureInline, SignerRefusalInline]
 
 
-class WithdrawalEventInline(_ReadOnlyInline):
+class WithdrawalEventInline(ReadOnlyInline):
     model = WithdrawalEvent
     fields = readonly_fields = ["created_at", "old_status", "new_status", "note"]
 

@@ -1,44 +1,8 @@
-from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from rates.assets import Asset, amount_format
 from rates.serializers import AmountField
-from sidechains.models import SON, Withdrawal
-
-
-class HeartbeatInput(serializers.Serializer):
-    """A heartbeat signed with the SON's Bitcoin key; see docs/signer.md."""
-
-    son = serializers.IntegerField(min_value=1, help_text="The SON's id (GET son/me).")
-    timestamp = serializers.IntegerField(min_value=0, help_text="Unix time, seconds.")
-    nonce = serializers.RegexField(
-        r"^[0-9a-f]{32}$", help_text="32 lowercase hex characters, random, never reused."
-    )
-    signature = serializers.RegexField(
-        r"^[0-9a-f]{16,146}$",
-        help_text="DER ECDSA signature (hex) over sha256('sonportal-heartbeat:v1:'"
-        " + son + ':' + timestamp + ':' + nonce).",
-    )
-
-
-class HeartbeatOutput(serializers.Serializer):
-    son = serializers.IntegerField(source="pk")
-    name = serializers.CharField()
-    status = serializers.ChoiceField(choices=SON.Status.choices)
-    last_heartbeat_at = serializers.DateTimeField(allow_null=True)
-
-
-class SONOutput(HeartbeatOutput):
-    public_keys = serializers.SerializerMethodField()
-
-    @extend_schema_field(serializers.DictField(child=serializers.CharField()))
-    def get_public_keys(self, son: SON) -> dict[str, str]:
-        return {key.sidechain: key.public_key for key in son.public_keys.all()}
-
-
-class RejectionOutput(serializers.Serializer):
-    detail = serializers.CharField()
-    code = serializers.CharField()
+from sidechains.models import Withdrawal
 
 
 class SigningRequestList(serializers.Serializer):

@@ -3,27 +3,18 @@ import time
 from celery import shared_task
 from django.conf import settings
 
-from proposals import services as proposal_services
-from sidechains import services
+from chains.bitcoin.rpc import BitcoinRPCUnavailable
 from sidechains.bitcoin import deposits, listener, refunds, withdrawals
-from sidechains.bitcoin.rpc import BitcoinRPCUnavailable
-from sonportal.health import bitcoin_rpc
-
-
-@shared_task(name="sidechains.tasks.son_liveness")
-def son_liveness() -> int:
-    return len(services.son_liveness_check())
+from sidechains.bitcoin.node import bitcoin_rpc
 
 
 @shared_task(name="sidechains.tasks.bitcoin_process_deposits")
 def bitcoin_process_deposits() -> int:
-    """Confirm and credit deposits; propose refunds of the ones that cannot be credited."""
+    """Confirm and credit deposits (or set them aside for a refund: proposals' tick raises
+    the refund proposals)."""
     rpc = bitcoin_rpc()
     try:
-        changed = deposits.deposits_process(rpc=rpc)
-        feerate = withdrawals.withdrawal_feerate(rpc=rpc)
-        proposal_services.proposal_raise_refunds(feerate=feerate)
-        return changed
+        return deposits.deposits_process(rpc=rpc)
     finally:
         rpc.close()
 

@@ -5,172 +5,25 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponseBadRequest
+from django.http import HttpRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
-from mappings.chains.deposit import threshold
+from chains.bitcoin.federation import threshold
+from chains.bitcoin.rpc import BitcoinRPCError
+from core.htmx import HtmxHttpRequest
+from ledger.services import balances_of
 from rates.assets import Asset, amount_format
-from sidechains import services
 from sidechains.bitcoin import withdrawals as bitcoin_withdrawals
-from sidechains.bitcoin.rpc import BitcoinRPCError
+from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals import WithdrawalError, withdrawal_request
-from sidechains.federation import federation_public_keys
-from sidechains.forms import TokenRotationForm, WithdrawalForm
-from sidechains.ledger import balances_of
-from sidechains.models import (
-    SON,
-    Deposit,
-    Sidechain,
-    SidechainTransaction,
-    SONStatistics,
-    TxSignature,
-    Withdrawal,
-)
-from sonportal import health
-from sonportal.views import HtmxHttpRequest
-
-
-def _get_son_for_user(request: HttpRequest, name: str) -> SON:
-    """A SON page is for its operator and for people with sidechains.view_son
-    (administrators)."""
-    son = SON.objects.filter(name=name).prefetch_related("public_keys", "statistics").first()
-    if son is None:
-        raise Http404("No such SON.")
-    if son.owner_id != request.user.pk and not request.user.has_perm("sidechains.view_son"):
-        raise Http404("No such SON.")
-    return son
-
-
-def _get_own_son(request: HttpRequest, name: str) -> SON:
-    """A SON of the signed-in operator, for what only its operator does."""
-    son = _get_son_for_user(request, name)
-    if son.owner_id != request.user.pk:
-        raise PermissionDenied("Only the SON's operator does this.")
-    return son
-
-
-@login_required
-def operator_home(request: HttpRequest):
-    sons = SON.objects.owned_by(request.user).prefetch_related("public_keys", "statistics")
-    return render(request, "sidechains/operator_home.html", {"sons": sons, "now": timezone.now()})
-
-
-def _son_page_context(request: HttpRequest, son: SON, error: str = "", **extra) -> dict:
-    now = timezone.now()
-    return {
-        "son": son,
-        "changes": son.status_changes.all()[:20],
-        "now": now,
-        "current_downtime": son.current_downtime(now),
-        "downtime": son.downtime(now),
-        "is_operator": son.owner_id == request.user.pk,
-        "error": error,
-        "token_form": TokenRotationForm(),
-        **extra,
-    }
-
-
-@login_required
-def son_detail(request: HttpRequest, name: str):
-    son = _get_son_for_user(request, name)
-    return render(request, "sidechains/son.html", _son_page_context(request, son))
-
-
-MAINTENANCE_ACTIONS = {
-    "request": services.son_request_maintenance,
-    "cancel": services.son_cancel_maintenance,
-}
-
-
-@login_required
-@require_POST
-def son_maintenance(request: HtmxHttpRequest, name: str):
-    """The operator requests maintenance for their SON, or cancels the request."""
-    son = _get_own_son(request, name)
-    action = MAINTENANCE_ACTIONS.get(request.POST.get("action", ""))
-    if action is None:
-        return HttpResponseBadRequest("Unknown maintenance action.")
-    error = ""
-    try:
-        son = action(son=son, by=request.user)
-    except services.SONError as e:
-        error = str(e)
-    if request.htmx:
-        context = _son_page_context(request, son, error)
-        return render(request, "sidechains/son.html#status", context)
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(request, f"{son} is now {son.get_status_display()}.")
-    return redirect(son)
-
-
-ROUTINE_ROTATION = "routine rotation by the operator"
-
-
-@login_required
-@require_POST
-@never_cache
-def son_token(request: HtmxHttpRequest, name: str):
-    """The operator issues a new API token for their SON's signer. It is shown in this answer
-    only (never stored but as its hash, never cached) and audited; the old one stops working."""
-    son = _get_own_son(request, name)
-    form = TokenRotationForm(request.POST)
-    token, error = "", ""
-    if form.is_valid():
-        try:
-            token = services.son_issue_token(
-                son=son,
-                by=request.user,
-                reason=form.cleaned_data["reason"] or ROUTINE_ROTATION,
-                via=services.TokenIssuer.OPERATOR,
-            )
-        except services.SONError as e:
-            error = str(e)
-    else:
-        error = " ".join(form.errors.get("reason", []))
-    context = _son_page_context(request, son, new_token=token, token_error=error, token_form=form)
-    if request.htmx:  # htmx swaps 2xx answers only; the fragment carries the error
-        return render(request, "sidechains/son.html#token", context)
-    return render(request, "sidechains/son.html", context, status=400 if error else 200)
-
-
-@dataclass(frozen=True)
-class GridRow:
-    son: SON
-    downtime: int
-    current_downtime: int
-    statistics: list[SONStatistics | None]  # one per sidechain, in Sidechain order
-
-
-def _grid_row(son: SON, now) -> GridRow:
-    by_chain = {s.sidechain: s for s in son.statistics.all()}
-    statistics = [by_chain.get(chain) for chain in Sidechain.values]
-    return GridRow(son, son.downtime(now), son.current_downtime(now), statistics)
-
-
-@require_GET
-def status_grid(request: HtmxHttpRequest):
-    """Every SON's status and statistics, for everyone (no login): the federation is public."""
-    now = timezone.now()
-    sons = sorted(
-        SON.objects.prefetch_related("statistics"),
-        key=lambda son: (son.status == SON.Status.DEREGISTERED, son.name),
-    )
-    context = {
-        "rows": [_grid_row(son, now) for son in sons],
-        "sidechains": Sidechain.choices,
-        "now": now,
-    }
-    grid = "sidechains/status_grid.html"
-    return render(request, f"{grid}#grid" if request.htmx else grid, context)
-
+from sidechains.forms import WithdrawalForm
+from sidechains.models import Deposit, SidechainTransaction, TxSignature, Withdrawal
+from sons.federation import federation_public_keys
+from sons.models import Sidechain
 
 # The asset a deposit on each chain arrives in, and the pegged token it is credited in.
 DEPOSIT_ASSETS = {Sidechain.BITCOIN: (Asset.BTC, Asset.PBTC)}
@@ -187,7 +40,7 @@ class DepositRow:
 
 
 def _bitcoin_tip() -> int | None:
-    rpc = health.bitcoin_rpc()
+    rpc = bitcoin_rpc()
     rpc.timeout = min(rpc.timeout, TIP_TIMEOUT)
     try:
         return rpc.get_block_count()
@@ -250,7 +103,7 @@ class WithdrawalRow:
 
 
 def _withdrawal_fee() -> int | None:
-    rpc = health.bitcoin_rpc()
+    rpc = bitcoin_rpc()
     rpc.timeout = min(rpc.timeout, TIP_TIMEOUT)
     try:
         return bitcoin_withdrawals.withdrawal_fee_estimate(rpc=rpc)
@@ -285,7 +138,7 @@ def _tx_depths(txs: list[SidechainTransaction]) -> dict[int, int | None]:
     depths: dict[int, int | None] = {}
     if not sent:
         return depths
-    rpc = health.bitcoin_rpc()
+    rpc = bitcoin_rpc()
     rpc.timeout = min(rpc.timeout, TIP_TIMEOUT)
     try:
         tip = rpc.get_block_count()

@@ -26,7 +26,7 @@ def install_schedule(sender: Celery, **kwargs) -> None:
 
     listener = settings.BITCOIN_LISTENER_INTERVAL
     sender.conf.beat_schedule = {
-        "son-liveness": _every(settings.SON_LIVENESS_CHECK_EVERY, "sidechains.tasks.son_liveness"),
+        "son-liveness": _every(settings.SON_LIVENESS_CHECK_EVERY, "sons.tasks.son_liveness"),
         # Expiry, deregistration proposals and execution retries.
         "proposals-tick": _every(60, "proposals.tasks.proposals_tick"),
         "bitcoin-listen": _every(listener, "sidechains.tasks.bitcoin_listen"),

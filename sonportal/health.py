@@ -22,12 +22,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
+from chains.bitcoin.rpc import BitcoinRPCError
+from ledger.services import ledger_check, ledger_supply
 from rates.assets import amount_format
-from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError
-from sidechains.ledger import ledger_check, ledger_supply
-from sidechains.models import SON
+from sidechains.bitcoin.node import bitcoin_rpc
 from sonportal.celery import app as celery_app
 from sonportal.tasks import PING_TASK
+from sons.models import SON
 
 # Who may see alerts may see the system's health.
 DETAIL_PERMISSION = "sidechains.view_alert"
@@ -76,15 +77,6 @@ def check_broker(app: Celery = celery_app) -> Check:
         return Check("broker", False, error="a worker answered with the wrong nonce")
     elapsed_ms = (time.monotonic() - started) * 1000
     return Check("broker", True, detail=f"worker round trip {elapsed_ms:.0f} ms")
-
-
-def bitcoin_rpc() -> BitcoinRPC:
-    return BitcoinRPC(
-        settings.BITCOIN_RPC_URL,
-        user=settings.BITCOIN_RPC_USER,
-        password=settings.BITCOIN_RPC_PASSWORD,
-        timeout=settings.BITCOIN_RPC_TIMEOUT,
-    )
 
 
 def check_bitcoin() -> Check:

@@ -25,7 +25,7 @@ class Role(models.TextChoices):
 HOME_URL_NAMES = {
     Role.ADMINISTRATOR: "admin:index",
     Role.WITNESS: "proposals-home",
-    Role.SON_OPERATOR: "sidechains-operator-home",
+    Role.SON_OPERATOR: "sons-operator-home",
     Role.USER: "account-home",
 }
 

@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "sonportal",
     "audit",
+    "ledger",
+    "sons",
     "sidechains",
     "proposals",
     "rates",
@@ -199,7 +201,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # Choice sets used by several serializers get one stable name.
-    "ENUM_NAME_OVERRIDES": {"SONStatusEnum": "sidechains.models.SON.Status"},
+    "ENUM_NAME_OVERRIDES": {"SONStatusEnum": "sons.models.SON.Status"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "sonportal.schema.add_error_answers",

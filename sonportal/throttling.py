@@ -10,7 +10,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-from sidechains.models import SON
+from sons.models import SON
 
 
 class WriteThrottle(SimpleRateThrottle):

@@ -7,6 +7,7 @@ from mappings.urls import api_urlpatterns as mappings_api
 from rates.urls import api_urlpatterns as rates_api
 from sidechains.urls import api_urlpatterns as sidechains_api
 from sonportal import views
+from sons.urls import api_urlpatterns as sons_api
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -17,10 +18,11 @@ urlpatterns = [
     path("admin/status/", views.admin_status, name="admin-status"),
     path("admin/", admin.site.urls),
     path("proposals/", include("proposals.urls")),
+    path("", include("sons.urls")),
     path("", include("sidechains.urls")),
     path("rates/", include("rates.urls")),
     path("addresses/", include("mappings.urls")),
-    path("api/v1/", include(sidechains_api + rates_api + mappings_api)),
+    path("api/v1/", include(sons_api + sidechains_api + rates_api + mappings_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
 

@@ -5,18 +5,14 @@ from django.shortcuts import redirect, render
 from django.views import defaults
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
-from django_htmx.middleware import HtmxDetails
 
+from core.htmx import HtmxHttpRequest
+from ledger.services import balances_of
 from mappings.models import SidechainAddress
 from rates.assets import amount_format
-from sidechains.ledger import balances_of
-from sidechains.models import SON, Sidechain
 from sonportal import health
 from sonportal.roles import home_url
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+from sons.models import SON, Sidechain
 
 
 @login_required

@@ -1,4 +1,4 @@
-"""Start and stop fresh bcoin regtest nodes (sidechains/bitcoin/node/regtest.js) for tests."""
+"""Start and stop fresh bcoin regtest nodes (devnode/bitcoin/regtest.js) for tests."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError
+from chains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-NODE_DIR = REPO_ROOT / "sidechains" / "bitcoin" / "node"
+NODE_DIR = REPO_ROOT / "devnode" / "bitcoin"
 LAUNCHER = NODE_DIR / "regtest.js"
 READY_LINE = "bcoin regtest ready on "
 RPC_USER = "sonportal"
@@ -95,7 +95,7 @@ def _check_installed() -> str:
     if not (NODE_DIR / "node_modules" / "bcoin").is_dir():
         raise BcoinStartError(
             f"bcoin is not installed in {NODE_DIR}: run "
-            "`npm ci --prefix sidechains/bitcoin/node` in the repository root"
+            "`npm ci --prefix devnode/bitcoin` in the repository root"
         )
     node_binary = shutil.which("node")
     if node_binary is None:

@@ -147,6 +147,6 @@ def page(browser, csp_violations):
 def ledger_checked(db):
     """For every money scenario: the ledger's invariants hold once the test is done."""
     yield
-    from sidechains.ledger import ledger_check
+    from ledger.services import ledger_check
 
     assert ledger_check() == []

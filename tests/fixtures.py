@@ -10,10 +10,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 
 from proposals.models import Witness
-from sidechains import services
-from sidechains.models import SON, Sidechain, SONPublicKey, SONStatistics
 from signer.client import signed_heartbeat
 from sonportal.roles import ADMINISTRATORS_GROUP
+from sons import services
+from sons.models import SON, Sidechain, SONPublicKey, SONStatistics
 
 User = get_user_model()
 PASSWORD = "correct horse battery staple 9"

@@ -1,4 +1,4 @@
-"""Start and stop fresh Hive dev nodes (python -m sidechains.hive.devnode) for tests."""
+"""Start and stop fresh Hive dev nodes (python -m devnode.hive) for tests."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sidechains.hive.rpc import HiveRPC
+from chains.hive.rpc import HiveRPC
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 READY_LINE = re.compile(r"hive devnode ready on ([\d.]+):(\d+)")
@@ -46,7 +46,7 @@ class HiveDevNode:
             rpc.call("debug_node_api.debug_generate_blocks", {"count": count})
 
     def create_account(self, name: str, **spec: Any) -> dict[str, Any]:
-        """See sidechains/hive/devnode/accounts.py for the spec (key, balance, active, ...)."""
+        """See devnode/hive/accounts.py for the spec (key, balance, active, ...)."""
         with self.rpc() as rpc:
             return rpc.call("debug_node_api.debug_create_account", {"name": name, **spec})[
                 "account"
@@ -86,7 +86,7 @@ def start_hive_devnode(
     command = [
         sys.executable,
         "-m",
-        "sidechains.hive.devnode",
+        "devnode.hive",
         "--port",
         str(port or 0),
         "--block-interval",

@@ -1,6 +1,6 @@
 """The withdrawal batching benchmark: python -m bench.batching (bench/README.md).
 
-On a fresh bcoin regtest node (the tests' launcher, sidechains/bitcoin/node/regtest.js) and
+On a fresh bcoin regtest node (the tests' launcher, devnode/bitcoin/regtest.js) and
 its own PostgreSQL database (sonportal_bench_batching, dropped, created and migrated each run),
 a three-SON federation holds coins paying its wallet script. The portal's builder
 (withdrawals_batch) batches real withdrawal requests; the three SONs' real signers

@@ -62,8 +62,8 @@ class World:
         self.signers = self._signers()
 
     def _signers(self) -> list:
-        from sidechains.models import SON
-        from sidechains.services import son_issue_token
+        from sons.models import SON
+        from sons.services import son_issue_token
         from tests.sidechains.withdrawal_helpers import Signer
 
         journal_dir = Path(tempfile.mkdtemp(prefix="bench-signers-"))
@@ -90,7 +90,7 @@ class World:
         recorded as available coins (as the change of a settled withdrawal becomes one)."""
         from bitcoin.core import CTransaction
 
-        from mappings.chains.deposit import federation_witness_script, p2wsh_script_pubkey
+        from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey
         from sidechains.bitcoin.withdrawals import _federation_keys
         from sidechains.models import Coin
 

@@ -151,7 +151,7 @@ class Benchmark:
     def parse_figures(self, first: int, last: int) -> int:
         from bitcoin.core import CBlock
 
-        from sidechains.bitcoin.blocks import parse_block
+        from chains.bitcoin.blocks import parse_block
 
         raws = [self._raw_block(h) for h in range(first, last + 1)]
         started = time.perf_counter()

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from sidechains.bitcoin.rpc import BitcoinRPC
+from chains.bitcoin.rpc import BitcoinRPC
 
 ROOT = Path(__file__).resolve().parents[2]
 LAUNCHER = Path(__file__).with_name("node.js")

@@ -14,8 +14,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from bench.listener.bcoin import BenchNode, BenchNodeError
-from mappings.chains.bitcoin import segwit_address
-from sidechains.bitcoin.blocks import parse_block
+from chains.bitcoin.addresses import segwit_address
+from chains.bitcoin.blocks import parse_block
 
 OP_TRUE = b"\x51"
 ANYONE = b"\x00\x20" + hashlib.sha256(OP_TRUE).digest()

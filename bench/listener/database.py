@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from mappings.chains.bitcoin import segwit_address
+from chains.bitcoin.addresses import segwit_address
 
 MAPPINGS_PER_USER = 100  # each user: 99 expired mappings and one current
 SPK_INDEX = "mappings_address_deposit_spk"

@@ -2,7 +2,7 @@
 /*
  * The listener benchmark's bcoin 1.0.2 regtest node: in memory, with bcoin's wallet plugin.
  *
- * Like sidechains/bitcoin/node/regtest.js (Core's regtest prefixes, a sendrawtransaction that
+ * Like devnode/bitcoin/regtest.js (Core's regtest prefixes, a sendrawtransaction that
  * reports rejections), plus the wallet: its HTTP/JSON-RPC server on BCOIN_WALLET_PORT and one
  * extra wallet RPC call, `benchrescan <height>`, which runs WalletDB.rescan(height) (what
  * POST /rescan starts) and answers when it is finished, so the benchmark can time it.

@@ -93,7 +93,7 @@ def main() -> None:
     import django
 
     django.setup()
-    from sonportal.health import bitcoin_rpc
+    from sidechains.bitcoin.node import bitcoin_rpc
 
     rpc = bitcoin_rpc()
     emit(event="ready", peak_rss_kb=peak_rss_kb())

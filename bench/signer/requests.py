@@ -22,8 +22,8 @@ from datetime import datetime
 from itertools import count
 from pathlib import Path
 
-from mappings.chains.bitcoin import hash160, segwit_address
-from mappings.chains.deposit import deposit_witness_script
+from chains.bitcoin.addresses import hash160, segwit_address
+from chains.bitcoin.federation import deposit_witness_script
 from signer.journal import Journal
 from tests.signer.withdrawals import (
     NETWORK,

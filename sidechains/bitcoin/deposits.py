@@ -19,13 +19,15 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from mappings.chains.deposit import threshold
+from chains.bitcoin.federation import threshold
+from chains.bitcoin.rpc import BitcoinRPC
+from ledger.models import Entry, LedgerAccount
+from ledger.services import ledger_account_for, ledger_transfer, system_account
 from rates.assets import Asset, Pair, amount_format
 from rates.conversion import to_pegged
 from rates.models import rate_in_force
-from sidechains.bitcoin.rpc import BitcoinRPC
-from sidechains.ledger import ledger_account_for, ledger_transfer, system_account
-from sidechains.models import SON, Coin, Deposit, DepositEvent, Entry, LedgerAccount, Sidechain
+from sidechains.models import Coin, Deposit, DepositEvent
+from sons.models import SON, Sidechain
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from mappings.models import SidechainAddress
-from sidechains.bitcoin import refunds
-from sidechains.bitcoin.blocks import (
+from chains.bitcoin.blocks import (
     Block,
     BlockParseError,
     Output,
@@ -32,13 +30,15 @@ from sidechains.bitcoin.blocks import (
     outpoint_key,
     parse_block,
 )
-from sidechains.bitcoin.deposits import confirmations_required
-from sidechains.bitcoin.rpc import (
+from chains.bitcoin.rpc import (
     HEIGHT_OUT_OF_RANGE,
     BitcoinRPC,
     BitcoinRPCError,
     BitcoinRPCUnavailable,
 )
+from mappings.models import SidechainAddress
+from sidechains.bitcoin import refunds
+from sidechains.bitcoin.deposits import confirmations_required
 from sidechains.models import (
     Alert,
     ChainCursor,
@@ -46,9 +46,9 @@ from sidechains.models import (
     Deposit,
     DepositEvent,
     RescanJob,
-    Sidechain,
     SidechainTransaction,
 )
+from sons.models import Sidechain
 
 log = logging.getLogger(__name__)
 
@@ -318,7 +318,7 @@ def _record_block(block: Block, height: int) -> int:
 
 
 def could_be_deposit(script: bytes) -> bool:
-    """Every deposit script is P2WSH (mappings.chains.deposit.p2wsh_script_pubkey): a 34-byte
+    """Every deposit script is P2WSH (chains.bitcoin.federation.p2wsh_script_pubkey): a 34-byte
     version-0 witness program. Other outputs cannot match, so they are not even looked up."""
     return len(script) == P2WSH_SIZE and script[:2] == P2WSH_PREFIX
 

@@ -29,14 +29,8 @@ from sidechains.bitcoin.withdrawals import (
     _script_pubkey,
     _vsize,
 )
-from sidechains.models import (
-    Coin,
-    Deposit,
-    Refund,
-    Sidechain,
-    SidechainTransaction,
-    TxInput,
-)
+from sidechains.models import Coin, Deposit, Refund, SidechainTransaction, TxInput
+from sons.models import Sidechain
 
 log = logging.getLogger(__name__)
 

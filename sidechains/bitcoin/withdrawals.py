@@ -39,45 +39,42 @@ from django.db.models import F
 from django.utils import timezone
 
 from audit.services import audit_record, audit_target
-from mappings.chains.bitcoin import AddressError, decode_address
-from mappings.chains.deposit import (
+from chains.bitcoin.addresses import AddressError, decode_address
+from chains.bitcoin.federation import (
     federation_witness_script,
     p2wsh_script_pubkey,
     parse_deposit_script,
     parse_federation_script,
     threshold,
 )
-from mappings.chains.script import ScriptError
-from mappings.chains.spend import federation_witness, signature_hash
-from mappings.destinations import federation_scripts, withdraw_destination
-from mappings.models import SidechainAddress
-from rates.assets import Asset, Pair, amount_format, max_amount
-from rates.conversion import to_sidechain
-from rates.models import ExchangeRate, rate_in_force
-from sidechains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError, BitcoinRPCUnavailable
-from sidechains.federation import federation_public_keys
-from sidechains.ledger import (
+from chains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError, BitcoinRPCUnavailable
+from chains.bitcoin.script import ScriptError
+from chains.bitcoin.spend import federation_witness, signature_hash
+from ledger.models import Entry, LedgerAccount
+from ledger.services import (
     balances_of,
     ledger_account_for,
     ledger_lock,
     ledger_transfer,
     system_account,
 )
+from mappings.destinations import federation_scripts, withdraw_destination
+from mappings.models import SidechainAddress
+from rates.assets import Asset, Pair, amount_format, max_amount
+from rates.conversion import to_sidechain
+from rates.models import ExchangeRate, rate_in_force
 from sidechains.models import (
-    SON,
     Coin,
     Deposit,
-    Entry,
-    LedgerAccount,
-    Sidechain,
     SidechainTransaction,
     SignerRefusal,
-    SONStatistics,
     TxInput,
     TxSignature,
     Withdrawal,
     WithdrawalEvent,
 )
+from sons.federation import federation_current, federation_public_keys
+from sons.models import SON, Sidechain, SONStatistics
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +356,9 @@ def _script_keys(script: bytes) -> tuple[tuple[bytes, ...], bool]:
 
 
 def _federation_keys() -> list[bytes]:
-    return sorted(bytes.fromhex(key) for key in federation_public_keys(Sidechain.BITCOIN))
+    """Today's federation keys, its version recorded (its wallet pays the change)."""
+    version = federation_current(Sidechain.BITCOIN)
+    return [] if version is None else [bytes.fromhex(key) for key in version.keys]
 
 
 # --- The builder --------------------------------------------------------------------------

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from sidechains.models.sons import Sidechain
+from sons.models import Sidechain
 
 
 class ChainCursor(models.Model):

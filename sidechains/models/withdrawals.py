@@ -5,7 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from sidechains.models.sons import SON, Sidechain
+from sons.models import SON, Sidechain
 
 
 class Coin(models.Model):

@@ -15,14 +15,14 @@ ADMINISTRATORS = "administrators"
 # of their manual actions (tokens, failing withdrawals, rescans, resolving alerts).
 GRANTS = [
     ("rates", "add_exchangerate"),
-    ("sidechains", "issue_son_token"),
+    ("sons", "issue_son_token"),
     ("sidechains", "resolve_withdrawal"),
     ("sidechains", "add_rescanjob"),
     ("sidechains", "change_alert"),
-    ("sidechains", "add_son"),
-    ("sidechains", "change_son"),
-    ("sidechains", "add_sonpublickey"),
-    ("sidechains", "change_sonpublickey"),
+    ("sons", "add_son"),
+    ("sons", "change_son"),
+    ("sons", "add_sonpublickey"),
+    ("sons", "change_sonpublickey"),
     ("proposals", "add_witness"),
     ("proposals", "change_witness"),
     # Read-only: the Witness form's user search, and who is in which group.
@@ -32,7 +32,16 @@ GRANTS = [
 # Everything of these apps can be looked at (the pipelines, the ledger, the audit log, beat's
 # schedule). Never auth's change_user or change_group: those would let a member make themself
 # a superuser.
-VIEW_ALL = ["audit", "django_celery_beat", "mappings", "proposals", "rates", "sidechains"]
+VIEW_ALL = [
+    "audit",
+    "django_celery_beat",
+    "ledger",
+    "mappings",
+    "proposals",
+    "rates",
+    "sidechains",
+    "sons",
+]
 
 
 def _ensure_permissions(apps) -> None:
@@ -81,10 +90,12 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
         ("audit", "0002_append_only"),
         ("django_celery_beat", "0019_alter_periodictasks_options"),
+        ("ledger", "0001_initial"),
         ("mappings", "0001_initial"),
-        ("proposals", "0003_refund_proposals"),
+        ("proposals", "0001_initial"),
         ("rates", "0003_append_only"),
-        ("sidechains", "0007_permissions"),
+        ("sidechains", "0001_initial"),
+        ("sons", "0001_initial"),
     ]
 
     operations = [migrations.RunPython(administrators_create, administrators_delete)]

@@ -1,29 +1,28 @@
 """Withdraw addresses the federation controls are refused: deposit addresses (the user's own
 included), the federation's wallets of every version and the addresses of SONs' keys."""
 
-import secrets
-
 import pytest
 from bitcoin.core import Hash160
 from bitcoin.wallet import P2PKHBitcoinAddress
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from mappings import services
-from mappings.chains.bitcoin import (
+from chains.bitcoin.addresses import (
     AddressError,
     base58_address,
     segwit_address,
     taproot_output_key,
 )
-from mappings.chains.deposit import (
+from chains.bitcoin.federation import (
     federation_witness_script,
     p2wsh_script_pubkey,
     script_hash_script_pubkeys,
 )
+from mappings import services
 from mappings.destinations import federation_scripts, withdraw_destination
 from mappings.models import AddressClaim, SidechainAddress
-from sidechains.models import SON, Coin, SidechainTransaction
+from sons.federation import federation_current
+from sons.models import SON, Sidechain
 from tests import fixtures
 from tests.mappings import helpers
 
@@ -114,23 +113,13 @@ def test_it_refuses_the_current_wallet_however_it_is_wrapped(federation):
 
 
 def test_it_refuses_the_wallets_of_earlier_federations(federation):
-    before = [helpers.new_key().public_key.format() for _ in range(4)]
-    coin_wallet = federation_witness_script(before[:3])
-    pending_wallet = federation_witness_script(before[1:])
-    Coin.objects.create(
-        txid=secrets.token_hex(32), vout=1, amount=5_000, witness_script=coin_wallet, kind="change"
-    )
-    SidechainTransaction.objects.create(
-        unsigned_tx=b"\x00",
-        txid=secrets.token_hex(32),
-        fee=1,
-        vsize=1,
-        feerate=1,
-        change_amount=5_000,
-        change_witness_script=pending_wallet,
-    )
+    earlier = federation_current(Sidechain.BITCOIN)  # e.g. the change of a batch was paid there
+    fixtures.make_son("son-9")  # the federation's set changes: a wallet of four keys now
+    current = federation_current(Sidechain.BITCOIN)
+    assert current.pk != earlier.pk
 
-    for wallet in (coin_wallet, pending_wallet):
+    for version in (earlier, current):
+        wallet = bytes(version.wallet_script)
         assert "the federation's wallet" in refused(address_of(p2wsh_script_pubkey(wallet)))
 
 

@@ -6,7 +6,7 @@ from django.db import connection
 
 from mappings import services
 from mappings.models import AddressClaim, SidechainAddress
-from sidechains.models import SON
+from sons.models import SON
 from tests import fixtures
 from tests.mappings import helpers
 
@@ -190,7 +190,7 @@ def hive(hive_devnode, settings):
 
 
 def hive_account(node, name: str) -> str:
-    from sidechains.hive.keys import public_key_of
+    from devnode.hive.keys import public_key_of
 
     node.create_account(name, key=public_key_of(helpers.new_key()))
     return name

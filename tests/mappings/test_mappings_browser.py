@@ -2,8 +2,8 @@
 
 import pytest
 
+from devnode.hive.keys import public_key_of
 from mappings.models import SidechainAddress
-from sidechains.hive.keys import public_key_of
 from tests import fixtures
 from tests.mappings import helpers
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from proposals.models import Proposal
 from proposals.services import proposal_raise_deregistrations
-from sidechains.models import SON
+from sons.models import SON
 from tests import fixtures
 
 DEREGISTER_TIME = 12 * 3600

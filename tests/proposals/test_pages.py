@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from proposals import services
 from proposals.models import Proposal
-from sidechains.models import SON
+from sons.models import SON
 from tests import fixtures
 from tests.proposals.helpers import make_down_son, make_witnesses, raise_deregistration
 

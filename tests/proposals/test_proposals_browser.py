@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from sidechains.models import SON
+from sons.models import SON
 from tests import fixtures
 from tests.proposals.helpers import make_down_son, make_witnesses, raise_deregistration
 

@@ -9,7 +9,9 @@ from bitcoin.core import CTransaction
 from django.urls import reverse
 from django.utils import timezone
 
-from mappings.chains.bitcoin import validate_address
+from chains.bitcoin.addresses import validate_address
+from ledger.models import Entry
+from ledger.services import ledger_check
 from proposals import services
 from proposals.models import Proposal, ProposalEvent
 from sidechains.bitcoin.deposits import deposits_process
@@ -20,17 +22,8 @@ from sidechains.bitcoin.withdrawals import (
     withdrawal_feerate,
     withdrawals_track,
 )
-from sidechains.ledger import ledger_check
-from sidechains.models import (
-    SON,
-    Coin,
-    Deposit,
-    DepositEvent,
-    Entry,
-    Refund,
-    Sidechain,
-    SidechainTransaction,
-)
+from sidechains.models import Coin, Deposit, DepositEvent, Refund, SidechainTransaction
+from sons.models import SON, Sidechain
 from tests import fixtures
 from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.proposals.helpers import make_witnesses

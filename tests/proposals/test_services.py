@@ -10,9 +10,9 @@ from rest_framework.test import APIClient
 from proposals import services
 from proposals.models import Approval, Proposal, ProposalEvent, Witness
 from proposals.tasks import proposals_tick
-from sidechains import services as son_services
-from sidechains.federation import federation_public_keys
-from sidechains.models import SON, SONStatusChange
+from sons import services as son_services
+from sons.federation import federation_public_keys
+from sons.models import SON, SONStatusChange
 from tests import fixtures
 from tests.proposals.helpers import make_down_son, make_witnesses, raise_deregistration
 

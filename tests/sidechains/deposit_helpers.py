@@ -8,14 +8,15 @@ from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTxOut, b
 from bitcoin.core.script import CScript
 from django.utils import timezone
 
-from mappings.chains.bitcoin import validate_address
+from chains.bitcoin.addresses import validate_address
+from chains.bitcoin.rpc import BitcoinRPC
 from mappings.models import SidechainAddress
 from mappings.services import mapping_set_bitcoin
 from rates.assets import Pair
 from rates.services import rate_set
 from sidechains.bitcoin.deposits import confirmations_required
-from sidechains.bitcoin.rpc import BitcoinRPC
-from sidechains.models import SON, Deposit, Sidechain
+from sidechains.models import Deposit
+from sons.models import SON, Sidechain
 from tests import fixtures
 from tests.mappings.helpers import pubkey_hex, regtest_p2wpkh
 

@@ -28,8 +28,8 @@ from bitcoin.core import (
 from bitcoin.core.script import OP_0, SIGHASH_ALL, CScript, SignatureHash
 from bitcoin.wallet import P2PKHBitcoinAddress, P2WPKHBitcoinAddress
 
-from mappings.chains.spend import sign_input
-from sidechains.bitcoin.rpc import BitcoinRPC
+from chains.bitcoin.rpc import BitcoinRPC
+from chains.bitcoin.spend import sign_input
 
 bitcoin.SelectParams("regtest")
 

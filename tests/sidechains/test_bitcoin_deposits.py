@@ -8,6 +8,8 @@ import pytest
 from bitcoin.core import CTransaction, b2lx
 from django.db import connection, transaction
 
+from ledger.models import Entry, LedgerAccount
+from ledger.services import balances_of, ledger_account_for, ledger_transfer, system_account
 from sidechains import tasks
 from sidechains.bitcoin.deposits import (
     DepositError,
@@ -18,8 +20,8 @@ from sidechains.bitcoin.deposits import (
     deposits_process,
 )
 from sidechains.bitcoin.listener import listener_scan
-from sidechains.ledger import balances_of, ledger_account_for, ledger_transfer, system_account
-from sidechains.models import SON, Coin, Deposit, DepositEvent, Entry, LedgerAccount
+from sidechains.models import Coin, Deposit, DepositEvent
+from sons.models import SON
 from tests.bitcoin_node import start_bcoin
 from tests.sidechains.deposit_helpers import (
     make_bitcoin_mapping,

@@ -16,6 +16,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
 
+from chains.bitcoin.rpc import BitcoinRPC
 from mappings.models import SidechainAddress
 from mappings.services import mapping_set_bitcoin
 from sidechains import tasks
@@ -33,7 +34,6 @@ from sidechains.bitcoin.listener import (
     rescan_start,
     rescan_step,
 )
-from sidechains.bitcoin.rpc import BitcoinRPC
 from sidechains.models import Alert, ChainCursor, Deposit, DepositEvent, RescanJob
 from tests import fixtures
 from tests.bitcoin_node import start_bcoin

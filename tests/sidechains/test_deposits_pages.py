@@ -11,7 +11,7 @@ from audit.services import AuditError
 from sidechains.bitcoin.deposits import deposit_credit, deposits_process
 from sidechains.bitcoin.listener import rescan_start
 from sidechains.models import Alert, ChainCursor, Deposit, RescanJob
-from sidechains.services import alerts_resolve
+from sons.services import alerts_resolve
 from tests import fixtures
 from tests.bitcoin_node import free_port
 from tests.sidechains.deposit_helpers import (
@@ -153,7 +153,7 @@ def test_it_shows_a_deposit_read_only_with_its_events(client, admin_user, carol_
     delete = reverse("admin:sidechains_deposit_delete", args=[carol_deposit.pk])
     assert client.post(delete, {"post": "yes"}).status_code == 403
     for name in ("entry", "balance"):
-        listing = client.get(reverse(f"admin:sidechains_{name}_changelist"))
+        listing = client.get(reverse(f"admin:ledger_{name}_changelist"))
         assert listing.status_code == 200
         assert "pBTC" in listing.content.decode()
 

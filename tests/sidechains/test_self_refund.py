@@ -15,13 +15,15 @@ from bitcoin.core import (
     lx,
 )
 
-from mappings.chains.spend import REFUND_TX_VERSION, refund_sequence, sign_input, user_witness
+from chains.bitcoin.rpc import BitcoinRPCError
+from chains.bitcoin.spend import REFUND_TX_VERSION, refund_sequence, sign_input, user_witness
+from ledger.models import Entry
+from ledger.services import ledger_check
 from mappings.services import mapping_set_bitcoin
 from sidechains.bitcoin.deposits import deposits_process
 from sidechains.bitcoin.listener import listener_scan
-from sidechains.bitcoin.rpc import BitcoinRPCError
-from sidechains.ledger import ledger_check
-from sidechains.models import SON, Deposit, Entry
+from sidechains.models import Deposit
+from sons.models import SON
 from tests import fixtures
 from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.mappings.helpers import new_key, regtest_p2wpkh

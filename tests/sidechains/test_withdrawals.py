@@ -4,7 +4,9 @@ broadcast to bcoin, confirmation and settlement, on real PostgreSQL and bcoin.""
 import pytest
 from bitcoin.core import CTransaction
 
-from mappings.chains.bitcoin import validate_address
+from chains.bitcoin.addresses import validate_address
+from ledger.models import Entry
+from ledger.services import balances_of, ledger_supply
 from mappings.services import mapping_expire
 from sidechains.bitcoin.withdrawals import (
     WithdrawalError,
@@ -14,14 +16,8 @@ from sidechains.bitcoin.withdrawals import (
     withdrawals_batch,
     withdrawals_track,
 )
-from sidechains.ledger import balances_of, ledger_supply
-from sidechains.models import (
-    Coin,
-    Entry,
-    SidechainTransaction,
-    SONStatistics,
-    Withdrawal,
-)
+from sidechains.models import Coin, SidechainTransaction, Withdrawal
+from sons.models import SONStatistics
 from tests import fixtures
 from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate

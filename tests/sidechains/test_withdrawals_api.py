@@ -10,8 +10,9 @@ from rest_framework.test import APIClient
 
 from sidechains.bitcoin import withdrawals
 from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch
-from sidechains.models import SON, Coin, SidechainTransaction, SignerRefusal, TxSignature
+from sidechains.models import Coin, SidechainTransaction, SignerRefusal, TxSignature
 from signer.bitcoin import parse_tx, sign, signature_hash
+from sons.models import SON
 from tests import fixtures
 from tests.sidechains.deposit_helpers import made_up_tx, make_bitcoin_mapping, set_btc_rate
 from tests.sidechains.withdrawal_helpers import credit, make_signers

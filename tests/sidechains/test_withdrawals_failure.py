@@ -16,7 +16,9 @@ from bitcoin.core import (
     lx,
 )
 
-from mappings.chains.spend import REFUND_TX_VERSION, refund_sequence, sign_input, user_witness
+from chains.bitcoin.spend import REFUND_TX_VERSION, refund_sequence, sign_input, user_witness
+from ledger.models import Entry
+from ledger.services import balances_of, ledger_check
 from mappings.services import mapping_set_bitcoin
 from sidechains.bitcoin.listener import coin_lost, listener_scan
 from sidechains.bitcoin.withdrawals import (
@@ -25,15 +27,7 @@ from sidechains.bitcoin.withdrawals import (
     withdrawals_batch,
     withdrawals_track,
 )
-from sidechains.ledger import balances_of, ledger_check
-from sidechains.models import (
-    Alert,
-    Coin,
-    Entry,
-    SidechainTransaction,
-    Withdrawal,
-    WithdrawalEvent,
-)
+from sidechains.models import Alert, Coin, SidechainTransaction, Withdrawal, WithdrawalEvent
 from tests import fixtures
 from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.mappings.helpers import new_key, regtest_p2wpkh

@@ -7,8 +7,10 @@ from bitcoin.core import CTransaction, Hash160
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from chains.bitcoin.addresses import segwit_address, validate_address
+from ledger.models import Entry
+from ledger.services import balances_of
 from mappings import services as mappings
-from mappings.chains.bitcoin import segwit_address, validate_address
 from mappings.models import SidechainAddress
 from sidechains.bitcoin.withdrawals import (
     WithdrawalAddressError,
@@ -17,8 +19,8 @@ from sidechains.bitcoin.withdrawals import (
     withdrawal_request,
     withdrawals_batch,
 )
-from sidechains.ledger import balances_of
-from sidechains.models import SON, Entry, SidechainTransaction, SONPublicKey, Withdrawal
+from sidechains.models import SidechainTransaction, Withdrawal
+from sons.models import SON, SONPublicKey
 from tests import fixtures
 from tests.mappings import helpers
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, make_federation, set_btc_rate

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from ledger.services import balances_of
 from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch
-from sidechains.ledger import balances_of
 from sidechains.models import Withdrawal
 from tests import fixtures
 from tests.bitcoin_node import free_port
@@ -197,8 +197,8 @@ def test_it_renders_only_the_list_for_htmx(client, user_carol, mapping):
 
 
 def son_tokens():
-    from sidechains.models import SON
-    from sidechains.services import TokenIssuer, son_issue_token
+    from sons.models import SON
+    from sons.services import TokenIssuer, son_issue_token
 
     return [
         (son, son_issue_token(son=son, by=None, reason="test", via=TokenIssuer.COMMAND))

@@ -8,7 +8,7 @@ import pytest
 from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTxOut, b2lx
 from bitcoin.core.script import CScript
 
-from mappings.chains.deposit import federation_witness_script, p2wsh_script_pubkey
+from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey
 from sidechains.bitcoin import withdrawals
 from sidechains.bitcoin.withdrawals import (
     signing_request_for,

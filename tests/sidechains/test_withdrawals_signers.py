@@ -21,18 +21,11 @@ from bitcoin.core import CTransaction
 from django.conf import settings as django_settings
 from django.core.signals import request_started
 
-from mappings.chains.bitcoin import validate_address
+from chains.bitcoin.addresses import validate_address
+from ledger.models import Balance, Entry, LedgerAccount
+from ledger.services import balances_of, ledger_check, ledger_supply
 from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch, withdrawals_track
-from sidechains.ledger import balances_of, ledger_check, ledger_supply
-from sidechains.models import (
-    Balance,
-    Entry,
-    LedgerAccount,
-    SidechainTransaction,
-    SignerRefusal,
-    TxSignature,
-    Withdrawal,
-)
+from sidechains.models import SidechainTransaction, SignerRefusal, TxSignature, Withdrawal
 from signer.client import SIGNING_REQUESTS_PATH
 from signer.keystore import Keys, save
 from tests import fixtures

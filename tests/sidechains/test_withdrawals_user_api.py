@@ -4,8 +4,8 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from ledger.services import balances_of
 from sidechains.bitcoin.withdrawals import withdrawal_request
-from sidechains.ledger import balances_of
 from sidechains.models import Withdrawal
 from tests import fixtures
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, make_federation, set_btc_rate
@@ -117,7 +117,7 @@ def test_it_lists_and_shows_only_the_users_own_withdrawals(api, user_carol, mapp
     assert [w["id"] for w in listing.json()] == [carols.pk]
     assert mine.status_code == 200 and mine.json()["id"] == carols.pk
     assert theirs.status_code == 404
-    assert theirs.json() == {"detail": "You have no withdrawal with this id."}
+    assert theirs.json() == {"detail": "You have no withdrawal with this id.", "code": "not_found"}
 
 
 def test_it_refuses_anonymous_clients(mapping):

@@ -10,15 +10,17 @@ from django.conf import settings
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from mappings.chains.deposit import federation_witness_script, p2wsh_script_pubkey
+from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey
+from ledger.models import Entry, LedgerAccount
+from ledger.services import ledger_account_for, ledger_transfer, system_account
 from rates.assets import Asset
 from sidechains.bitcoin.deposits import deposits_process
 from sidechains.bitcoin.listener import listener_scan
-from sidechains.ledger import ledger_account_for, ledger_transfer, system_account
-from sidechains.models import SON, Coin, Deposit, Entry, LedgerAccount, Sidechain
+from sidechains.models import Coin, Deposit
 from signer.journal import Journal
 from signer.policy import SignerConfig
 from signer.signing import sign_request
+from sons.models import SON, Sidechain
 from tests import fixtures
 from tests.sidechains.deposit_helpers import made_up_tx
 

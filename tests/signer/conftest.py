@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import pytest
 from django.core.signals import request_started
 
-from sidechains.models import SON, SONPublicKey
 from signer.client import PortalClient
 from signer.keystore import Keys, generate
+from sons.models import SON, SONPublicKey
 from tests import fixtures
 
 

@@ -6,7 +6,6 @@ from datetime import datetime
 import pytest
 from coincurve import PrivateKey, PublicKey
 
-from sidechains.models import SON
 from signer import client as client_module
 from signer import request as request_module
 from signer.client import (
@@ -17,6 +16,7 @@ from signer.client import (
     heartbeat_message,
     signed_heartbeat,
 )
+from sons.models import SON
 from tests.signer.conftest import last_heartbeat
 
 TOKEN = "tok-3f9a1c7e5b2d4f60a8e1"  # what the client sends to peers that are not the portal

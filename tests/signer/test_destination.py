@@ -14,8 +14,8 @@ from bitcoin.wallet import CBitcoinAddress, P2SHBitcoinAddress
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mappings.chains.bitcoin import hash160, key_script_pubkeys, witness_script_pubkey
-from mappings.chains.deposit import p2wsh_script_pubkey, script_hash_script_pubkeys
+from chains.bitcoin.addresses import hash160, key_script_pubkeys, witness_script_pubkey
+from chains.bitcoin.federation import p2wsh_script_pubkey, script_hash_script_pubkeys
 from signer import destination
 from tests.signer.withdrawals import (
     CAROL,

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mappings.chains.deposit import p2wsh_script_pubkey
+from chains.bitcoin.federation import p2wsh_script_pubkey
 from signer.journal import Journal, JournalError, Spend
 from signer.policy import Payout, review
 from signer.signing import sign_request

@@ -21,13 +21,13 @@ from bitcoin.core.script import OP_CHECKMULTISIG, OP_CHECKSIG, CScript, CScriptW
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mappings.chains.bitcoin import (
+from chains.bitcoin.addresses import (
     base58_address,
     hash160,
     segwit_address,
     witness_script_pubkey,
 )
-from mappings.chains.deposit import (
+from chains.bitcoin.federation import (
     deposit_witness_script,
     federation_witness_script,
     p2wsh_script_pubkey,

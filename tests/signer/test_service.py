@@ -7,7 +7,6 @@ import time
 import pytest
 from coincurve import PrivateKey
 
-from sidechains.models import SON
 from signer.client import (
     HEARTBEAT_PATH,
     ME_PATH,
@@ -18,6 +17,7 @@ from signer.client import (
 from signer.journal import Journal
 from signer.keystore import Keys, generate
 from signer.service import Signer, Signing, is_transient, retry_delay
+from sons.models import SON
 from tests.signer import withdrawals as drafts
 from tests.signer.conftest import last_heartbeat, register_keys
 

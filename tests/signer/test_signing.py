@@ -28,11 +28,11 @@ from bitcoin.core.script import SIGVERSION_WITNESS_V0, CScript, CScriptWitness, 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mappings.chains import bech32
-from mappings.chains.bech32 import Encoding
-from mappings.chains.bitcoin import hash160, segwit_address, witness_script_pubkey
-from mappings.chains.deposit import deposit_witness_script, federation_witness_script, threshold
-from mappings.chains.spend import federation_witness
+from chains.bitcoin import bech32
+from chains.bitcoin.addresses import hash160, segwit_address, witness_script_pubkey
+from chains.bitcoin.bech32 import Encoding
+from chains.bitcoin.federation import deposit_witness_script, federation_witness_script, threshold
+from chains.bitcoin.spend import federation_witness
 from signer import bitcoin, policy, script
 from signer.address import AddressError, OtherNetworkError, script_pubkey
 from signer.bitcoin import TxError, parse_tx, signature_hash

@@ -16,8 +16,8 @@ import coincurve
 from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTxOut, Hash, b2lx, lx
 from bitcoin.core.script import CScript
 
-from mappings.chains.bitcoin import base58_address, decode_address, hash160, segwit_address
-from mappings.chains.deposit import (
+from chains.bitcoin.addresses import base58_address, decode_address, hash160, segwit_address
+from chains.bitcoin.federation import (
     deposit_witness_script,
     federation_witness_script,
     p2wsh_script_pubkey,

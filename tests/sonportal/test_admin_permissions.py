@@ -17,7 +17,8 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from audit.models import AuditRecord
 from sidechains.bitcoin.listener import rescan_start
 from sidechains.bitcoin.withdrawals import withdrawal_hold, withdrawal_request
-from sidechains.models import SON, Alert, ChainCursor, RescanJob, Withdrawal
+from sidechains.models import Alert, ChainCursor, RescanJob, Withdrawal
+from sons.models import SON
 from tests import fixtures
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
 from tests.sidechains.withdrawal_helpers import credit
@@ -28,7 +29,7 @@ BEAT_CHANGE = "django_celery_beat.change_periodictask"
 # (app label, model, action name): the permission the action needs. Django's delete_selected
 # is not listed: it needs the model's delete permission, which no administrator has.
 ACTIONS = {
-    ("sidechains", "son", "issue_token"): "sidechains.issue_son_token",
+    ("sons", "son", "issue_token"): "sons.issue_son_token",
     ("sidechains", "withdrawal", "fail_and_return"): "sidechains.resolve_withdrawal",
     ("sidechains", "alert", "mark_resolved"): "sidechains.change_alert",
     ("sidechains", "chaincursor", "rescan"): "sidechains.add_rescanjob",
@@ -184,7 +185,7 @@ def test_a_view_only_staff_user_posting_an_action_anyway_changes_nothing(
 @pytest.mark.parametrize(
     ("key", "changed"),
     [
-        (("sidechains", "son", "issue_token"), "token"),
+        (("sons", "son", "issue_token"), "token"),
         (("sidechains", "withdrawal", "fail_and_return"), "withdrawal"),
         (("sidechains", "alert", "mark_resolved"), "alert"),
     ],
@@ -268,14 +269,14 @@ def test_the_administrators_group_holds_exactly_what_administrators_need():
     changes = {p for p in held if not p.split(".")[1].startswith("view_")}
     assert changes == {
         "rates.add_exchangerate",
-        "sidechains.issue_son_token",
+        "sons.issue_son_token",
         "sidechains.resolve_withdrawal",
         "sidechains.add_rescanjob",
         "sidechains.change_alert",
-        "sidechains.add_son",
-        "sidechains.change_son",
-        "sidechains.add_sonpublickey",
-        "sidechains.change_sonpublickey",
+        "sons.add_son",
+        "sons.change_son",
+        "sons.add_sonpublickey",
+        "sons.change_sonpublickey",
         "proposals.add_witness",
         "proposals.change_witness",
     }
@@ -287,8 +288,8 @@ def test_the_administrators_group_holds_exactly_what_administrators_need():
 
 def test_an_administrator_is_a_group_member_not_merely_staff(admin_user, view_only_staff):
     assert not admin_user.is_superuser
-    assert admin_user.has_perm("sidechains.issue_son_token")
-    assert not view_only_staff.has_perm("sidechains.issue_son_token")
+    assert admin_user.has_perm("sons.issue_son_token")
+    assert not view_only_staff.has_perm("sons.issue_son_token")
     assert not admin_user.has_perm("auth.change_user")  # cannot make themself a superuser
 
 
@@ -297,9 +298,9 @@ def test_handing_a_son_to_someone_needs_the_permission_to_issue_its_token(
 ):
     """Its owner can issue the SON's token on the SON's page, so changing the owner is as much."""
     son = world.son
-    change = Permission.objects.get(content_type__app_label="sidechains", codename="change_son")
+    change = Permission.objects.get(content_type__app_label="sons", codename="change_son")
     view_only_staff.user_permissions.add(change)
-    url = reverse("admin:sidechains_son_change", args=[son.pk])
+    url = reverse("admin:sons_son_change", args=[son.pk])
     form = {"name": son.name, "status": son.status, "owner": view_only_staff.pk}
     inlines = {
         f"{prefix}-{key}": value

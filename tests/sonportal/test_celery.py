@@ -12,9 +12,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
-from sidechains.models import SON
-from sidechains.tasks import son_liveness
 from sonportal import health
+from sons.models import SON
+from sons.tasks import son_liveness
 from tests import fixtures
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -8,7 +8,8 @@ import pytest
 from django.utils import timezone
 
 from proposals.models import Witness
-from sidechains.models import SON, ChainCursor, Sidechain
+from sidechains.models import ChainCursor
+from sons.models import SON, Sidechain
 from tests import fixtures
 from tests.proposals.helpers import make_down_son, make_witnesses, raise_deregistration
 from tests.sidechains.deposit_helpers import (
@@ -92,8 +93,8 @@ def test_the_admin_pages_pass_the_policy(page, live_server, csp_violations, ever
     for path in (
         "/admin/",
         "/admin/status/",
-        "/admin/sidechains/son/",
-        f"/admin/sidechains/son/{son.pk}/change/",
+        "/admin/sons/son/",
+        f"/admin/sons/son/{son.pk}/change/",
         "/admin/sidechains/deposit/",
         "/admin/sidechains/rescanjob/",
         f"/admin/sidechains/chaincursor/{cursor.pk}/change/",

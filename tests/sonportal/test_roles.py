@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
     [
         ("admin_user", "admin:index"),
         ("witness_alice", "proposals-home"),
-        ("son_1", "sidechains-operator-home"),
+        ("son_1", "sons-operator-home"),
         ("user_carol", "account-home"),
     ],
 )
@@ -28,7 +28,7 @@ def test_it_lands_each_role_on_its_home_page(client, request, persona, home):
 
 
 def test_it_sends_anonymous_visitors_to_log_in(client):
-    for name in ["home", "account-home", "proposals-home", "sidechains-operator-home"]:
+    for name in ["home", "account-home", "proposals-home", "sons-operator-home"]:
         response = client.get(reverse(name))
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("login"))

@@ -9,8 +9,8 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditRecord
 from proposals.models import Witness
-from sidechains.models import SON
 from sonportal.roles import is_administrator
+from sons.models import SON
 from tests import fixtures
 
 pytestmark = pytest.mark.django_db
@@ -72,6 +72,6 @@ def test_the_demo_administrator_is_a_group_member_not_a_superuser(tmp_path, caps
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_staff and not admin.is_superuser
     assert is_administrator(admin)
-    assert admin.has_perm("sidechains.issue_son_token")
+    assert admin.has_perm("sons.issue_son_token")
     record = AuditRecord.objects.filter(action="son.token_issued").get()
     assert (record.reason, record.details["via"]) == ("demo seed", "demo")

@@ -13,7 +13,7 @@ from django.utils import timezone
 from proposals.models import Proposal
 from rates.assets import Pair
 from rates.models import ExchangeRate
-from sidechains.models import SON
+from sons.models import SON
 from tests import fixtures
 
 pytestmark = pytest.mark.django_db
@@ -30,13 +30,13 @@ URLS = {
     "login": PUBLIC,
     "logout": PUBLIC,
     "healthz": PUBLIC,
-    "sidechains-status-grid": PUBLIC,
+    "sons-status": PUBLIC,
     "rates-list": PUBLIC,
     "api-rates-history": PUBLIC,
     "api-schema": PUBLIC,
     "home": OWN,
     "account-home": OWN,
-    "sidechains-operator-home": OWN,
+    "sons-operator-home": OWN,
     "sidechains-deposits": OWN,
     "sidechains-withdrawals": OWN,
     "mappings-home": OWN,
@@ -48,8 +48,8 @@ URLS = {
     "api-withdrawal": OWN,
     "api-mappings": OWN,
     "api-mapping": OWN,
-    "sidechains-son-maintenance": OPERATOR,
-    "sidechains-son-token": OPERATOR,
+    "sons-maintenance": OPERATOR,
+    "sons-token": OPERATOR,
     "proposals-approve": WITNESS,
     "proposals-revoke": WITNESS,
     "api-son-me": SON_TOKEN,
@@ -59,7 +59,7 @@ URLS = {
     "admin-status": "sidechains.view_alert",
     "proposals-home": "proposals.view_proposal",
     "proposals-detail": "proposals.view_proposal",
-    "sidechains-son": "sidechains.view_son",
+    "sons-detail": "sons.view_son",
     "rates-create": "rates.add_exchangerate",
     "rates-preview": "rates.add_exchangerate",
     "api-rates": "rates.add_exchangerate",
@@ -69,12 +69,12 @@ CALLS = {
     "admin-status": ("get", {}),
     "proposals-home": ("get", {}),
     "proposals-detail": ("get", {}),
-    "sidechains-son": ("get", {}),
+    "sons-detail": ("get", {}),
     "rates-create": ("post", {"pair": "BTC/pBTC", "rate": "0.5"}),
     "rates-preview": ("get", {"pair": "BTC/pBTC", "rate": "0.5", "amount": "1"}),
     "api-rates": ("post", {"pair": "BTC/pBTC", "rate": "0.5", "request_id": "walk-1"}),
 }
-REFUSED = {"sidechains-son": 404}  # a SON page that is not yours does not exist for you
+REFUSED = {"sons-detail": 404}  # a SON page that is not yours does not exist for you
 
 
 def _names(patterns):
@@ -106,7 +106,7 @@ def things(db):
 def _url(name: str, things: dict) -> str:
     args = {
         "proposals-detail": [things["proposal"].pk],
-        "sidechains-son": [things["son"].name],
+        "sons-detail": [things["son"].name],
     }.get(name, [])
     return reverse(name, args=args)
 
@@ -155,7 +155,7 @@ def test_staff_without_rates_permission_set_no_rate_through_the_service(view_onl
 
 
 @pytest.mark.parametrize("persona", ["view_only_staff", "admin_user"])
-@pytest.mark.parametrize("name", ["sidechains-son-maintenance", "sidechains-son-token"])
+@pytest.mark.parametrize("name", ["sons-maintenance", "sons-token"])
 def test_only_the_operator_acts_on_a_son_not_staff(request, persona, name, things, client):
     son = things["son"]
     before = SON.objects.filter(pk=son.pk).values("status", "token_hash").get()

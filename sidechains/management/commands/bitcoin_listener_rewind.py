@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from chains.bitcoin.rpc import BitcoinRPCError
 from sidechains.bitcoin.listener import ListenerError, listener_rewind
-from sidechains.bitcoin.rpc import BitcoinRPCError
-from sonportal.health import bitcoin_rpc
+from sidechains.bitcoin.node import bitcoin_rpc
 
 
 class Command(BaseCommand):

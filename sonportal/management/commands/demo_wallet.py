@@ -30,12 +30,12 @@ from bitcoin.core.script import CScript, CScriptWitness
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from mappings.chains import bitcoin as chains_bitcoin
-from mappings.chains.spend import sign_input
+from chains.bitcoin import addresses as chains_bitcoin
+from chains.bitcoin.spend import sign_input
 from mappings.models import SidechainAddress
 from rates.assets import AmountError, Asset, amount_format, amount_parse
-from sidechains.models import Sidechain
-from sonportal.health import bitcoin_rpc
+from sidechains.bitcoin.node import bitcoin_rpc
+from sons.models import Sidechain
 
 COINBASE_MATURITY = 100
 FEE = 2_000  # satoshi; regtest relays it at once

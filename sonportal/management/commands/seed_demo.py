@@ -14,9 +14,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from proposals.models import Witness
-from sidechains import services
-from sidechains.models import SON, Sidechain, SONPublicKey, SONStatistics
 from sonportal.roles import ADMINISTRATORS_GROUP
+from sons import services
+from sons.models import SON, Sidechain, SONPublicKey, SONStatistics
 
 User = get_user_model()
 

@@ -1,0 +1,231 @@
+import hashlib
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+
+class Sidechain(models.TextChoices):
+    BITCOIN = "bitcoin", "Bitcoin"
+    HIVE = "hive", "Hive"
+
+
+def hash_token(token: str) -> str:
+    """SON API tokens are stored as their SHA-256: the portal's database holds no usable secret."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class SONQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status=SON.Status.ACTIVE)
+
+    def registered(self):
+        return self.exclude(status=SON.Status.DEREGISTERED)
+
+    def federation(self):
+        """The SONs whose keys control the federation's scripts: in the active set, whether
+        up or down at the moment (a SON in maintenance comes back)."""
+        return self.filter(status__in=SON.FEDERATION_STATUSES)
+
+    def owned_by(self, user):
+        return self.filter(owner=user)
+
+
+class SON(models.Model):
+    class Status(models.TextChoices):
+        INACTIVE = "inactive"
+        ACTIVE = "active"
+        REQUEST_MAINTENANCE = "request_maintenance", "requested maintenance"
+        IN_MAINTENANCE = "in_maintenance", "in maintenance"
+        DEREGISTERED = "deregistered"
+
+    FEDERATION_STATUSES = [
+        Status.ACTIVE,
+        Status.REQUEST_MAINTENANCE,
+        Status.IN_MAINTENANCE,
+    ]
+
+    name = models.SlugField(max_length=64, unique=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sons"
+    )
+    status = models.CharField(max_length=24, choices=Status, default=Status.INACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    last_active_at = models.DateTimeField(null=True, blank=True)
+    last_down_at = models.DateTimeField(null=True, blank=True)
+    total_downtime = models.BigIntegerField(default=0, help_text="Seconds, closed intervals only.")
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    token_created_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = SONQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "SON"
+        verbose_name_plural = "SONs"
+        ordering = ["name"]
+        permissions = [("issue_son_token", "Can issue a new API token for a SON")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(total_downtime__gte=0), name="sons_son_downtime_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("sons-detail", args=[self.name])
+
+    def public_key(self, sidechain: str) -> str | None:
+        for key in self.public_keys.all():
+            if key.sidechain == sidechain:
+                return key.public_key
+        return None
+
+    def seconds_since_heartbeat(self, now) -> float | None:
+        if self.last_heartbeat_at is None:
+            return None
+        return (now - self.last_heartbeat_at).total_seconds()
+
+    def current_downtime(self, now) -> int:
+        """Seconds of the downtime interval in progress, 0 when the SON is up."""
+        if self.status != self.Status.IN_MAINTENANCE or self.last_down_at is None:
+            return 0
+        return int((now - self.last_down_at).total_seconds())
+
+    def downtime(self, now) -> int:
+        """Seconds down in all: the closed intervals plus the one in progress."""
+        return self.total_downtime + self.current_downtime(now)
+
+    def silent_since(self):
+        """When the SON was last heard of: its last heartbeat, or its creation."""
+        return self.last_heartbeat_at or self.created_at
+
+    def token_expires_at(self) -> datetime | None:
+        """When the API token stops working (SON_TOKEN_LIFETIME after it was issued)."""
+        if self.token_hash is None or self.token_created_at is None:
+            return None
+        return self.token_created_at + timedelta(seconds=settings.SON_TOKEN_LIFETIME)
+
+    def can_request_maintenance(self) -> bool:
+        return self.status == self.Status.ACTIVE
+
+    def can_cancel_maintenance(self) -> bool:
+        return self.status == self.Status.REQUEST_MAINTENANCE
+
+
+class SONPublicKey(models.Model):
+    """A SON's public key on one sidechain. The private half lives only in the SON's signer."""
+
+    son = models.ForeignKey(SON, on_delete=models.CASCADE, related_name="public_keys")
+    sidechain = models.CharField(max_length=16, choices=Sidechain)
+    public_key = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "SON public key"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["son", "sidechain"], name="sons_sonpublickey_one_per_chain"
+            ),
+            models.UniqueConstraint(
+                fields=["sidechain", "public_key"], name="sons_sonpublickey_unique_key"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.son} {self.sidechain} {self.public_key}"
+
+
+class SONStatistics(models.Model):
+    son = models.ForeignKey(SON, on_delete=models.CASCADE, related_name="statistics")
+    sidechain = models.CharField(max_length=16, choices=Sidechain)
+    txs_signed = models.BigIntegerField(default=0)
+    deposits_reported = models.BigIntegerField(default=0)
+    withdrawals_reported = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "SON statistics"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["son", "sidechain"], name="sons_sonstatistics_one_per_chain"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.son} on {self.sidechain}"
+
+
+class SONStatusChange(models.Model):
+    """Append-only record of every SON status transition: the audit log of liveness."""
+
+    son = models.ForeignKey(SON, on_delete=models.CASCADE, related_name="status_changes")
+    old_status = models.CharField(max_length=24, choices=SON.Status)
+    new_status = models.CharField(max_length=24, choices=SON.Status)
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["son", "-created_at"], name="sons_statuschange_son")]
+
+    def __str__(self) -> str:
+        return f"{self.son}: {self.old_status} -> {self.new_status}"
+
+
+class HeartbeatNonce(models.Model):
+    """A nonce a SON has signed a heartbeat with: each is accepted once.
+
+    Rows older than the staleness window are pruned by the liveness check; a replay of a pruned
+    nonce is refused as stale by its own timestamp.
+    """
+
+    son = models.ForeignKey(SON, on_delete=models.CASCADE, related_name="heartbeat_nonces")
+    nonce = models.CharField(max_length=32)
+    signed_at = models.DateTimeField(help_text="The heartbeat's own timestamp.")
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["son", "nonce"], name="sons_heartbeatnonce_once"),
+        ]
+        indexes = [models.Index(fields=["signed_at"], name="sons_heartbeatnonce_age")]
+
+    def __str__(self) -> str:
+        return f"{self.son_id}:{self.nonce}"
+
+
+class FederationVersion(models.Model):
+    """A set of SON keys that has controlled the federation's scripts on a sidechain.
+
+    Recorded the first time the portal builds a script from the set (a deposit address, a
+    transaction's change): so that every script the federation ever controlled stays known, to
+    refuse it as a withdraw address and to recognise its coins.
+    """
+
+    sidechain = models.CharField(max_length=16, choices=Sidechain)
+    keys = models.JSONField(help_text="The SONs' public keys (hex), sorted.")
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the sorted keys.")
+    threshold = models.PositiveSmallIntegerField()
+    wallet_script = models.BinaryField(
+        null=True, blank=True, help_text="Bitcoin: the wallet's witness script."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["sidechain", "created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sidechain", "fingerprint"], name="sons_federationversion_keys"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sidechain} {self.threshold} of {len(self.keys)} ({self.fingerprint[:12]})"
+
+    @staticmethod
+    def fingerprint_of(keys: list[str]) -> str:
+        return hashlib.sha256(",".join(sorted(keys)).encode()).hexdigest()

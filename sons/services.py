@@ -1,0 +1,322 @@
+"""State changes of SONs (and the alerts administrators resolve). Views, the API and tasks call
+these; nothing else writes SON rows."""
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import coincurve
+from django.conf import settings
+from django.db import IntegrityError, models, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from audit.services import AuditError, audit_record, audit_target
+from sidechains.models import Alert
+from sons.models import SON, HeartbeatNonce, Sidechain, SONStatusChange, hash_token
+
+# A signed heartbeat is accepted only if its timestamp is this close to the portal's clock.
+HEARTBEAT_MAX_SKEW = 15
+# Nonces are kept a little longer than the window in which their heartbeat could be accepted.
+HEARTBEAT_NONCE_KEEP = HEARTBEAT_MAX_SKEW + 60
+HEARTBEAT_DOMAIN = b"sonportal-heartbeat:v1:"
+
+
+class SONError(Exception):
+    """An operation that the SON's current state does not allow."""
+
+
+class HeartbeatRejected(SONError):
+    """A heartbeat the portal refuses; `code` is one of wrong_son, no_key, bad_signature,
+    stale, replayed."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _why(reason: str) -> str:
+    """A manual action's reason, which the audit log must have."""
+    if not reason or not reason.strip():
+        raise AuditError("Give a reason: the audit log records why this was done.")
+    return reason.strip()
+
+
+class TokenIssuer(models.TextChoices):
+    """Where a token was issued from, as the audit record says."""
+
+    ADMIN = "admin", "the admin"
+    COMMAND = "command", "manage.py son_token"
+    OPERATOR = "operator", "the operator's SON page"
+    DEMO = "demo", "the demo seed"
+
+
+@transaction.atomic
+def son_issue_token(*, son: SON, by, reason: str, via: str, details: dict | None = None) -> str:
+    """Issue a new API token for the SON's signer; the previous one stops working at once.
+
+    `by` is the person who asked (None: the portal itself, e.g. a management command), `via`
+    a TokenIssuer. Returns the token, once: only its hash is stored, and the audit record
+    names who, why and from where, never the token. A deregistered SON gets no token.
+    """
+    reason = _why(reason)
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    updated = (
+        SON.objects.filter(pk=son.pk)
+        .exclude(status=SON.Status.DEREGISTERED)
+        .update(token_hash=hash_token(token), token_created_at=now)
+    )
+    if updated != 1:
+        raise SONError(f"{son} is deregistered: it gets no API token.")
+    son.refresh_from_db(fields=["token_hash", "token_created_at"])
+    audit_record(
+        actor=by,
+        action="son.token_issued",
+        target=audit_target(son),
+        reason=reason,
+        details={
+            "via": TokenIssuer(via).value,
+            "expires_at": (now + timedelta(seconds=settings.SON_TOKEN_LIFETIME)).isoformat(),
+            **(details or {}),
+        },
+    )
+    return token
+
+
+def _transition(*, son: SON, old: str, new: str, reason: str, now, where=None, **fields) -> bool:
+    """Move the SON from `old` to `new` if it is still `old` (and matches `where`), with a
+    SONStatusChange row. False when another worker or request got there first."""
+    rows = SON.objects.filter(pk=son.pk, status=old)
+    if where is not None:
+        rows = rows.filter(where)
+    n = rows.update(status=new, **fields)
+    if n == 1:
+        SONStatusChange.objects.create(
+            son=son, old_status=old, new_status=new, reason=reason, created_at=now
+        )
+    return n == 1
+
+
+# Heartbeats
+
+
+def heartbeat_message(*, son_id: int, timestamp: int, nonce: str) -> bytes:
+    """What a signer signs (ECDSA secp256k1 over its SHA-256) with the SON's Bitcoin key."""
+    return HEARTBEAT_DOMAIN + f"{son_id}:{timestamp}:{nonce}".encode()
+
+
+def heartbeat_signature_valid(*, public_key: str, message: bytes, signature: str) -> bool:
+    """A DER signature (hex) by `public_key` (compressed hex) over sha256(message).
+
+    libsecp256k1 accepts only low-S signatures, so a signature cannot be re-encoded into a
+    second valid one.
+    """
+    try:
+        key = coincurve.PublicKey(bytes.fromhex(public_key))
+        return key.verify(bytes.fromhex(signature), hashlib.sha256(message).digest(), hasher=None)
+    except ValueError:
+        return False
+
+
+@transaction.atomic
+def son_heartbeat_accept(
+    *, son: SON, son_id: int, timestamp: int, nonce: str, signature: str, now=None
+) -> SON:
+    """Check a signed heartbeat from the SON's signer, then record it.
+
+    Raises HeartbeatRejected when the body names another SON, the signature is not the SON's,
+    the timestamp is more than HEARTBEAT_MAX_SKEW seconds off, or the nonce was seen before.
+    """
+    now = now or timezone.now()
+    if son_id != son.pk:
+        raise HeartbeatRejected("wrong_son", "This token belongs to another SON.")
+    public_key = son.public_key(Sidechain.BITCOIN)
+    if public_key is None:
+        raise HeartbeatRejected("no_key", "This SON has no Bitcoin public key registered.")
+    message = heartbeat_message(son_id=son_id, timestamp=timestamp, nonce=nonce)
+    if not heartbeat_signature_valid(public_key=public_key, message=message, signature=signature):
+        raise HeartbeatRejected("bad_signature", "Invalid heartbeat signature.")
+    skew = int(now.timestamp()) - timestamp
+    if abs(skew) > HEARTBEAT_MAX_SKEW:
+        side = "behind" if skew > 0 else "ahead of"
+        raise HeartbeatRejected(
+            "stale",
+            f"Stale heartbeat: its timestamp is {abs(skew)} s {side} the portal's clock"
+            f" (at most {HEARTBEAT_MAX_SKEW} s).",
+        )
+    signed_at = datetime.fromtimestamp(timestamp, tz=UTC)
+    try:
+        with transaction.atomic():
+            HeartbeatNonce.objects.create(
+                son=son, nonce=nonce, signed_at=signed_at, received_at=now
+            )
+    except IntegrityError:
+        raise HeartbeatRejected(
+            "replayed", "Replayed heartbeat: this nonce was already used."
+        ) from None
+    return son_heartbeat(son=son, now=now)
+
+
+@transaction.atomic
+def son_heartbeat(*, son: SON, now=None) -> SON:
+    """Record a (verified) heartbeat. A SON in maintenance comes back to active.
+
+    A SON in maintenance is still in the active set (its keys are in the federation's
+    scripts), so it returns to active; an inactive SON is not tracked and stays inactive.
+    """
+    now = now or timezone.now()
+    SON.objects.filter(pk=son.pk).update(last_heartbeat_at=now, last_active_at=now)
+    son.refresh_from_db()
+    if son.status == SON.Status.IN_MAINTENANCE:
+        _transition(
+            son=son,
+            old=SON.Status.IN_MAINTENANCE,
+            new=SON.Status.ACTIVE,
+            reason="heartbeat received",
+            now=now,
+            total_downtime=F("total_downtime") + son.current_downtime(now),
+        )
+        son.refresh_from_db()
+    return son
+
+
+def son_heartbeat_nonces_prune(*, now=None) -> int:
+    """Forget nonces whose heartbeats are too old to be accepted anyway."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=HEARTBEAT_NONCE_KEEP)
+    deleted, _ = HeartbeatNonce.objects.filter(signed_at__lt=cutoff).delete()
+    return deleted
+
+
+# Liveness and maintenance
+
+
+def _silent(cutoff) -> Q:
+    return Q(last_heartbeat_at__lt=cutoff) | Q(last_heartbeat_at=None, created_at__lt=cutoff)
+
+
+def son_liveness_check(*, now=None) -> list[SON]:
+    """Beat's liveness check: requested maintenance starts, silent SONs go down, old heartbeat
+    nonces are pruned. Returns the SONs that went in_maintenance. Safe to re-run."""
+    now = now or timezone.now()
+    son_heartbeat_nonces_prune(now=now)
+    return son_start_requested_maintenance(now=now) + son_mark_down_if_silent(now=now)
+
+
+def son_mark_down_if_silent(*, now=None) -> list[SON]:
+    """Every active SON silent for longer than SON_DOWN_TIME goes in_maintenance."""
+    now = now or timezone.now()
+    silent = _silent(now - timedelta(seconds=settings.SON_DOWN_TIME))
+    marked = []
+    for son in SON.objects.filter(silent, status=SON.Status.ACTIVE):
+        with transaction.atomic():
+            # `where` again: a heartbeat that arrived since the SELECT keeps the SON up.
+            if _transition(
+                son=son,
+                old=SON.Status.ACTIVE,
+                new=SON.Status.IN_MAINTENANCE,
+                reason=f"no heartbeat for more than {settings.SON_DOWN_TIME} s",
+                now=now,
+                where=silent,
+                last_down_at=now,
+            ):
+                marked.append(son)
+    return marked
+
+
+def son_start_requested_maintenance(*, now=None) -> list[SON]:
+    """Every SON whose operator requested maintenance goes in_maintenance."""
+    now = now or timezone.now()
+    started = []
+    for son in SON.objects.filter(status=SON.Status.REQUEST_MAINTENANCE):
+        with transaction.atomic():
+            if _transition(
+                son=son,
+                old=SON.Status.REQUEST_MAINTENANCE,
+                new=SON.Status.IN_MAINTENANCE,
+                reason="maintenance requested by the operator",
+                now=now,
+                last_down_at=now,
+            ):
+                started.append(son)
+    return started
+
+
+@transaction.atomic
+def son_request_maintenance(*, son: SON, by, now=None) -> SON:
+    """The operator announces maintenance: active -> request_maintenance. The next liveness
+    check moves it in_maintenance; until then the SON still signs and can cancel."""
+    now = now or timezone.now()
+    if not _transition(
+        son=son,
+        old=SON.Status.ACTIVE,
+        new=SON.Status.REQUEST_MAINTENANCE,
+        reason=f"maintenance requested by {by}",
+        now=now,
+    ):
+        son.refresh_from_db()
+        raise SONError(
+            "Maintenance can be requested only for an active SON;"
+            f" {son} is {son.get_status_display()}."
+        )
+    son.refresh_from_db()
+    return son
+
+
+@transaction.atomic
+def son_cancel_maintenance(*, son: SON, by, now=None) -> SON:
+    """The operator withdraws a maintenance request before it starts."""
+    now = now or timezone.now()
+    if not _transition(
+        son=son,
+        old=SON.Status.REQUEST_MAINTENANCE,
+        new=SON.Status.ACTIVE,
+        reason=f"maintenance request cancelled by {by}",
+        now=now,
+    ):
+        son.refresh_from_db()
+        raise SONError(
+            f"{son} has no pending maintenance request (it is {son.get_status_display()})."
+        )
+    son.refresh_from_db()
+    return son
+
+
+def son_deregister(*, son: SON, reason: str, now=None) -> bool:
+    """Deregister the SON for good (from any status). False if it already was.
+
+    Its keys leave the federation and its token stops authenticating. Call inside a
+    transaction: the SON row stays locked until it commits.
+    """
+    now = now or timezone.now()
+    current = SON.objects.select_for_update().get(pk=son.pk)
+    if current.status == SON.Status.DEREGISTERED:
+        return False
+    return _transition(
+        son=current, old=current.status, new=SON.Status.DEREGISTERED, reason=reason, now=now
+    )
+
+
+# Alerts
+
+
+@transaction.atomic
+def alerts_resolve(*, alerts, by, reason: str, now=None) -> int:
+    """Mark the open alerts among `alerts` (a queryset) resolved, each with an audit record of
+    who resolved it and why. Returns how many were open; resolving twice changes nothing."""
+    reason = _why(reason)
+    now = now or timezone.now()
+    resolved = 0
+    for alert in alerts.filter(resolved_at__isnull=True).select_for_update().order_by("pk"):
+        if Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(resolved_at=now):
+            audit_record(
+                actor=by,
+                action="alert.resolved",
+                target=audit_target(alert),
+                reason=reason,
+                details={"kind": alert.kind},
+            )
+            resolved += 1
+    return resolved
