@@ -12,6 +12,13 @@ class AuditError(Exception):
     """A record the log refuses (e.g. an action with no reason where one is required)."""
 
 
+def audit_reason(reason: str) -> str:
+    """A manual action's reason, which its record must have; AuditError if it is blank."""
+    if not reason or not reason.strip():
+        raise AuditError("Give a reason: the audit log records why this was done.")
+    return reason.strip()
+
+
 def audit_target(obj: models.Model) -> str:
     """How a record names an object: "<model name>:<pk>" (e.g. "son:3")."""
     return f"{obj._meta.model_name}:{obj.pk}"

@@ -11,6 +11,7 @@ from audit.services import audit_record, audit_target
 from chains.bitcoin.rpc import BitcoinRPCError
 from core.admin_actions import ReadOnlyAdmin, ReadOnlyInline, reason_or_page
 from rates.assets import Asset, amount_format
+from sidechains.alerts import alerts_resolve
 from sidechains.bitcoin.listener import RescanError, rescan_start
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.models import (
@@ -28,7 +29,6 @@ from sidechains.models import (
     WithdrawalEvent,
 )
 from sidechains.tasks import bitcoin_rescan
-from sons import services
 from sons.models import Sidechain
 
 
@@ -100,7 +100,7 @@ class AlertAdmin(ReadOnlyAdmin):
         )
         if not isinstance(reason, str):
             return reason
-        n = services.alerts_resolve(alerts=queryset, by=request.user, reason=reason)
+        n = alerts_resolve(alerts=queryset, by=request.user, reason=reason)
         self.message_user(request, f"{n} alert(s) marked resolved.", messages.SUCCESS)
         return None
 

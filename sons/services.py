@@ -11,8 +11,7 @@ from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from audit.services import AuditError, audit_record, audit_target
-from sidechains.models import Alert
+from audit.services import audit_reason, audit_record, audit_target
 from sons.models import SON, HeartbeatNonce, Sidechain, SONStatusChange, hash_token
 
 # A signed heartbeat is accepted only if its timestamp is this close to the portal's clock.
@@ -36,13 +35,6 @@ class HeartbeatRejected(SONError):
         self.message = message
 
 
-def _why(reason: str) -> str:
-    """A manual action's reason, which the audit log must have."""
-    if not reason or not reason.strip():
-        raise AuditError("Give a reason: the audit log records why this was done.")
-    return reason.strip()
-
-
 class TokenIssuer(models.TextChoices):
     """Where a token was issued from, as the audit record says."""
 
@@ -60,7 +52,7 @@ def son_issue_token(*, son: SON, by, reason: str, via: str, details: dict | None
     a TokenIssuer. Returns the token, once: only its hash is stored, and the audit record
     names who, why and from where, never the token. A deregistered SON gets no token.
     """
-    reason = _why(reason)
+    reason = audit_reason(reason)
     token = secrets.token_urlsafe(32)
     now = timezone.now()
     updated = (
@@ -297,26 +289,3 @@ def son_deregister(*, son: SON, reason: str, now=None) -> bool:
     return _transition(
         son=current, old=current.status, new=SON.Status.DEREGISTERED, reason=reason, now=now
     )
-
-
-# Alerts
-
-
-@transaction.atomic
-def alerts_resolve(*, alerts, by, reason: str, now=None) -> int:
-    """Mark the open alerts among `alerts` (a queryset) resolved, each with an audit record of
-    who resolved it and why. Returns how many were open; resolving twice changes nothing."""
-    reason = _why(reason)
-    now = now or timezone.now()
-    resolved = 0
-    for alert in alerts.filter(resolved_at__isnull=True).select_for_update().order_by("pk"):
-        if Alert.objects.filter(pk=alert.pk, resolved_at__isnull=True).update(resolved_at=now):
-            audit_record(
-                actor=by,
-                action="alert.resolved",
-                target=audit_target(alert),
-                reason=reason,
-                details={"kind": alert.kind},
-            )
-            resolved += 1
-    return resolved

@@ -8,10 +8,10 @@ from playwright.sync_api import expect
 
 from audit.models import AuditRecord
 from audit.services import AuditError
+from sidechains.alerts import alerts_resolve
 from sidechains.bitcoin.deposits import deposit_credit, deposits_process
 from sidechains.bitcoin.listener import rescan_start
 from sidechains.models import Alert, ChainCursor, Deposit, RescanJob
-from sons.services import alerts_resolve
 from tests import fixtures
 from tests.bitcoin_node import free_port
 from tests.sidechains.deposit_helpers import (
