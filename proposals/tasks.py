@@ -3,7 +3,7 @@ from celery import shared_task
 from chains.bitcoin.rpc import BitcoinRPCError
 from proposals import services
 from sidechains.bitcoin.node import bitcoin_rpc
-from sidechains.bitcoin.withdrawals import withdrawal_feerate
+from sidechains.bitcoin.withdrawals.fees import withdrawal_feerate
 
 
 @shared_task(name="proposals.tasks.proposals_tick")

@@ -315,7 +315,8 @@ class WithdrawalAdmin(ReadOnlyAdmin):
         permissions=["resolve_withdrawal"],
     )
     def fail_and_return(self, request, queryset):
-        from sidechains.bitcoin.withdrawals import WithdrawalError, withdrawal_fail
+        from sidechains.bitcoin.withdrawals.errors import WithdrawalError
+        from sidechains.bitcoin.withdrawals.requests import withdrawal_fail
 
         reason = reason_or_page(
             self,

@@ -11,9 +11,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from chains.bitcoin.rpc import BitcoinRPCError
-from sidechains.bitcoin import withdrawals
 from sidechains.bitcoin.node import bitcoin_rpc
-from sidechains.models import Withdrawal
+from sidechains.bitcoin.withdrawals import errors, requests, signatures, tracker
+from sidechains.models import SidechainTransaction, Withdrawal
 from sidechains.serializers import (
     SigningAnswerInput,
     SigningAnswerOutput,
@@ -31,8 +31,8 @@ from sons.serializers import RejectionOutput
 @permission_classes([IsSON])
 def signing_requests(request):
     """Transactions awaiting this SON's signatures, in the format of docs/signing-requests.md."""
-    pending = withdrawals.signing_requests_for_son(request.auth)
-    return Response({"results": [withdrawals.signing_request_for(stx) for stx in pending]})
+    pending = SidechainTransaction.objects.awaiting_signatures_of(request.auth)
+    return Response({"results": [signatures.signing_request_for(stx) for stx in pending]})
 
 
 @extend_schema(
@@ -57,17 +57,17 @@ def signing_answer(request, sidechain_tx_id: int):
         detail = f"Malformed answer: {_first_error(answer.errors)}"
         return Response({"detail": detail, "code": "malformed"}, status=400)
     try:
-        result = withdrawals.signatures_submit(
+        result = signatures.signatures_submit(
             son=request.auth, sidechain_tx_id=sidechain_tx_id, answer=answer.validated_data
         )
-    except withdrawals.SidechainTxNotFound as e:
+    except errors.SidechainTxNotFound as e:
         return Response({"detail": str(e), "code": "not_found"}, status=404)
-    except withdrawals.SidechainTxClosed as e:
+    except errors.SidechainTxClosed as e:
         # Gone, as far as signers are concerned (it left their list): the slowest signer's
         # answer after the others finished the transaction is routine, and deployed signers
         # skip a 404 with a warning (docs/decisions.md).
         return Response({"detail": str(e), "code": "closed"}, status=404)
-    except withdrawals.SignatureRejected as e:
+    except errors.SignatureRejected as e:
         return Response({"detail": str(e), "code": "rejected"}, status=400)
     if result.complete:
         _send(sidechain_tx_id)
@@ -92,7 +92,7 @@ def _send(sidechain_tx_id: int) -> None:
     """Send at once; if the node is down the tracker's beat sends the stored transaction."""
     rpc = bitcoin_rpc()
     try:
-        withdrawals.sidechain_tx_broadcast(sidechain_tx_id=sidechain_tx_id, rpc=rpc)
+        tracker.sidechain_tx_broadcast(sidechain_tx_id=sidechain_tx_id, rpc=rpc)
     except BitcoinRPCError:
         pass  # recorded or transient; withdrawals_track retries
     finally:
@@ -135,12 +135,12 @@ def withdrawal_list(request):
     if earlier is not None:
         return Response(WithdrawalOutput(earlier).data, status=200)
     try:
-        withdrawal = withdrawals.withdrawal_request(
+        withdrawal = requests.withdrawal_request(
             user=request.user, amount_pegged=amount, request_id=request_id
         )
-    except withdrawals.WithdrawalAddressError as e:
+    except errors.WithdrawalAddressError as e:
         raise ValidationError({"non_field_errors": [str(e)]}) from e
-    except withdrawals.WithdrawalError as e:
+    except errors.WithdrawalError as e:
         raise ValidationError({"amount": [str(e)]}) from e
     return Response(WithdrawalOutput(withdrawal).data, status=201)
 

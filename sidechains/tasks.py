@@ -4,8 +4,9 @@ from celery import shared_task
 from django.conf import settings
 
 from chains.bitcoin.rpc import BitcoinRPCUnavailable
-from sidechains.bitcoin import deposits, listener, refunds, withdrawals
+from sidechains.bitcoin import deposits, listener, refunds
 from sidechains.bitcoin.node import bitcoin_rpc
+from sidechains.bitcoin.withdrawals import builder, tracker
 
 
 @shared_task(name="sidechains.tasks.bitcoin_process_deposits")
@@ -24,8 +25,8 @@ def bitcoin_withdrawals() -> int:
     """Batch requested withdrawals, then send finished transactions and settle deep ones."""
     rpc = bitcoin_rpc()
     try:
-        batched = withdrawals.withdrawals_batch(rpc=rpc) is not None
-        return batched + withdrawals.withdrawals_track(rpc=rpc) + refunds.refunds_track()
+        batched = builder.withdrawals_batch(rpc=rpc) is not None
+        return batched + tracker.withdrawals_track(rpc=rpc) + refunds.refunds_track()
     finally:
         rpc.close()
 

@@ -13,15 +13,21 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
 from chains.bitcoin.federation import threshold
+from chains.bitcoin.fees import DUST_LIMIT
 from chains.bitcoin.rpc import BitcoinRPCError
 from core.htmx import HtmxHttpRequest
 from ledger.services import balances_of
 from rates.assets import Asset, amount_format
-from sidechains.bitcoin import withdrawals as bitcoin_withdrawals
 from sidechains.bitcoin.node import bitcoin_rpc
-from sidechains.bitcoin.withdrawals import WithdrawalError, withdrawal_request
+from sidechains.bitcoin.withdrawals.errors import WithdrawalError
+from sidechains.bitcoin.withdrawals.fees import withdrawal_fee_estimate
+from sidechains.bitcoin.withdrawals.requests import (
+    withdrawal_mapping,
+    withdrawal_quote,
+    withdrawal_request,
+)
 from sidechains.forms import WithdrawalForm
-from sidechains.models import Deposit, SidechainTransaction, TxSignature, Withdrawal
+from sidechains.models import ChainCursor, Deposit, SidechainTransaction, TxSignature, Withdrawal
 from sons.federation import federation_public_keys
 from sons.models import Sidechain
 
@@ -37,17 +43,6 @@ class DepositRow:
     amount: str
     credited: str
     confirmations: int | None  # None: the node's tip is unknown
-
-
-def _bitcoin_tip() -> int | None:
-    rpc = bitcoin_rpc()
-    rpc.timeout = min(rpc.timeout, TIP_TIMEOUT)
-    try:
-        return rpc.get_block_count()
-    except BitcoinRPCError:
-        return None
-    finally:
-        rpc.close()
 
 
 def _deposit_row(deposit: Deposit, tip: int | None) -> DepositRow:
@@ -66,7 +61,7 @@ def _deposit_row(deposit: Deposit, tip: int | None) -> DepositRow:
 def deposits(request: HtmxHttpRequest):
     """The user's deposits with their stage; the table polls itself while the page is open."""
     mine = Deposit.objects.for_user(request.user).for_chain(Sidechain.BITCOIN)
-    tip = _bitcoin_tip() if mine.exists() else None
+    tip = ChainCursor.height_of(Sidechain.BITCOIN)
     rows = [_deposit_row(deposit, tip) for deposit in mine]
     template = "sidechains/deposits.html#table" if request.htmx else "sidechains/deposits.html"
     return render(request, template, {"rows": rows, "tip": tip, "now": timezone.now()})
@@ -106,7 +101,7 @@ def _withdrawal_fee() -> int | None:
     rpc = bitcoin_rpc()
     rpc.timeout = min(rpc.timeout, TIP_TIMEOUT)
     try:
-        return bitcoin_withdrawals.withdrawal_fee_estimate(rpc=rpc)
+        return withdrawal_fee_estimate(rpc=rpc)
     except BitcoinRPCError:
         return None
     finally:
@@ -116,9 +111,9 @@ def _withdrawal_fee() -> int | None:
 def _withdrawal_preview(user, amount_pegged: int) -> WithdrawalPreview:
     """What requesting amount_pegged would do; WithdrawalError for what the request itself
     would refuse (the same rules: withdrawal_quote; it decides again on confirmation)."""
-    quote = bitcoin_withdrawals.withdrawal_quote(user=user, amount_pegged=amount_pegged)
+    quote = withdrawal_quote(user=user, amount_pegged=amount_pegged)
     fee = _withdrawal_fee()
-    if fee is not None and quote.amount - fee < bitcoin_withdrawals.DUST_LIMIT:
+    if fee is not None and quote.amount - fee < DUST_LIMIT:
         raise WithdrawalError("This amount is too small to pay its share of the network fee.")
     return WithdrawalPreview(
         amount=amount_format(amount_pegged, Asset.PBTC).split()[0],
@@ -133,25 +128,11 @@ def _withdrawal_preview(user, amount_pegged: int) -> WithdrawalPreview:
 
 
 def _tx_depths(txs: list[SidechainTransaction]) -> dict[int, int | None]:
-    """Confirmations of each sent transaction from the node; None for all if it is down."""
+    """Confirmations of each sent transaction, counted from the block the tracker saw it in
+    to the listener's tip (the database's view; no page asks the node)."""
     sent = [t for t in txs if t.status in (TX_SENT, TX_CONFIRMED)]
-    depths: dict[int, int | None] = {}
-    if not sent:
-        return depths
-    rpc = bitcoin_rpc()
-    rpc.timeout = min(rpc.timeout, TIP_TIMEOUT)
-    try:
-        tip = rpc.get_block_count()
-        for t in sent:
-            if t.confirmed_height is not None:
-                depths[t.pk] = tip - t.confirmed_height + 1
-            else:
-                depths[t.pk] = bitcoin_withdrawals.tx_confirmations(rpc, t.txid)
-    except BitcoinRPCError:
-        depths = dict.fromkeys((t.pk for t in sent), None)
-    finally:
-        rpc.close()
-    return depths
+    tip = ChainCursor.height_of(Sidechain.BITCOIN) if sent else None
+    return {t.pk: t.depth(tip) for t in sent}
 
 
 def _signatures_collected(txs: list[SidechainTransaction]) -> dict[int, int]:
@@ -202,7 +183,7 @@ def _withdrawal_list_context(user) -> dict:
 
 
 def _withdrawals_page(request: HttpRequest, form: WithdrawalForm, preview=None, status=200):
-    mapping = bitcoin_withdrawals.withdrawal_mapping(request.user)
+    mapping = withdrawal_mapping(request.user)
     context = {
         "form": form,
         "preview": preview,

@@ -87,7 +87,7 @@ class Benchmark:
         batched by the portal's builder, signed through the API, broadcast; their sizes."""
         from django.conf import settings
 
-        from sidechains.bitcoin.withdrawals import withdrawals_batch
+        from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
 
         txs = self.args.singles if batch == 1 else 1
         settings.BITCOIN_WITHDRAWAL_BATCH_SIZE = batch  # the bench process's override
@@ -123,7 +123,7 @@ class Benchmark:
         """Mine the measured transactions and settle them (the node accepted them in blocks)."""
         from django.conf import settings
 
-        from sidechains.bitcoin.withdrawals import withdrawals_track
+        from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
         from sidechains.models import Withdrawal
 
         self.world.wallet.mine(settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS)
@@ -140,7 +140,8 @@ class Benchmark:
         the API (the completing answer broadcasts), one block mined, withdrawals_track."""
         from django.conf import settings
 
-        from sidechains.bitcoin.withdrawals import withdrawals_batch, withdrawals_track
+        from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
+        from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
         from sidechains.models import Withdrawal
 
         count, world = self.args.throughput, self.world

@@ -91,10 +91,10 @@ class World:
         from bitcoin.core import CTransaction
 
         from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey
-        from sidechains.bitcoin.withdrawals import _federation_keys
+        from sidechains.bitcoin.withdrawals.fees import federation_keys
         from sidechains.models import Coin
 
-        script = federation_witness_script(_federation_keys())
+        script = federation_witness_script(federation_keys())
         spk = p2wsh_script_pubkey(script)
         for start in range(0, count, 40):  # a 50 BTC coinbase pays 40 coins
             n = min(40, count - start)
@@ -128,7 +128,7 @@ class World:
 
     @staticmethod
     def request(users: list, amount: int, label: str) -> list:
-        from sidechains.bitcoin.withdrawals import withdrawal_request
+        from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 
         return [withdrawal_request(user=u, amount_pegged=amount, request_id=label) for u in users]
 

@@ -128,6 +128,19 @@ def parse_federation_script(witness_script: bytes) -> tuple[bytes, ...]:
     return son_keys
 
 
+def script_keys(witness_script: bytes) -> tuple[tuple[bytes, ...], bool]:
+    """(the SON keys, whether it is a deposit script) of a federation or deposit script;
+    ScriptError if it is neither."""
+    try:
+        return parse_deposit_script(witness_script).son_keys, True
+    except ScriptError:
+        pass
+    try:
+        return parse_federation_script(witness_script), False
+    except ScriptError:
+        raise ScriptError("This is neither a federation nor a deposit script.") from None
+
+
 def _rebuilds(witness_script: bytes, build: Callable[[], bytes]) -> bool:
     # Rebuilding and comparing rejects every non-canonical variant (unsorted keys, another m,
     # non-minimal pushes, trailing bytes) without a separate rule for each.

@@ -12,7 +12,7 @@ import coincurve
 from bitcoin.core import CTransaction
 from bitcoin.core.script import SIGVERSION_WITNESS_V0, CScript, SignatureHash
 
-from chains.bitcoin.federation import parse_deposit_script, parse_federation_script, threshold
+from chains.bitcoin.federation import parse_deposit_script, script_keys, threshold
 from chains.bitcoin.script import ScriptError
 
 SIGHASH_ALL = 1
@@ -45,7 +45,7 @@ def federation_witness(witness_script: bytes, signatures: Mapping[bytes, bytes])
     wants it empty); a deposit script also needs TRUE to take the IF branch, exactly 0x01
     because segwit's MINIMALIF policy refuses any other true value.
     """
-    son_keys, is_deposit = _federation_keys(witness_script)
+    son_keys, is_deposit = script_keys(witness_script)
     unknown = set(signatures) - set(son_keys)
     if unknown:
         raise ScriptError(f"{len(unknown)} signature(s) by keys that are not in the script.")
@@ -70,14 +70,3 @@ def user_witness(witness_script: bytes, signature: bytes) -> list[bytes]:
 def refund_sequence(witness_script: bytes) -> int:
     """nSequence for the user's refund input: the timelock T, in blocks (BIP68 type flag 0)."""
     return parse_deposit_script(witness_script).timelock
-
-
-def _federation_keys(witness_script: bytes) -> tuple[tuple[bytes, ...], bool]:
-    try:
-        return parse_deposit_script(witness_script).son_keys, True
-    except ScriptError:
-        pass
-    try:
-        return parse_federation_script(witness_script), False
-    except ScriptError:
-        raise ScriptError("This is neither a federation nor a deposit script.") from None

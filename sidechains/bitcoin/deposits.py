@@ -20,13 +20,15 @@ from django.db.models import F
 from django.utils import timezone
 
 from chains.bitcoin.federation import threshold
-from chains.bitcoin.rpc import BitcoinRPC
+from chains.bitcoin.rpc import BitcoinRPC, BitcoinRPCUnavailable
+from core.transitions import attempt_succeeded, failed_attempt
 from ledger.models import Entry, LedgerAccount
 from ledger.services import ledger_account_for, ledger_transfer, system_account
 from rates.assets import Asset, Pair, amount_format
 from rates.conversion import to_pegged
 from rates.models import rate_in_force
-from sidechains.models import Coin, Deposit, DepositEvent
+from sidechains.models import Coin, Deposit
+from sidechains.transitions import coin_created, deposit_transition
 from sons.models import SON, Sidechain
 
 log = logging.getLogger(__name__)
@@ -78,8 +80,8 @@ def deposit_confirm(*, deposit: Deposit, tip: int) -> bool:
     """detected -> confirmed; False if another worker moved it first."""
     depth = tip - deposit.block_height + 1
     note = f"{depth} confirmations at height {tip} (needs {deposit.confirmations_required})"
-    return _transition(
-        deposit,
+    return deposit_transition(
+        deposit.pk,
         Deposit.Status.DETECTED,
         Deposit.Status.CONFIRMED,
         note,
@@ -109,7 +111,9 @@ def deposit_credit(*, deposit_id: int, rpc: BitcoinRPC | None = None) -> Deposit
     needed = threshold(total) if total else 1
     if active < needed:
         note = f"{active} of {total} SONs active, {needed} needed to credit: refund pending"
-        _transition(deposit, Deposit.Status.CONFIRMED, Deposit.Status.REFUND_PENDING, note)
+        deposit_transition(
+            deposit.pk, Deposit.Status.CONFIRMED, Deposit.Status.REFUND_PENDING, note
+        )
     else:
         _credit(deposit, active=active, total=total)
     deposit.refresh_from_db()
@@ -132,8 +136,8 @@ def _credit(deposit: Deposit, *, active: int, total: int) -> None:
     note = (
         f"{amount_format(credited, Asset.PBTC)} at {rate} BTC/pBTC; {active} of {total} SONs active"
     )
-    moved = _transition(
-        deposit,
+    moved = deposit_transition(
+        deposit.pk,
         Deposit.Status.CONFIRMED,
         Deposit.Status.CREDITED,
         note,
@@ -144,7 +148,7 @@ def _credit(deposit: Deposit, *, active: int, total: int) -> None:
     if not moved:  # cannot happen under our row lock; never keep a credit without its status
         raise DepositError(f"Deposit {deposit.pk} changed while it was being credited.")
     # The credited output is now the federation's to spend on withdrawals.
-    Coin.objects.get_or_create(
+    coin, created = Coin.objects.get_or_create(
         chain=deposit.chain,
         txid=deposit.txid,
         vout=deposit.vout,
@@ -156,6 +160,8 @@ def _credit(deposit: Deposit, *, active: int, total: int) -> None:
             "deposit": deposit,
         },
     )
+    if created:
+        coin_created(coin, f"deposit {deposit.pk} credited")
 
 
 def deposits_process(*, rpc: BitcoinRPC) -> int:
@@ -164,31 +170,23 @@ def deposits_process(*, rpc: BitcoinRPC) -> int:
     Returns the number of status changes. Each deposit has its own transaction; one that fails
     is logged and noted on its row and retried on the next beat, never blocking the others.
     """
+    now = timezone.now()
     changed = deposit_confirm_due(rpc=rpc)
-    due = Deposit.objects.for_chain(Sidechain.BITCOIN).creditable().order_by("pk")
+    due = Deposit.objects.for_chain(Sidechain.BITCOIN).creditable(now).order_by("pk")
     for deposit_id in due.values_list("pk", flat=True):
         try:
             deposit = deposit_credit(deposit_id=deposit_id, rpc=rpc)
         except DepositNotOnBestChain as e:
             log.info("%s", e)
             continue
+        except BitcoinRPCUnavailable:
+            raise  # the node, not this deposit: the next beat tries again
         except Exception as e:
             log.exception("Crediting deposit %s failed", deposit_id)
-            _note_failure(deposit_id, e)
+            failed_attempt(
+                Deposit, deposit_id, e, now=now, field="note", prefix="credit failed, will retry: "
+            )
             continue
+        attempt_succeeded(Deposit, deposit_id)
         changed += deposit.status != Deposit.Status.CONFIRMED
     return changed
-
-
-def _note_failure(deposit_id: int, error: Exception) -> None:
-    note = f"credit failed, will retry: {type(error).__name__}: {error}"[:200]
-    Deposit.objects.filter(pk=deposit_id, status=Deposit.Status.CONFIRMED).update(note=note)
-
-
-def _transition(deposit: Deposit, old: str, new: str, note: str, **fields) -> bool:
-    """The conditional UPDATE of a status change and its audit event (caller's transaction)."""
-    note = note[:200]
-    n = Deposit.objects.filter(pk=deposit.pk, status=old).update(status=new, note=note, **fields)
-    if n == 1:
-        DepositEvent.objects.create(deposit=deposit, old_status=old, new_status=new, note=note)
-    return n == 1

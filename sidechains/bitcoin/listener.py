@@ -48,6 +48,7 @@ from sidechains.models import (
     RescanJob,
     SidechainTransaction,
 )
+from sidechains.transitions import coin_transition, deposit_transition
 from sons.models import Sidechain
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,12 @@ RECORD_LOCK = 0x534F4E425443_02
 P2WSH_PREFIX = b"\x00\x20"
 P2WSH_SIZE = 34
 # A reorg's orphaning applies to these; credited ones raise an alert, the rest are settled.
-ORPHANABLE = (Deposit.Status.DETECTED, Deposit.Status.CONFIRMED, Deposit.Status.REFUND_PENDING)
+ORPHANABLE = Deposit.UNCREDITED_STATUSES
 # Recorded but never credited: the user may still reclaim these with their own key after T.
 RECLAIMABLE = ORPHANABLE
 # A credited deposit's coin the federation still holds: a spend by anything but the portal's own
 # transaction (the user's key after T) means pBTC without reserves (docs/deposits.md).
-HELD_COIN = (Coin.Status.AVAILABLE, Coin.Status.RESERVED)
+HELD_COIN = Coin.HELD_STATUSES
 
 
 class Step(enum.Enum):
@@ -253,15 +254,8 @@ def _roll_back(cursor: ChainCursor, fork: int, *, reason: str) -> None:
 
 
 def _orphan(deposit: Deposit, reason: str) -> None:
-    note = f"block {deposit.block_height} {deposit.block_hash} orphaned: {reason}"[:200]
-    moved = Deposit.objects.filter(pk=deposit.pk, status=deposit.status).update(
-        status=Deposit.Status.ORPHANED, note=note
-    )
-    if moved:
-        orphaned = Deposit.Status.ORPHANED
-        DepositEvent.objects.create(
-            deposit=deposit, old_status=deposit.status, new_status=orphaned, note=note
-        )
+    note = f"block {deposit.block_height} {deposit.block_hash} orphaned: {reason}"
+    deposit_transition(deposit.pk, deposit.status, Deposit.Status.ORPHANED, note)
 
 
 def _alert_credited_reorged(deposit: Deposit, reason: str) -> None:
@@ -376,22 +370,15 @@ def _create_deposits(hits: list[tuple[Output, int, int]], block: Block, height: 
 
 def _redetect(deposit: Deposit, block: Block, height: int) -> bool:
     """An orphaned deposit whose transaction was mined again: detected, in its new block."""
-    note = f"mined again in block {height} {block.hash}"
-    moved = Deposit.objects.filter(pk=deposit.pk, status=Deposit.Status.ORPHANED).update(
-        status=Deposit.Status.DETECTED,
+    return deposit_transition(
+        deposit.pk,
+        Deposit.Status.ORPHANED,
+        Deposit.Status.DETECTED,
+        f"mined again in block {height} {block.hash}",
         block_hash=block.hash,
         block_height=height,
         confirmed_at=None,
-        note=note,
     )
-    if moved:
-        DepositEvent.objects.create(
-            deposit=deposit,
-            old_status=Deposit.Status.ORPHANED,
-            new_status=Deposit.Status.DETECTED,
-            note=note,
-        )
-    return bool(moved)
 
 
 def _record_spends(block: Block, height: int) -> None:
@@ -432,8 +419,8 @@ def _record_coin_spend(spend: Spend, height: int, block_hash: str) -> None:
 def coin_lost(coin: Coin, spending_txid: str, height: int, block_hash: str) -> bool:
     """Mark a federation coin spent outside the portal (lost) and raise an alert: its credited
     pBTC has no reserve any more. The withdrawal tracker fails a transaction spending it."""
-    moved = Coin.objects.filter(pk=coin.pk, status__in=HELD_COIN).update(status=Coin.Status.LOST)
-    if not moved:
+    spent = f"spent by {spending_txid} in block {height} {block_hash}"
+    if not coin_transition(coin.pk, coin.status, Coin.Status.LOST, spent):
         return False
     deposit = coin.deposit
     credited = (
@@ -458,17 +445,8 @@ def coin_lost(coin: Coin, spending_txid: str, height: int, block_hash: str) -> b
 
 
 def _reclaim(deposit: Deposit, spend: Spend, height: int, block_hash: str) -> None:
-    note = f"spent by the user's {spend.txid} in block {height} {block_hash}"[:200]
-    moved = Deposit.objects.filter(pk=deposit.pk, status=deposit.status).update(
-        status=Deposit.Status.RECLAIMED, note=note
-    )
-    if moved:
-        DepositEvent.objects.create(
-            deposit=deposit,
-            old_status=deposit.status,
-            new_status=Deposit.Status.RECLAIMED,
-            note=note,
-        )
+    note = f"spent by the user's {spend.txid} in block {height} {block_hash}"
+    if deposit_transition(deposit.pk, deposit.status, Deposit.Status.RECLAIMED, note):
         log.info("Deposit %s:%s reclaimed by its user", deposit.txid, deposit.vout)
 
 

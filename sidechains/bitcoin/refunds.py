@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import logging
 
-from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTxOut, b2lx, lx
-from bitcoin.core.script import CScript
+from bitcoin.core import CMutableTransaction
 from django.db import transaction
 
-from sidechains.bitcoin.deposits import _transition
-from sidechains.bitcoin.withdrawals import (
-    DUST_LIMIT,
-    RBF_SEQUENCE,
-    TX_VERSION,
-    _script_pubkey,
-    _vsize,
-)
+from chains.bitcoin.fees import DUST_LIMIT, signed_vsize
+from chains.bitcoin.transactions import txid_of, unsigned_transaction
+from sidechains.bitcoin.withdrawals.builder import script_pubkey
 from sidechains.models import Coin, Deposit, Refund, SidechainTransaction, TxInput
+from sidechains.transitions import (
+    coin_created,
+    coin_transition,
+    deposit_transition,
+    sidechain_tx_created,
+)
 from sons.models import Sidechain
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ def refund_plan(*, deposit: Deposit, feerate: int) -> dict:
     destination = deposit.mapping.withdraw_address
     script = bytes(deposit.mapping.deposit_witness_script)
     unsigned = _unsigned(deposit, destination, deposit.amount)
-    vsize = _vsize(len(unsigned.serialize()), [script])
+    vsize = signed_vsize(len(unsigned.serialize()), [script])
     fee = feerate * vsize
     return {
         "deposit": deposit.pk,
@@ -92,11 +92,12 @@ def refund_create(*, payload: dict, proposal_id: int | None = None) -> Sidechain
         stx = SidechainTransaction.objects.create(
             chain=Sidechain.BITCOIN,
             unsigned_tx=tx.serialize(),
-            txid=b2lx(tx.GetTxid()),
+            txid=txid_of(tx),
             fee=payload["fee"],
-            vsize=_vsize(len(tx.serialize()), [script]),
+            vsize=signed_vsize(len(tx.serialize()), [script]),
             feerate=payload["feerate"],
         )
+        sidechain_tx_created(stx, f"refund of deposit {deposit.pk}")
         TxInput.objects.create(sidechain_tx=stx, index=0, coin=_reserved_coin(deposit, stx))
         Refund.objects.create(
             deposit=deposit,
@@ -144,17 +145,22 @@ def _reserved_coin(deposit: Deposit, stx: SidechainTransaction) -> Coin:
             "reserved_by": stx,
         },
     )
-    if not created:  # an earlier refund transaction failed: its coin is reserved again
-        n = Coin.objects.filter(pk=coin.pk, deposit=deposit).exclude(status=Coin.Status.SPENT)
-        if n.update(status=Coin.Status.RESERVED, reserved_by=stx) != 1:
-            raise RefundError(f"The output of deposit {deposit.pk} is spent or not its own.")
+    if created:
+        return coin_created(coin, f"held for the refund of deposit {deposit.pk}")
+    # An earlier refund transaction failed: its coin is reserved again.
+    note = f"held for the refund of deposit {deposit.pk}, again"
+    usable = coin.deposit_id == deposit.pk and coin.status != Coin.Status.SPENT
+    if not usable or not coin_transition(
+        coin.pk, coin.status, Coin.Status.RESERVED, note, reserved_by=stx
+    ):
+        raise RefundError(f"The output of deposit {deposit.pk} is spent or not its own.")
     return coin
 
 
 def _unsigned(deposit: Deposit, destination: str, amount: int) -> CMutableTransaction:
-    txin = CMutableTxIn(COutPoint(lx(deposit.txid), deposit.vout), nSequence=RBF_SEQUENCE)
-    txout = CTxOut(amount, CScript(_script_pubkey(destination)))
-    return CMutableTransaction([txin], [txout], nLockTime=0, nVersion=TX_VERSION)
+    return unsigned_transaction(
+        [(deposit.txid, deposit.vout)], [(script_pubkey(destination), amount)]
+    )
 
 
 def refunds_track() -> int:
@@ -171,8 +177,8 @@ def refunds_track() -> int:
             f"(height {stx.confirmed_height})"
         )
         with transaction.atomic():
-            refunded += _transition(
-                refund.deposit, Deposit.Status.REFUND_PENDING, Deposit.Status.REFUNDED, note
+            refunded += deposit_transition(
+                refund.deposit.pk, Deposit.Status.REFUND_PENDING, Deposit.Status.REFUNDED, note
             )
     sent = Refund.objects.filter(
         sidechain_tx__status=STX.BROADCAST, deposit__status=Deposit.Status.REFUND_PENDING

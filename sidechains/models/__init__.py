@@ -1,26 +1,31 @@
 from sidechains.models.deposits import Alert, ChainCursor, Deposit, DepositEvent, Refund, RescanJob
-from sidechains.models.withdrawals import (
+from sidechains.models.transactions import (
     Coin,
+    CoinEvent,
     SidechainTransaction,
+    SidechainTransactionEvent,
     SignerRefusal,
     TxInput,
     TxSignature,
-    Withdrawal,
-    WithdrawalEvent,
+    UnspendableKind,
 )
+from sidechains.models.withdrawals import Withdrawal, WithdrawalEvent
 
 __all__ = [
     "Alert",
     "ChainCursor",
     "Coin",
+    "CoinEvent",
     "Deposit",
     "DepositEvent",
     "Refund",
     "RescanJob",
     "SidechainTransaction",
+    "SidechainTransactionEvent",
     "SignerRefusal",
     "TxInput",
     "TxSignature",
+    "UnspendableKind",
     "Withdrawal",
     "WithdrawalEvent",
 ]

@@ -23,6 +23,12 @@ class ChainCursor(models.Model):
     def __str__(self) -> str:
         return f"{self.chain} at {self.height}"
 
+    @classmethod
+    def height_of(cls, chain: str) -> int | None:
+        """How far the chain's listener has scanned: the tip height pages count depths from
+        (one query; no page asks the node)."""
+        return cls.objects.filter(chain=chain).values_list("height", flat=True).first()
+
     @property
     def tip_hash(self) -> str | None:
         return self.recent[-1][1] if self.recent else None
@@ -38,8 +44,16 @@ class DepositQuerySet(models.QuerySet):
     def confirmable(self):
         return self.filter(status=Deposit.Status.DETECTED)
 
-    def creditable(self):
-        return self.filter(status=Deposit.Status.CONFIRMED)
+    def creditable(self, now=None):
+        """Confirmed, and not waiting out a retry after a failed credit."""
+        confirmed = self.filter(status=Deposit.Status.CONFIRMED)
+        if now is None:
+            return confirmed
+        return confirmed.filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
+
+    def reclaimable(self):
+        """Recorded but never credited: the depositor may still take these back alone."""
+        return self.filter(status__in=Deposit.UNCREDITED_STATUSES)
 
 
 class Deposit(models.Model):
@@ -51,6 +65,9 @@ class Deposit(models.Model):
         REFUND_PENDING = "refund_pending", "refund pending"
         REFUNDED = "refunded"
         RECLAIMED = "reclaimed", "reclaimed by the user"
+
+    # Recorded, not credited, not settled: a reorg orphans these; the depositor may reclaim them.
+    UNCREDITED_STATUSES = (Status.DETECTED, Status.CONFIRMED, Status.REFUND_PENDING)
 
     chain = models.CharField(max_length=16, choices=Sidechain)
     txid = models.CharField(max_length=64)
@@ -80,6 +97,10 @@ class Deposit(models.Model):
         null=True, blank=True, help_text="Base units of the pegged token."
     )
     note = models.CharField(max_length=200, blank=True, help_text="Why it stands where it is.")
+    attempts = models.PositiveIntegerField(default=0, help_text="Consecutive failed credits.")
+    retry_at = models.DateTimeField(
+        null=True, blank=True, help_text="After a failed credit, when it is tried again."
+    )
 
     objects = DepositQuerySet.as_manager()
 

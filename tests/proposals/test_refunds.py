@@ -17,11 +17,9 @@ from proposals.models import Proposal, ProposalEvent
 from sidechains.bitcoin.deposits import deposits_process
 from sidechains.bitcoin.listener import _orphan, listener_scan
 from sidechains.bitcoin.refunds import refunds_track
-from sidechains.bitcoin.withdrawals import (
-    signing_request_for,
-    withdrawal_feerate,
-    withdrawals_track,
-)
+from sidechains.bitcoin.withdrawals.fees import withdrawal_feerate
+from sidechains.bitcoin.withdrawals.signatures import signing_request_for
+from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
 from sidechains.models import Coin, Deposit, DepositEvent, Refund, SidechainTransaction
 from sons.models import SON, Sidechain
 from tests import fixtures

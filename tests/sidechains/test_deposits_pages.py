@@ -10,7 +10,7 @@ from audit.models import AuditRecord
 from audit.services import AuditError
 from sidechains.alerts import alerts_resolve
 from sidechains.bitcoin.deposits import deposit_credit, deposits_process
-from sidechains.bitcoin.listener import rescan_start
+from sidechains.bitcoin.listener import listener_scan, rescan_start
 from sidechains.models import Alert, ChainCursor, Deposit, RescanJob
 from tests import fixtures
 from tests.bitcoin_node import free_port
@@ -45,6 +45,7 @@ def test_it_lists_a_users_own_deposits_with_their_confirmations(
     dave = fixtures.make_user("user_dave")
     daves = make_deposit(make_bitcoin_mapping(dave), bitcoin)
     mine(bitcoin)  # carol's deposit: 3 blocks deep now
+    listener_scan(rpc=bitcoin)  # pages count depths to the listener's tip
     client.force_login(user_carol)
 
     page = client.get(DEPOSITS).content.decode()
@@ -356,6 +357,7 @@ def test_it_shows_a_deposit_being_credited_without_a_reload(page, live_server, b
     set_btc_rate("0.5")
     carol = fixtures.make_user("user_carol")
     deposit = make_deposit(make_bitcoin_mapping(carol), bitcoin, amount=1_000_000)
+    listener_scan(rpc=bitcoin)  # pages count depths to the listener's tip
     log_in(page, live_server, "user_carol")
     page.click("text=Deposits")
     row = page.get_by_test_id(f"deposit-{deposit.pk}")
@@ -364,6 +366,7 @@ def test_it_shows_a_deposit_being_credited_without_a_reload(page, live_server, b
     page.evaluate("window.stillTheSamePage = true")
 
     mine(bitcoin)
+    listener_scan(rpc=bitcoin)
     assert deposits_process(rpc=bitcoin) == 2
 
     expect(row.get_by_test_id("stage")).to_have_text("Credited", timeout=15_000)

@@ -8,14 +8,10 @@ from chains.bitcoin.addresses import validate_address
 from ledger.models import Entry
 from ledger.services import balances_of, ledger_supply
 from mappings.services import mapping_expire
-from sidechains.bitcoin.withdrawals import (
-    WithdrawalError,
-    sidechain_tx_broadcast,
-    withdrawal_fail,
-    withdrawal_request,
-    withdrawals_batch,
-    withdrawals_track,
-)
+from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
+from sidechains.bitcoin.withdrawals.errors import WithdrawalError
+from sidechains.bitcoin.withdrawals.requests import withdrawal_fail, withdrawal_request
+from sidechains.bitcoin.withdrawals.tracker import sidechain_tx_broadcast, withdrawals_track
 from sidechains.models import Coin, SidechainTransaction, Withdrawal
 from sons.models import SONStatistics
 from tests import fixtures
@@ -120,7 +116,7 @@ def test_it_leaves_withdrawals_requested_without_coins(mapping, user_carol, bitc
 
     withdrawal.refresh_from_db()
     assert withdrawal.status == Withdrawal.Status.REQUESTED
-    assert "waiting for federation coins" in withdrawal.note
+    assert "coins cannot pay it now" in withdrawal.note
     assert not SidechainTransaction.objects.exists()
 
 

@@ -8,8 +8,9 @@ from django.db import connection, transaction
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from sidechains.bitcoin import withdrawals
-from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch
+from sidechains.bitcoin.withdrawals import errors, signatures
+from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
+from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.models import Coin, SidechainTransaction, SignerRefusal, TxSignature
 from signer.bitcoin import parse_tx, sign, signature_hash
 from sons.models import SON
@@ -215,9 +216,9 @@ def test_an_answer_waits_for_a_concurrent_change_and_then_sees_it(batch, signers
         locked.wait()
         try:
             son = SON.objects.get(pk=signers[0].son.pk)
-            withdrawals.signatures_submit(son=son, sidechain_tx_id=stx.pk, answer=answer)
+            signatures.signatures_submit(son=son, sidechain_tx_id=stx.pk, answer=answer)
             outcome.append("stored")
-        except withdrawals.SidechainTxClosed:
+        except errors.SidechainTxClosed:
             outcome.append("closed")
         finally:
             connection.close()

@@ -21,10 +21,10 @@ from ledger.models import Entry
 from ledger.services import balances_of, ledger_check
 from mappings.services import mapping_set_bitcoin
 from sidechains.bitcoin.listener import coin_lost, listener_scan
-from sidechains.bitcoin.withdrawals import (
+from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
+from sidechains.bitcoin.withdrawals.requests import withdrawal_request
+from sidechains.bitcoin.withdrawals.tracker import (
     sidechain_tx_fail_if_unspendable,
-    withdrawal_request,
-    withdrawals_batch,
     withdrawals_track,
 )
 from sidechains.models import Alert, Coin, SidechainTransaction, Withdrawal, WithdrawalEvent

@@ -6,12 +6,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from sidechains.bitcoin.withdrawals import (
-    _in_mempool,
-    withdrawal_request,
-    withdrawals_batch,
-    withdrawals_track,
-)
+from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
+from sidechains.bitcoin.withdrawals.requests import withdrawal_request
+from sidechains.bitcoin.withdrawals.tracker import in_mempool, withdrawals_track
 from sidechains.models import Coin, SidechainTransaction, Withdrawal
 from tests import fixtures
 from tests.bitcoin_node import RPC_USER, start_bcoin
@@ -84,11 +81,11 @@ def lost(chain, mapping, user_carol, signers, settings, *, age: int) -> Sidechai
 
 def test_it_sends_again_a_transaction_the_node_lost(chain, mapping, user_carol, signers, settings):
     stx = lost(chain, mapping, user_carol, signers, settings, age=120)
-    assert not _in_mempool(chain.rpc, stx.txid)
+    assert not in_mempool(chain.rpc, stx.txid)
 
     withdrawals_track(rpc=chain.rpc)
 
-    assert _in_mempool(chain.rpc, stx.txid)
+    assert in_mempool(chain.rpc, stx.txid)
     chain.mine(2)
     assert withdrawals_track(rpc=chain.rpc) == 1
     assert Withdrawal.objects.get().status == Withdrawal.Status.SETTLED
@@ -99,7 +96,7 @@ def test_it_waits_before_sending_again(chain, mapping, user_carol, signers, sett
 
     withdrawals_track(rpc=chain.rpc)
 
-    assert not _in_mempool(chain.rpc, stx.txid)
+    assert not in_mempool(chain.rpc, stx.txid)
     assert not SidechainTransaction.objects.filter(fee_bump_of=stx).exists()
     chain.rpc.send_raw_transaction(bytes(stx.signed_tx))  # leave the node's mempool clean
     chain.mine(2)
@@ -131,7 +128,7 @@ def test_it_bumps_the_fee_and_settles_with_the_replacement(
         assert [r.status_code for r in signer.sign_all()] == [200]
     bump.refresh_from_db()
     assert bump.status == STX.BROADCAST, bump.last_error
-    assert _in_mempool(chain.rpc, bump.txid)
+    assert in_mempool(chain.rpc, bump.txid)
     withdrawals_track(rpc=chain.rpc)  # the old one, replaced by a sent bump, is left alone
     assert SidechainTransaction.objects.count() == 2
 

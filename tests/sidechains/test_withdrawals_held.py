@@ -12,13 +12,9 @@ from ledger.models import Entry
 from ledger.services import balances_of
 from mappings import services as mappings
 from mappings.models import SidechainAddress
-from sidechains.bitcoin.withdrawals import (
-    WithdrawalAddressError,
-    WithdrawalError,
-    withdrawal_fail,
-    withdrawal_request,
-    withdrawals_batch,
-)
+from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
+from sidechains.bitcoin.withdrawals.errors import WithdrawalAddressError, WithdrawalError
+from sidechains.bitcoin.withdrawals.requests import withdrawal_fail, withdrawal_request
 from sidechains.models import SidechainTransaction, Withdrawal
 from sons.models import SON, SONPublicKey
 from tests import fixtures

@@ -15,11 +15,8 @@ from rest_framework.test import APIClient
 
 from ledger.services import balances_of
 from rates.models import ExchangeRate
-from sidechains.bitcoin.withdrawals import (
-    WithdrawalError,
-    withdrawal_quote,
-    withdrawal_request,
-)
+from sidechains.bitcoin.withdrawals.errors import WithdrawalError
+from sidechains.bitcoin.withdrawals.requests import withdrawal_quote, withdrawal_request
 from sidechains.models import Withdrawal
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, make_federation, set_btc_rate
 from tests.sidechains.withdrawal_helpers import credit

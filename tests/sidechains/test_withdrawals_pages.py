@@ -9,7 +9,8 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from ledger.services import balances_of
-from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch
+from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
+from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.models import Withdrawal
 from tests import fixtures
 from tests.bitcoin_node import free_port

@@ -9,13 +9,10 @@ from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTxOut, b
 from bitcoin.core.script import CScript
 
 from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey
-from sidechains.bitcoin import withdrawals
-from sidechains.bitcoin.withdrawals import (
-    signing_request_for,
-    withdrawal_fail,
-    withdrawal_request,
-    withdrawals_batch,
-)
+from sidechains.bitcoin.withdrawals import signatures
+from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
+from sidechains.bitcoin.withdrawals.requests import withdrawal_fail, withdrawal_request
+from sidechains.bitcoin.withdrawals.signatures import signing_request_for
 from sidechains.models import Coin, Withdrawal
 from signer import request as signer_request
 from tests import fixtures
@@ -70,9 +67,9 @@ def coins_in_one_tx(amounts: list[int], *, padding: int = 0, prev_tx: bool = Tru
 
 
 def test_the_portal_keeps_the_signers_limits():
-    assert withdrawals.REQUEST_VERSION == signer_request.VERSION
-    assert withdrawals.MAX_PREV_TX_BYTES == signer_request.MAX_PREV_TX_BYTES
-    assert withdrawals.MAX_REQUEST_BYTES == signer_request.MAX_REQUEST_BYTES
+    assert signatures.REQUEST_VERSION == signer_request.VERSION
+    assert signatures.MAX_PREV_TX_BYTES == signer_request.MAX_PREV_TX_BYTES
+    assert signatures.MAX_REQUEST_BYTES == signer_request.MAX_REQUEST_BYTES
 
 
 def test_it_never_spends_a_coin_without_its_previous_transaction(mapping, user_carol, bitcoin):
@@ -92,8 +89,8 @@ def test_it_never_spends_a_coin_without_its_previous_transaction(mapping, user_c
 def test_it_never_spends_a_coin_whose_previous_transaction_is_over_the_limit(
     mapping, user_carol, bitcoin
 ):
-    [big] = coins_in_one_tx([5_000_000], padding=withdrawals.MAX_PREV_TX_BYTES)
-    assert len(big.prev_tx) > withdrawals.MAX_PREV_TX_BYTES
+    [big] = coins_in_one_tx([5_000_000], padding=signatures.MAX_PREV_TX_BYTES)
+    assert len(big.prev_tx) > signatures.MAX_PREV_TX_BYTES
     credit(user_carol, 1_000_000)
     withdrawal_request(user=user_carol, amount_pegged=1_000_000, request_id="w1")
 
@@ -121,12 +118,12 @@ def test_it_keeps_a_request_within_the_signers_size_limit(mapping, user_carol, b
     # Coins whose previous transactions hold 99 kB each: 49 fit in one request, not 50.
     coins = [coins_in_one_tx([30_000], padding=99_000)[0] for _ in range(50)]
     per_coin = len(coins[0].prev_tx)
-    assert 49 * per_coin <= withdrawals.PREV_TXS_BUDGET < 50 * per_coin
+    assert 49 * per_coin <= signatures.PREV_TXS_BUDGET < 50 * per_coin
     credit(user_carol, 3_000_000)
     too_big = withdrawal_request(user=user_carol, amount_pegged=1_500_000, request_id="w1")
 
     assert withdrawals_batch(rpc=bitcoin) is None  # it needs all 50
-    assert "waiting for federation coins" in Withdrawal.objects.get(pk=too_big.pk).note
+    assert "coins cannot pay it now" in Withdrawal.objects.get(pk=too_big.pk).note
 
     withdrawal_fail(withdrawal=too_big, reason="too large for one transaction")
     withdrawal_request(user=user_carol, amount_pegged=900_000, request_id="w2")

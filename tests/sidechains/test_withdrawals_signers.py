@@ -24,7 +24,9 @@ from django.core.signals import request_started
 from chains.bitcoin.addresses import validate_address
 from ledger.models import Balance, Entry, LedgerAccount
 from ledger.services import balances_of, ledger_check, ledger_supply
-from sidechains.bitcoin.withdrawals import withdrawal_request, withdrawals_batch, withdrawals_track
+from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
+from sidechains.bitcoin.withdrawals.requests import withdrawal_request
+from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
 from sidechains.models import SidechainTransaction, SignerRefusal, TxSignature, Withdrawal
 from signer.client import SIGNING_REQUESTS_PATH
 from signer.keystore import Keys, save

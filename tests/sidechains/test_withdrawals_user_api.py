@@ -5,7 +5,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from ledger.services import balances_of
-from sidechains.bitcoin.withdrawals import withdrawal_request
+from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.models import Withdrawal
 from tests import fixtures
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, make_federation, set_btc_rate

@@ -16,7 +16,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from audit.models import AuditRecord
 from sidechains.bitcoin.listener import rescan_start
-from sidechains.bitcoin.withdrawals import withdrawal_hold, withdrawal_request
+from sidechains.bitcoin.withdrawals.requests import withdrawal_hold, withdrawal_request
 from sidechains.models import Alert, ChainCursor, RescanJob, Withdrawal
 from sons.models import SON
 from tests import fixtures

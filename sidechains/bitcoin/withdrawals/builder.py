@@ -1,0 +1,226 @@
+"""Batching: requested withdrawals into one unsigned transaction over the federation's coins.
+
+Coin selection takes the largest coins first; every payout carries an equal share of the
+size-aware fee; the change goes to the current federation wallet. The transaction, its inputs,
+the reserved coins and the batched withdrawals commit as one, before any signer can fetch it.
+A withdrawal the coins cannot pay waits (with the reason on its row) without holding back the
+ones behind it; one whose address today's rules refuse is held for review.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from bitcoin.core import CMutableTransaction
+from django.conf import settings
+from django.db import transaction
+
+from chains.bitcoin.addresses import AddressError, decode_address
+from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey, script_keys
+from chains.bitcoin.fees import DUST_LIMIT, signed_vsize
+from chains.bitcoin.rpc import BitcoinRPC
+from chains.bitcoin.script import ScriptError
+from chains.bitcoin.transactions import txid_of, unsigned_transaction
+from mappings.destinations import federation_scripts, withdraw_destination
+from sidechains.bitcoin.withdrawals.errors import WithdrawalError
+from sidechains.bitcoin.withdrawals.fees import federation_keys, withdrawal_feerate
+from sidechains.bitcoin.withdrawals.requests import withdrawal_hold
+from sidechains.bitcoin.withdrawals.signatures import MAX_PREV_TX_BYTES, PREV_TXS_BUDGET
+from sidechains.models import Coin, SidechainTransaction, TxInput, Withdrawal
+from sidechains.transitions import (
+    coin_transition,
+    sidechain_tx_created,
+    withdrawal_transition,
+)
+from sons.models import Sidechain
+
+log = logging.getLogger(__name__)
+
+WAITING_FOR_COINS = "waiting: the federation's coins cannot pay it now"
+
+
+@dataclass
+class Plan:
+    withdrawals: list[Withdrawal]
+    coins: list[Coin]
+    tx: CMutableTransaction
+    fee: int
+    fee_share: int
+    vsize: int
+    change: int
+
+
+def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
+    """Batch the oldest requested withdrawals the coins can pay into one unsigned transaction;
+    None if there is nothing to batch or no coins to pay any of them."""
+    keys = federation_keys()
+    if not keys:
+        return None
+    feerate = withdrawal_feerate(rpc=rpc)
+    with transaction.atomic():
+        withdrawals = list(
+            Withdrawal.objects.batchable()
+            .for_chain(Sidechain.BITCOIN)
+            .select_for_update(skip_locked=True)
+            .order_by("created_at", "pk")[: settings.BITCOIN_WITHDRAWAL_BATCH_SIZE]
+        )
+        withdrawals = _hold_undeliverable(withdrawals)
+        if not withdrawals:
+            return None
+        coins = _spendable_coins(keys)
+        plan = plan_batch(withdrawals, coins, keys, feerate)
+        if plan is None:
+            return None
+        return _persist(plan, keys, feerate)
+
+
+def _hold_undeliverable(withdrawals: list[Withdrawal]) -> list[Withdrawal]:
+    """The withdrawals the portal may pay; each other one is held for review (e.g. its address
+    was registered before a rule that now refuses it, or a SON's key now pays to it)."""
+    scripts = federation_scripts()
+    payable = []
+    for withdrawal in withdrawals:
+        try:
+            withdraw_destination(withdrawal.address, scripts=scripts)
+        except AddressError as e:
+            withdrawal_hold(withdrawal=withdrawal, reason=f"Its address is refused: {e}")
+        else:
+            payable.append(withdrawal)
+    return payable
+
+
+def _spendable_coins(keys: list[bytes]) -> list[Coin]:
+    """Available coins of the current federation, locked, largest first."""
+    available = Coin.objects.for_chain(Sidechain.BITCOIN).available()
+    coins = [c for c in available.select_for_update(skip_locked=True) if _spendable(c, keys)]
+    return sorted(coins, key=lambda c: (-c.amount, c.pk))
+
+
+def _spendable(coin: Coin, keys: list[bytes]) -> bool:
+    """Only coins of the current federation (the signers recognise no other scripts) whose
+    previous transaction is kept and within the signers' limit (they take no amount on trust)."""
+    if coin.prev_tx is None or len(coin.prev_tx) > MAX_PREV_TX_BYTES:
+        return False
+    try:
+        return list(script_keys(bytes(coin.witness_script))[0]) == keys
+    except ScriptError:
+        return False
+
+
+def plan_batch(withdrawals, coins, keys, feerate) -> Plan | None:
+    """The transaction paying as many of `withdrawals` as the coins can, oldest first: one the
+    coins cannot pay (alone or with the others) waits, with the reason, and the rest go on; one
+    whose share of the fee leaves it below dust waits too."""
+    change_spk = p2wsh_script_pubkey(federation_witness_script(keys))
+    pending = list(withdrawals)
+    while pending:
+        plan = _select(pending, coins, change_spk, feerate)
+        if plan is None:
+            largest = max(pending, key=lambda w: (w.amount, w.pk))
+            _note([largest], WAITING_FOR_COINS)
+            pending.remove(largest)
+            continue
+        too_small = [w for w in pending if w.amount - plan.fee_share < DUST_LIMIT]
+        if not too_small:
+            return plan
+        _note(
+            too_small, f"waiting: its share of the fee ({plan.fee_share} sat) leaves it below dust"
+        )
+        pending = [w for w in pending if w not in too_small]
+    return None
+
+
+def _note(withdrawals: list[Withdrawal], note: str) -> None:
+    log.info("withdrawals %s: %s", [w.pk for w in withdrawals], note)
+    Withdrawal.objects.filter(pk__in=[w.pk for w in withdrawals]).update(note=note[:200])
+
+
+def _select(withdrawals, coins, change_spk, feerate) -> Plan | None:
+    """Largest coins first until they pay every amount (payouts + fee) and leave either no
+    change or change above dust."""
+    owed = sum(w.amount for w in withdrawals)
+    chosen: list[Coin] = []
+    carried: set[str] = set()  # the previous transactions the signing request will carry
+    room = PREV_TXS_BUDGET
+    for coin in coins:
+        if coin.txid not in carried:
+            if len(coin.prev_tx) > room:
+                continue  # over the signers' request size: it waits for another batch
+            carried.add(coin.txid)
+            room -= len(coin.prev_tx)
+        chosen.append(coin)
+        if sum(c.amount for c in chosen) < owed:
+            continue
+        plan = _priced(withdrawals, chosen, change_spk, feerate)
+        if plan is not None:
+            return plan
+    if chosen and sum(c.amount for c in chosen) >= owed:
+        # Every coin leaves change below dust: it goes to the fee instead.
+        return _priced(withdrawals, chosen, change_spk, feerate, dust_to_fee=True)
+    return None
+
+
+def _priced(withdrawals, coins, change_spk, feerate, *, dust_to_fee=False) -> Plan | None:
+    """The payouts carry the fee (each its equal share), so the change is what the coins hold
+    beyond the withdrawals' amounts."""
+    with_change = _unsigned(withdrawals, coins, change_spk, 1, 0)
+    vsize = signed_vsize(len(with_change.serialize()), [bytes(c.witness_script) for c in coins])
+    fee_share = math.ceil(feerate * vsize / len(withdrawals))
+    change = sum(c.amount for c in coins) - sum(w.amount for w in withdrawals)
+    if 0 < change < DUST_LIMIT:
+        if not dust_to_fee:
+            return None
+        change = 0
+    tx = _unsigned(withdrawals, coins, change_spk, change, fee_share)
+    fee = sum(c.amount for c in coins) - sum(o.nValue for o in tx.vout)
+    return Plan(list(withdrawals), list(coins), tx, fee, fee_share, vsize, change)
+
+
+def _unsigned(withdrawals, coins, change_spk, change: int, fee_share: int) -> CMutableTransaction:
+    outputs = [(script_pubkey(w.address), w.amount - fee_share) for w in withdrawals]
+    if change:
+        outputs.append((change_spk, change))
+    return unsigned_transaction([(c.txid, c.vout) for c in coins], outputs)
+
+
+def script_pubkey(address: str) -> bytes:
+    """Withdrawals reach here checked (_hold_undeliverable); refunds (refunds.py) do not."""
+    return decode_address(address, settings.BITCOIN_NETWORK).script_pubkey
+
+
+def _persist(plan: Plan, keys: list[bytes], feerate: int) -> SidechainTransaction:
+    stx = SidechainTransaction.objects.create(
+        chain=Sidechain.BITCOIN,
+        unsigned_tx=plan.tx.serialize(),
+        txid=txid_of(plan.tx),
+        fee=plan.fee,
+        vsize=plan.vsize,
+        feerate=feerate,
+        change_amount=plan.change,
+        change_witness_script=federation_witness_script(keys) if plan.change else None,
+    )
+    sidechain_tx_created(stx, f"batch of {len(plan.withdrawals)} withdrawal(s)")
+    TxInput.objects.bulk_create(
+        TxInput(sidechain_tx=stx, index=i, coin=coin) for i, coin in enumerate(plan.coins)
+    )
+    note = f"in transaction {stx.pk} ({stx.txid})"
+    for coin in plan.coins:
+        if not coin_transition(
+            coin.pk, Coin.Status.AVAILABLE, Coin.Status.RESERVED, note, reserved_by=stx
+        ):  # cannot happen under our row locks
+            raise WithdrawalError("A coin was taken while the batch was built.")
+    for withdrawal in plan.withdrawals:
+        moved = withdrawal_transition(
+            withdrawal.pk,
+            Withdrawal.Status.REQUESTED,
+            Withdrawal.Status.BATCHED,
+            note,
+            sidechain_tx=stx,
+            fee_share=plan.fee_share,
+            note=note,
+        )
+        if not moved:
+            raise WithdrawalError(f"Withdrawal {withdrawal.pk} changed while it was batched.")
+    return stx

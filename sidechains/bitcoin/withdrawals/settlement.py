@@ -1,0 +1,103 @@
+"""A withdrawal transaction deep enough on the chain: its coins spent, its change a new coin,
+the rest of its fee-bump family closed, its withdrawals settled and their escrow burned, and
+its signers' statistics counted; all in one database transaction, exactly once."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from chains.bitcoin.transactions import output_count
+from ledger.models import Entry, LedgerAccount
+from ledger.services import ledger_transfer, system_account
+from rates.assets import Asset
+from sidechains.bitcoin.withdrawals.errors import WithdrawalError
+from sidechains.models import Coin, SidechainTransaction, Withdrawal
+from sidechains.transitions import (
+    coin_created,
+    coin_transition,
+    sidechain_tx_transition,
+    withdrawal_transition,
+)
+from sons.models import Sidechain, SONStatistics
+
+STX = SidechainTransaction.Status
+
+
+@transaction.atomic
+def sidechain_tx_confirm(*, sidechain_tx_id: int, height: int) -> bool:
+    """broadcast -> confirmed at `height`, and everything that follows; False if it was done
+    before."""
+    note = f"confirmed at height {height}"
+    if not sidechain_tx_transition(
+        sidechain_tx_id, STX.BROADCAST, STX.CONFIRMED, note, confirmed_height=height
+    ):
+        return False
+    stx = SidechainTransaction.objects.get(pk=sidechain_tx_id)
+    _spend_coins(stx)
+    _close_family(stx)
+    if stx.fee_bump_of_id is not None:
+        stx.family_withdrawals().update(sidechain_tx=stx)  # the transaction that paid them
+    if stx.change_amount:
+        _keep_change(stx)
+    for withdrawal in stx.withdrawals.all():
+        _settle(withdrawal, stx)
+    SONStatistics.objects.filter(son_id__in=stx.signers, sidechain=Sidechain.BITCOIN).update(
+        txs_signed=F("txs_signed") + 1
+    )
+    return True
+
+
+def _spend_coins(stx: SidechainTransaction) -> None:
+    for coin in Coin.objects.filter(tx_inputs__sidechain_tx=stx).exclude(status=Coin.Status.SPENT):
+        coin_transition(
+            coin.pk, coin.status, Coin.Status.SPENT, f"spent by {stx.txid}", spent_by=stx
+        )
+
+
+def _keep_change(stx: SidechainTransaction) -> None:
+    coin = Coin.objects.create(
+        chain=stx.chain,
+        txid=stx.txid,
+        vout=output_count(bytes(stx.unsigned_tx)) - 1,  # the change is the last output
+        amount=stx.change_amount,
+        witness_script=bytes(stx.change_witness_script),
+        prev_tx=bytes(stx.unsigned_tx),  # what its txid hashes: no witness in it
+        kind=Coin.Kind.CHANGE,
+    )
+    coin_created(coin, f"change of transaction {stx.pk}")
+
+
+def _close_family(confirmed: SidechainTransaction) -> None:
+    """The other members of a confirmed transaction's fee-bump family can never confirm: the
+    ones it replaced are `replaced`, bumps of it that lost are `failed`."""
+    others = SidechainTransaction.objects.filter(pk__in=confirmed.family_ids())
+    others = others.exclude(pk=confirmed.pk).exclude(status=STX.CONFIRMED)
+    instead = f"transaction {confirmed.pk} ({confirmed.txid}) confirmed instead"
+    for other in others:
+        if other.pk < confirmed.pk:
+            sidechain_tx_transition(other.pk, other.status, STX.REPLACED, instead)
+        else:
+            sidechain_tx_transition(other.pk, other.status, STX.FAILED, instead, last_error=instead)
+
+
+def _settle(withdrawal: Withdrawal, stx: SidechainTransaction) -> None:
+    note = f"{stx.txid} confirmed at height {stx.confirmed_height}"
+    if not withdrawal_transition(
+        withdrawal.pk,
+        Withdrawal.Status.BROADCAST,
+        Withdrawal.Status.SETTLED,
+        note,
+        settled_at=timezone.now(),
+        note=note,
+    ):
+        raise WithdrawalError(f"Withdrawal {withdrawal.pk} is not broadcast.")
+    ledger_transfer(
+        source=system_account(LedgerAccount.System.SON_ACCOUNT),
+        destination=system_account(LedgerAccount.System.ISSUANCE),
+        asset=Asset.PBTC,
+        amount=withdrawal.amount_pegged,
+        reason=Entry.Reason.WITHDRAWAL_BURN,
+        reference=f"withdrawal:{withdrawal.pk}",
+    )
