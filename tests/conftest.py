@@ -150,3 +150,37 @@ def ledger_checked(db):
     from ledger.services import ledger_check
 
     assert ledger_check() == []
+
+
+@pytest.fixture(scope="module")
+def node_wallet():
+    """A fresh bcoin node for the test module and a funded wallet on it (a module may mine,
+    invalidate blocks or run out of coinbases without disturbing the others)."""
+    from tests.bitcoin_node import start_bcoin
+    from tests.sidechains.regtest_wallet import RegtestWallet
+
+    with start_bcoin() as node:
+        rpc = node.rpc()
+        yield node, RegtestWallet.funded(rpc)
+        rpc.close()
+
+
+@pytest.fixture(scope="module")
+def wallet(node_wallet):
+    """A user's own wallet on the module's node, mined past segwit's activation."""
+    return node_wallet[1]
+
+
+@pytest.fixture
+def chain(node_wallet, settings):
+    """The portal pointed at the module's node, with short confirmation counts: a deposit is
+    confirmed in 1 block, a withdrawal settled in 2. A module needing more overrides it."""
+    from tests.bitcoin_node import RPC_USER
+
+    node, wallet = node_wallet
+    settings.BITCOIN_RPC_URL = node.url
+    settings.BITCOIN_RPC_USER = RPC_USER
+    settings.BITCOIN_RPC_PASSWORD = node.api_key
+    settings.BITCOIN_CONFIRMATIONS = [(None, 1)]
+    settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS = 2
+    return wallet

@@ -26,8 +26,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chains.bitcoin.blocks import BlockParseError, outpoint_key, parse_block, parse_header
-from tests.bitcoin_node import start_bcoin
-from tests.sidechains.regtest_wallet import RegtestWallet
 
 bitcoin.SelectParams("regtest")
 
@@ -168,14 +166,6 @@ def test_it_refuses_malformed_blocks(mangle):
 
     with pytest.raises(BlockParseError):
         parse_block(mangle(raw))
-
-
-@pytest.fixture(scope="module")
-def wallet():
-    with start_bcoin() as node:
-        rpc = node.rpc()
-        yield RegtestWallet.funded(rpc)
-        rpc.close()
 
 
 def test_it_parses_bcoin_blocks_like_bitcoinlib(wallet):

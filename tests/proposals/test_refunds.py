@@ -23,10 +23,8 @@ from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
 from sidechains.models import Coin, Deposit, DepositEvent, Refund, SidechainTransaction
 from sons.models import SON, Sidechain
 from tests import fixtures
-from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.proposals.helpers import make_witnesses
 from tests.sidechains.deposit_helpers import made_up_tx, make_bitcoin_mapping, set_btc_rate
-from tests.sidechains.regtest_wallet import RegtestWallet
 from tests.sidechains.withdrawal_helpers import make_signers
 
 pytestmark = pytest.mark.django_db
@@ -209,25 +207,6 @@ def test_the_proposal_page_shows_the_refund_evidence(client, mapping):
 
 
 # --- On a real node -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def node_wallet():
-    with start_bcoin() as node:
-        rpc = node.rpc()
-        yield node, RegtestWallet.funded(rpc)
-        rpc.close()
-
-
-@pytest.fixture
-def chain(node_wallet, settings):
-    node, wallet = node_wallet
-    settings.BITCOIN_RPC_URL = node.url
-    settings.BITCOIN_RPC_USER = RPC_USER
-    settings.BITCOIN_RPC_PASSWORD = node.api_key
-    settings.BITCOIN_CONFIRMATIONS = [(None, 1)]
-    settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS = 2
-    return wallet
 
 
 def paid(rpc, txid: str) -> dict[bytes, int]:

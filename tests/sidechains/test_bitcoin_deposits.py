@@ -22,7 +22,6 @@ from sidechains.bitcoin.deposits import (
 from sidechains.bitcoin.listener import listener_scan
 from sidechains.models import Coin, Deposit, DepositEvent
 from sons.models import SON
-from tests.bitcoin_node import start_bcoin
 from tests.sidechains.deposit_helpers import (
     make_bitcoin_mapping,
     make_deposit,
@@ -30,7 +29,6 @@ from tests.sidechains.deposit_helpers import (
     mine,
     set_btc_rate,
 )
-from tests.sidechains.regtest_wallet import RegtestWallet
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
 
@@ -308,15 +306,6 @@ def test_it_processes_deposits_in_the_beat_task_on_a_real_worker(
 
     assert reload(deposit).status == Deposit.Status.CREDITED
     assert balances_of(user_carol)["pBTC"] == 6_000
-
-
-@pytest.fixture(scope="module")
-def wallet():
-    """A user's own wallet on a fresh node of this module, mined past segwit's activation."""
-    with start_bcoin() as node:
-        rpc = node.rpc()
-        yield RegtestWallet.funded(rpc)
-        rpc.close()
 
 
 def test_it_credits_a_real_deposit_after_n_blocks(mapping, wallet, user_carol, settings):

@@ -25,10 +25,8 @@ from sidechains.bitcoin.listener import listener_scan
 from sidechains.models import Deposit
 from sons.models import SON
 from tests import fixtures
-from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.mappings.helpers import new_key, regtest_p2wpkh
 from tests.sidechains.deposit_helpers import set_btc_rate
-from tests.sidechains.regtest_wallet import RegtestWallet
 
 pytestmark = pytest.mark.django_db
 
@@ -36,23 +34,10 @@ TIMELOCK = 10
 FEE = 5_000
 
 
-@pytest.fixture(scope="module")
-def node_wallet():
-    with start_bcoin() as node:
-        rpc = node.rpc()
-        yield node, RegtestWallet.funded(rpc)
-        rpc.close()
-
-
 @pytest.fixture
-def chain(node_wallet, settings):
-    node, wallet = node_wallet
-    settings.BITCOIN_RPC_URL = node.url
-    settings.BITCOIN_RPC_USER = RPC_USER
-    settings.BITCOIN_RPC_PASSWORD = node.api_key
-    settings.BITCOIN_CONFIRMATIONS = [(None, 1)]
+def chain(chain, settings):
     settings.BITCOIN_DEPOSIT_TIMELOCK = TIMELOCK  # before the mapping is registered
-    return wallet
+    return chain
 
 
 def reclaim(deposit: Deposit, key: coincurve.PrivateKey, pay_to: bytes) -> CMutableTransaction:

@@ -1,8 +1,11 @@
 """Bitcoin withdrawals end to end: request, batch, the SONs' real signers through the API,
 broadcast to bcoin, confirmation and settlement, on real PostgreSQL and bcoin."""
 
+from datetime import timedelta
+
 import pytest
 from bitcoin.core import CTransaction
+from django.utils import timezone
 
 from chains.bitcoin.addresses import validate_address
 from ledger.models import Entry
@@ -11,14 +14,18 @@ from mappings.services import mapping_expire
 from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.bitcoin.withdrawals.requests import withdrawal_fail, withdrawal_request
+from sidechains.bitcoin.withdrawals.signatures import signatures_submit
 from sidechains.bitcoin.withdrawals.tracker import sidechain_tx_broadcast, withdrawals_track
 from sidechains.models import Coin, SidechainTransaction, Withdrawal
 from sons.models import SONStatistics
 from tests import fixtures
-from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
-from tests.sidechains.regtest_wallet import RegtestWallet
-from tests.sidechains.withdrawal_helpers import credit, deposit_on_chain, make_signers
+from tests.sidechains.withdrawal_helpers import (
+    credit,
+    deposit_on_chain,
+    federation_coin,
+    make_signers,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
 
@@ -121,25 +128,6 @@ def test_it_leaves_withdrawals_requested_without_coins(mapping, user_carol, bitc
 
 
 # --- On a real node -----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def node_wallet():
-    with start_bcoin() as node:
-        rpc = node.rpc()
-        yield node, RegtestWallet.funded(rpc)
-        rpc.close()
-
-
-@pytest.fixture
-def chain(node_wallet, settings):
-    node, wallet = node_wallet
-    settings.BITCOIN_RPC_URL = node.url
-    settings.BITCOIN_RPC_USER = RPC_USER
-    settings.BITCOIN_RPC_PASSWORD = node.api_key
-    settings.BITCOIN_CONFIRMATIONS = [(None, 1)]
-    settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS = 2
-    return wallet
 
 
 @pytest.fixture
@@ -288,3 +276,57 @@ def test_it_batches_and_tracks_in_the_beat_task(chain, mapping, user_carol, sign
     tasks.bitcoin_withdrawals()
 
     assert Withdrawal.objects.get().status == Withdrawal.Status.SETTLED
+
+
+def test_a_withdrawal_too_large_for_the_coins_does_not_block_a_smaller_one_behind_it(
+    mapping, user_carol, bitcoin
+):
+    credit(user_carol, 5_000_000)
+    coin = federation_coin(1_000_000)
+    too_large = withdrawal_request(user=user_carol, amount_pegged=3_000_000, request_id="big")
+    small = withdrawal_request(user=user_carol, amount_pegged=200_000, request_id="small")
+
+    stx = withdrawals_batch(rpc=bitcoin)
+
+    assert stx is not None
+    assert list(stx.withdrawals.values_list("pk", flat=True)) == [small.pk]
+    assert list(stx.inputs.values_list("coin", flat=True)) == [coin.pk]
+    too_large.refresh_from_db()
+    assert too_large.status == Withdrawal.Status.REQUESTED
+    assert too_large.note == "waiting: the federation's coins cannot pay it now"
+    assert withdrawals_batch(rpc=bitcoin) is None  # still no coin for it; nothing else to pay
+
+
+def test_a_failing_transaction_does_not_stop_the_tracker_for_the_others(
+    chain, mapping, user_carol, signers, settings
+):
+    settings.BITCOIN_WITHDRAWAL_BUMP_AFTER = 1
+    broken = SidechainTransaction.objects.create(  # its bump cannot even read it
+        unsigned_tx=b"\x02\x00\x00\x00\x01",
+        txid="ab" * 32,
+        fee=1_000,
+        vsize=200,
+        feerate=5,
+        change_amount=100_000,
+        status=STX.BROADCAST,
+        broadcast_at=timezone.now() - timedelta(hours=1),
+    )
+    deposit_on_chain(chain, mapping, 2_500_000)
+    withdrawal_request(user=user_carol, amount_pegged=1_000_000, request_id="w1")
+    stx = withdrawals_batch(rpc=chain.rpc)
+    for signer in signers[:2]:  # stored without the API's own send: the tracker sends it
+        [request] = signer.pending()
+        signatures_submit(son=signer.son, sidechain_tx_id=stx.pk, answer=signer.answer(request))
+    assert stx.pk > broken.pk  # the round meets the broken one first
+
+    assert withdrawals_track(rpc=chain.rpc) == 1
+
+    stx.refresh_from_db()
+    assert stx.status == STX.BROADCAST
+    broken.refresh_from_db()
+    assert broken.status == STX.BROADCAST  # untouched, but marked
+    assert (broken.attempts, broken.retry_at is not None) == (1, True)
+    assert "SerializationTruncationError" in broken.last_error
+    withdrawals_track(rpc=chain.rpc)  # within its retry delay: not tried again
+    broken.refresh_from_db()
+    assert broken.attempts == 1

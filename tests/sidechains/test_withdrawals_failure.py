@@ -29,10 +29,8 @@ from sidechains.bitcoin.withdrawals.tracker import (
 )
 from sidechains.models import Alert, Coin, SidechainTransaction, Withdrawal, WithdrawalEvent
 from tests import fixtures
-from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.mappings.helpers import new_key, regtest_p2wpkh
 from tests.sidechains.deposit_helpers import set_btc_rate
-from tests.sidechains.regtest_wallet import RegtestWallet
 from tests.sidechains.withdrawal_helpers import deposit_on_chain, make_signers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
@@ -42,24 +40,10 @@ TIMELOCK = 10
 FEE = 5_000
 
 
-@pytest.fixture(scope="module")
-def node_wallet():
-    with start_bcoin() as node:
-        rpc = node.rpc()
-        yield node, RegtestWallet.funded(rpc)
-        rpc.close()
-
-
 @pytest.fixture
-def chain(node_wallet, settings):
-    node, wallet = node_wallet
-    settings.BITCOIN_RPC_URL = node.url
-    settings.BITCOIN_RPC_USER = RPC_USER
-    settings.BITCOIN_RPC_PASSWORD = node.api_key
-    settings.BITCOIN_CONFIRMATIONS = [(None, 1)]
-    settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS = 2
+def chain(chain, settings):
     settings.BITCOIN_DEPOSIT_TIMELOCK = TIMELOCK  # before the mapping is registered
-    return wallet
+    return chain
 
 
 @pytest.fixture

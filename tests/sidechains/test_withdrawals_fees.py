@@ -11,22 +11,12 @@ from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.bitcoin.withdrawals.tracker import in_mempool, withdrawals_track
 from sidechains.models import Coin, SidechainTransaction, Withdrawal
 from tests import fixtures
-from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
-from tests.sidechains.regtest_wallet import RegtestWallet
 from tests.sidechains.withdrawal_helpers import credit, deposit_on_chain, make_signers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
 
 STX = SidechainTransaction.Status
-
-
-@pytest.fixture(scope="module")
-def node_wallet():
-    with start_bcoin() as node:
-        rpc = node.rpc()
-        yield node, RegtestWallet.funded(rpc)
-        rpc.close()
 
 
 @pytest.fixture
@@ -41,16 +31,10 @@ def mapping(user_carol, federation):
 
 
 @pytest.fixture
-def chain(node_wallet, settings):
-    node, wallet = node_wallet
-    settings.BITCOIN_RPC_URL = node.url
-    settings.BITCOIN_RPC_USER = RPC_USER
-    settings.BITCOIN_RPC_PASSWORD = node.api_key
-    settings.BITCOIN_CONFIRMATIONS = [(None, 1)]
-    settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS = 2
+def chain(chain, settings):
     settings.BITCOIN_WITHDRAWAL_REBROADCAST_AFTER = 60
     settings.BITCOIN_WITHDRAWAL_BUMP_AFTER = 3600
-    return wallet
+    return chain
 
 
 @pytest.fixture

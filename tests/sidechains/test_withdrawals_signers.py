@@ -31,9 +31,7 @@ from sidechains.models import SidechainTransaction, SignerRefusal, TxSignature, 
 from signer.client import SIGNING_REQUESTS_PATH
 from signer.keystore import Keys, save
 from tests import fixtures
-from tests.bitcoin_node import RPC_USER, start_bcoin
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
-from tests.sidechains.regtest_wallet import RegtestWallet
 from tests.sidechains.withdrawal_helpers import credit, deposit_on_chain
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ledger_checked")]
@@ -43,25 +41,6 @@ PASSPHRASE = "correct horse battery staple"
 NAMES = ("son-1", "son-2", "son-3")
 EVERY = "0.5"  # heartbeat and poll interval of the signers, in seconds
 STX = SidechainTransaction.Status
-
-
-@pytest.fixture(scope="module")
-def node_wallet():
-    with start_bcoin() as node:
-        rpc = node.rpc()
-        yield node, RegtestWallet.funded(rpc)
-        rpc.close()
-
-
-@pytest.fixture
-def chain(node_wallet, settings):
-    node, wallet = node_wallet
-    settings.BITCOIN_RPC_URL = node.url
-    settings.BITCOIN_RPC_USER = RPC_USER
-    settings.BITCOIN_RPC_PASSWORD = node.api_key
-    settings.BITCOIN_CONFIRMATIONS = [(None, 1)]
-    settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS = 2
-    return wallet
 
 
 @pytest.fixture
