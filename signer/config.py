@@ -66,9 +66,7 @@ def load(path: str | Path, private_key: coincurve.PrivateKey) -> FileConfig:
     return parse(document, private_key, base=path.parent, name=str(path))
 
 
-def parse(
-    document: object, private_key: coincurve.PrivateKey, *, base: Path, name: str = "config"
-) -> FileConfig:
+def _check_fields(document: object, name: str) -> None:
     if not isinstance(document, dict):
         raise ConfigError(f"{name}: expected a JSON object")
     missing = [key for key in REQUIRED if key not in document]
@@ -77,6 +75,12 @@ def parse(
     unknown = sorted(set(document) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         raise ConfigError(f"{name}: unknown field(s): {', '.join(unknown)}")
+
+
+def parse(
+    document: object, private_key: coincurve.PrivateKey, *, base: Path, name: str = "config"
+) -> FileConfig:
+    _check_fields(document, name)
     if not isinstance(document["network"], str):
         raise ConfigError(f"{name}: network must be a string")
     for key in _LIMITS:

@@ -147,7 +147,11 @@ def _credit(deposit: Deposit, *, active: int, total: int) -> None:
     )
     if not moved:  # cannot happen under our row lock; never keep a credit without its status
         raise DepositError(f"Deposit {deposit.pk} changed while it was being credited.")
-    # The credited output is now the federation's to spend on withdrawals.
+    _keep_coin(deposit)
+
+
+def _keep_coin(deposit: Deposit) -> None:
+    """The credited output is now the federation's to spend."""
     coin, created = Coin.objects.get_or_create(
         chain=deposit.chain,
         txid=deposit.txid,
