@@ -114,6 +114,8 @@ def _read_transaction(
 ):
     """Append the transaction's (kept) outputs and (watched) spends, and the byte ranges of a
     transaction with kept outputs; return where the next transaction starts."""
+    # Long because it is the hot path: one inline walk over every input, output and witness of
+    # every block (bench.listener); helper calls per item would slow it measurably.
     pos = start + 4  # version
     segwit = view[pos] == 0  # BIP144 marker: no valid transaction has zero inputs
     if segwit:
