@@ -248,9 +248,8 @@ class SidechainTransaction(models.Model):
     def family_withdrawals(self):
         """The withdrawals it pays: those of its family (kept on the first one until a bump
         confirms)."""
-        from sidechains.models.withdrawals import Withdrawal  # its module imports this one
-
-        return Withdrawal.objects.filter(sidechain_tx__in=self.family_ids())
+        withdrawal = self._meta.get_field("withdrawals").related_model  # Withdrawal
+        return withdrawal._default_manager.filter(sidechain_tx__in=self.family_ids())
 
     def depth(self, tip: int | None) -> int | None:
         """Confirmations at the tip height `tip` (the listener's), from the block it was mined
