@@ -102,6 +102,12 @@ class SidechainAddress(models.Model):
     def is_active(self) -> bool:
         return self.expires is None
 
+    def witness_script(self) -> bytes:
+        """The deposit script of a Bitcoin row; TypeError for a row without one."""
+        if self.deposit_witness_script is None:
+            raise TypeError(f"{self} has no deposit witness script")
+        return bytes(self.deposit_witness_script)
+
 
 class AddressClaim(models.Model):
     """Each deposit key, withdraw address and Hive account belongs to one user, forever.
