@@ -6,6 +6,8 @@ the transaction of the change itself. Rows are never updated or deleted: the mod
 the admin is read-only, and a database trigger refuses UPDATE and DELETE.
 """
 
+from typing import Any, NoReturn, Self
+
 from django.conf import settings
 from django.db import models
 
@@ -14,8 +16,8 @@ class AppendOnlyError(Exception):
     """Somebody tried to change or delete an audit record."""
 
 
-class AuditRecordQuerySet(models.QuerySet):
-    def for_target(self, target: str):
+class AuditRecordQuerySet(models.QuerySet["AuditRecord"]):
+    def for_target(self, target: str) -> Self:
         return self.filter(target=target)
 
 
@@ -44,10 +46,10 @@ class AuditRecord(models.Model):
         who = self.actor or "portal"
         return f"{who} {self.action} {self.target}"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None:
             raise AppendOnlyError("Audit records are never changed.")
         super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit records are never deleted.")

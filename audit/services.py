@@ -1,6 +1,9 @@
 """Writing the audit log. Call audit_record() inside the transaction of the change it records,
 so that the change and its record commit together or not at all."""
 
+from typing import Any
+
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 
 from audit.models import AuditRecord
@@ -25,7 +28,12 @@ def audit_target(obj: models.Model) -> str:
 
 
 def audit_record(
-    *, actor, action: str, target: str, reason: str = "", details: dict | None = None
+    *,
+    actor: User | AnonymousUser | None,
+    action: str,
+    target: str,
+    reason: str = "",
+    details: dict[str, Any] | None = None,
 ) -> AuditRecord:
     """Append one record. `actor` is the user who acted (None: the portal itself)."""
     if not action or not target:

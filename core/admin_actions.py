@@ -7,10 +7,22 @@ confirmation page listing the selected objects and asking for a reason, and act 
 second POST, with a non-empty reason, which the audit log records.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.db import models
+from django.http import HttpRequest
 from django.template.response import TemplateResponse
+
+if TYPE_CHECKING:
+    # Generic in django-stubs only: Django's own classes cannot be subscripted at runtime.
+    ModelAdmin = admin.ModelAdmin[Any]
+    TabularInline = admin.TabularInline[Any, Any]
+else:
+    ModelAdmin = admin.ModelAdmin
+    TabularInline = admin.TabularInline
 
 CONFIRM = "confirm_with_reason"
 
@@ -24,12 +36,20 @@ class ReasonForm(forms.Form):
     )
 
 
-def reason_or_page(modeladmin, request, queryset, *, title: str, warning: str):
+def reason_or_page(
+    modeladmin: ModelAdmin,
+    request: HttpRequest,
+    queryset: models.QuerySet[Any],
+    *,
+    title: str,
+    warning: str,
+) -> str | TemplateResponse:
     """The reason given on the confirmation page (a str), or that page (a TemplateResponse):
     on the action's first POST, and again, with the error, when the reason was empty."""
     form = ReasonForm(request.POST if CONFIRM in request.POST else None)
     if form.is_bound and form.is_valid():
-        return form.cleaned_data["reason"]
+        reason: str = form.cleaned_data["reason"]
+        return reason
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,
@@ -45,27 +65,27 @@ def reason_or_page(modeladmin, request, queryset, *, title: str, warning: str):
     return TemplateResponse(request, "admin/confirm_with_reason.html", context)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(ModelAdmin):
     """Rows written only by the pipelines and services: administrators look, never edit."""
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(TabularInline):
     """An audit trail or a child row shown on its parent's page, never edited there."""
 
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request, obj=None) -> bool:
+    def has_add_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
+    def has_change_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
         return False

@@ -9,6 +9,7 @@ one bad item never blocks the others.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import models
 from django.db.models import F
@@ -26,14 +27,14 @@ def transition(
     event: type[models.Model],
     owner: str,
     event_note: str = "",
-    **fields,
+    **fields: Any,
 ) -> bool:
     """Move row `pk` of `model` from status `old` to `new` with `fields`, and append an `event`
     row (its foreign key to the row named `owner`, its note `event_note`). False, and nothing
     written, if the row was not `old` any more. Call inside a transaction."""
     moved = model._default_manager.filter(pk=pk, status=old).update(status=new, **fields) == 1
     if moved:
-        limit = event._meta.get_field("note").max_length
+        limit = _max_length(event, "note")
         event._default_manager.create(
             **{f"{owner}_id": pk}, old_status=old, new_status=new, note=event_note[:limit]
         )
@@ -53,7 +54,7 @@ def failed_attempt(
     and the time before which it is not tried again (doubling, at most MAX_RETRY)."""
     attempts = model._default_manager.filter(pk=pk).values_list("attempts", flat=True).first()
     delay = min(MAX_RETRY, FIRST_RETRY * 2 ** min(attempts or 0, 16))
-    limit = model._meta.get_field(field).max_length or 2000
+    limit = _max_length(model, field) or 2000
     message = f"{prefix}{type(error).__name__}: {error}"[:limit]
     model._default_manager.filter(pk=pk).update(
         attempts=F("attempts") + 1, retry_at=now + timedelta(seconds=delay), **{field: message}
@@ -63,3 +64,9 @@ def failed_attempt(
 def attempt_succeeded(model: type[models.Model], pk: int) -> None:
     """Clear a row's failure count after its work went through."""
     model._default_manager.filter(pk=pk, attempts__gt=0).update(attempts=0, retry_at=None)
+
+
+def _max_length(model: type[models.Model], name: str) -> int | None:
+    """The field's max_length: None for a field without one, or a relation."""
+    field = model._meta.get_field(name)
+    return field.max_length if isinstance(field, models.Field) else None

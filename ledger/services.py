@@ -6,6 +6,7 @@ and a balance is read and written only under its lock. An entry's natural key (r
 reference, asset) makes a retried movement collide: the retry gets the first entry back.
 """
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Sum
 
@@ -28,7 +29,7 @@ class EntryConflict(LedgerError):
     """The movement's (reason, reference, asset) is already recorded with different details."""
 
 
-def ledger_account_for(user) -> LedgerAccount:
+def ledger_account_for(user: User) -> LedgerAccount:
     account, _ = LedgerAccount.objects.get_or_create(user=user)
     return account
 
@@ -88,7 +89,9 @@ def ledger_lock(*, accounts: list[LedgerAccount], asset: str) -> dict[int, int]:
     return {pk: balance.amount for pk, balance in _lock_balances(accounts, asset).items()}
 
 
-def _check_request(source, destination, asset, amount, reason) -> None:
+def _check_request(
+    source: LedgerAccount, destination: LedgerAccount, asset: str, amount: int, reason: str
+) -> None:
     if asset not in LEDGER_ASSETS:
         raise LedgerError(f"The ledger holds {', '.join(LEDGER_ASSETS)}, not {asset!r}.")
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
@@ -112,7 +115,14 @@ def _lock_balances(accounts: list[LedgerAccount], asset: str) -> dict[int, Balan
     return {balance.account_id: balance for balance in locked}
 
 
-def _insert_entry(source, destination, asset, amount, reason, reference) -> Entry:
+def _insert_entry(
+    source: LedgerAccount,
+    destination: LedgerAccount,
+    asset: str,
+    amount: int,
+    reason: str,
+    reference: str,
+) -> Entry:
     fields = {"reason": reason, "reference": reference, "asset": asset}
     try:
         with transaction.atomic():  # a savepoint: the collision leaves the transaction usable
@@ -127,7 +137,9 @@ def _insert_entry(source, destination, asset, amount, reason, reference) -> Entr
         return _replay(earlier, source, destination, amount)
 
 
-def _replay(earlier: Entry, source, destination, amount: int) -> Entry:
+def _replay(
+    earlier: Entry, source: LedgerAccount, destination: LedgerAccount, amount: int
+) -> Entry:
     same = (earlier.source_id, earlier.destination_id, earlier.amount) == (
         source.pk,
         destination.pk,
@@ -141,7 +153,7 @@ def _replay(earlier: Entry, source, destination, amount: int) -> Entry:
     return earlier
 
 
-def balances_of(user) -> dict[str, int]:
+def balances_of(user: User) -> dict[str, int]:
     """The user's balance of every ledger asset in base units (0 where they never had any)."""
     held = dict(
         Balance.objects.filter(account__user=user).values_list("asset", "amount").order_by()

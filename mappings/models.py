@@ -1,4 +1,7 @@
+from typing import Self
+
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -6,14 +9,14 @@ from django.urls import reverse
 from sons.models import Sidechain
 
 
-class SidechainAddressQuerySet(models.QuerySet):
-    def active(self):
+class SidechainAddressQuerySet(models.QuerySet["SidechainAddress"]):
+    def active(self) -> Self:
         return self.filter(expires__isnull=True)
 
-    def for_user(self, user):
+    def for_user(self, user: User) -> Self:
         return self.filter(user=user)
 
-    def for_chain(self, sidechain: str):
+    def for_chain(self, sidechain: str) -> Self:
         return self.filter(sidechain=sidechain)
 
 
@@ -98,6 +101,12 @@ class SidechainAddress(models.Model):
     @property
     def is_active(self) -> bool:
         return self.expires is None
+
+    def witness_script(self) -> bytes:
+        """The deposit script of a Bitcoin row; TypeError for a row without one."""
+        if self.deposit_witness_script is None:
+            raise TypeError(f"{self} has no deposit witness script")
+        return bytes(self.deposit_witness_script)
 
 
 class AddressClaim(models.Model):

@@ -1,4 +1,6 @@
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Self
 
 from django.conf import settings
 from django.db import models
@@ -6,12 +8,13 @@ from django.db.models import Q, Sum
 from django.urls import reverse
 
 
-class WitnessQuerySet(models.QuerySet):
-    def active(self):
+class WitnessQuerySet(models.QuerySet["Witness"]):
+    def active(self) -> Self:
         return self.filter(active=True)
 
     def total_weight(self) -> int:
-        return self.aggregate(total=Sum("weight"))["total"] or 0
+        total: int = self.aggregate(total=Sum("weight"))["total"] or 0
+        return total
 
 
 class Witness(models.Model):
@@ -63,27 +66,27 @@ class Progress:
         return min(100, 100 * self.approved // self.total) if self.total else 0
 
 
-class ProposalQuerySet(models.QuerySet):
-    def open(self):
+class ProposalQuerySet(models.QuerySet["Proposal"]):
+    def open(self) -> Self:
         return self.filter(status=Proposal.Status.OPEN)
 
-    def pending(self):
+    def pending(self) -> Self:
         """Not closed yet: open, or approved and waiting for execution."""
         return self.filter(status__in=Proposal.PENDING_STATUSES)
 
-    def closed(self):
+    def closed(self) -> Self:
         return self.exclude(status__in=Proposal.PENDING_STATUSES)
 
-    def approved(self):
+    def approved(self) -> Self:
         return self.filter(status=Proposal.Status.APPROVED)
 
-    def expired_by(self, now):
+    def expired_by(self, now: datetime) -> Self:
         return self.open().filter(expires_at__lte=now)
 
-    def deregistrations(self):
+    def deregistrations(self) -> Self:
         return self.filter(kind=Proposal.Kind.DEREGISTER_SON)
 
-    def refunds(self):
+    def refunds(self) -> Self:
         return self.filter(kind=Proposal.Kind.REFUND_DEPOSIT)
 
 
@@ -157,7 +160,7 @@ class Proposal(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("proposals-detail", args=[self.pk])
 
-    def is_open(self, now) -> bool:
+    def is_open(self, now: datetime) -> bool:
         return self.status == self.Status.OPEN and now < self.expires_at
 
     def approved_weight(self) -> int:

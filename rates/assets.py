@@ -99,7 +99,8 @@ def amount_format(amount: int, asset: str) -> str:
 
 def max_amount(asset: str) -> int:
     """The largest amount of `asset` the portal takes as input, in base units."""
-    return MAX_WHOLE_UNITS[asset] * 10 ** DECIMALS[asset]
+    scale: int = 10 ** DECIMALS[asset]
+    return MAX_WHOLE_UNITS[asset] * scale
 
 
 def amount_parse(text: str, asset: str) -> int:
@@ -112,7 +113,8 @@ def amount_parse(text: str, asset: str) -> int:
     whole, fraction = _decimal_digits(text, what="amount", example="0.001")
     if len(fraction) > places:
         raise AmountError(f"{asset} has {places} decimal places.")
-    units = int(whole) * 10**places + int(fraction.ljust(places, "0") or "0")
+    scale: int = 10**places
+    units = int(whole) * scale + int(fraction.ljust(places, "0") or "0")
     if units > max_amount(asset):
         raise _too_large(asset)
     return units

@@ -32,9 +32,10 @@ def to_sidechain(amount: int, rate: Decimal, pair: str) -> int:
 
 def _floor_scaled(numerator: int, denominator: int, shift: int) -> int:
     """floor(numerator / denominator * 10**shift) for non-negative integers."""
+    scale: int = 10 ** abs(shift)
     if shift >= 0:
-        return numerator * 10**shift // denominator
-    return numerator // (denominator * 10**-shift)
+        return numerator * scale // denominator
+    return numerator // (denominator * scale)
 
 
 def _check(amount: int, rate: Decimal, pair: str) -> Pair:

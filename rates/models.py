@@ -9,6 +9,7 @@ refuses, the admin has no change or delete, and a database trigger refuses UPDAT
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any, NoReturn, Self
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -39,26 +40,26 @@ def validate_rate(value: Decimal) -> None:
 validate_rate_digits = DecimalValidator(RATE_MAX_DIGITS, RATE_DECIMAL_PLACES)
 
 
-class ExchangeRateQuerySet(models.QuerySet):
-    def for_pair(self, pair: str):
+class ExchangeRateQuerySet(models.QuerySet["ExchangeRate"]):
+    def for_pair(self, pair: str) -> Self:
         return self.filter(pair=pair)
 
-    def in_force(self, at: datetime | None = None):
+    def in_force(self, at: datetime | None = None) -> Self:
         """Per pair, the row in force at `at` (default now)."""
         at = at or timezone.now()
         return self.filter(valid_from__lte=at).order_by("pair", "-valid_from").distinct("pair")
 
-    def scheduled(self, at: datetime | None = None):
+    def scheduled(self, at: datetime | None = None) -> Self:
         """Rows that take effect after `at` (default now), soonest first."""
         return self.filter(valid_from__gt=at or timezone.now()).order_by("valid_from")
 
-    def newest_first(self):
+    def newest_first(self) -> Self:
         return self.order_by("-valid_from")
 
-    def update(self, **kwargs):
+    def update(self, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Exchange rates are append-only: add a new rate instead.")
 
-    def delete(self):
+    def delete(self) -> NoReturn:
         raise AppendOnlyError("Exchange rates are append-only: they are never deleted.")
 
 
@@ -121,7 +122,7 @@ class ExchangeRate(models.Model):
     def __str__(self) -> str:
         return f"{self.pair} {self.rate:.8f} from {self.valid_from:%Y-%m-%d %H:%M:%S} UTC"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding:
             raise AppendOnlyError("Exchange rates are append-only: add a new rate instead.")
         kwargs["force_insert"] = True
@@ -130,7 +131,7 @@ class ExchangeRate(models.Model):
     def get_absolute_url(self) -> str:
         return f"{reverse('rates-list')}#{Pair(self.pair).slug}"
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Exchange rates are append-only: they are never deleted.")
 
     @property

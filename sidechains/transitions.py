@@ -4,6 +4,8 @@ Each is a conditional UPDATE with a row-count check that also writes the audit r
 WithdrawalEvent, CoinEvent, SidechainTransactionEvent); call them inside a transaction.
 """
 
+from typing import Any
+
 from core.transitions import transition
 from sidechains.models import (
     Coin,
@@ -17,7 +19,7 @@ from sidechains.models import (
 )
 
 
-def deposit_transition(pk: int, old: str, new: str, note: str, **fields) -> bool:
+def deposit_transition(pk: int, old: str, new: str, note: str, **fields: Any) -> bool:
     """A deposit's status change; the note is kept on the row too (why it stands there)."""
     note = note[:200]
     return transition(
@@ -33,7 +35,7 @@ def deposit_transition(pk: int, old: str, new: str, note: str, **fields) -> bool
     )
 
 
-def withdrawal_transition(pk: int, old: str, new: str, event_note: str = "", **fields) -> bool:
+def withdrawal_transition(pk: int, old: str, new: str, event_note: str = "", **fields: Any) -> bool:
     return transition(
         Withdrawal,
         pk,
@@ -46,13 +48,15 @@ def withdrawal_transition(pk: int, old: str, new: str, event_note: str = "", **f
     )
 
 
-def coin_transition(pk: int, old: str, new: str, event_note: str = "", **fields) -> bool:
+def coin_transition(pk: int, old: str, new: str, event_note: str = "", **fields: Any) -> bool:
     return transition(
         Coin, pk, old, new, event=CoinEvent, owner="coin", event_note=event_note, **fields
     )
 
 
-def sidechain_tx_transition(pk: int, old: str, new: str, event_note: str = "", **fields) -> bool:
+def sidechain_tx_transition(
+    pk: int, old: str, new: str, event_note: str = "", **fields: Any
+) -> bool:
     return transition(
         SidechainTransaction,
         pk,

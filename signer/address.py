@@ -7,6 +7,7 @@ Written for the signer alone, independent of the portal's mappings/chains/ (docs
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from signer.encoding import b58decode
 
@@ -107,7 +108,7 @@ def _generator_sums() -> tuple[int, ...]:
     )
 
 
-def _xor_all(values) -> int:
+def _xor_all(values: Iterable[int]) -> int:
     result = 0
     for value in values:
         result ^= value

@@ -43,7 +43,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return args.command(args, environ)
+        code: int = args.command(args, environ)
+        return code
     except (CliError, keystore.KeystoreError, config.ConfigError, JournalError) as exc:
         print(f"signer: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from typing import Any
 from urllib.parse import quote
 
 import requests
@@ -26,7 +27,9 @@ def heartbeat_message(son: int, timestamp: int, nonce: str) -> bytes:
     return HEARTBEAT_DOMAIN + f"{son}:{timestamp}:{nonce}".encode()
 
 
-def signed_heartbeat(key: PrivateKey, son: int, timestamp: int, nonce: str | None = None) -> dict:
+def signed_heartbeat(
+    key: PrivateKey, son: int, timestamp: int, nonce: str | None = None
+) -> dict[str, Any]:
     """A heartbeat body signed with the SON's Bitcoin key: ECDSA secp256k1 over the message's
     SHA-256, RFC 6979 (deterministic), low-S, DER, hex. A fresh random nonce unless given."""
     nonce = secrets.token_hex(16) if nonce is None else nonce
@@ -78,27 +81,27 @@ class PortalClient:
     def close(self) -> None:
         self._session.close()
 
-    def me(self) -> dict:
+    def me(self) -> dict[str, Any]:
         """The SON this token belongs to: "son" (its id), "name", "status", "public_keys"."""
         return self._request("GET", ME_PATH)
 
-    def heartbeat(self, body: dict) -> dict:
+    def heartbeat(self, body: dict[str, Any]) -> dict[str, Any]:
         """Post a signed heartbeat (see signed_heartbeat); the answer has "son" and "status"."""
         return self._request("POST", HEARTBEAT_PATH, json=body)
 
-    def signing_requests(self) -> list[dict]:
+    def signing_requests(self) -> list[dict[str, Any]]:
         body = self._request("GET", SIGNING_REQUESTS_PATH)
         results = body.get("results")
         if not isinstance(results, list):
             raise PortalError(f"GET {SIGNING_REQUESTS_PATH}: the answer has no 'results' list")
         return results
 
-    def answer(self, request_id: str, body: dict) -> dict:
+    def answer(self, request_id: str, body: dict[str, Any]) -> dict[str, Any]:
         """Post the answer to a signing request (signatures or a refusal); the portal answers
         {"accepted": n, "complete": bool}, 400 if it rejects the answer, 404 for no request."""
         return self._request("POST", answer_path(request_id), json=body)
 
-    def _request(self, method: str, path: str, **kwargs) -> dict:
+    def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         what = f"{method} {self.base_url}{path}"
         try:
             response = self._session.request(
@@ -119,7 +122,7 @@ class PortalClient:
             raise PortalError(f"{what}: {type(exc).__name__}") from None
         return self._json(what, response, content)
 
-    def _json(self, what: str, response: requests.Response, content: bytes) -> dict:
+    def _json(self, what: str, response: requests.Response, content: bytes) -> dict[str, Any]:
         status = response.status_code
         if not 200 <= status < 300:
             message = self._redact(error_message(content, response.reason))
@@ -155,7 +158,8 @@ def error_message(content: bytes, reason: str | None) -> str:
         body = None
     if isinstance(body, dict):
         for field in ("detail", "error"):
-            if isinstance(body.get(field), str):
-                return body[field][:_MAX_MESSAGE]
+            message = body.get(field)
+            if isinstance(message, str):
+                return message[:_MAX_MESSAGE]
     text = content.decode("utf-8", "replace").strip()
     return text[:_MAX_MESSAGE] if text else reason or "no message"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import coincurve
 
@@ -66,7 +67,8 @@ def load(path: str | Path, private_key: coincurve.PrivateKey) -> FileConfig:
     return parse(document, private_key, base=path.parent, name=str(path))
 
 
-def _check_fields(document: object, name: str) -> None:
+def _check_fields(document: object, name: str) -> dict[str, Any]:
+    """The document, if it is an object with every required field and no unknown one."""
     if not isinstance(document, dict):
         raise ConfigError(f"{name}: expected a JSON object")
     missing = [key for key in REQUIRED if key not in document]
@@ -75,12 +77,13 @@ def _check_fields(document: object, name: str) -> None:
     unknown = sorted(set(document) - set(REQUIRED) - set(OPTIONAL))
     if unknown:
         raise ConfigError(f"{name}: unknown field(s): {', '.join(unknown)}")
+    return document
 
 
 def parse(
     document: object, private_key: coincurve.PrivateKey, *, base: Path, name: str = "config"
 ) -> FileConfig:
-    _check_fields(document, name)
+    document = _check_fields(document, name)
     if not isinstance(document["network"], str):
         raise ConfigError(f"{name}: network must be a string")
     for key in _LIMITS:

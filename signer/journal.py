@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from signer.bitcoin import compact_size, var_bytes
 from signer.policy import (
@@ -208,7 +208,7 @@ class Journal:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def already_signed(self, spend: Spend) -> list[dict] | None:
+    def already_signed(self, spend: Spend) -> list[dict[str, Any]] | None:
         """The stored signatures of this request id, transaction and content, if signed."""
         row = self._db.execute(
             "SELECT r.signatures, t.content FROM requests AS r JOIN transactions AS t"
@@ -217,7 +217,8 @@ class Journal:
         ).fetchone()
         if row is None or row[0] is None or row[1] != spend.content:
             return None
-        return json.loads(row[0])
+        signatures: list[dict[str, Any]] = json.loads(row[0])
+        return signatures
 
     def conflicts(self, spend: Spend) -> str | None:
         """Why signing `spend` would break a journal rule, or None."""
@@ -251,7 +252,9 @@ class Journal:
             self._record_payouts(spend.payouts, family, now)
         return None
 
-    def record_signatures(self, spend: Spend, signatures: list[dict], now: datetime) -> None:
+    def record_signatures(
+        self, spend: Spend, signatures: list[dict[str, Any]], now: datetime
+    ) -> None:
         """Store the signatures of a recorded intent, before they leave the signer (a commit
         without its own fsync: see the module's docstring)."""
         with self._write(durable=False):
@@ -275,7 +278,8 @@ class Journal:
             "SELECT COALESCE(SUM(amount), 0) FROM payouts WHERE minute = ? AND created_at > ?",
             (minute, cutoff),
         ).fetchone()
-        return whole + edge
+        paid: int = whole + edge
+        return paid
 
     def recorded(self, payouts: Sequence[Payout]) -> set[Payout]:
         """Those of `payouts` recorded before, identically."""
@@ -348,16 +352,16 @@ class Journal:
             (minute, sum(payout.amount for payout in new)),
         )
 
-    def _payout_rows(self, ids: list[str]) -> list[tuple]:
+    def _payout_rows(self, ids: list[str]) -> list[tuple[Any, ...]]:
         return self._rows(
             "SELECT withdrawal_id, script_pubkey, amount, family FROM payouts"
             " WHERE withdrawal_id IN",
             ids,
         )
 
-    def _rows(self, query: str, values: list) -> list[tuple]:
+    def _rows(self, query: str, values: Sequence[str | bytes]) -> list[tuple[Any, ...]]:
         """`query` + " (?, ...)" over `values`, in chunks."""
-        rows = []
+        rows: list[tuple[Any, ...]] = []
         for start in range(0, len(values), _IN_CHUNK):
             chunk = values[start : start + _IN_CHUNK]
             marks = ", ".join("?" * len(chunk))

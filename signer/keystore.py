@@ -24,6 +24,7 @@ import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from coincurve import PrivateKey
 from cryptography.exceptions import InvalidTag
@@ -67,7 +68,9 @@ def generate() -> Keys:
     return Keys(bitcoin=PrivateKey(), hive=PrivateKey())
 
 
-def save(path: str | Path, keys: Keys, passphrase: str, *, overwrite=False, n=SCRYPT_N) -> None:
+def save(
+    path: str | Path, keys: Keys, passphrase: str, *, overwrite: bool = False, n: int = SCRYPT_N
+) -> None:
     """Encrypt `keys` into a new 0600 file at `path`, atomically.
 
     Refuses to replace an existing file unless `overwrite` is true. `n` is scrypt's cost; keep the
@@ -90,7 +93,7 @@ def load(path: str | Path, passphrase: str) -> Keys:
     return decrypt(document, passphrase)
 
 
-def encrypt(keys: Keys, passphrase: str, *, n=SCRYPT_N) -> dict:
+def encrypt(keys: Keys, passphrase: str, *, n: int = SCRYPT_N) -> dict[str, Any]:
     kdf = {"name": "scrypt", "salt": secrets.token_hex(16), "n": n, "r": SCRYPT_R, "p": SCRYPT_P}
     header = {"version": VERSION, "kdf": kdf, "cipher": CIPHER, "public": keys.public()}
     secret = json.dumps({chain: getattr(keys, chain).secret.hex() for chain in CHAINS}).encode()
@@ -135,17 +138,17 @@ def _read_secret_file(environ: Mapping[str, str]) -> str:
         raise KeystoreError(f"cannot read {PASSPHRASE_FILE_ENV} ({name}): {exc}") from None
 
 
-def _derive(passphrase: str, kdf: dict) -> bytes:
+def _derive(passphrase: str, kdf: dict[str, Any]) -> bytes:
     salt = bytes.fromhex(kdf["salt"])
     scrypt = Scrypt(salt=salt, length=32, n=kdf["n"], r=kdf["r"], p=kdf["p"])
     return scrypt.derive(passphrase.encode("utf-8"))
 
 
-def _associated(header: dict) -> bytes:
+def _associated(header: dict[str, Any]) -> bytes:
     return json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _parse(document: object) -> tuple[dict, bytes, bytes]:
+def _parse(document: object) -> tuple[dict[str, Any], bytes, bytes]:
     """Validate the file's shape; return (header, nonce, ciphertext)."""
     if not isinstance(document, dict):
         raise KeystoreError("the key file is not a JSON object")
@@ -167,13 +170,12 @@ def _parse(document: object) -> tuple[dict, bytes, bytes]:
 
 
 def _check_kdf(kdf: object) -> None:
-    ok = (
+    if not (
         isinstance(kdf, dict)
         and kdf.get("name") == "scrypt"
         and isinstance(kdf.get("salt"), str)
         and all(isinstance(kdf.get(p), int) and kdf[p] >= 1 for p in ("n", "r", "p"))
-    )
-    if not ok:
+    ):
         raise KeystoreError("the key file is malformed: bad kdf parameters")
     n = kdf["n"]
     if n < 2 or n > _MAX_SCRYPT_N or n & (n - 1) or kdf["r"] > 16 or kdf["p"] > 4:

@@ -316,7 +316,7 @@ def _is_user_key(key: bytes, config: SignerConfig) -> bool:
 
 def _payouts(
     parsed: SigningRequest, config: SignerConfig, spent: Sequence[TxOut]
-) -> tuple[list[Payout] | None, list]:
+) -> tuple[list[Payout] | None, list[str]]:
     """The withdrawals as payouts, or None and the reasons why they cannot be."""
     ids = Counter(withdrawal.id for withdrawal in parsed.withdrawals)
     reasons = [DUPLICATE_PAYOUT] if any(count > 1 for count in ids.values()) else []

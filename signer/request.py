@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from signer.bitcoin import MAX_MONEY, MAX_SCRIPT_BYTES, MAX_TX_BYTES
 
@@ -113,11 +114,11 @@ def request_id_of(document: object) -> str | None:
     return request_id if isinstance(request_id, str) and _ID.fullmatch(request_id) else None
 
 
-def signed(request_id: str, signatures: list[dict]) -> dict:
+def signed(request_id: str, signatures: list[dict[str, Any]]) -> dict[str, Any]:
     return {"request_id": request_id, "signatures": signatures}
 
 
-def refused(request_id: str | None, reasons: tuple[str, ...]) -> dict:
+def refused(request_id: str | None, reasons: tuple[str, ...]) -> dict[str, Any]:
     return {"request_id": request_id, "refused": True, "reasons": list(reasons)}
 
 
@@ -163,7 +164,7 @@ def _withdrawal(item: object) -> Withdrawal:
     )
 
 
-def _check_keys(document: object, keys: set[str], what: str) -> dict:
+def _check_keys(document: object, keys: set[str], what: str) -> dict[str, Any]:
     if not isinstance(document, dict) or set(document) != keys:
         raise RequestError(MALFORMED, f"{what} must have exactly the keys {sorted(keys)}")
     return document
@@ -204,7 +205,7 @@ def _hex(value: object, what: str, limit: int) -> bytes:
     raise RequestError(MALFORMED, f"{what} is not lower-case hex of at most {limit} digits")
 
 
-def _list(value: object, what: str, *, minimum: int = 0) -> list:
+def _list(value: object, what: str, *, minimum: int = 0) -> list[Any]:
     if not isinstance(value, list) or not minimum <= len(value) <= MAX_ITEMS:
         raise RequestError(MALFORMED, f"{what} is not a list of {minimum} to {MAX_ITEMS} items")
     return value

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from signer.client import (
     ME_PATH,
@@ -50,7 +51,8 @@ MAX_PAUSE = 0.25  # longest single sleep, so that a stop request is seen quickly
 
 def retry_delay(failures: int, every: float, first: float = FIRST_RETRY) -> float:
     """Seconds to wait after `failures` consecutive failures: doubling, capped at `every`."""
-    return min(every, first * 2 ** min(failures - 1, 32))
+    doubled: float = first * 2 ** min(failures - 1, 32)
+    return min(every, doubled)
 
 
 def is_transient(error: PortalError) -> bool:
@@ -186,7 +188,7 @@ class Signer:
         # a request gone from the list, or changed, is answered afresh when it comes back
         self._rejected = {k: v for k, v in self._rejected.items() if k in listed}
 
-    def _answer(self, request_id: str, document: dict, signing: Signing) -> None:
+    def _answer(self, request_id: str, document: dict[str, Any], signing: Signing) -> None:
         fingerprint = _fingerprint(document)
         if self._rejected.get(request_id) == fingerprint:
             log.debug(
@@ -222,5 +224,5 @@ class Signer:
         )
 
 
-def _fingerprint(document: dict) -> str:
+def _fingerprint(document: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()

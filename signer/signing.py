@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 from datetime import datetime
+from typing import Any
 
 from signer import request
 from signer.bitcoin import sign, signature_hashes
@@ -19,7 +20,9 @@ from signer.policy import INTERNAL_ERROR, Reviewed, SignerConfig, Verdict, revie
 log = logging.getLogger("signer")
 
 
-def sign_request(document: object, config: SignerConfig, journal: Journal, now: datetime) -> dict:
+def sign_request(
+    document: object, config: SignerConfig, journal: Journal, now: datetime
+) -> dict[str, Any]:
     request_id = request.request_id_of(document)
     try:
         verdict, reviewed = review(document, config, journal, now)
@@ -36,7 +39,9 @@ def sign_request(document: object, config: SignerConfig, journal: Journal, now: 
     return _sign(reviewed, config, journal, now)
 
 
-def _sign(reviewed: Reviewed, config: SignerConfig, journal: Journal, now: datetime) -> dict:
+def _sign(
+    reviewed: Reviewed, config: SignerConfig, journal: Journal, now: datetime
+) -> dict[str, Any]:
     spend = Spend.of(reviewed)
     stored = journal.already_signed(spend)
     if stored is not None:
@@ -51,7 +56,7 @@ def _sign(reviewed: Reviewed, config: SignerConfig, journal: Journal, now: datet
     return request.signed(spend.request_id, signatures)
 
 
-def signatures_for(reviewed: Reviewed, config: SignerConfig) -> list[dict]:
+def signatures_for(reviewed: Reviewed, config: SignerConfig) -> list[dict[str, Any]]:
     """One SIGHASH_ALL signature per input, over the BIP143 digest of the amount its previous
     transaction gives and its witness script."""
     own_key = config.own_key.hex()

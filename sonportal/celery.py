@@ -6,6 +6,7 @@ backlog after downtime does not pile up.
 """
 
 import os
+from typing import Any
 
 from celery import Celery
 
@@ -16,12 +17,12 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-def _every(seconds: float, task: str) -> dict:
+def _every(seconds: float, task: str) -> dict[str, Any]:
     return {"task": task, "schedule": seconds, "options": {"expires": seconds * 1.5}}
 
 
-@app.on_after_configure.connect
-def install_schedule(sender: Celery, **kwargs) -> None:
+@app.on_after_configure.connect  # type: ignore[untyped-decorator]  # Celery has no type hints
+def install_schedule(sender: Celery, **kwargs: Any) -> None:
     from django.conf import settings
 
     listener = settings.BITCOIN_LISTENER_INTERVAL

@@ -84,8 +84,9 @@ def env_confirmations(name: str, default: str) -> list[tuple[int | None, int]]:
             table.append((None if limit == "*" else int(limit), int(count)))
     except ValueError:
         raise ImproperlyConfigured(f"{name} must look like 10000000:2,*:6, got {raw!r}.") from None
-    limits = [limit for limit, _ in table[:-1]]
-    if table[-1][0] is not None or None in limits or limits != sorted(limits):
+    # Only the last row is "*": every other one has a limit, in ascending order.
+    limits = [limit for limit, _ in table[:-1] if limit is not None]
+    if table[-1][0] is not None or len(limits) < len(table) - 1 or limits != sorted(limits):
         raise ImproperlyConfigured(f"{name}: ascending limits, then *:count last; got {raw!r}.")
     if any(count < 1 for _, count in table):
         raise ImproperlyConfigured(f"{name}: every count must be at least 1; got {raw!r}.")

@@ -1,7 +1,9 @@
 import hashlib
 from datetime import datetime, timedelta
+from typing import Self
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -17,19 +19,19 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class SONQuerySet(models.QuerySet):
-    def active(self):
+class SONQuerySet(models.QuerySet["SON"]):
+    def active(self) -> Self:
         return self.filter(status=SON.Status.ACTIVE)
 
-    def registered(self):
+    def registered(self) -> Self:
         return self.exclude(status=SON.Status.DEREGISTERED)
 
-    def federation(self):
+    def federation(self) -> Self:
         """The SONs whose keys control the federation's scripts: in the active set, whether
         up or down at the moment (a SON in maintenance comes back)."""
         return self.filter(status__in=SON.FEDERATION_STATUSES)
 
-    def owned_by(self, user):
+    def owned_by(self, user: User) -> Self:
         return self.filter(owner=user)
 
 
@@ -85,22 +87,22 @@ class SON(models.Model):
                 return key.public_key
         return None
 
-    def seconds_since_heartbeat(self, now) -> float | None:
+    def seconds_since_heartbeat(self, now: datetime) -> float | None:
         if self.last_heartbeat_at is None:
             return None
         return (now - self.last_heartbeat_at).total_seconds()
 
-    def current_downtime(self, now) -> int:
+    def current_downtime(self, now: datetime) -> int:
         """Seconds of the downtime interval in progress, 0 when the SON is up."""
         if self.status != self.Status.IN_MAINTENANCE or self.last_down_at is None:
             return 0
         return int((now - self.last_down_at).total_seconds())
 
-    def downtime(self, now) -> int:
+    def downtime(self, now: datetime) -> int:
         """Seconds down in all: the closed intervals plus the one in progress."""
         return self.total_downtime + self.current_downtime(now)
 
-    def silent_since(self):
+    def silent_since(self) -> datetime:
         """When the SON was last heard of: its last heartbeat, or its creation."""
         return self.last_heartbeat_at or self.created_at
 

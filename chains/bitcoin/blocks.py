@@ -110,8 +110,14 @@ def parse_header(raw: bytes) -> tuple[str, str]:
 
 
 def _read_transaction(
-    view: memoryview, start: int, outputs: list[Output], keep, spends, watch, spans
-):
+    view: memoryview,
+    start: int,
+    outputs: list[Output],
+    keep: Callable[[bytes], bool] | None,
+    spends: list[Spend],
+    watch: Container[bytes] | None,
+    spans: dict[str, tuple[int, ...]],
+) -> int:
     """Append the transaction's (kept) outputs and (watched) spends, and the byte ranges of a
     transaction with kept outputs; return where the next transaction starts."""
     # Long because it is the hot path: one inline walk over every input, output and witness of
@@ -124,7 +130,7 @@ def _read_transaction(
         pos += 2
     body = pos
     n_inputs, pos = _count(view, pos, MIN_INPUT_SIZE)
-    spent = []
+    spent: list[bytes] = []
     for _ in range(n_inputs):
         if watch is not None:
             outpoint = view[pos : pos + 36].tobytes()
@@ -159,9 +165,11 @@ def _read_transaction(
     return end
 
 
-def _read_outputs(view: memoryview, pos: int, keep) -> tuple[list[tuple[int, int, bytes]], int]:
+def _read_outputs(
+    view: memoryview, pos: int, keep: Callable[[bytes], bool] | None
+) -> tuple[list[tuple[int, int, bytes]], int]:
     n_outputs, pos = _count(view, pos, MIN_OUTPUT_SIZE)
-    found = []
+    found: list[tuple[int, int, bytes]] = []
     for n in range(n_outputs):
         length = view[pos + 8]  # after the value
         if length < 0xFD:

@@ -26,7 +26,8 @@ def signature_hash(tx: CTransaction, index: int, script_code: bytes, amount: int
     script_code is the witness script for P2WSH, the P2PKH-style script for P2WPKH.
     """
     script = CScript(script_code)
-    return SignatureHash(script, tx, index, SIGHASH_ALL, amount, SIGVERSION_WITNESS_V0)
+    digest: bytes = SignatureHash(script, tx, index, SIGHASH_ALL, amount, SIGVERSION_WITNESS_V0)
+    return digest
 
 
 def sign_input(

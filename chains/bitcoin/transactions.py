@@ -35,7 +35,8 @@ def unsigned_transaction(
 
 
 def txid_of(tx: CTransaction) -> str:
-    return b2lx(tx.GetTxid())
+    txid: str = b2lx(tx.GetTxid())
+    return txid
 
 
 def output_count(unsigned: bytes) -> int:

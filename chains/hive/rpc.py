@@ -113,7 +113,9 @@ class HiveRPC:
     def get_block(self, num: int) -> dict[str, Any] | None:
         """The block (operations as {"type", "value"}, with "block_id" and "transaction_ids"),
         or None if the chain has no block with that number yet."""
-        return self.call("block_api.get_block", {"block_num": num}).get("block")
+        answer = self.call("block_api.get_block", {"block_num": num})
+        block: dict[str, Any] | None = answer.get("block")
+        return block
 
     def broadcast_transaction(self, trx: dict[str, Any]) -> None:
         """Hand a signed transaction to the node. A HiveRPCError is a rejection; hived answers

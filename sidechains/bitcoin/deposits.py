@@ -158,7 +158,7 @@ def _keep_coin(deposit: Deposit) -> None:
         vout=deposit.vout,
         defaults={
             "amount": deposit.amount,
-            "witness_script": bytes(deposit.mapping.deposit_witness_script),
+            "witness_script": deposit.mapping.witness_script(),
             "prev_tx": deposit.raw_tx,
             "kind": Coin.Kind.DEPOSIT,
             "deposit": deposit,

@@ -19,6 +19,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -172,7 +173,8 @@ def listener_rewind(*, rpc: BitcoinRPC, height: int) -> ChainCursor:
 def _try_lock(key: int) -> bool:
     with connection.cursor() as c:
         c.execute("SELECT pg_try_advisory_xact_lock(%s)", [key])
-        return c.fetchone()[0]
+        locked: bool = c.fetchone()[0]
+        return locked
 
 
 def _lock(key: int) -> None:
@@ -200,7 +202,7 @@ def _cursor_create(rpc: BitcoinRPC) -> ChainCursor | None:
     return ChainCursor.objects.create(chain=CHAIN, height=height, recent=recent)
 
 
-def _recent_hashes(rpc: BitcoinRPC, height: int) -> list[list]:
+def _recent_hashes(rpc: BitcoinRPC, height: int) -> list[list[int | str]]:
     """[[h, hash], ...] of the K best-chain blocks up to height, oldest first."""
     first = max(0, height - settings.BITCOIN_REORG_DEPTH + 1)
     return [[h, rpc.get_block_hash(h)] for h in range(first, height + 1)]
@@ -234,6 +236,8 @@ def _reorg(cursor: ChainCursor, rpc: BitcoinRPC) -> Step:
 
 def _fork_point(cursor: ChainCursor, rpc: BitcoinRPC) -> int | None:
     """The highest kept block still on the best chain; None if none of them is."""
+    height: int  # cursor.recent is JSON: [[height, hash], ...]
+    block_hash: str
     for height, block_hash in reversed(cursor.recent):
         if rpc.best_block_hash(height) == block_hash:
             return height
@@ -332,7 +336,11 @@ def _match(outputs: list[Output]) -> list[tuple[Output, int, int]]:
         .order_by("valid_from", "pk")
         .values_list("deposit_script_pubkey", "pk", "user_id")
     )
-    owners = {bytes(script): (pk, user_id) for script, pk, user_id in rows}
+    owners = {
+        bytes(script): (pk, user_id)
+        for script, pk, user_id in rows
+        if script is not None  # the query excludes NULL already; this tells the type checker
+    }
     return [(o, *owners[o.script_pubkey]) for o in candidates if o.script_pubkey in owners]
 
 
@@ -454,7 +462,7 @@ def _reclaim(deposit: Deposit, spend: Spend, height: int, block_hash: str) -> No
 
 
 def rescan_start(
-    *, chain: str = CHAIN, from_height: int, to_height: int | None = None, user=None
+    *, chain: str = CHAIN, from_height: int, to_height: int | None = None, user: User | None = None
 ) -> RescanJob:
     """Record a request to scan blocks from_height..to_height again (default: to the cursor).
 

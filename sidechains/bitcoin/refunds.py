@@ -16,6 +16,7 @@ Its signing request lists that output as the payout "r-<deposit id>".
 from __future__ import annotations
 
 import logging
+from typing import TypedDict
 
 from bitcoin.core import CMutableTransaction
 from django.db import transaction
@@ -24,6 +25,7 @@ from chains.bitcoin.fees import DUST_LIMIT, signed_vsize
 from chains.bitcoin.transactions import txid_of, unsigned_transaction
 from sidechains.bitcoin.withdrawals.builder import script_pubkey
 from sidechains.models import Coin, Deposit, Refund, SidechainTransaction, TxInput
+from sidechains.models.deposits import DepositQuerySet
 from sidechains.transitions import (
     coin_created,
     coin_transition,
@@ -43,7 +45,7 @@ class RefundError(Exception):
     """A refund the deposit's state does not allow; nothing changed."""
 
 
-def refundable():
+def refundable() -> DepositQuerySet:
     """refund_pending Bitcoin deposits with no live refund transaction."""
     return (
         Deposit.objects.for_chain(Sidechain.BITCOIN)
@@ -52,10 +54,25 @@ def refundable():
     )
 
 
-def refund_plan(*, deposit: Deposit, feerate: int) -> dict:
+class RefundPlan(TypedDict):
+    """A refund as its proposal's payload (refund_plan)."""
+
+    deposit: int
+    outpoint: str  # "<txid>:<vout>"
+    user: str
+    amount: int  # satoshi, the deposit's
+    destination: str  # the user's withdraw address
+    feerate: int  # sat/vB
+    vsize: int
+    fee: int
+    refund_amount: int  # amount - fee
+    why: str
+
+
+def refund_plan(*, deposit: Deposit, feerate: int) -> RefundPlan:
     """The refund as a proposal's payload: what the witnesses approve is what gets signed."""
     destination = deposit.mapping.withdraw_address
-    script = bytes(deposit.mapping.deposit_witness_script)
+    script = deposit.mapping.witness_script()
     unsigned = _unsigned(deposit, destination, deposit.amount)
     vsize = signed_vsize(len(unsigned.serialize()), [script])
     fee = feerate * vsize
@@ -73,7 +90,7 @@ def refund_plan(*, deposit: Deposit, feerate: int) -> dict:
     }
 
 
-def refund_create(*, payload: dict, proposal_id: int | None = None) -> SidechainTransaction:
+def refund_create(*, payload: RefundPlan, proposal_id: int | None = None) -> SidechainTransaction:
     """Build the approved refund's transaction, awaiting the SONs' signatures (caller's
     transaction: a proposal's execution). Refuses (RefundError) a deposit that is no longer
     refund_pending (e.g. orphaned by a reorg), already has a live refund, or does not match."""
@@ -88,7 +105,7 @@ def refund_create(*, payload: dict, proposal_id: int | None = None) -> Sidechain
             raise RefundError(f"There is no deposit {payload.get('deposit')}.")
         _check(deposit, payload)
         tx = _unsigned(deposit, payload["destination"], payload["refund_amount"])
-        script = bytes(deposit.mapping.deposit_witness_script)
+        script = deposit.mapping.witness_script()
         stx = SidechainTransaction.objects.create(
             chain=Sidechain.BITCOIN,
             unsigned_tx=tx.serialize(),
@@ -112,7 +129,7 @@ def refund_create(*, payload: dict, proposal_id: int | None = None) -> Sidechain
     return stx
 
 
-def _check(deposit: Deposit, payload: dict) -> None:
+def _check(deposit: Deposit, payload: RefundPlan) -> None:
     if deposit.status != Deposit.Status.REFUND_PENDING:
         raise RefundError(
             f"Deposit {deposit.pk} is {deposit.status}, not refund pending: it is not paid."
@@ -137,7 +154,7 @@ def _reserved_coin(deposit: Deposit, stx: SidechainTransaction) -> Coin:
         vout=deposit.vout,
         defaults={
             "amount": deposit.amount,
-            "witness_script": bytes(deposit.mapping.deposit_witness_script),
+            "witness_script": deposit.mapping.witness_script(),
             "prev_tx": deposit.raw_tx,
             "kind": Coin.Kind.DEPOSIT,
             "deposit": deposit,

@@ -1,6 +1,10 @@
 """Chain listeners' cursors, deposits and their audit log, alerts and rescans."""
 
+from datetime import datetime
+from typing import Self
+
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models import Q
 
@@ -34,24 +38,24 @@ class ChainCursor(models.Model):
         return self.recent[-1][1] if self.recent else None
 
 
-class DepositQuerySet(models.QuerySet):
-    def for_chain(self, chain: str):
+class DepositQuerySet(models.QuerySet["Deposit"]):
+    def for_chain(self, chain: str) -> Self:
         return self.filter(chain=chain)
 
-    def for_user(self, user):
+    def for_user(self, user: User) -> Self:
         return self.filter(user=user)
 
-    def confirmable(self):
+    def confirmable(self) -> Self:
         return self.filter(status=Deposit.Status.DETECTED)
 
-    def creditable(self, now=None):
+    def creditable(self, now: datetime | None = None) -> Self:
         """Confirmed, and not waiting out a retry after a failed credit."""
         confirmed = self.filter(status=Deposit.Status.CONFIRMED)
         if now is None:
             return confirmed
         return confirmed.filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
 
-    def reclaimable(self):
+    def reclaimable(self) -> Self:
         """Recorded but never credited: the depositor may still take these back alone."""
         return self.filter(status__in=Deposit.UNCREDITED_STATUSES)
 

@@ -4,24 +4,31 @@ machines (docs/withdrawals.md)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Self
+
 from django.db import models
 from django.db.models import Q
 
 from sons.models import SON, Sidechain
 
+if TYPE_CHECKING:
+    from sidechains.models.withdrawals import WithdrawalQuerySet
 
-class CoinQuerySet(models.QuerySet):
-    def for_chain(self, chain: str):
+
+class CoinQuerySet(models.QuerySet["Coin"]):
+    def for_chain(self, chain: str) -> Self:
         return self.filter(chain=chain)
 
-    def available(self):
+    def available(self) -> Self:
         return self.filter(status=Coin.Status.AVAILABLE)
 
-    def held(self):
+    def held(self) -> Self:
         """Coins the federation holds: available, or reserved by an unconfirmed transaction."""
         return self.filter(status__in=Coin.HELD_STATUSES)
 
-    def reserved_by_any(self, sidechain_tx_ids):
+    def reserved_by_any(self, sidechain_tx_ids: Iterable[int]) -> Self:
         return self.filter(reserved_by__in=sidechain_tx_ids, status=Coin.Status.RESERVED)
 
 
@@ -146,19 +153,19 @@ class CoinEvent(models.Model):
         return f"coin {self.coin_id}: {self.old_status or '-'} -> {self.new_status}"
 
 
-class SidechainTransactionQuerySet(models.QuerySet):
-    def for_chain(self, chain: str):
+class SidechainTransactionQuerySet(models.QuerySet["SidechainTransaction"]):
+    def for_chain(self, chain: str) -> Self:
         return self.filter(chain=chain)
 
-    def open(self):
+    def open(self) -> Self:
         """Not finished yet: awaiting signatures, or sent and not confirmed."""
         return self.filter(status__in=SidechainTransaction.OPEN_STATUSES)
 
-    def due(self, now):
+    def due(self, now: datetime) -> Self:
         """Open and not waiting out a retry after a failure."""
         return self.open().filter(Q(retry_at__isnull=True) | Q(retry_at__lte=now))
 
-    def awaiting_signatures_of(self, son: SON):
+    def awaiting_signatures_of(self, son: SON) -> Self:
         """Transactions awaiting this SON's signatures: not finished, not signed or refused by
         it."""
         return (
@@ -232,7 +239,7 @@ class SidechainTransaction(models.Model):
     def family_root(self) -> SidechainTransaction:
         """The transaction its fee-bump family started from."""
         root = self
-        while root.fee_bump_of_id is not None:
+        while root.fee_bump_of is not None:
             root = root.fee_bump_of
         return root
 
@@ -245,7 +252,7 @@ class SidechainTransaction(models.Model):
             frontier = list(bumps.values_list("pk", flat=True))
         return ids
 
-    def family_withdrawals(self):
+    def family_withdrawals(self) -> WithdrawalQuerySet:
         """The withdrawals it pays: those of its family (kept on the first one until a bump
         confirms)."""
         withdrawal = self._meta.get_field("withdrawals").related_model  # Withdrawal

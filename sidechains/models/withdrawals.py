@@ -1,6 +1,9 @@
 """Users' withdrawals of pegged tokens and their audit log (docs/withdrawals.md)."""
 
+from typing import Self
+
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models import Q
 
@@ -8,14 +11,14 @@ from sidechains.models.transactions import SidechainTransaction
 from sons.models import Sidechain
 
 
-class WithdrawalQuerySet(models.QuerySet):
-    def for_user(self, user):
+class WithdrawalQuerySet(models.QuerySet["Withdrawal"]):
+    def for_user(self, user: User) -> Self:
         return self.filter(user=user)
 
-    def for_chain(self, chain: str):
+    def for_chain(self, chain: str) -> Self:
         return self.filter(chain=chain)
 
-    def batchable(self):
+    def batchable(self) -> Self:
         return self.filter(status=Withdrawal.Status.REQUESTED)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bitcoin.core import CMutableTransaction
@@ -109,7 +110,9 @@ def _spendable(coin: Coin, keys: list[bytes]) -> bool:
         return False
 
 
-def plan_batch(withdrawals, coins, keys, feerate) -> Plan | None:
+def plan_batch(
+    withdrawals: Sequence[Withdrawal], coins: Sequence[Coin], keys: list[bytes], feerate: int
+) -> Plan | None:
     """The transaction paying as many of `withdrawals` as the coins can, oldest first: one the
     coins cannot pay (alone or with the others) waits, with the reason, and the rest go on; one
     whose share of the fee leaves it below dust waits too."""
@@ -137,7 +140,9 @@ def _note(withdrawals: list[Withdrawal], note: str) -> None:
     Withdrawal.objects.filter(pk__in=[w.pk for w in withdrawals]).update(note=note[:200])
 
 
-def _select(withdrawals, coins, change_spk, feerate) -> Plan | None:
+def _select(
+    withdrawals: list[Withdrawal], coins: Sequence[Coin], change_spk: bytes, feerate: int
+) -> Plan | None:
     """Largest coins first until they pay every amount (payouts + fee) and leave either no
     change or change above dust."""
     owed = sum(w.amount for w in withdrawals)
@@ -145,6 +150,7 @@ def _select(withdrawals, coins, change_spk, feerate) -> Plan | None:
     carried: set[str] = set()  # the previous transactions the signing request will carry
     room = PREV_TXS_BUDGET
     for coin in coins:
+        assert coin.prev_tx is not None  # only coins with one are spendable (_spendable)
         if coin.txid not in carried:
             if len(coin.prev_tx) > room:
                 continue  # over the signers' request size: it waits for another batch
@@ -162,7 +168,14 @@ def _select(withdrawals, coins, change_spk, feerate) -> Plan | None:
     return None
 
 
-def _priced(withdrawals, coins, change_spk, feerate, *, dust_to_fee=False) -> Plan | None:
+def _priced(
+    withdrawals: list[Withdrawal],
+    coins: list[Coin],
+    change_spk: bytes,
+    feerate: int,
+    *,
+    dust_to_fee: bool = False,
+) -> Plan | None:
     """The payouts carry the fee (each its equal share), so the change is what the coins hold
     beyond the withdrawals' amounts."""
     with_change = _unsigned(withdrawals, coins, change_spk, 1, 0)
@@ -178,7 +191,9 @@ def _priced(withdrawals, coins, change_spk, feerate, *, dust_to_fee=False) -> Pl
     return Plan(list(withdrawals), list(coins), tx, fee, fee_share, vsize, change)
 
 
-def _unsigned(withdrawals, coins, change_spk, change: int, fee_share: int) -> CMutableTransaction:
+def _unsigned(
+    withdrawals: list[Withdrawal], coins: list[Coin], change_spk: bytes, change: int, fee_share: int
+) -> CMutableTransaction:
     outputs = [(script_pubkey(w.address), w.amount - fee_share) for w in withdrawals]
     if change:
         outputs.append((change_spk, change))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -35,7 +36,7 @@ from sons.models import Sidechain
 log = logging.getLogger(__name__)
 
 
-def withdrawal_mapping(user) -> SidechainAddress | None:
+def withdrawal_mapping(user: User) -> SidechainAddress | None:
     return SidechainAddress.objects.active().for_user(user).for_chain(Sidechain.BITCOIN).first()
 
 
@@ -50,7 +51,9 @@ class WithdrawalQuote:
     balance: int  # the user's pBTC
 
 
-def withdrawal_quote(*, user, amount_pegged: int, balance: int | None = None) -> WithdrawalQuote:
+def withdrawal_quote(
+    *, user: User, amount_pegged: int, balance: int | None = None
+) -> WithdrawalQuote:
     """Every rule of a withdrawal request, in one place (the preview, the API and
     withdrawal_request call it); WithdrawalError with a message for the user. `balance` is the
     user's pBTC as read under the ledger's lock; by default it is read now."""
@@ -77,7 +80,7 @@ def _check_amount(amount_pegged: int) -> None:
         raise WithdrawalError(f"The largest withdrawal is {largest}.")
 
 
-def _destination(user) -> str:
+def _destination(user: User) -> str:
     """The user's registered withdraw address, if today's rules let the portal pay it."""
     mapping = withdrawal_mapping(user)
     if mapping is None:
@@ -106,7 +109,7 @@ def _check_value(amount_pegged: int, amount: int) -> None:
         )
 
 
-def withdrawal_request(*, user, amount_pegged: int, request_id: str) -> Withdrawal:
+def withdrawal_request(*, user: User, amount_pegged: int, request_id: str) -> Withdrawal:
     """Escrow `amount_pegged` pBTC of the user's and record a withdrawal to their registered
     withdraw address. Every rule (withdrawal_quote) passes before any row is written, the
     balance under the ledger's lock. A request_id seen before returns that first withdrawal."""
@@ -125,11 +128,11 @@ def withdrawal_request(*, user, amount_pegged: int, request_id: str) -> Withdraw
         return earlier  # a concurrent replay committed first
 
 
-def _earlier(user, request_id: str) -> Withdrawal | None:
+def _earlier(user: User, request_id: str) -> Withdrawal | None:
     return Withdrawal.objects.filter(user=user, request_id=request_id).first()
 
 
-def _rate():
+def _rate() -> Decimal:
     try:
         return rate_in_force(Pair.BTC_PBTC).rate
     except ExchangeRate.DoesNotExist:
@@ -137,7 +140,7 @@ def _rate():
 
 
 @transaction.atomic
-def _escrow(user, amount_pegged: int, request_id: str) -> Withdrawal:
+def _escrow(user: User, amount_pegged: int, request_id: str) -> Withdrawal:
     source = ledger_account_for(user)
     escrow = system_account(LedgerAccount.System.SON_ACCOUNT)
     held = ledger_lock(accounts=[source, escrow], asset=Asset.PBTC)
@@ -168,7 +171,9 @@ def _escrow(user, amount_pegged: int, request_id: str) -> Withdrawal:
 
 
 @transaction.atomic
-def withdrawal_fail(*, withdrawal: Withdrawal, reason: str, by=None) -> Withdrawal:
+def withdrawal_fail(
+    *, withdrawal: Withdrawal, reason: str, by: User | AnonymousUser | None = None
+) -> Withdrawal:
     """requested or held -> failed, returning the escrow to the user. A withdrawal already in
     a transaction cannot fail this way (the signers' journals hold its payout). `by`: the
     person who failed it (None: the portal); the audit log records who and why."""

@@ -57,6 +57,7 @@ def _spend_coins(stx: SidechainTransaction) -> None:
 
 
 def _keep_change(stx: SidechainTransaction) -> None:
+    assert stx.change_witness_script is not None  # set with the change (builder._persist)
     coin = Coin.objects.create(
         chain=stx.chain,
         txid=stx.txid,

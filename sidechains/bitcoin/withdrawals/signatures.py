@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import coincurve
 from bitcoin.core import CTransaction
@@ -38,7 +39,7 @@ def withdrawal_payout_id(withdrawal: Withdrawal) -> str:
     return f"w-{withdrawal.pk}"
 
 
-def signing_request_for(sidechain_tx: SidechainTransaction) -> dict:
+def signing_request_for(sidechain_tx: SidechainTransaction) -> dict[str, Any]:
     """The request a signer reviews and signs (docs/signing-requests.md), exactly. No input
     amounts: each input's previous transaction, from which the signers read them."""
     coins = [i.coin for i in sidechain_tx.inputs.select_related("coin").order_by("index")]
@@ -71,7 +72,7 @@ def signing_request_for(sidechain_tx: SidechainTransaction) -> dict:
     }
 
 
-def _refund_payouts(sidechain_tx: SidechainTransaction) -> list[dict]:
+def _refund_payouts(sidechain_tx: SidechainTransaction) -> list[dict[str, Any]]:
     """A refund transaction's payout (sidechains/bitcoin/refunds.py), listed like a withdrawal."""
     return [
         {"id": refund.payout_id, "address": refund.address, "amount": refund.amount}
@@ -86,7 +87,7 @@ class SubmitResult:
 
 
 @transaction.atomic
-def signatures_submit(*, son: SON, sidechain_tx_id: int, answer: dict) -> SubmitResult:
+def signatures_submit(*, son: SON, sidechain_tx_id: int, answer: dict[str, Any]) -> SubmitResult:
     """Store a signer's answer (its shape checked by serializers.SigningAnswerInput): every
     signature verified against its input's BIP143 digest, or a refusal.
 
@@ -137,7 +138,9 @@ def _refusal_store(stx: SidechainTransaction, son: SON, reasons: list[str]) -> S
     return SubmitResult(0, _is_complete(stx))
 
 
-def _verified(stx: SidechainTransaction, son: SON, signatures) -> list[tuple[int, str, bytes]]:
+def _verified(
+    stx: SidechainTransaction, son: SON, signatures: list[dict[str, Any]]
+) -> list[tuple[int, str, bytes]]:
     registered = son.public_key(Sidechain.BITCOIN)
     if registered is None:
         raise SignatureRejected(f"SON {son} has no registered Bitcoin key.")
@@ -164,7 +167,9 @@ def _verified(stx: SidechainTransaction, son: SON, signatures) -> list[tuple[int
     return verified
 
 
-def _valid(tx, index: int, script: bytes, amount: int, key: bytes, signature: bytes) -> bool:
+def _valid(
+    tx: CTransaction, index: int, script: bytes, amount: int, key: bytes, signature: bytes
+) -> bool:
     if len(signature) < 9 or signature[-1] != 1:  # SIGHASH_ALL only
         return False
     digest = signature_hash(tx, index, script, amount)

@@ -11,6 +11,7 @@ not answer stops the round: the next beat tries again.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from bitcoin.core import CMutableTransaction, CScriptWitness, CTransaction, CTxInWitness, CTxWitness
 from django.conf import settings
@@ -27,7 +28,7 @@ from sidechains.bitcoin.withdrawals.fees import withdrawal_feerate
 from sidechains.bitcoin.withdrawals.requests import withdrawal_return_escrow
 from sidechains.bitcoin.withdrawals.settlement import sidechain_tx_confirm
 from sidechains.bitcoin.withdrawals.signatures import chosen_signatures
-from sidechains.models import Coin, SidechainTransaction, TxInput, Withdrawal
+from sidechains.models import Coin, SidechainTransaction, TxInput, UnspendableKind, Withdrawal
 from sidechains.transitions import (
     coin_transition,
     sidechain_tx_created,
@@ -44,7 +45,7 @@ ALREADY_KNOWN = -27
 ALREADY_KNOWN_TEXT = ("txn-already-in-mempool", "already")
 
 
-def withdrawals_track(*, rpc: BitcoinRPC, now=None) -> int:
+def withdrawals_track(*, rpc: BitcoinRPC, now: datetime | None = None) -> int:
     """One round over the open transactions that are due; returns how many changed status."""
     now = now or timezone.now()
     due = SidechainTransaction.objects.for_chain(Sidechain.BITCOIN).due(now).order_by("pk")
@@ -94,16 +95,16 @@ def sidechain_tx_broadcast(*, sidechain_tx_id: int, rpc: BitcoinRPC) -> Sidechai
     stx = _finalized(sidechain_tx_id)
     if stx.status != STX.AWAITING_SIGNATURES or stx.signed_tx is None:
         return stx
-    if _send(stx, rpc):
+    if _send(stx, bytes(stx.signed_tx), rpc):
         _mark_broadcast(stx)
     stx.refresh_from_db()
     return stx
 
 
-def _send(stx: SidechainTransaction, rpc: BitcoinRPC) -> bool:
+def _send(stx: SidechainTransaction, signed: bytes, rpc: BitcoinRPC) -> bool:
     """Send the stored signed bytes; True if the node has them now."""
     try:
-        rpc.send_raw_transaction(bytes(stx.signed_tx))
+        rpc.send_raw_transaction(signed)
     except BitcoinRPCUnavailable:
         raise
     except BitcoinRPCError as e:
@@ -188,7 +189,7 @@ def sidechain_tx_fail_if_unspendable(*, sidechain_tx_id: int, rpc: BitcoinRPC) -
     return _fail_family(stx.pk, family)
 
 
-def _lost_input(stx: SidechainTransaction, family: list[int]):
+def _lost_input(stx: SidechainTransaction, family: list[int]) -> tuple[UnspendableKind, str] | None:
     """(kind, reason) of the first input coin it can never spend, or None."""
     inputs = stx.inputs.select_related("coin__deposit", "coin__spent_by").order_by("index")
     for tx_input in inputs:
@@ -271,7 +272,7 @@ def sidechain_tx_rebroadcast(*, sidechain_tx: SidechainTransaction, rpc: Bitcoin
     restart, an eviction). True if sent."""
     if sidechain_tx.signed_tx is None or in_mempool(rpc, sidechain_tx.txid):
         return False
-    if not _send(sidechain_tx, rpc):
+    if not _send(sidechain_tx, bytes(sidechain_tx.signed_tx), rpc):
         return False
     log.info("sent transaction %s (%s) again", sidechain_tx.pk, sidechain_tx.txid)
     return True
