@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Self
 
+from django.apps import apps
 from django.db import models
 from django.db.models import Q
 
@@ -255,8 +256,9 @@ class SidechainTransaction(models.Model):
     def family_withdrawals(self) -> WithdrawalQuerySet:
         """The withdrawals it pays: those of its family (kept on the first one until a bump
         confirms)."""
-        withdrawal = self._meta.get_field("withdrawals").related_model  # Withdrawal
-        return withdrawal._default_manager.filter(sidechain_tx__in=self.family_ids())
+        # By name: the withdrawals' module imports this one.
+        withdrawal = apps.get_model("sidechains", "Withdrawal")
+        return withdrawal.objects.filter(sidechain_tx__in=self.family_ids())
 
     def depth(self, tip: int | None) -> int | None:
         """Confirmations at the tip height `tip` (the listener's), from the block it was mined
