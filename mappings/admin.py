@@ -1,10 +1,13 @@
 from django.contrib import admin
 
+from core.admin_actions import ReadOnlyAdmin
 from mappings.models import AddressClaim, SidechainAddress
 
 
 @admin.register(SidechainAddress)
-class SidechainAddressAdmin(admin.ModelAdmin):
+class SidechainAddressAdmin(ReadOnlyAdmin):
+    """Mappings change only through the user's pages and the API, which keep the history."""
+
     list_display = ["user", "sidechain", "identifier", "withdraw_address", "valid_from", "expires"]
     list_filter = ["sidechain", ("expires", admin.EmptyFieldListFilter)]
     search_fields = [
@@ -15,16 +18,6 @@ class SidechainAddressAdmin(admin.ModelAdmin):
         "hive_account",
     ]
     exclude = ["deposit_witness_script", "deposit_script_pubkey"]
-
-    # Mappings change only through the user's pages and the API, which keep the history.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(AddressClaim)

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from core.admin_actions import ReadOnlyInline
+from core.admin_actions import ReadOnlyAdmin, ReadOnlyInline
 from proposals.models import Approval, Proposal, ProposalEvent, Witness
 
 
@@ -23,19 +23,10 @@ class ProposalEventInline(ReadOnlyInline):
 
 
 @admin.register(Proposal)
-class ProposalAdmin(admin.ModelAdmin):
+class ProposalAdmin(ReadOnlyAdmin):
     """Proposals change only through witnesses' approvals and the beat: read-only here."""
 
     list_display = ["__str__", "kind", "status", "created_at", "expires_at", "executed_at"]
     list_filter = ["kind", "status"]
     search_fields = ["son__name", "result"]
     inlines = [ApprovalInline, ProposalEventInline]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

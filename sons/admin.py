@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
-from core.admin_actions import reason_or_page
+from core.admin_actions import ReadOnlyAdmin, reason_or_page
 from sons import services
 from sons.models import SON, SONPublicKey, SONStatistics, SONStatusChange
 
@@ -91,15 +91,6 @@ class SONAdmin(admin.ModelAdmin):
 
 
 @admin.register(SONStatusChange)
-class SONStatusChangeAdmin(admin.ModelAdmin):
+class SONStatusChangeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "son", "old_status", "new_status", "reason"]
     list_filter = ["new_status", "son"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
