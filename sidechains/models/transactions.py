@@ -52,6 +52,7 @@ class Coin(models.Model):
         RESERVED = "reserved", "reserved by an unconfirmed transaction"
         SPENT = "spent"
         LOST = "lost", "spent outside the portal"
+        MISSING = "missing", "not unspent on the node (reorged out or spent elsewhere)"
 
     HELD_STATUSES = (Status.AVAILABLE, Status.RESERVED)
 

@@ -20,7 +20,8 @@ from chains.bitcoin.spend import REFUND_TX_VERSION, refund_sequence, sign_input,
 from ledger.models import Entry
 from ledger.services import balances_of, ledger_check
 from mappings.services import mapping_set_bitcoin
-from sidechains.bitcoin.listener import coin_lost, listener_scan
+from sidechains.bitcoin.clawbacks import coin_lost
+from sidechains.bitcoin.listener import listener_scan
 from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.bitcoin.withdrawals.tracker import (
@@ -43,6 +44,7 @@ FEE = 5_000
 @pytest.fixture
 def chain(chain, settings):
     settings.BITCOIN_DEPOSIT_TIMELOCK = TIMELOCK  # before the mapping is registered
+    settings.BITCOIN_RECLAIM_MARGIN = 2
     return chain
 
 
@@ -130,7 +132,9 @@ def test_a_reclaimed_input_fails_the_transaction_and_returns_the_escrow(
     assert stx.txid in withdrawal.failure_reason
     assert "reclaimed by its depositor" in withdrawal.failure_reason
     assert [e.new_status for e in withdrawal.events.all()] == ["requested", "batched", "failed"]
-    assert balances_of(user_carol)["pBTC"] == 2_500_000
+    # The escrow came back; the reclaimed deposit's credit was clawed back.
+    assert balances_of(user_carol)["pBTC"] == 1_000_000
+    assert Entry.objects.get(reason=Entry.Reason.CLAWBACK).amount == 1_500_000
     entry = Entry.objects.get(reason=Entry.Reason.WITHDRAWAL_RETURN)
     assert entry.reference == f"withdrawal:{withdrawal.pk}"
     assert ledger_check() == []

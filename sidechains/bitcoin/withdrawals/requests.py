@@ -64,6 +64,12 @@ def withdrawal_quote(
     _check_value(amount_pegged, amount)
     if balance is None:
         balance = balances_of(user)[Asset.PBTC]
+    if balance < 0:
+        raise WithdrawalError(
+            f"Your pBTC balance is negative ({amount_format(balance, Asset.PBTC)}): a credited "
+            "deposit was clawed back (see Deposits). Withdrawals are refused until your balance "
+            "is above zero again."
+        )
     if amount_pegged > balance:
         raise WithdrawalError(
             f"Your balance, {amount_format(balance, Asset.PBTC)}, is less than "
