@@ -80,13 +80,13 @@ class RegtestWallet:
         return self.rpc.generate_to_address(n, address or str(self.p2wpkh))
 
     def transaction(
-        self, payments: list[tuple[bytes, int]], *, legacy: bool = False
+        self, payments: list[tuple[bytes, int]], *, legacy: bool = False, fee: int = FEE
     ) -> CTransaction:
         """A signed transaction paying (script_pubkey, amount) pairs, with change to us."""
         coin = self._coin(legacy)
         self._spent[coin.outpoint] = coin
         outputs = [CMutableTxOut(amount, CScript(script)) for script, amount in payments]
-        change = coin.value - sum(amount for _, amount in payments) - FEE
+        change = coin.value - sum(amount for _, amount in payments) - fee
         outputs.append(CMutableTxOut(change, self.p2wpkh.to_scriptPubKey()))
         tx = CMutableTransaction([CMutableTxIn(coin.outpoint)], outputs, nVersion=2)
         return self._signed(tx, coin)
@@ -98,8 +98,10 @@ class RegtestWallet:
         conflict = CMutableTransaction([CMutableTxIn(coin.outpoint)], [out], nVersion=2)
         return self._signed(conflict, coin)
 
-    def send(self, payments: list[tuple[bytes, int]], *, legacy: bool = False) -> CTransaction:
-        tx = self.transaction(payments, legacy=legacy)
+    def send(
+        self, payments: list[tuple[bytes, int]], *, legacy: bool = False, fee: int = FEE
+    ) -> CTransaction:
+        tx = self.transaction(payments, legacy=legacy, fee=fee)
         self.rpc.send_raw_transaction(tx.serialize())
         return tx
 

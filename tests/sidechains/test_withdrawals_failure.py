@@ -105,8 +105,9 @@ def test_a_reclaimed_input_fails_the_transaction_and_returns_the_escrow(
     assert sorted(stx.inputs.values_list("coin_id", flat=True)) == sorted([big.pk, small.pk])
     assert balances_of(user_carol)["pBTC"] == 500_000
 
-    # The depositor spends the bigger coin with their own key: its deposit is T blocks deep.
+    # The depositor spends the bigger coin with their own key once its deposit is T deep.
     tx = reclaim(big, user_key, chain.p2wpkh.to_scriptPubKey())
+    chain.mine(big.deposit.reclaim_height() - rpc.get_block_count() - 1)
     rpc.send_raw_transaction(tx.serialize())
     chain.mine(1)
     listener_scan(rpc=rpc)

@@ -70,11 +70,25 @@ def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
         withdrawals = _hold_undeliverable(withdrawals)
         if not withdrawals:
             return None
-        coins = _spendable_coins(keys)
+        coins = _spendable_coins(keys, tip=rpc.get_block_count())
         plan = plan_batch(withdrawals, coins, keys, feerate)
+        while plan is not None and (gone := coins_gone(rpc, plan.coins)):
+            coins = [coin for coin in coins if coin not in gone]
+            plan = plan_batch(withdrawals, coins, keys, feerate)
         if plan is None:
             return None
         return _persist(plan, keys, feerate)
+
+
+def coins_gone(rpc: BitcoinRPC, coins: Sequence[Coin]) -> list[Coin]:
+    """Those of `coins` the node does not show unspent (gettxout, mempool included), each
+    marked missing at once: out of coin selection until the node shows it again."""
+    gone = [c for c in coins if rpc.get_tx_out(c.txid, c.vout, include_mempool=True) is None]
+    for coin in gone:
+        note = "not unspent on the node when selected (gettxout)"
+        log.warning("coin %s (%s): %s", coin.pk, coin.outpoint, note)
+        coin_transition(coin.pk, coin.status, Coin.Status.MISSING, note)
+    return gone
 
 
 def _hold_undeliverable(withdrawals: list[Withdrawal]) -> list[Withdrawal]:
@@ -92,11 +106,26 @@ def _hold_undeliverable(withdrawals: list[Withdrawal]) -> list[Withdrawal]:
     return payable
 
 
-def _spendable_coins(keys: list[bytes]) -> list[Coin]:
-    """Available coins of the current federation, locked, largest first."""
+def _spendable_coins(keys: list[bytes], *, tip: int) -> list[Coin]:
+    """Available coins of the current federation, locked, largest first; never a deposit coin
+    within BITCOIN_RECLAIM_MARGIN blocks of its reclaim height (the spend would race the
+    depositor's own)."""
     available = Coin.objects.for_chain(Sidechain.BITCOIN).available()
-    coins = [c for c in available.select_for_update(skip_locked=True) if _spendable(c, keys)]
+    locked = available.select_for_update(skip_locked=True, of=("self",))
+    coins = [
+        c
+        for c in locked.select_related("deposit__mapping")
+        if _spendable(c, keys) and not near_reclaim(c, tip)
+    ]
     return sorted(coins, key=lambda c: (-c.amount, c.pk))
+
+
+def near_reclaim(coin: Coin, tip: int) -> bool:
+    """A deposit coin its depositor may take back alone within the margin."""
+    deposit = coin.deposit if coin.deposit_id is not None else None
+    if deposit is None:
+        return False
+    return deposit.reclaim_height() - tip < settings.BITCOIN_RECLAIM_MARGIN
 
 
 def _spendable(coin: Coin, keys: list[bytes]) -> bool:
