@@ -195,9 +195,15 @@ class SidechainTransaction(models.Model):
         FAILED = "failed"
         REPLACED = "replaced", "replaced by a fee bump"
 
+    class Kind(models.TextChoices):
+        WITHDRAWAL = "withdrawal", "withdrawal batch"
+        REFUND = "refund"
+        SWEEP = "sweep", "sweep of deposit coins into the wallet"
+
     OPEN_STATUSES = (Status.AWAITING_SIGNATURES, Status.BROADCAST)
 
     chain = models.CharField(max_length=16, choices=Sidechain, default=Sidechain.BITCOIN)
+    kind = models.CharField(max_length=12, choices=Kind, default=Kind.WITHDRAWAL)
     status = models.CharField(max_length=24, choices=Status, default=Status.AWAITING_SIGNATURES)
     unsigned_tx = models.BinaryField()
     signed_tx = models.BinaryField(null=True, blank=True)

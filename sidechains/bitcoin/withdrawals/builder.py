@@ -29,7 +29,7 @@ from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.bitcoin.withdrawals.fees import federation_keys, withdrawal_feerate
 from sidechains.bitcoin.withdrawals.requests import withdrawal_hold
 from sidechains.bitcoin.withdrawals.signatures import MAX_PREV_TX_BYTES, PREV_TXS_BUDGET
-from sidechains.models import Coin, SidechainTransaction, TxInput, Withdrawal
+from sidechains.models import CircuitBreaker, Coin, SidechainTransaction, TxInput, Withdrawal
 from sidechains.transitions import (
     coin_transition,
     sidechain_tx_created,
@@ -40,6 +40,10 @@ from sons.models import Sidechain
 log = logging.getLogger(__name__)
 
 WAITING_FOR_COINS = "waiting: the federation's coins cannot pay it now"
+BREAKER_TRIPPED = (
+    "waiting: new batches are stopped until an administrator resumes them (the federation's "
+    "reserves fell short of what it owes)"
+)
 
 
 @dataclass
@@ -57,7 +61,7 @@ def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
     """Batch the oldest requested withdrawals the coins can pay into one unsigned transaction;
     None if there is nothing to batch or no coins to pay any of them."""
     keys = federation_keys()
-    if not keys:
+    if not keys or _breaker_tripped():
         return None
     feerate = withdrawal_feerate(rpc=rpc)
     with transaction.atomic():
@@ -91,6 +95,16 @@ def coins_gone(rpc: BitcoinRPC, coins: Sequence[Coin]) -> list[Coin]:
     return gone
 
 
+def _breaker_tripped() -> bool:
+    """No new batches while the chain's circuit breaker is tripped (reserves short); the
+    waiting withdrawals say so."""
+    if not CircuitBreaker.is_tripped(Sidechain.BITCOIN):
+        return False
+    waiting = Withdrawal.objects.batchable().for_chain(Sidechain.BITCOIN)
+    waiting.update(note=BREAKER_TRIPPED)
+    return True
+
+
 def _hold_undeliverable(withdrawals: list[Withdrawal]) -> list[Withdrawal]:
     """The withdrawals the portal may pay; each other one is held for review (e.g. its address
     was registered before a rule that now refuses it, or a SON's key now pays to it)."""
@@ -115,7 +129,7 @@ def _spendable_coins(keys: list[bytes], *, tip: int) -> list[Coin]:
     coins = [
         c
         for c in locked.select_related("deposit__mapping")
-        if _spendable(c, keys) and not near_reclaim(c, tip)
+        if is_spendable(c, keys) and not near_reclaim(c, tip)
     ]
     return sorted(coins, key=lambda c: (-c.amount, c.pk))
 
@@ -128,7 +142,7 @@ def near_reclaim(coin: Coin, tip: int) -> bool:
     return deposit.reclaim_height() - tip < settings.BITCOIN_RECLAIM_MARGIN
 
 
-def _spendable(coin: Coin, keys: list[bytes]) -> bool:
+def is_spendable(coin: Coin, keys: list[bytes]) -> bool:
     """Only coins of the current federation (the signers recognise no other scripts) whose
     previous transaction is kept and within the signers' limit (they take no amount on trust)."""
     if coin.prev_tx is None or len(coin.prev_tx) > MAX_PREV_TX_BYTES:
@@ -179,7 +193,7 @@ def _select(
     carried: set[str] = set()  # the previous transactions the signing request will carry
     room = PREV_TXS_BUDGET
     for coin in coins:
-        assert coin.prev_tx is not None  # only coins with one are spendable (_spendable)
+        assert coin.prev_tx is not None  # only coins with one are spendable (is_spendable)
         if coin.txid not in carried:
             if len(coin.prev_tx) > room:
                 continue  # over the signers' request size: it waits for another batch

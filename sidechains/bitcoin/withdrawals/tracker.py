@@ -338,11 +338,14 @@ def in_mempool(rpc: BitcoinRPC, txid: str) -> bool:
     return True
 
 
-def sidechain_tx_bump(*, sidechain_tx_id: int, rpc: BitcoinRPC) -> SidechainTransaction | None:
+def sidechain_tx_bump(
+    *, sidechain_tx_id: int, rpc: BitcoinRPC, feerate: int | None = None
+) -> SidechainTransaction | None:
     """A replacement of a sent, unconfirmed transaction: the same inputs and payouts, a higher
     fee taken from the change, fee_bump_of set; the signers sign it as a fee bump. None when
-    it cannot be bumped (no change left above dust, the rate already at the cap)."""
-    floor = withdrawal_feerate(rpc=rpc)
+    it cannot be bumped (no change left above dust, the rate already at the cap). `feerate`
+    asks for at least that rate (a sweep nearing its deadline), within the cap."""
+    floor = max(withdrawal_feerate(rpc=rpc), feerate or 0)
     with transaction.atomic():
         old = SidechainTransaction.objects.select_for_update().get(pk=sidechain_tx_id)
         if old.status != STX.BROADCAST or old.fee_bumps.exists():
@@ -363,6 +366,7 @@ def _persist_bump(old: SidechainTransaction, feerate: int, change: int) -> Sidec
     tx.vout[-1].nValue = change  # the change is the last output; the payouts stay as they are
     bump = SidechainTransaction.objects.create(
         chain=old.chain,
+        kind=old.kind,
         unsigned_tx=tx.serialize(),
         txid=txid_of(tx),
         fee=old.fee + old.change_amount - change,
