@@ -90,6 +90,8 @@ def test_a_reorg_with_a_conflicting_spend_claws_back_the_credit(chain, mapping, 
     assert deposit.status == Deposit.Status.REORGED
     assert deposit.confirmations(ChainCursor.objects.get()) == 0
     assert coin.status == Coin.Status.MISSING  # out of coin selection at once
+    with pytest.raises(WithdrawalError, match="left the best chain"):  # in doubt: no more
+        withdrawal_request(user=user_carol, amount_pegged=10_000, request_id="c0")
     stx = withdrawals_batch(rpc=rpc)  # carol's withdrawal is paid from dave's coin only
     assert list(stx.inputs.values_list("coin_id", flat=True)) == [daves.pk]
 
