@@ -45,6 +45,10 @@ SWEEP = SidechainTransaction.Kind.SWEEP
 UNSWEPT = (Coin.Status.AVAILABLE, Coin.Status.RESERVED, Coin.Status.MISSING)
 
 
+class SweepError(Exception):
+    """A sweep that cannot be built as planned; nothing was written."""
+
+
 def sweep_deadline_blocks(timelock: int) -> int:
     """Blocks after a deposit's block by which its coin is swept: the setting, T/4 by default,
     never later than T - BITCOIN_RECLAIM_MARGIN."""
@@ -158,7 +162,10 @@ def _persist(coins: list[Coin], keys: list[bytes], feerate: int) -> SidechainTra
     )
     note = f"swept by transaction {stx.pk} ({stx.txid})"
     for coin in coins:
-        coin_transition(coin.pk, Coin.Status.AVAILABLE, Coin.Status.RESERVED, note, reserved_by=stx)
+        if not coin_transition(
+            coin.pk, Coin.Status.AVAILABLE, Coin.Status.RESERVED, note, reserved_by=stx
+        ):  # cannot happen under our row locks; never sweep a coin another transaction holds
+            raise SweepError(f"Coin {coin.pk} was taken while the sweep was built.")
     log.info("sweep %s: %s coin(s), %s sat fee", stx.pk, len(coins), fee)
     return stx
 

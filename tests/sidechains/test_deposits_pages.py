@@ -58,6 +58,26 @@ def test_it_lists_a_users_own_deposits_with_their_confirmations(
     assert "<html" in page and 'hx-trigger="every 5s"' in page
 
 
+def test_it_caps_the_count_and_shows_a_deposit_off_the_best_chain_at_0(
+    client, user_carol, carol_deposit, bitcoin
+):
+    mine(bitcoin, 4)  # 5 blocks deep, 3 needed
+    listener_scan(rpc=bitcoin)
+    client.force_login(user_carol)
+    assert "3 / 3 ✓ done" in client.get(DEPOSITS).content.decode()
+
+    # The listener's kept hash at the deposit's height is another block now (a reorg).
+    cursor = ChainCursor.objects.get(chain="bitcoin")
+    cursor.recent = [
+        [h, "ab" * 32 if h == carol_deposit.block_height else block] for h, block in cursor.recent
+    ]
+    cursor.save()
+
+    page = client.get(DEPOSITS).content.decode()
+    assert '0 / 3 <small class="muted">not on the best chain</small>' in page
+    assert "✓ done" not in page
+
+
 def test_it_shows_the_credited_amount_and_rate(client, user_carol, carol_deposit):
     set_btc_rate("0.5")
     Deposit.objects.filter(pk=carol_deposit.pk).update(status=Deposit.Status.CONFIRMED)
