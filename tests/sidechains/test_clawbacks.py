@@ -11,10 +11,12 @@ from ledger.services import balances_of, ledger_receivables
 from mappings.services import mapping_set_bitcoin
 from sidechains.bitcoin.deposits import deposits_process
 from sidechains.bitcoin.listener import listener_scan
+from sidechains.bitcoin.sweeps import sweep_deadline, sweeps_process
 from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
-from sidechains.models import Alert, ChainCursor, Coin, Deposit, Withdrawal
+from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
+from sidechains.models import Alert, ChainCursor, Coin, Deposit, SidechainTransaction, Withdrawal
 from tests import fixtures
 from tests.mappings.helpers import new_key, regtest_p2wpkh
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
@@ -122,7 +124,11 @@ def test_a_reclaim_after_t_with_signers_down_claws_back_the_credit(
     coin = deposit_on_chain(chain, mapping, 1_500_000)
     withdrawal_request(user=user_carol, amount_pegged=1_000_000, request_id="c1")
     deposit = coin.deposit
-    # No signer answers: nothing sweeps the coin, and the depositor takes it back after T.
+    # The sweep is built, but no signer answers: the depositor takes the coin back after T.
+    step(rpc, sweep_deadline(deposit) - rpc.get_block_count())
+    assert sweeps_process(rpc=rpc) == 1
+    sweep = SidechainTransaction.objects.get(kind=SidechainTransaction.Kind.SWEEP)
+    assert Alert.objects.filter(kind=Alert.Kind.SWEEP_DEADLINE, deposit=deposit).exists()
     tx = reclaim(coin, user_key, chain.p2wpkh.to_scriptPubKey())
     left = deposit.reclaim_height() - rpc.get_block_count() - 1
     step(rpc, left)
@@ -134,6 +140,9 @@ def test_a_reclaim_after_t_with_signers_down_claws_back_the_credit(
     assert b2lx(tx.GetTxid()) in deposit.note
     coin.refresh_from_db()
     assert coin.status == Coin.Status.LOST
+    assert withdrawals_track(rpc=rpc) == 1  # the unsigned sweep can never be mined: failed
+    sweep.refresh_from_db()
+    assert sweep.status == SidechainTransaction.Status.FAILED
     assert balances_of(user_carol)["pBTC"] == -1_000_000
     with pytest.raises(WithdrawalError, match="balance is negative"):
         withdrawal_request(user=user_carol, amount_pegged=10_000, request_id="c2")
