@@ -3,7 +3,8 @@
 Every movement is an Entry from one account to another; each account keeps one Balance row per
 asset, changed only under a row lock together with the Entry that explains it. Invariants:
 per asset the balances sum to zero (the issuance account's negative balance is the supply), each
-balance equals its entries, and no balance but issuance's is negative.
+balance equals its entries, and no balance but issuance's is negative, except a user's after a
+clawback (a receivable: the balance row is marked may_go_negative by the clawback itself).
 """
 
 from django.conf import settings
@@ -72,6 +73,7 @@ class Entry(models.Model):
         WITHDRAWAL_ESCROW = "withdrawal_escrow", "withdrawal requested (escrow)"
         WITHDRAWAL_BURN = "withdrawal_burn", "withdrawal settled (escrow burned)"
         WITHDRAWAL_RETURN = "withdrawal_return", "withdrawal failed (escrow returned)"
+        CLAWBACK = "clawback", "credited deposit taken back (reorged out or reclaimed)"
 
     source = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="debits")
     destination = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="credits")

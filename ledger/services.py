@@ -8,7 +8,7 @@ reference, asset) makes a retried movement collide: the retry gets the first ent
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, Sum
+from django.db.models import Exists, F, OuterRef, Sum
 
 from ledger.models import Balance, Entry, LedgerAccount
 from rates.assets import Asset, amount_format
@@ -55,21 +55,27 @@ def ledger_transfer(
     amount: int,
     reason: str,
     reference: str,
+    allow_negative: bool = False,
 ) -> Entry:
     """Move `amount` base units of `asset` from source to destination; returns the Entry.
 
     Raises InsufficientFunds if a balance other than issuance's would go below zero, and
     EntryConflict if (reason, reference, asset) was recorded for a different movement. A repeat
-    of a recorded movement changes nothing and returns its entry.
+    of a recorded movement changes nothing and returns its entry. `allow_negative` (clawbacks
+    only) lets the source's balance go below zero: a receivable, marked on its Balance row.
     """
     _check_request(source, destination, asset, amount, reason)
+    if allow_negative and reason != Entry.Reason.CLAWBACK:
+        raise LedgerError("Only a clawback may take a balance below zero.")
     balances = _lock_balances([source, destination], asset)
     # Read after the locks: a concurrent retry that committed first is visible now.
     earlier = Entry.objects.filter(reason=reason, reference=reference, asset=asset).first()
     if earlier is not None:
         return _replay(earlier, source, destination, amount)
     debited = balances[source.pk]
-    if debited.amount < amount and not source.may_go_negative:
+    if debited.amount < amount and allow_negative and not debited.may_go_negative:
+        Balance.objects.filter(pk=debited.pk).update(may_go_negative=True)
+    elif debited.amount < amount and not source.may_go_negative:
         raise InsufficientFunds(
             f"{source} holds {amount_format(debited.amount, asset)}, "
             f"not {amount_format(amount, asset)}."
@@ -171,6 +177,31 @@ def ledger_supply() -> dict[str, int]:
     return {asset: -issued.get(asset, 0) for asset in LEDGER_ASSETS}
 
 
+def ledger_liabilities() -> dict[str, int]:
+    """Per asset, what the users hold: the sum of positive user balances only. A negative
+    balance (a clawback's receivable) is never netted against the others."""
+    held = (
+        Balance.objects.filter(account__user__isnull=False, amount__gt=0)
+        .values("asset")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    totals = {row["asset"]: row["total"] for row in held}
+    return {asset: totals.get(asset, 0) for asset in LEDGER_ASSETS}
+
+
+def ledger_receivables() -> dict[str, int]:
+    """Per asset, what users owe after clawbacks: minus the sum of negative user balances."""
+    owed = (
+        Balance.objects.filter(account__user__isnull=False, amount__lt=0)
+        .values("asset")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    totals = {row["asset"]: -row["total"] for row in owed}
+    return {asset: totals.get(asset, 0) for asset in LEDGER_ASSETS}
+
+
 def ledger_check() -> list[str]:
     """Every broken ledger invariant, as a sentence; empty when the ledger is sound.
 
@@ -220,9 +251,14 @@ def _balances_off_their_entries() -> list[str]:
 
 
 def _negative_balances() -> list[str]:
+    # A user's balance a clawback took below zero is a receivable (ledger_receivables).
+    clawed_back = Entry.objects.filter(
+        source=OuterRef("account"), asset=OuterRef("asset"), reason=Entry.Reason.CLAWBACK
+    )
     negative = (
         Balance.objects.filter(amount__lt=0)
         .exclude(account__system=LedgerAccount.System.ISSUANCE)
+        .exclude(Exists(clawed_back))
         .select_related("account")
     )
     return [f"{b.account} has a negative {b.asset} balance {b.amount}" for b in negative]

@@ -99,10 +99,10 @@ def _refund_evidence(proposal: Proposal) -> dict:
     SONs were active of how many, and the threshold), and the refund's destination and amounts."""
     deposit = Deposit.objects.select_related("user", "mapping").get(pk=proposal.deposit_id)
     set_aside = deposit.events.filter(new_status=Deposit.Status.REFUND_PENDING).last()
-    tip = ChainCursor.objects.filter(chain=Sidechain.BITCOIN).values_list("height", flat=True)
+    cursor = ChainCursor.objects.filter(chain=Sidechain.BITCOIN).first()
     return {
         "deposit": deposit,
-        "confirmations": deposit.confirmations(tip.first() or deposit.block_height),
+        "confirmations": deposit.confirmations(cursor) if cursor else 0,
         "why": set_aside.note if set_aside else proposal.payload.get("why", ""),
         "refund": proposal.payload,
         "refunds": deposit.refunds.select_related("sidechain_tx"),

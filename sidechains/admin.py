@@ -14,13 +14,16 @@ from rates.assets import Asset, amount_format
 from sidechains.alerts import alerts_resolve
 from sidechains.bitcoin.listener import RescanError, rescan_start
 from sidechains.bitcoin.node import bitcoin_rpc
+from sidechains.bitcoin.reserves import BreakerError, breaker_resume
 from sidechains.models import (
     Alert,
     ChainCursor,
+    CircuitBreaker,
     Coin,
     Deposit,
     DepositEvent,
     RescanJob,
+    ReservesCheck,
     SidechainTransaction,
     SignerRefusal,
     TxInput,
@@ -346,3 +349,42 @@ class CoinAdmin(ReadOnlyAdmin):
     list_filter = ["status", "kind", "chain"]
     search_fields = ["=txid"]
     exclude = ["witness_script"]
+
+
+@admin.register(ReservesCheck)
+class ReservesCheckAdmin(ReadOnlyAdmin):
+    list_display = ["checked_at", "chain", "height", "reserves", "liabilities", "margin"]
+    list_filter = ["chain"]
+    date_hierarchy = "checked_at"
+
+
+@admin.register(CircuitBreaker)
+class CircuitBreakerAdmin(ReadOnlyAdmin):
+    list_display = ["chain", "tripped", "tripped_at", "reason", "resumed_at", "resumed_by"]
+    actions = ["resume"]
+
+    def has_resume_permission(self, request) -> bool:
+        return request.user.has_perm("sidechains.resume_circuitbreaker")
+
+    @admin.action(
+        description="Resume batches (the shortfall is understood)", permissions=["resume"]
+    )
+    def resume(self, request, queryset):
+        reason = reason_or_page(
+            self,
+            request,
+            queryset,
+            title="Resume batches",
+            warning="New withdrawal batches start again on these chains. The shortfall of the "
+            "last reserves check is accepted: only a larger one trips the breaker again.",
+        )
+        if not isinstance(reason, str):
+            return reason
+        for breaker in queryset:
+            try:
+                breaker_resume(chain=breaker.chain, user=request.user, reason=reason)
+            except BreakerError as e:
+                self.message_user(request, str(e), messages.ERROR)
+            else:
+                self.message_user(request, f"{breaker.chain}: batches resume.", messages.SUCCESS)
+        return None

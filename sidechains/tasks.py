@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from chains.bitcoin.rpc import BitcoinRPCUnavailable
-from sidechains.bitcoin import deposits, listener, refunds
+from sidechains.bitcoin import deposits, listener, refunds, reserves, sweeps
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals import builder, tracker
 
@@ -62,3 +62,24 @@ def bitcoin_rescan(job_id: int) -> bool:
     if not finished:
         bitcoin_rescan.delay(job_id)
     return finished
+
+
+@shared_task(name="sidechains.tasks.bitcoin_sweeps")
+def bitcoin_sweeps() -> int:
+    """Sweep credited deposit coins into the federation's wallet before their deadlines."""
+    rpc = bitcoin_rpc()
+    try:
+        return sweeps.sweeps_process(rpc=rpc)
+    finally:
+        rpc.close()
+
+
+@shared_task(name="sidechains.tasks.bitcoin_reserves")
+def bitcoin_reserves() -> int:
+    """Compare the coins the node confirms with what the federation owes; trip the breaker on
+    a shortfall. Returns the margin in satoshi."""
+    rpc = bitcoin_rpc()
+    try:
+        return reserves.reserves_check(rpc=rpc).margin
+    finally:
+        rpc.close()

@@ -42,17 +42,23 @@ class DepositRow:
     deposit: Deposit
     amount: str
     credited: str
-    confirmations: int | None  # None: the node's tip is unknown
+    confirmations: int | None  # None: the listener's tip is unknown; capped at the requirement
+    done: bool  # deep enough
+    on_best_chain: bool
 
 
-def _deposit_row(deposit: Deposit, tip: int | None) -> DepositRow:
+def _deposit_row(deposit: Deposit, cursor: ChainCursor | None) -> DepositRow:
     asset, pegged = DEPOSIT_ASSETS[Sidechain(deposit.chain)]
     credited = deposit.credited_amount
+    depth = None if cursor is None else deposit.confirmations(cursor)
+    required = deposit.confirmations_required
     return DepositRow(
         deposit=deposit,
         amount=amount_format(deposit.amount, asset),
         credited="" if credited is None else amount_format(credited, pegged),
-        confirmations=None if tip is None else deposit.confirmations(tip),
+        confirmations=None if depth is None else min(depth, required),
+        done=depth is not None and depth >= required,
+        on_best_chain=cursor is None or deposit.on_best_chain(cursor),
     )
 
 
@@ -61,8 +67,9 @@ def _deposit_row(deposit: Deposit, tip: int | None) -> DepositRow:
 def deposits(request: HtmxHttpRequest):
     """The user's deposits with their stage; the table polls itself while the page is open."""
     mine = Deposit.objects.for_user(request.user).for_chain(Sidechain.BITCOIN)
-    tip = ChainCursor.height_of(Sidechain.BITCOIN)
-    rows = [_deposit_row(deposit, tip) for deposit in mine]
+    cursor = ChainCursor.objects.filter(chain=Sidechain.BITCOIN).first()
+    tip = None if cursor is None else cursor.height
+    rows = [_deposit_row(deposit, cursor) for deposit in mine.select_related("mapping")]
     template = "sidechains/deposits.html#table" if request.htmx else "sidechains/deposits.html"
     return render(request, template, {"rows": rows, "tip": tip, "now": timezone.now()})
 

@@ -55,6 +55,7 @@ DUPLICATE_PAYOUT = "DUPLICATE_PAYOUT"
 PAYOUT_MISMATCH = "PAYOUT_MISMATCH"
 EXTRA_OUTPUT = "EXTRA_OUTPUT"
 FOREIGN_CHANGE = "FOREIGN_CHANGE"
+NO_WALLET_OUTPUT = "NO_WALLET_OUTPUT"
 DUST_OUTPUT = "DUST_OUTPUT"
 NEGATIVE_FEE = "NEGATIVE_FEE"
 FEE_TOO_HIGH = "FEE_TOO_HIGH"
@@ -350,7 +351,9 @@ def _federation_controlled(
 
 def _output_reasons(tx: Tx, payouts: list[Payout], config: SignerConfig) -> list[str]:
     """Every withdrawal paid exactly once, at most one change output, to the wallet, nothing
-    else. While a withdrawal is not paid, the outputs cannot be told apart: PAYOUT_MISMATCH."""
+    else. While a withdrawal is not paid, the outputs cannot be told apart: PAYOUT_MISMATCH.
+    A request without withdrawals (a sweep of deposit coins) pays the federation's own wallet
+    and nothing else: its one output is the wallet's, or NO_WALLET_OUTPUT."""
     expected = Counter((payout.script_pubkey, payout.amount) for payout in payouts)
     unpaid = expected.copy()
     listed = {payout.script_pubkey for payout in payouts}
@@ -369,6 +372,8 @@ def _output_reasons(tx: Tx, payouts: list[Payout], config: SignerConfig) -> list
             surplus.append(FOREIGN_CHANGE)
     if +unpaid:
         return [PAYOUT_MISMATCH, *reasons]
+    if not payouts and change == 0:
+        surplus.append(NO_WALLET_OUTPUT)
     return [*surplus, *reasons]
 
 

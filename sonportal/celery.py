@@ -33,4 +33,6 @@ def install_schedule(sender: Celery, **kwargs: Any) -> None:
         "bitcoin-listen": _every(listener, "sidechains.tasks.bitcoin_listen"),
         "bitcoin-deposits": _every(listener, "sidechains.tasks.bitcoin_process_deposits"),
         "bitcoin-withdrawals": _every(listener, "sidechains.tasks.bitcoin_withdrawals"),
+        "bitcoin-sweeps": _every(listener, "sidechains.tasks.bitcoin_sweeps"),
+        "bitcoin-reserves": _every(60, "sidechains.tasks.bitcoin_reserves"),
     }

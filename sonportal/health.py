@@ -26,9 +26,10 @@ from chains.bitcoin.rpc import BitcoinRPCError
 from ledger.services import ledger_check, ledger_supply
 from rates.assets import amount_format
 from sidechains.bitcoin.node import bitcoin_rpc
+from sidechains.models import CircuitBreaker, ReservesCheck
 from sonportal.celery import app as celery_app
 from sonportal.tasks import PING_TASK
-from sons.models import SON
+from sons.models import SON, Sidechain
 
 # Who may see alerts may see the system's health.
 DETAIL_PERMISSION = "sidechains.view_alert"
@@ -156,8 +157,37 @@ def check_ledger() -> Check:
     return Check("ledger", True, detail=f"balanced; supply {issued}")
 
 
+def check_reserves() -> Check:
+    """The last stored reserves check (the beat task's; never recomputed here) and the
+    circuit breaker: down while the breaker is tripped."""
+    try:
+        last = ReservesCheck.objects.filter(chain=Sidechain.BITCOIN).first()
+        breaker = CircuitBreaker.objects.filter(chain=Sidechain.BITCOIN).first()
+    except Exception as e:
+        return Check("reserves", False, error=_error(e))
+    if last is None:
+        summary = "not checked yet"
+    else:
+        age = (timezone.now() - last.checked_at).total_seconds()
+        summary = (
+            f"margin {last.margin:+d} sat (reserves {last.reserves}, liabilities "
+            f"{last.liabilities}, receivables {last.receivables}) at height {last.height}, "
+            f"checked {age:.0f} s ago"
+        )
+    if breaker is not None and breaker.tripped:
+        return Check("reserves", False, error=f"circuit breaker tripped: {summary}")
+    return Check("reserves", True, detail=summary)
+
+
 def run_checks() -> list[Check]:
-    checks = [check_database(), check_broker(), check_bitcoin(), check_beat(), check_ledger()]
+    checks = [
+        check_database(),
+        check_broker(),
+        check_bitcoin(),
+        check_beat(),
+        check_ledger(),
+        check_reserves(),
+    ]
     hive = check_hive()
     if hive is not None:
         checks.append(hive)

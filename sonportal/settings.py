@@ -240,6 +240,21 @@ BITCOIN_CONFIRMATIONS = env_confirmations("BITCOIN_CONFIRMATIONS", "10000000:2,1
 BITCOIN_LISTENER_INTERVAL = env_int("BITCOIN_LISTENER_INTERVAL", 10, minimum=1)
 BITCOIN_START_HEIGHT = env_int("BITCOIN_START_HEIGHT", -1, minimum=-1)
 BITCOIN_REORG_DEPTH = env_int("BITCOIN_REORG_DEPTH", 100, minimum=6)
+# Solvency (docs/deposits.md, "Sweeps and clawbacks"). A credited deposit whose block left the
+# best chain and was not mined again within this many blocks is clawed back.
+BITCOIN_CLAWBACK_WINDOW = env_int("BITCOIN_CLAWBACK_WINDOW", 6, minimum=1)
+# Blocks before a deposit's reclaim height (its block + T) within which the portal no longer
+# credits it, spends it in a withdrawal, or counts on a sweep: the depositor may race it.
+BITCOIN_RECLAIM_MARGIN = env_int("BITCOIN_RECLAIM_MARGIN", 144, minimum=1)
+# A credited deposit is swept into the federation's wallet by this many blocks after its own
+# block (default T/4, never later than T - BITCOIN_RECLAIM_MARGIN); the alert for a deadline
+# that cannot be met comes this many blocks before it.
+BITCOIN_SWEEP_DEADLINE = env_int("BITCOIN_SWEEP_DEADLINE", 0, minimum=0)  # 0: T/4
+BITCOIN_SWEEP_ALERT_BEFORE = env_int("BITCOIN_SWEEP_ALERT_BEFORE", 36, minimum=1)
+BITCOIN_SWEEP_BATCH_SIZE = env_int("BITCOIN_SWEEP_BATCH_SIZE", 200, minimum=1)
+# Reserves may fall short of liabilities by at most this many satoshi before the circuit
+# breaker stops new batches (rounding of rates, dust).
+BITCOIN_RESERVES_TOLERANCE = env_int("BITCOIN_RESERVES_TOLERANCE", 1_000, minimum=0)
 # Withdrawals (docs/withdrawals.md): the smallest request in satoshi; the fee rate in sat/vB
 # (estimatesmartfee, held between floor and cap); the largest batch; confirmations to settle.
 BITCOIN_WITHDRAWAL_MINIMUM = env_int("BITCOIN_WITHDRAWAL_MINIMUM", 10_000, minimum=1_000)

@@ -78,6 +78,7 @@ class Benchmark:
         rows = [self.measure(n) for n in self.sizes]
         self.settle()
         print_sizes(rows, settings.BITCOIN_WITHDRAWAL_FEERATE_FLOOR)
+        print_sweeps(self.sizes)
         self.throughput()
 
     # Size and fee
@@ -210,6 +211,42 @@ def print_sizes(rows: list[Sized], feerate: int) -> None:
                 f" transaction each: {ratio:.3f}x ({row.vbytes_each:.1f} / "
                 f"{single.vbytes_each:.1f} vB), {verdict}"
             )
+
+
+def print_sweeps(sizes: list[int]) -> None:
+    """vbytes per swept deposit: the portal's sweep transaction (sweeps.sweep_transaction) over
+    `n` deposit-script coins of distinct users into one wallet output, signed size as the
+    builder estimates it (m signatures of 73 bytes, the IF branch byte)."""
+    import coincurve
+
+    from chains.bitcoin.federation import (
+        deposit_witness_script,
+        federation_witness_script,
+        p2wsh_script_pubkey,
+    )
+    from sidechains.bitcoin.sweeps import sweep_transaction
+    from sidechains.models import Coin
+
+    keys = sorted(coincurve.PrivateKey().public_key.format() for _ in range(3))
+    wallet = p2wsh_script_pubkey(federation_witness_script(keys))
+    print(
+        "\nSweeps: n credited deposits (each its own user's deposit script) into one wallet output"
+    )
+    print(f"{'batch':>5} {'vbytes':>8} {'vB/swept deposit':>17}")
+    for n in sizes:
+        coins = [
+            Coin(
+                txid=f"{i:064x}",
+                vout=0,
+                amount=1_000_000,
+                witness_script=deposit_witness_script(
+                    keys, coincurve.PrivateKey().public_key.format(), 4320
+                ),
+            )
+            for i in range(n)
+        ]
+        _, _, vsize = sweep_transaction(coins, wallet, 1)
+        print(f"{n:>5} {vsize:>8,} {vsize / n:>17.1f}")
 
 
 def print_throughput(count, batch, seconds, blocks, clock, settings) -> None:

@@ -63,13 +63,20 @@ class World:
 
     def _signers(self) -> list:
         from sons.models import SON
-        from sons.services import son_issue_token
+        from sons.services import TokenIssuer, son_issue_token
         from tests.sidechains.withdrawal_helpers import Signer
 
         journal_dir = Path(tempfile.mkdtemp(prefix="bench-signers-"))
         timelock = self._timelock()
         sons = SON.objects.filter(pk__in=[s.pk for s in self.sons]).order_by("pk")
-        return [Signer(son, son_issue_token(son=son), journal_dir, timelock) for son in sons]
+        return [
+            Signer(son, self._token(son, son_issue_token, TokenIssuer), journal_dir, timelock)
+            for son in sons
+        ]
+
+    @staticmethod
+    def _token(son, issue, issuer) -> str:
+        return issue(son=son, by=None, reason="benchmark", via=issuer.COMMAND)
 
     def _timelock(self) -> int:
         from tests.sidechains.deposit_helpers import make_bitcoin_mapping

@@ -102,6 +102,14 @@ class BitcoinRPC:
     def send_raw_transaction(self, tx: bytes) -> str:
         return str(self.call("sendrawtransaction", tx.hex()))
 
+    def get_tx_out(
+        self, txid: str, vout: int, *, include_mempool: bool = True
+    ) -> dict[str, Any] | None:
+        """The output if it is unspent (with include_mempool, not spent by a mempool
+        transaction either); None if it is spent or the node does not know it."""
+        answer = self.call("gettxout", txid, vout, include_mempool)
+        return dict(answer) if answer else None
+
     def estimate_smart_fee(self, conf_target: int) -> int | None:
         """Fee rate in sat/kvB for confirmation within conf_target blocks; None if unknown."""
         return fee_rate_from_estimate(self.call("estimatesmartfee", conf_target))

@@ -6,6 +6,8 @@ and orphans the uncredited ones a reorg takes away. Here, on each beat:
     detected  --depth >= required, block still on the best chain-->  confirmed
     confirmed --at least m of the federation's n SONs active------->  credited (ledger entry)
     confirmed --fewer than m active-------------------------------->  refund_pending
+    confirmed --fewer than BITCOIN_RECLAIM_MARGIN blocks before the depositor may reclaim
+                it alone--------------------------------------------->  refund_pending
 
 Each step is one transaction per deposit and a conditional UPDATE with a row-count check, so a
 second worker, a retry or a crash in between never moves a deposit twice; the credit's ledger
@@ -27,7 +29,8 @@ from ledger.services import ledger_account_for, ledger_transfer, system_account
 from rates.assets import Asset, Pair, amount_format
 from rates.conversion import to_pegged
 from rates.models import rate_in_force
-from sidechains.models import Coin, Deposit
+from sidechains.bitcoin.clawbacks import clawbacks_due
+from sidechains.models import ChainCursor, Coin, Deposit
 from sidechains.transitions import coin_created, deposit_transition
 from sons.models import SON, Sidechain
 
@@ -109,15 +112,36 @@ def deposit_credit(*, deposit_id: int, rpc: BitcoinRPC | None = None) -> Deposit
         )
     active, total = SON.objects.active().count(), SON.objects.federation().count()
     needed = threshold(total) if total else 1
-    if active < needed:
-        note = f"{active} of {total} SONs active, {needed} needed to credit: refund pending"
+    too_late = _too_close_to_reclaim(deposit, rpc)
+    if active < needed or too_late:
+        note = too_late or f"{active} of {total} SONs active, {needed} needed to credit"
         deposit_transition(
-            deposit.pk, Deposit.Status.CONFIRMED, Deposit.Status.REFUND_PENDING, note
+            deposit.pk,
+            Deposit.Status.CONFIRMED,
+            Deposit.Status.REFUND_PENDING,
+            f"{note}: refund pending",
         )
     else:
         _credit(deposit, active=active, total=total)
     deposit.refresh_from_db()
     return deposit
+
+
+def _too_close_to_reclaim(deposit: Deposit, rpc: BitcoinRPC | None) -> str:
+    """Why a credit now would race the depositor's own reclaim, or "": fewer than
+    BITCOIN_RECLAIM_MARGIN blocks are left before they may spend the coin alone, too few to
+    sweep it (docs/deposits.md)."""
+    tip = rpc.get_block_count() if rpc is not None else ChainCursor.height_of(deposit.chain)
+    if tip is None:
+        return ""
+    left = deposit.reclaim_height() - tip
+    margin = settings.BITCOIN_RECLAIM_MARGIN
+    if left >= margin:
+        return ""
+    return (
+        f"{left} block(s) left at height {tip} before the depositor may reclaim it "
+        f"(height {deposit.reclaim_height()}), fewer than the margin of {margin}"
+    )
 
 
 def _credit(deposit: Deposit, *, active: int, total: int) -> None:
@@ -169,13 +193,17 @@ def _keep_coin(deposit: Deposit) -> None:
 
 
 def deposits_process(*, rpc: BitcoinRPC) -> int:
-    """One beat's work: confirm what is due, then credit or set aside every confirmed deposit.
+    """One beat's work: confirm what is due, claw back reorged credits past their window, then
+    credit or set aside every confirmed deposit.
 
     Returns the number of status changes. Each deposit has its own transaction; one that fails
     is logged and noted on its row and retried on the next beat, never blocking the others.
     """
     now = timezone.now()
     changed = deposit_confirm_due(rpc=rpc)
+    height = ChainCursor.height_of(Sidechain.BITCOIN)
+    if height is not None:
+        changed += clawbacks_due(height=height)
     due = Deposit.objects.for_chain(Sidechain.BITCOIN).creditable(now).order_by("pk")
     for deposit_id in due.values_list("pk", flat=True):
         try:

@@ -5,7 +5,8 @@ scanned and the hashes of the last K = BITCOIN_REORG_DEPTH blocks). Each block i
 transaction: take the scanner lock, match every output against every registered deposit script
 (current and expired mappings) in one indexed query, record Deposit(detected) rows and advance
 the cursor. A block whose parent is not the cursor's tip is a reorg: the cursor walks back to the
-fork point, uncredited deposits above it become orphaned, a credited one raises an alert.
+fork point, uncredited deposits above it become orphaned, a credited one is reorged (its coin
+leaves coin selection; sidechains/bitcoin/clawbacks.py claws it back unless it is mined again).
 
 Two PostgreSQL advisory locks (transaction-scoped, so a crash never leaves one behind):
 SCAN_LOCK makes one listener scan at a time (the others return at once); RECORD_LOCK orders the
@@ -38,7 +39,7 @@ from chains.bitcoin.rpc import (
     BitcoinRPCUnavailable,
 )
 from mappings.models import SidechainAddress
-from sidechains.bitcoin import refunds
+from sidechains.bitcoin import clawbacks, refunds
 from sidechains.bitcoin.deposits import confirmations_required
 from sidechains.models import (
     Alert,
@@ -49,7 +50,7 @@ from sidechains.models import (
     RescanJob,
     SidechainTransaction,
 )
-from sidechains.transitions import coin_transition, deposit_transition
+from sidechains.transitions import deposit_transition
 from sons.models import Sidechain
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,9 @@ P2WSH_SIZE = 34
 ORPHANABLE = Deposit.UNCREDITED_STATUSES
 # Recorded but never credited: the user may still reclaim these with their own key after T.
 RECLAIMABLE = ORPHANABLE
-# A credited deposit's coin the federation still holds: a spend by anything but the portal's own
-# transaction (the user's key after T) means pBTC without reserves (docs/deposits.md).
-HELD_COIN = Coin.HELD_STATUSES
+# A credited deposit's coin the federation still holds (or held before a reorg): a spend by
+# anything but the portal's own transaction (the user's key after T) is clawed back.
+HELD_COIN = (*Coin.HELD_STATUSES, Coin.Status.MISSING)
 
 
 class Step(enum.Enum):
@@ -254,29 +255,12 @@ def _roll_back(cursor: ChainCursor, fork: int, *, reason: str) -> None:
         if deposit.status in ORPHANABLE:
             _orphan(deposit, reason)
         elif deposit.status == Deposit.Status.CREDITED:
-            _alert_credited_reorged(deposit, reason)
+            clawbacks.deposit_reorged(deposit, fork=fork, reason=reason)
 
 
 def _orphan(deposit: Deposit, reason: str) -> None:
     note = f"block {deposit.block_height} {deposit.block_hash} orphaned: {reason}"
     deposit_transition(deposit.pk, deposit.status, Deposit.Status.ORPHANED, note)
-
-
-def _alert_credited_reorged(deposit: Deposit, reason: str) -> None:
-    message = (
-        f"Deposit {deposit.txid}:{deposit.vout} ({deposit.amount} sat) was credited "
-        f"({deposit.credited_amount} pBTC base units to {deposit.user}), but its block "
-        f"{deposit.block_height} {deposit.block_hash} left the best chain ({reason}). "
-        "The credit stands; check whether the transaction is mined again."
-    )
-    _, created = Alert.objects.get_or_create(
-        kind=Alert.Kind.CREDITED_DEPOSIT_REORGED,
-        deposit=deposit,
-        resolved_at=None,
-        defaults={"message": message},
-    )
-    if created:
-        log.error("%s", message)
 
 
 def _alert_deep_reorg(cursor: ChainCursor) -> None:
@@ -312,6 +296,9 @@ def _record_block(block: Block, height: int) -> int:
         for deposit in existing.values()
         if deposit.status == Deposit.Status.ORPHANED
     )
+    for deposit in existing.values():
+        if deposit.status == Deposit.Status.REORGED:
+            redetected += clawbacks.deposit_remined(deposit, block_hash=block.hash, height=height)
     return len(fresh) + redetected
 
 
@@ -421,35 +408,7 @@ def _record_coin_spend(spend: Spend, height: int, block_hash: str) -> None:
     )
     if coin is None or SidechainTransaction.objects.filter(chain=CHAIN, txid=spend.txid).exists():
         return
-    coin_lost(coin, spend.txid, height, block_hash)
-
-
-def coin_lost(coin: Coin, spending_txid: str, height: int, block_hash: str) -> bool:
-    """Mark a federation coin spent outside the portal (lost) and raise an alert: its credited
-    pBTC has no reserve any more. The withdrawal tracker fails a transaction spending it."""
-    spent = f"spent by {spending_txid} in block {height} {block_hash}"
-    if not coin_transition(coin.pk, coin.status, Coin.Status.LOST, spent):
-        return False
-    deposit = coin.deposit
-    credited = (
-        f"credited as {deposit.credited_amount} pBTC base units to {deposit.user}; "
-        if (deposit is not None)
-        else ""
-    )
-    message = (
-        f"Coin {coin.txid}:{coin.vout} ({coin.amount} sat, {credited}"
-        f"was {coin.status}) was spent by {spending_txid} in block {height} {block_hash}, "
-        "not by the portal: the depositor reclaimed it with their own key after the timelock. "
-        "Its pBTC has no reserve any more."
-    )
-    Alert.objects.get_or_create(
-        kind=Alert.Kind.CREDITED_COIN_LOST,
-        deposit=deposit,
-        resolved_at=None,
-        defaults={"message": message},
-    )
-    log.error("%s", message)
-    return True
+    clawbacks.coin_lost(coin, spend.txid, height, block_hash)
 
 
 def _reclaim(deposit: Deposit, spend: Spend, height: int, block_hash: str) -> None:

@@ -108,6 +108,7 @@ def refund_create(*, payload: RefundPlan, proposal_id: int | None = None) -> Sid
         script = deposit.mapping.witness_script()
         stx = SidechainTransaction.objects.create(
             chain=Sidechain.BITCOIN,
+            kind=SidechainTransaction.Kind.REFUND,
             unsigned_tx=tx.serialize(),
             txid=txid_of(tx),
             fee=payload["fee"],

@@ -1,4 +1,5 @@
 from sidechains.models.deposits import Alert, ChainCursor, Deposit, DepositEvent, Refund, RescanJob
+from sidechains.models.reserves import CircuitBreaker, ReservesCheck
 from sidechains.models.transactions import (
     Coin,
     CoinEvent,
@@ -14,11 +15,13 @@ from sidechains.models.withdrawals import Withdrawal, WithdrawalEvent
 __all__ = [
     "Alert",
     "ChainCursor",
+    "CircuitBreaker",
     "Coin",
     "CoinEvent",
     "Deposit",
     "DepositEvent",
     "Refund",
+    "ReservesCheck",
     "RescanJob",
     "SidechainTransaction",
     "SidechainTransactionEvent",

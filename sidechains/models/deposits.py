@@ -69,6 +69,8 @@ class Deposit(models.Model):
         REFUND_PENDING = "refund_pending", "refund pending"
         REFUNDED = "refunded"
         RECLAIMED = "reclaimed", "reclaimed by the user"
+        REORGED = "reorged", "credited, its block left the best chain"
+        CLAWED_BACK = "clawed_back", "credit clawed back"
 
     # Recorded, not credited, not settled: a reorg orphans these; the depositor may reclaim them.
     UNCREDITED_STATUSES = (Status.DETECTED, Status.CONFIRMED, Status.REFUND_PENDING)
@@ -101,6 +103,12 @@ class Deposit(models.Model):
         null=True, blank=True, help_text="Base units of the pegged token."
     )
     note = models.CharField(max_length=200, blank=True, help_text="Why it stands where it is.")
+    reorged_height = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="A credited deposit whose block left the best chain: the listener's height "
+        "then; not mined again within BITCOIN_CLAWBACK_WINDOW blocks of it, it is clawed back.",
+    )
     attempts = models.PositiveIntegerField(default=0, help_text="Consecutive failed credits.")
     retry_at = models.DateTimeField(
         null=True, blank=True, help_text="After a failed credit, when it is tried again."
@@ -129,11 +137,29 @@ class Deposit(models.Model):
     def __str__(self) -> str:
         return f"{self.txid}:{self.vout} {self.amount} ({self.status})"
 
-    def confirmations(self, tip_height: int) -> int:
-        """Depth of the deposit's block below (and including) the tip."""
-        if self.status == self.Status.ORPHANED:
+    def reclaim_height(self) -> int:
+        """The first block that may hold the depositor's own spend (the script's CSV branch:
+        the deposit T blocks deep)."""
+        timelock = self.mapping.deposit_timelock or settings.BITCOIN_DEPOSIT_TIMELOCK
+        return self.block_height + timelock
+
+    def on_best_chain(self, cursor: ChainCursor) -> bool:
+        """Whether the deposit's block is on the best chain as the listener sees it: at or
+        below its cursor, and the same hash where the cursor keeps one for that height (older
+        blocks are deeper than any reorg it follows)."""
+        if self.status in (self.Status.ORPHANED, self.Status.REORGED, self.Status.CLAWED_BACK):
+            return False
+        if self.block_height > cursor.height:
+            return False
+        kept: dict[int, str] = dict(cursor.recent)  # JSON: [[height, hash], ...]
+        return kept.get(self.block_height, self.block_hash) == self.block_hash
+
+    def confirmations(self, cursor: ChainCursor) -> int:
+        """Depth of the deposit's block below (and including) the listener's tip on the best
+        chain; 0 when the block is not on it."""
+        if not self.on_best_chain(cursor):
             return 0
-        return max(0, tip_height - self.block_height + 1)
+        return max(0, cursor.height - self.block_height + 1)
 
 
 class DepositEvent(models.Model):
@@ -189,6 +215,9 @@ class Alert(models.Model):
         CREDITED_DEPOSIT_REORGED = "credited_deposit_reorged", "credited deposit reorged out"
         DEEP_REORG = "deep_reorg", "reorg deeper than the kept block hashes"
         CREDITED_COIN_LOST = "credited_coin_lost", "credited deposit spent outside the portal"
+        DEPOSIT_CLAWED_BACK = "deposit_clawed_back", "credited deposit clawed back"
+        SWEEP_DEADLINE = "sweep_deadline", "a deposit may not be swept before its deadline"
+        RESERVES_SHORTFALL = "reserves_shortfall", "reserves below liabilities: batches stopped"
 
     kind = models.CharField(max_length=32, choices=Kind)
     message = models.TextField()

@@ -38,6 +38,7 @@ class UnspendableKind(models.TextChoices):
 
     RECLAIMED = "reclaimed", "reclaimed by its depositor"
     SPENT_ELSEWHERE = "spent_elsewhere", "spent by another transaction"
+    MISSING = "missing", "not unspent on the node"
 
 
 class Coin(models.Model):
@@ -52,6 +53,7 @@ class Coin(models.Model):
         RESERVED = "reserved", "reserved by an unconfirmed transaction"
         SPENT = "spent"
         LOST = "lost", "spent outside the portal"
+        MISSING = "missing", "not unspent on the node (reorged out or spent elsewhere)"
 
     HELD_STATUSES = (Status.AVAILABLE, Status.RESERVED)
 
@@ -114,13 +116,17 @@ class Coin(models.Model):
         """Why a transaction of the fee-bump family `family` can never spend this coin, or None.
 
         Only provable cases: its deposit was reclaimed by the depositor with their own key (the
-        listener saw the spend in a block: the deposit reclaimed, or the coin lost), or another
-        confirmed transaction of the portal's, not of this family, spent it.
+        listener saw the spend in a block: the deposit reclaimed, or the coin lost), another
+        confirmed transaction of the portal's, not of this family, spent it, or the node
+        rejected the family's transaction and its confirmed coins lack this one (missing).
         """
         name = f"coin {self.pk} ({self.outpoint})"
         reclaimed = UnspendableKind.RECLAIMED
         if self.status == self.Status.LOST:
             return reclaimed, f"{name} was spent outside the portal: {reclaimed.label}"
+        if self.status == self.Status.MISSING:
+            missing = UnspendableKind.MISSING
+            return missing, f"{name} is {missing.label} (reorged out, or spent elsewhere)"
         deposit = self.deposit if self.deposit_id is not None else None
         if deposit is not None and deposit.status == deposit.Status.RECLAIMED:
             return reclaimed, f"{name} was {reclaimed.label}: {deposit.note}"
@@ -189,9 +195,15 @@ class SidechainTransaction(models.Model):
         FAILED = "failed"
         REPLACED = "replaced", "replaced by a fee bump"
 
+    class Kind(models.TextChoices):
+        WITHDRAWAL = "withdrawal", "withdrawal batch"
+        REFUND = "refund"
+        SWEEP = "sweep", "sweep of deposit coins into the wallet"
+
     OPEN_STATUSES = (Status.AWAITING_SIGNATURES, Status.BROADCAST)
 
     chain = models.CharField(max_length=16, choices=Sidechain, default=Sidechain.BITCOIN)
+    kind = models.CharField(max_length=12, choices=Kind, default=Kind.WITHDRAWAL)
     status = models.CharField(max_length=24, choices=Status, default=Status.AWAITING_SIGNATURES)
     unsigned_tx = models.BinaryField()
     signed_tx = models.BinaryField(null=True, blank=True)

@@ -15,6 +15,8 @@ from ledger.services import (
     balances_of,
     ledger_account_for,
     ledger_check,
+    ledger_liabilities,
+    ledger_receivables,
     ledger_supply,
     ledger_transfer,
     system_account,
@@ -272,3 +274,40 @@ def test_it_creates_one_system_account_under_a_race():
     results = in_threads(8, lambda i: system_account(SON_ACCOUNT).pk)
     assert len(set(results)) == 1, results
     assert LedgerAccount.objects.filter(system=SON_ACCOUNT).count() == 1
+
+
+def claw_back(user, amount: int, reference: str, **kwargs) -> Entry:
+    return ledger_transfer(
+        source=ledger_account_for(user),
+        destination=system_account(ISSUANCE),
+        asset="pBTC",
+        amount=amount,
+        reference=reference,
+        **{"reason": Entry.Reason.CLAWBACK, "allow_negative": True, **kwargs},
+    )
+
+
+def test_a_clawback_may_take_a_balance_below_zero_as_a_receivable(user_carol):
+    dave = fixtures.make_user("user_dave")
+    issue(user_carol, 1_000, "deposit:1")
+    issue(dave, 5_000, "deposit:2")
+    escrow(user_carol, 600, "withdrawal:1")
+
+    claw_back(user_carol, 1_000, "deposit:1")
+    claw_back(user_carol, 1_000, "deposit:1")  # a retry changes nothing
+
+    assert balances_of(user_carol)["pBTC"] == -600
+    assert ledger_check() == []  # a clawback's negative balance is no broken invariant
+    assert ledger_receivables()["pBTC"] == 600
+    assert ledger_liabilities()["pBTC"] == 5_000  # never netted against dave's balance
+    assert ledger_supply()["pBTC"] == 5_000
+    with pytest.raises(InsufficientFunds):  # any other debit still needs the funds
+        escrow(user_carol, 1, "withdrawal:2")
+
+
+def test_only_a_clawback_may_take_a_balance_below_zero(user_carol):
+    issue(user_carol, 1_000, "deposit:1")
+    with pytest.raises(LedgerError, match="Only a clawback"):
+        claw_back(user_carol, 2_000, "withdrawal:1", reason=Entry.Reason.WITHDRAWAL_ESCROW)
+    assert balances_of(user_carol)["pBTC"] == 1_000
+    assert not Entry.objects.exclude(reason=Entry.Reason.DEPOSIT).exists()

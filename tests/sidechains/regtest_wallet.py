@@ -52,6 +52,7 @@ class RegtestWallet:
     secret: bytes = field(default_factory=lambda: hashlib.sha256(b"regtest wallet").digest())
     _next_height: int = 1
     _coins: dict[bool, deque[Coin]] = field(default_factory=lambda: {True: deque(), False: deque()})
+    _spent: dict[COutPoint, Coin] = field(default_factory=dict)
 
     @classmethod
     def funded(cls, rpc: BitcoinRPC) -> RegtestWallet:
@@ -79,18 +80,28 @@ class RegtestWallet:
         return self.rpc.generate_to_address(n, address or str(self.p2wpkh))
 
     def transaction(
-        self, payments: list[tuple[bytes, int]], *, legacy: bool = False
+        self, payments: list[tuple[bytes, int]], *, legacy: bool = False, fee: int = FEE
     ) -> CTransaction:
         """A signed transaction paying (script_pubkey, amount) pairs, with change to us."""
         coin = self._coin(legacy)
+        self._spent[coin.outpoint] = coin
         outputs = [CMutableTxOut(amount, CScript(script)) for script, amount in payments]
-        change = coin.value - sum(amount for _, amount in payments) - FEE
+        change = coin.value - sum(amount for _, amount in payments) - fee
         outputs.append(CMutableTxOut(change, self.p2wpkh.to_scriptPubKey()))
         tx = CMutableTransaction([CMutableTxIn(coin.outpoint)], outputs, nVersion=2)
         return self._signed(tx, coin)
 
-    def send(self, payments: list[tuple[bytes, int]], *, legacy: bool = False) -> CTransaction:
-        tx = self.transaction(payments, legacy=legacy)
+    def double_spend(self, tx: CTransaction) -> CTransaction:
+        """A transaction spending the same coin as `tx` (one of ours) back to us: its conflict."""
+        coin = self._spent[tx.vin[0].prevout]
+        out = CMutableTxOut(coin.value - 2 * FEE, self.p2wpkh.to_scriptPubKey())
+        conflict = CMutableTransaction([CMutableTxIn(coin.outpoint)], [out], nVersion=2)
+        return self._signed(conflict, coin)
+
+    def send(
+        self, payments: list[tuple[bytes, int]], *, legacy: bool = False, fee: int = FEE
+    ) -> CTransaction:
+        tx = self.transaction(payments, legacy=legacy, fee=fee)
         self.rpc.send_raw_transaction(tx.serialize())
         return tx
 

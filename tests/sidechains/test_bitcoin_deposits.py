@@ -20,7 +20,7 @@ from sidechains.bitcoin.deposits import (
     deposits_process,
 )
 from sidechains.bitcoin.listener import listener_scan
-from sidechains.models import Coin, Deposit, DepositEvent
+from sidechains.models import ChainCursor, Coin, Deposit, DepositEvent
 from sons.models import SON
 from tests.sidechains.deposit_helpers import (
     make_bitcoin_mapping,
@@ -321,7 +321,8 @@ def test_it_credits_a_real_deposit_after_n_blocks(mapping, wallet, user_carol, s
         listener_scan(rpc=rpc, max_blocks=10)
         deposits_process(rpc=rpc)
         deposit = Deposit.objects.get(txid=b2lx(tx.GetTxid()))
-        seen.append((deposit.confirmations(rpc.get_block_count()), deposit.status))
+        cursor = ChainCursor.objects.get(chain="bitcoin")
+        seen.append((deposit.confirmations(cursor), deposit.status))
 
     assert seen == [(1, "detected"), (2, "detected"), (3, "credited")]
     assert (deposit.vout, deposit.amount, deposit.confirmations_required) == (0, 2_500_000, 3)

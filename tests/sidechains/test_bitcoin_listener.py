@@ -45,6 +45,7 @@ pytestmark = pytest.mark.django_db
 DETECTED = Deposit.Status.DETECTED
 ORPHANED = Deposit.Status.ORPHANED
 CREDITED = Deposit.Status.CREDITED
+REORGED = Deposit.Status.REORGED
 # New branches after invalidateblock are mined here, so they never repeat an old block.
 OTHER_MINER = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 
@@ -252,7 +253,9 @@ def test_it_orphans_a_confirmed_deposit_but_leaves_other_blocks_alone(rpc, walle
     assert block_on_best_chain(rpc, rpc.get_block_count() - 2, kept_block)
 
 
-def test_it_alerts_once_when_a_credited_deposit_is_reorged_out(rpc, wallet, carol):
+def test_it_suspends_a_reorged_credited_deposit_and_restores_it_when_mined_again(
+    rpc, wallet, carol
+):
     tx = wallet.send([(script(carol), 5_000_000)])
     [block_hash] = wallet.mine()
     scan(rpc)
@@ -263,19 +266,24 @@ def test_it_alerts_once_when_a_credited_deposit_is_reorged_out(rpc, wallet, caro
     scan(rpc)
 
     deposit = Deposit.objects.get()
-    assert deposit.status == CREDITED
+    assert deposit.status == REORGED
+    assert "left the best chain" in deposit.note
+    assert (deposit.on_best_chain(cursor()), deposit.confirmations(cursor())) == (False, 0)
     alert = Alert.objects.get()
     assert (alert.kind, alert.deposit) == (Alert.Kind.CREDITED_DEPOSIT_REORGED, deposit)
     assert txid(tx) in alert.message
-    # Mined again (left alone), then its old height reorged out again: still one deposit and
-    # one open alert.
+    # Mined again: credited again, in its new block; then its new block reorged out again:
+    # still one deposit and one open alert.
     rpc.send_raw_transaction(tx.serialize())
-    wallet.mine()
+    [mined_again] = wallet.mine()
     scan(rpc)
-    reorg(rpc, wallet, new_block, 4)
+    deposit.refresh_from_db()
+    assert (deposit.status, deposit.block_hash) == (CREDITED, mined_again)
+    assert deposit.confirmations(cursor()) == 1
+    reorg(rpc, wallet, mined_again, 4)
     scan(rpc)
     assert Deposit.objects.count() == Alert.objects.count() == 1
-    assert Deposit.objects.get().status == CREDITED
+    assert Deposit.objects.get().status == REORGED
 
 
 def test_it_catches_up_after_50_blocks_of_downtime(rpc, wallet, carol):

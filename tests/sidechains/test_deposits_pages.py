@@ -53,9 +53,29 @@ def test_it_lists_a_users_own_deposits_with_their_confirmations(
     assert f"{carol_deposit.txid}:0" in page
     assert "0.20000000 BTC" in page
     assert ">Detected<" in page
-    assert "3 / 3" in page
+    assert "3 / 3 ✓ done" in page
     assert daves.txid not in page
     assert "<html" in page and 'hx-trigger="every 5s"' in page
+
+
+def test_it_caps_the_count_and_shows_a_deposit_off_the_best_chain_at_0(
+    client, user_carol, carol_deposit, bitcoin
+):
+    mine(bitcoin, 4)  # 5 blocks deep, 3 needed
+    listener_scan(rpc=bitcoin)
+    client.force_login(user_carol)
+    assert "3 / 3 ✓ done" in client.get(DEPOSITS).content.decode()
+
+    # The listener's kept hash at the deposit's height is another block now (a reorg).
+    cursor = ChainCursor.objects.get(chain="bitcoin")
+    cursor.recent = [
+        [h, "ab" * 32 if h == carol_deposit.block_height else block] for h, block in cursor.recent
+    ]
+    cursor.save()
+
+    page = client.get(DEPOSITS).content.decode()
+    assert '0 / 3 <small class="muted">not on the best chain</small>' in page
+    assert "✓ done" not in page
 
 
 def test_it_shows_the_credited_amount_and_rate(client, user_carol, carol_deposit):
@@ -370,7 +390,7 @@ def test_it_shows_a_deposit_being_credited_without_a_reload(page, live_server, b
     assert deposits_process(rpc=bitcoin) == 2
 
     expect(row.get_by_test_id("stage")).to_have_text("Credited", timeout=15_000)
-    assert row.get_by_test_id("confirmations").inner_text() == "2 / 2"
+    assert row.get_by_test_id("confirmations").inner_text() == "2 / 2 ✓ done"
     assert "0.00500000 pBTC" in row.get_by_test_id("credited").inner_text()
     assert page.evaluate("window.stillTheSamePage") is True
     page.click("text=User")

@@ -37,6 +37,7 @@ FEE = 5_000
 @pytest.fixture
 def chain(chain, settings):
     settings.BITCOIN_DEPOSIT_TIMELOCK = TIMELOCK  # before the mapping is registered
+    settings.BITCOIN_RECLAIM_MARGIN = 2
     return chain
 
 

@@ -279,10 +279,11 @@ def test_it_batches_and_tracks_in_the_beat_task(chain, mapping, user_carol, sign
 
 
 def test_a_withdrawal_too_large_for_the_coins_does_not_block_a_smaller_one_behind_it(
-    mapping, user_carol, bitcoin
+    mapping, user_carol, chain
 ):
+    bitcoin = chain.rpc
     credit(user_carol, 5_000_000)
-    coin = federation_coin(1_000_000)
+    coin = federation_coin(chain, 1_000_000)
     too_large = withdrawal_request(user=user_carol, amount_pegged=3_000_000, request_id="big")
     small = withdrawal_request(user=user_carol, amount_pegged=200_000, request_id="small")
 

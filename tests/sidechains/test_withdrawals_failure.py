@@ -20,7 +20,8 @@ from chains.bitcoin.spend import REFUND_TX_VERSION, refund_sequence, sign_input,
 from ledger.models import Entry
 from ledger.services import balances_of, ledger_check
 from mappings.services import mapping_set_bitcoin
-from sidechains.bitcoin.listener import coin_lost, listener_scan
+from sidechains.bitcoin.clawbacks import coin_lost
+from sidechains.bitcoin.listener import listener_scan
 from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.bitcoin.withdrawals.tracker import (
@@ -43,6 +44,7 @@ FEE = 5_000
 @pytest.fixture
 def chain(chain, settings):
     settings.BITCOIN_DEPOSIT_TIMELOCK = TIMELOCK  # before the mapping is registered
+    settings.BITCOIN_RECLAIM_MARGIN = 2
     return chain
 
 
@@ -103,8 +105,9 @@ def test_a_reclaimed_input_fails_the_transaction_and_returns_the_escrow(
     assert sorted(stx.inputs.values_list("coin_id", flat=True)) == sorted([big.pk, small.pk])
     assert balances_of(user_carol)["pBTC"] == 500_000
 
-    # The depositor spends the bigger coin with their own key: its deposit is T blocks deep.
+    # The depositor spends the bigger coin with their own key once its deposit is T deep.
     tx = reclaim(big, user_key, chain.p2wpkh.to_scriptPubKey())
+    chain.mine(big.deposit.reclaim_height() - rpc.get_block_count() - 1)
     rpc.send_raw_transaction(tx.serialize())
     chain.mine(1)
     listener_scan(rpc=rpc)
@@ -130,7 +133,9 @@ def test_a_reclaimed_input_fails_the_transaction_and_returns_the_escrow(
     assert stx.txid in withdrawal.failure_reason
     assert "reclaimed by its depositor" in withdrawal.failure_reason
     assert [e.new_status for e in withdrawal.events.all()] == ["requested", "batched", "failed"]
-    assert balances_of(user_carol)["pBTC"] == 2_500_000
+    # The escrow came back; the reclaimed deposit's credit was clawed back.
+    assert balances_of(user_carol)["pBTC"] == 1_000_000
+    assert Entry.objects.get(reason=Entry.Reason.CLAWBACK).amount == 1_500_000
     entry = Entry.objects.get(reason=Entry.Reason.WITHDRAWAL_RETURN)
     assert entry.reference == f"withdrawal:{withdrawal.pk}"
     assert ledger_check() == []

@@ -55,13 +55,13 @@ def paid_scripts(stx: SidechainTransaction) -> list[bytes]:
     return [bytes(out.scriptPubKey) for out in CTransaction.deserialize(stx.unsigned_tx).vout]
 
 
-def test_it_holds_a_refused_destination_and_batches_the_others(users, bitcoin):
-    federation_coin()
+def test_it_holds_a_refused_destination_and_batches_the_others(users, chain):
+    federation_coin(chain)
     carol, dave, erin = users
     requested = [withdrawal_request(user=u, amount_pegged=50_000, request_id="r") for u in users]
     registered_before_the_rule(dave, ANYONE_CAN_SPEND)
 
-    stx = withdrawals_batch(rpc=bitcoin)
+    stx = withdrawals_batch(rpc=chain.rpc)
 
     held = Withdrawal.objects.get(user=dave)
     assert held.status == HELD
@@ -75,11 +75,11 @@ def test_it_holds_a_refused_destination_and_batches_the_others(users, bitcoin):
         assert validate_address(withdrawal.address, "regtest").script_pubkey in scripts
     assert len(scripts) == 3  # two payouts and the change: nothing for dave
     assert balances_of(dave)["pBTC"] == 50_000  # the escrow is kept until it is resolved
-    assert withdrawals_batch(rpc=bitcoin) is None  # held: never batched again
+    assert withdrawals_batch(rpc=chain.rpc) is None  # held: never batched again
     assert Withdrawal.objects.get(pk=held.pk).status == HELD
 
 
-def test_it_holds_an_address_that_became_a_sons(users, bitcoin):
+def test_it_holds_an_address_that_became_a_sons(users, chain):
     key = helpers.new_key()
     address = segwit_address(0, Hash160(key.public_key.format()), "regtest")
     carol = users[0]
@@ -92,18 +92,18 @@ def test_it_holds_an_address_that_became_a_sons(users, bitcoin):
         public_key=key.public_key.format().hex()
     )
 
-    assert withdrawals_batch(rpc=bitcoin) is None  # nothing else to pay
+    assert withdrawals_batch(rpc=chain.rpc) is None  # nothing else to pay
 
     withdrawal.refresh_from_db()
     assert withdrawal.status == HELD
     assert "an address of a SON's key" in withdrawal.note
 
 
-def test_it_fails_a_held_withdrawal_and_returns_its_escrow_once(users, bitcoin):
+def test_it_fails_a_held_withdrawal_and_returns_its_escrow_once(users, chain):
     dave = users[1]
     withdrawal = withdrawal_request(user=dave, amount_pegged=50_000, request_id="r")
     registered_before_the_rule(dave, ANYONE_CAN_SPEND)
-    withdrawals_batch(rpc=bitcoin)
+    withdrawals_batch(rpc=chain.rpc)
 
     failed = withdrawal_fail(withdrawal=withdrawal, reason="unpayable address, escrow returned")
     again = withdrawal_fail(withdrawal=withdrawal, reason="again")
@@ -143,20 +143,20 @@ def test_the_api_refuses_a_request_to_an_address_refused_since(users):
     assert not Withdrawal.objects.exists()
 
 
-def test_it_cannot_fail_a_batched_withdrawal(users, bitcoin):
-    federation_coin()
+def test_it_cannot_fail_a_batched_withdrawal(users, chain):
+    federation_coin(chain)
     withdrawal = withdrawal_request(user=users[0], amount_pegged=50_000, request_id="r")
-    withdrawals_batch(rpc=bitcoin)
+    withdrawals_batch(rpc=chain.rpc)
 
     with pytest.raises(WithdrawalError, match="is batched: it cannot fail"):
         withdrawal_fail(withdrawal=withdrawal, reason="no")
 
 
-def test_the_page_shows_the_held_state_and_its_reason(client, users, bitcoin):
+def test_the_page_shows_the_held_state_and_its_reason(client, users, chain):
     dave = users[1]
     withdrawal = withdrawal_request(user=dave, amount_pegged=50_000, request_id="r")
     registered_before_the_rule(dave, ANYONE_CAN_SPEND)
-    withdrawals_batch(rpc=bitcoin)
+    withdrawals_batch(rpc=chain.rpc)
     client.force_login(dave)
 
     page = client.get(reverse("sidechains-withdrawals")).content.decode()

@@ -208,9 +208,10 @@ def son_tokens():
 
 
 def test_it_shows_the_batch_txid_and_signatures_collected(
-    client, user_carol, mapping, bitcoin, tmp_path
+    client, user_carol, mapping, chain, tmp_path
 ):
-    federation_coin()
+    bitcoin = chain.rpc
+    federation_coin(chain)
     carols = withdrawal_request(user=user_carol, amount_pegged=20_000, request_id="c")
     stx = withdrawals_batch(rpc=bitcoin)
     make_signers(tmp_path, son_tokens(), mapping.deposit_timelock)[0].sign_all()
@@ -239,13 +240,14 @@ def log_in(page, live_server, username: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_it_requests_a_withdrawal_and_watches_it_being_signed(page, live_server, bitcoin, tmp_path):
+def test_it_requests_a_withdrawal_and_watches_it_being_signed(page, live_server, chain, tmp_path):
+    bitcoin = chain.rpc
     make_federation(3)
     set_btc_rate("1")
     carol = fixtures.make_user("user_carol")
     mapping = make_bitcoin_mapping(carol)
     credit(carol, 50_000)
-    federation_coin()
+    federation_coin(chain)
     log_in(page, live_server, "user_carol")
     page.click("nav >> text=Withdrawals")
     page.evaluate("window.stillTheSamePage = true")

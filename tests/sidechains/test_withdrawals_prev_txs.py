@@ -5,7 +5,7 @@ limits; the SONs' real signers (signer.signing) answer through the API."""
 import secrets
 
 import pytest
-from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTxOut, b2lx
+from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTransaction, CTxOut, b2lx
 from bitcoin.core.script import CScript
 
 from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey
@@ -38,21 +38,34 @@ def signers(federation, mapping, tmp_path):
     return make_signers(tmp_path, federation, mapping.deposit_timelock)
 
 
+FEE = 10_000
+
+
 def wallet_script() -> bytes:
     keys = [fixtures.son_key(f"son-{i}").public_key.format() for i in (1, 2, 3)]
     return federation_witness_script(keys)
 
 
-def coins_in_one_tx(amounts: list[int], *, padding: int = 0, prev_tx: bool = True) -> list[Coin]:
-    """Federation coins, one per amount, all outputs of one made-up transaction (python-
-    bitcoinlib, never sent), whose last output carries `padding` bytes of script."""
+def coins_in_one_tx(
+    amounts: list[int], *, padding: int = 0, prev_tx: bool = True, wallet=None
+) -> list[Coin]:
+    """Federation coins, one per amount, all outputs of one transaction with an output of
+    `padding` bytes of script: sent and mined by `wallet` (coin selection checks the node's
+    UTXO set), or, without one, made up (python-bitcoinlib, never sent) for coins the builder
+    must skip before it asks the node."""
     script = wallet_script()
-    outputs = [CTxOut(amount, CScript(p2wsh_script_pubkey(script))) for amount in amounts]
+    payments = [(p2wsh_script_pubkey(script), amount) for amount in amounts]
     if padding:
-        outputs.append(CTxOut(0, CScript(b"\x6a" + bytes(padding))))
-    tx = CMutableTransaction(
-        [CMutableTxIn(COutPoint(secrets.token_bytes(32), 0))], outputs, nVersion=2
-    )
+        payments.append((b"\x6a" + bytes(padding), 0))
+    if wallet is not None:
+        tx = wallet.send(payments, fee=FEE + 2 * padding)  # above the minimum relay fee
+        wallet.mine(1)
+        tx = CTransaction(tx.vin, tx.vout, tx.nLockTime, tx.nVersion)  # without witnesses
+    else:
+        outputs = [CTxOut(amount, CScript(spk)) for spk, amount in payments]
+        tx = CMutableTransaction(
+            [CMutableTxIn(COutPoint(secrets.token_bytes(32), 0))], outputs, nVersion=2
+        )
     return [
         Coin.objects.create(
             txid=b2lx(tx.GetTxid()),
@@ -72,14 +85,15 @@ def test_the_portal_keeps_the_signers_limits():
     assert signatures.MAX_REQUEST_BYTES == signer_request.MAX_REQUEST_BYTES
 
 
-def test_it_never_spends_a_coin_without_its_previous_transaction(mapping, user_carol, bitcoin):
+def test_it_never_spends_a_coin_without_its_previous_transaction(mapping, user_carol, chain):
+    bitcoin = chain.rpc
     [bare] = coins_in_one_tx([5_000_000], prev_tx=False)
     credit(user_carol, 1_000_000)
     withdrawal_request(user=user_carol, amount_pegged=1_000_000, request_id="w1")
 
     assert withdrawals_batch(rpc=bitcoin) is None  # the only coin cannot be verified
 
-    [kept] = coins_in_one_tx([2_000_000])
+    [kept] = coins_in_one_tx([2_000_000], wallet=chain)
     stx = withdrawals_batch(rpc=bitcoin)
     assert list(stx.inputs.values_list("coin", flat=True)) == [kept.pk]
     bare.refresh_from_db()
@@ -97,8 +111,9 @@ def test_it_never_spends_a_coin_whose_previous_transaction_is_over_the_limit(
     assert withdrawals_batch(rpc=bitcoin) is None
 
 
-def test_it_carries_a_transaction_spent_twice_once(mapping, user_carol, bitcoin, signers):
-    coins = coins_in_one_tx([600_000, 500_000])
+def test_it_carries_a_transaction_spent_twice_once(mapping, user_carol, chain, signers):
+    bitcoin = chain.rpc
+    coins = coins_in_one_tx([600_000, 500_000], wallet=chain)
     credit(user_carol, 1_000_000)
     withdrawal_request(user=user_carol, amount_pegged=1_000_000, request_id="w1")
     stx = withdrawals_batch(rpc=bitcoin)
@@ -114,9 +129,10 @@ def test_it_carries_a_transaction_spent_twice_once(mapping, user_carol, bitcoin,
     assert [r.status_code for r in signers[0].sign_all()] == [200]
 
 
-def test_it_keeps_a_request_within_the_signers_size_limit(mapping, user_carol, bitcoin, signers):
+def test_it_keeps_a_request_within_the_signers_size_limit(mapping, user_carol, chain, signers):
+    bitcoin = chain.rpc
     # Coins whose previous transactions hold 99 kB each: 49 fit in one request, not 50.
-    coins = [coins_in_one_tx([30_000], padding=99_000)[0] for _ in range(50)]
+    coins = [coins_in_one_tx([30_000], padding=99_000, wallet=chain)[0] for _ in range(50)]
     per_coin = len(coins[0].prev_tx)
     assert 49 * per_coin <= signatures.PREV_TXS_BUDGET < 50 * per_coin
     credit(user_carol, 3_000_000)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bitcoin.core import CTransaction, b2lx
 from django.conf import settings
 from django.urls import reverse
 from rest_framework.test import APIClient
@@ -22,7 +23,6 @@ from signer.policy import SignerConfig
 from signer.signing import sign_request
 from sons.models import SON, Sidechain
 from tests import fixtures
-from tests.sidechains.deposit_helpers import made_up_tx
 
 
 def credit(user, amount: int, label: str = "test") -> None:
@@ -37,12 +37,15 @@ def credit(user, amount: int, label: str = "test") -> None:
     )
 
 
-def federation_coin(amount: int = 2_000_000) -> Coin:
-    """A coin of the federation of SONs son-1..3 in the database only: enough to batch and
-    sign, not to send."""
+def federation_coin(wallet, amount: int = 2_000_000) -> Coin:
+    """A coin of the federation of SONs son-1..3, paid on the wallet's node and mined (coin
+    selection checks the node's UTXO set), not seen by the listener."""
     keys = [fixtures.son_key(f"son-{i}").public_key.format() for i in (1, 2, 3)]
     script = federation_witness_script(keys)
-    txid, prev_tx = made_up_tx(p2wsh_script_pubkey(script), amount)  # the signers' evidence
+    tx = wallet.send([(p2wsh_script_pubkey(script), amount)])
+    wallet.mine(1)
+    txid = b2lx(tx.GetTxid())
+    prev_tx = CTransaction(tx.vin, tx.vout, tx.nLockTime, tx.nVersion).serialize()
     return Coin.objects.create(
         txid=txid,
         vout=0,
@@ -61,7 +64,9 @@ def deposit_on_chain(wallet, mapping, amount: int) -> Coin:
         wallet.mine(1)
         listener_scan(rpc=wallet.rpc, max_blocks=10)
         deposits_process(rpc=wallet.rpc)
-    deposit = Deposit.objects.filter(mapping=mapping).latest("pk")
+        deposit = Deposit.objects.filter(mapping=mapping).latest("pk")
+        if deposit.status != Deposit.Status.DETECTED:
+            break
     assert deposit.status == Deposit.Status.CREDITED, deposit.note
     return Coin.objects.get(deposit=deposit)
 

@@ -62,6 +62,13 @@ from tests.signer.withdrawals import (
 )
 
 BASE = Draft()
+# A sweep: credited deposit coins into the federation's own wallet, no withdrawals.
+SWEEP_COINS = (
+    coin("carol's deposit", 20_000_000, DEPOSIT_SCRIPT),
+    coin("dave's deposit", 5_000_000, DEPOSIT_SCRIPT),
+)
+SWEEP = Draft(id="sweep-1", coins=SWEEP_COINS, withdrawals=(), fee=3_000)
+SWEPT = 25_000_000 - 3_000
 OTHER_COINS = (coin("another wallet utxo", 100_000_000), coin("another deposit", 50_000_000))
 A, B, C = sorted(SON_KEYS)
 
@@ -281,6 +288,30 @@ CASES = {
     "a deposit script whose user key is a SON key": case(
         "NOT_FEDERATION_SCRIPT",
         with_coin(1, DEPOSIT_SCRIPT.replace(USER_KEY, SON_KEYS[1])),
+    ),
+    # --- sweeps: the federation's own wallet only ---
+    "a sweep to another script": case(
+        ("FOREIGN_CHANGE", "NO_WALLET_OUTPUT"), SWEEP.but(outputs=(pays(MALLORY, SWEPT),))
+    ),
+    "a sweep with an extra output to a stranger": case(
+        "FOREIGN_CHANGE",
+        SWEEP.but(outputs=(Output(WALLET_SPK, SWEPT - 1_000_000), pays(MALLORY, 1_000_000))),
+    ),
+    "a sweep split into two wallet outputs": case(
+        "EXTRA_OUTPUT",
+        SWEEP.but(outputs=(Output(WALLET_SPK, SWEPT - 1_000_000), Output(WALLET_SPK, 1_000_000))),
+    ),
+    "a sweep paying nearly everything as fee": case(
+        ("FEE_TOO_HIGH", "FEERATE_TOO_HIGH"), SWEEP.but(outputs=(Output(WALLET_SPK, 1_000),))
+    ),
+    "a sweep paying too high a fee": case(
+        ("FEE_TOO_HIGH", "FEERATE_TOO_HIGH"), SWEEP.but(fee=200_000)
+    ),
+    "a second sweep of a coin already swept": case(
+        "CONFLICTING_SPEND",
+        SWEEP.but(id="sweep-2", coins=SWEEP_COINS[:1], fee=2_000),
+        before=(SWEEP,),
+        journal=True,
     ),
     # --- fees and caps ---
     "a fee above the absolute cap": case("FEE_TOO_HIGH", BASE, config={"max_fee": 4_999}),
@@ -626,6 +657,21 @@ def test_it_pays_a_wrapped_form_of_a_spent_deposit_script_as_the_portal_does():
         assert evaluate(p2sh_destination(script_hash).request(), config(), History(), NOW).ok
 
 
+def test_it_signs_a_sweep_of_deposit_coins_into_its_wallet_once(journal):
+    _, reviewed = policy.review(SWEEP.request(), config(), History(), NOW)
+    assert reviewed is not None and reviewed.payouts == () and reviewed.fee == 3_000
+    assert [(o.script_pubkey, o.amount) for o in reviewed.tx.outputs] == [(WALLET_SPK, SWEPT)]
+
+    first = sign_request(SWEEP.request(), config(), journal, NOW)
+    again = sign_request(SWEEP.request(), config(), journal, NOW)
+
+    assert len(first["signatures"]) == 2
+    assert again == first  # the journal answers a repeated request with its first signatures
+    bump = SWEEP.but(id="sweep-1b", fee=6_000, fee_bump_of="sweep-1")
+    assert "signatures" in sign_request(bump.request(), config(), journal, NOW)
+    assert journal.paid_since(NOW - timedelta(days=1)) == 0  # a sweep pays nobody: no cap used
+
+
 def test_it_approves_a_consolidation_without_withdrawals():
     draft = BASE.but(withdrawals=())
     assert evaluate(draft.request(), config(), History(), NOW).ok
@@ -765,6 +811,7 @@ DOCUMENTED_REASONS = [
     "PAYOUT_MISMATCH",
     "EXTRA_OUTPUT",
     "FOREIGN_CHANGE",
+    "NO_WALLET_OUTPUT",
     "DUST_OUTPUT",
     "NEGATIVE_FEE",
     "FEE_TOO_HIGH",

@@ -17,7 +17,7 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from audit.models import AuditRecord
 from sidechains.bitcoin.listener import rescan_start
 from sidechains.bitcoin.withdrawals.requests import withdrawal_hold, withdrawal_request
-from sidechains.models import Alert, ChainCursor, RescanJob, Withdrawal
+from sidechains.models import Alert, ChainCursor, CircuitBreaker, RescanJob, Withdrawal
 from sons.models import SON
 from tests import fixtures
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
@@ -33,6 +33,7 @@ ACTIONS = {
     ("sidechains", "withdrawal", "fail_and_return"): "sidechains.resolve_withdrawal",
     ("sidechains", "alert", "mark_resolved"): "sidechains.change_alert",
     ("sidechains", "chaincursor", "rescan"): "sidechains.add_rescanjob",
+    ("sidechains", "circuitbreaker", "resume"): "sidechains.resume_circuitbreaker",
     ("django_celery_beat", "periodictask", "enable_tasks"): BEAT_CHANGE,
     ("django_celery_beat", "periodictask", "disable_tasks"): BEAT_CHANGE,
     ("django_celery_beat", "periodictask", "toggle_tasks"): BEAT_CHANGE,
@@ -58,6 +59,7 @@ class World:
     job: RescanJob
     task: PeriodicTask
     user: object
+    breaker: CircuitBreaker
 
     def target(self, model_name: str):
         return {
@@ -66,6 +68,7 @@ class World:
             "alert": self.alert,
             "chaincursor": self.cursor,
             "periodictask": self.task,
+            "circuitbreaker": self.breaker,
         }[model_name]
 
     def state(self) -> dict:
@@ -77,6 +80,7 @@ class World:
             "rescans": RescanJob.objects.count(),
             "task": PeriodicTask.objects.filter(pk=self.task.pk).values().get(),
             "audit": AuditRecord.objects.count(),
+            "breaker": CircuitBreaker.objects.get(pk=self.breaker.pk).tripped,
         }
 
 
@@ -100,6 +104,7 @@ def world(user_carol, settings) -> World:
         job=rescan_start(chain="bitcoin", from_height=5),
         task=PeriodicTask.objects.create(name="t", task="sonportal.tasks.ping", interval=every),
         user=user_carol,
+        breaker=CircuitBreaker.objects.create(chain="bitcoin", tripped=True, reason="short"),
     )
 
 
@@ -188,8 +193,9 @@ def test_a_view_only_staff_user_posting_an_action_anyway_changes_nothing(
         (("sons", "son", "issue_token"), "token"),
         (("sidechains", "withdrawal", "fail_and_return"), "withdrawal"),
         (("sidechains", "alert", "mark_resolved"), "alert"),
+        (("sidechains", "circuitbreaker", "resume"), "breaker"),
     ],
-    ids=["issue_token", "fail_and_return", "mark_resolved"],
+    ids=["issue_token", "fail_and_return", "mark_resolved", "resume"],
 )
 def test_an_administrator_gives_a_reason_and_the_change_is_audited(
     key, changed, world, admin_user, client
@@ -273,6 +279,7 @@ def test_the_administrators_group_holds_exactly_what_administrators_need():
         "sidechains.resolve_withdrawal",
         "sidechains.add_rescanjob",
         "sidechains.change_alert",
+        "sidechains.resume_circuitbreaker",
         "sons.add_son",
         "sons.change_son",
         "sons.add_sonpublickey",

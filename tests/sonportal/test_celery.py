@@ -75,7 +75,7 @@ def test_it_runs_the_beat_schedule_through_the_worker(beat, bitcoin, client):
     report = response.json()
     assert response.status_code == 200, report
     names = {c["name"] for c in report["checks"] if c["ok"]}
-    assert names == {"database", "broker", "bitcoin", "beat", "ledger", "signer son-1"}
+    assert names == {"database", "broker", "bitcoin", "beat", "ledger", "reserves", "signer son-1"}
     assert beat.poll() is None
 
 

@@ -29,7 +29,7 @@ from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.bitcoin.withdrawals.fees import federation_keys, withdrawal_feerate
 from sidechains.bitcoin.withdrawals.requests import withdrawal_hold
 from sidechains.bitcoin.withdrawals.signatures import MAX_PREV_TX_BYTES, PREV_TXS_BUDGET
-from sidechains.models import Coin, SidechainTransaction, TxInput, Withdrawal
+from sidechains.models import CircuitBreaker, Coin, SidechainTransaction, TxInput, Withdrawal
 from sidechains.transitions import (
     coin_transition,
     sidechain_tx_created,
@@ -40,6 +40,10 @@ from sons.models import Sidechain
 log = logging.getLogger(__name__)
 
 WAITING_FOR_COINS = "waiting: the federation's coins cannot pay it now"
+BREAKER_TRIPPED = (
+    "waiting: new batches are stopped until an administrator resumes them (the federation's "
+    "reserves fell short of what it owes)"
+)
 
 
 @dataclass
@@ -57,7 +61,7 @@ def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
     """Batch the oldest requested withdrawals the coins can pay into one unsigned transaction;
     None if there is nothing to batch or no coins to pay any of them."""
     keys = federation_keys()
-    if not keys:
+    if not keys or _breaker_tripped():
         return None
     feerate = withdrawal_feerate(rpc=rpc)
     with transaction.atomic():
@@ -70,11 +74,35 @@ def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
         withdrawals = _hold_undeliverable(withdrawals)
         if not withdrawals:
             return None
-        coins = _spendable_coins(keys)
+        coins = _spendable_coins(keys, tip=rpc.get_block_count())
         plan = plan_batch(withdrawals, coins, keys, feerate)
+        while plan is not None and (gone := coins_gone(rpc, plan.coins)):
+            coins = [coin for coin in coins if coin not in gone]
+            plan = plan_batch(withdrawals, coins, keys, feerate)
         if plan is None:
             return None
         return _persist(plan, keys, feerate)
+
+
+def coins_gone(rpc: BitcoinRPC, coins: Sequence[Coin]) -> list[Coin]:
+    """Those of `coins` the node does not show unspent (gettxout, mempool included), each
+    marked missing at once: out of coin selection until the node shows it again."""
+    gone = [c for c in coins if rpc.get_tx_out(c.txid, c.vout, include_mempool=True) is None]
+    for coin in gone:
+        note = "not unspent on the node when selected (gettxout)"
+        log.warning("coin %s (%s): %s", coin.pk, coin.outpoint, note)
+        coin_transition(coin.pk, coin.status, Coin.Status.MISSING, note)
+    return gone
+
+
+def _breaker_tripped() -> bool:
+    """No new batches while the chain's circuit breaker is tripped (reserves short); the
+    waiting withdrawals say so."""
+    if not CircuitBreaker.is_tripped(Sidechain.BITCOIN):
+        return False
+    waiting = Withdrawal.objects.batchable().for_chain(Sidechain.BITCOIN)
+    waiting.update(note=BREAKER_TRIPPED)
+    return True
 
 
 def _hold_undeliverable(withdrawals: list[Withdrawal]) -> list[Withdrawal]:
@@ -92,14 +120,29 @@ def _hold_undeliverable(withdrawals: list[Withdrawal]) -> list[Withdrawal]:
     return payable
 
 
-def _spendable_coins(keys: list[bytes]) -> list[Coin]:
-    """Available coins of the current federation, locked, largest first."""
+def _spendable_coins(keys: list[bytes], *, tip: int) -> list[Coin]:
+    """Available coins of the current federation, locked, largest first; never a deposit coin
+    within BITCOIN_RECLAIM_MARGIN blocks of its reclaim height (the spend would race the
+    depositor's own)."""
     available = Coin.objects.for_chain(Sidechain.BITCOIN).available()
-    coins = [c for c in available.select_for_update(skip_locked=True) if _spendable(c, keys)]
+    locked = available.select_for_update(skip_locked=True, of=("self",))
+    coins = [
+        c
+        for c in locked.select_related("deposit__mapping")
+        if is_spendable(c, keys) and not near_reclaim(c, tip)
+    ]
     return sorted(coins, key=lambda c: (-c.amount, c.pk))
 
 
-def _spendable(coin: Coin, keys: list[bytes]) -> bool:
+def near_reclaim(coin: Coin, tip: int) -> bool:
+    """A deposit coin its depositor may take back alone within the margin."""
+    deposit = coin.deposit if coin.deposit_id is not None else None
+    if deposit is None:
+        return False
+    return deposit.reclaim_height() - tip < settings.BITCOIN_RECLAIM_MARGIN
+
+
+def is_spendable(coin: Coin, keys: list[bytes]) -> bool:
     """Only coins of the current federation (the signers recognise no other scripts) whose
     previous transaction is kept and within the signers' limit (they take no amount on trust)."""
     if coin.prev_tx is None or len(coin.prev_tx) > MAX_PREV_TX_BYTES:
@@ -150,7 +193,7 @@ def _select(
     carried: set[str] = set()  # the previous transactions the signing request will carry
     room = PREV_TXS_BUDGET
     for coin in coins:
-        assert coin.prev_tx is not None  # only coins with one are spendable (_spendable)
+        assert coin.prev_tx is not None  # only coins with one are spendable (is_spendable)
         if coin.txid not in carried:
             if len(coin.prev_tx) > room:
                 continue  # over the signers' request size: it waits for another batch

@@ -29,7 +29,7 @@ from rates.assets import Asset, Pair, amount_format, max_amount
 from rates.conversion import to_sidechain
 from rates.models import ExchangeRate, rate_in_force
 from sidechains.bitcoin.withdrawals.errors import WithdrawalAddressError, WithdrawalError
-from sidechains.models import Withdrawal, WithdrawalEvent
+from sidechains.models import Deposit, Withdrawal, WithdrawalEvent
 from sidechains.transitions import withdrawal_transition
 from sons.models import Sidechain
 
@@ -64,12 +64,28 @@ def withdrawal_quote(
     _check_value(amount_pegged, amount)
     if balance is None:
         balance = balances_of(user)[Asset.PBTC]
+    _check_balance(user, amount_pegged, balance)
+    return WithdrawalQuote(amount_pegged, rate, amount, address, balance)
+
+
+def _check_balance(user: User, amount_pegged: int, balance: int) -> None:
+    """Enough pBTC, and none of it owed back or in doubt after a reorg."""
+    if balance < 0:
+        raise WithdrawalError(
+            f"Your pBTC balance is negative ({amount_format(balance, Asset.PBTC)}): a credited "
+            "deposit was clawed back (see Deposits). Withdrawals are refused until your balance "
+            "is above zero again."
+        )
+    if Deposit.objects.for_user(user).filter(status=Deposit.Status.REORGED).exists():
+        raise WithdrawalError(
+            "A credited deposit of yours left the best chain (see Deposits): withdrawals wait "
+            "until it is mined again or its credit is clawed back."
+        )
     if amount_pegged > balance:
         raise WithdrawalError(
             f"Your balance, {amount_format(balance, Asset.PBTC)}, is less than "
             f"{amount_format(amount_pegged, Asset.PBTC)}."
         )
-    return WithdrawalQuote(amount_pegged, rate, amount, address, balance)
 
 
 def _check_amount(amount_pegged: int) -> None:

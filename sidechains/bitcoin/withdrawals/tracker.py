@@ -25,10 +25,17 @@ from chains.bitcoin.transactions import txid_of
 from core.transitions import attempt_succeeded, failed_attempt
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.bitcoin.withdrawals.fees import withdrawal_feerate
-from sidechains.bitcoin.withdrawals.requests import withdrawal_return_escrow
+from sidechains.bitcoin.withdrawals.requests import withdrawal_request, withdrawal_return_escrow
 from sidechains.bitcoin.withdrawals.settlement import sidechain_tx_confirm
 from sidechains.bitcoin.withdrawals.signatures import chosen_signatures
-from sidechains.models import Coin, SidechainTransaction, TxInput, UnspendableKind, Withdrawal
+from sidechains.models import (
+    Coin,
+    SidechainTransaction,
+    SidechainTransactionEvent,
+    TxInput,
+    UnspendableKind,
+    Withdrawal,
+)
 from sidechains.transitions import (
     coin_transition,
     sidechain_tx_created,
@@ -97,8 +104,24 @@ def sidechain_tx_broadcast(*, sidechain_tx_id: int, rpc: BitcoinRPC) -> Sidechai
         return stx
     if _send(stx, bytes(stx.signed_tx), rpc):
         _mark_broadcast(stx)
+    elif _inputs_gone(stx, rpc):
+        # Rejected because an input is gone: failed now, never retried forever; a family the
+        # node never held is rebuilt without that coin (its withdrawals requested again).
+        sidechain_tx_fail_if_unspendable(sidechain_tx_id=stx.pk, rpc=rpc)
     stx.refresh_from_db()
     return stx
+
+
+def _inputs_gone(stx: SidechainTransaction, rpc: BitcoinRPC) -> bool:
+    """After the node refused the transaction: each input coin its confirmed UTXO set lacks
+    (gettxout) is marked missing; True if there was one."""
+    coins = Coin.objects.filter(tx_inputs__sidechain_tx=stx, status__in=Coin.HELD_STATUSES)
+    gone = False
+    for coin in coins:
+        if rpc.get_tx_out(coin.txid, coin.vout, include_mempool=False) is None:
+            note = f"not unspent on the node: transaction {stx.pk} was refused"
+            gone |= coin_transition(coin.pk, coin.status, Coin.Status.MISSING, note)
+    return gone
 
 
 def _send(stx: SidechainTransaction, signed: bytes, rpc: BitcoinRPC) -> bool:
@@ -219,9 +242,32 @@ def _fail_family(stx_pk: int, family: list[int]) -> bool:
         )
     _release_coins(family)
     failure = f"Its transaction {stx.txid} can never be mined: a coin it spends was {kind.label}."
-    _fail_withdrawals(family, failure)
+    failed = _fail_withdrawals(family, failure)
+    if not SidechainTransactionEvent.objects.filter(
+        sidechain_tx__in=family, new_status=STX.BROADCAST
+    ).exists():
+        _request_again(failed)
     log.warning("transaction %s failed: %s", stx_pk, reason)
     return True
+
+
+def _request_again(withdrawals: list[Withdrawal]) -> None:
+    """Failed withdrawals of a family no node ever held (so none of its transactions can be
+    mined later) requested again at once, as new withdrawals: the signers pay a withdrawal id
+    in one fee-bump family only. One the rules refuse now (a negative balance after a
+    clawback) stays failed, its escrow returned."""
+    for withdrawal in withdrawals:
+        try:
+            again = withdrawal_request(
+                user=withdrawal.user,
+                amount_pegged=withdrawal.amount_pegged,
+                request_id=f"rebuild-{withdrawal.pk}",
+            )
+        except WithdrawalError as e:
+            log.warning("withdrawal %s not requested again: %s", withdrawal.pk, e)
+            continue
+        note = f"{withdrawal.note} Requested again as withdrawal {again.pk}."
+        Withdrawal.objects.filter(pk=withdrawal.pk).update(note=note[:200])
 
 
 def _release_coins(family: list[int]) -> None:
@@ -235,8 +281,9 @@ def _release_coins(family: list[int]) -> None:
             )
 
 
-def _fail_withdrawals(family: list[int], failure: str) -> None:
+def _fail_withdrawals(family: list[int], failure: str) -> list[Withdrawal]:
     withdrawals = Withdrawal.objects.filter(sidechain_tx__in=family).order_by("pk")
+    failed = []
     for withdrawal in withdrawals.select_related("user"):
         for old in (Withdrawal.Status.BATCHED, Withdrawal.Status.BROADCAST):
             if withdrawal_transition(
@@ -249,7 +296,10 @@ def _fail_withdrawals(family: list[int], failure: str) -> None:
                 note=failure,
             ):
                 withdrawal_return_escrow(withdrawal)
+                withdrawal.note = failure
+                failed.append(withdrawal)
                 break
+    return failed
 
 
 # --- Unconfirmed too long: rebroadcast, fee bumps -----------------------------------------
@@ -288,11 +338,14 @@ def in_mempool(rpc: BitcoinRPC, txid: str) -> bool:
     return True
 
 
-def sidechain_tx_bump(*, sidechain_tx_id: int, rpc: BitcoinRPC) -> SidechainTransaction | None:
+def sidechain_tx_bump(
+    *, sidechain_tx_id: int, rpc: BitcoinRPC, feerate: int | None = None
+) -> SidechainTransaction | None:
     """A replacement of a sent, unconfirmed transaction: the same inputs and payouts, a higher
     fee taken from the change, fee_bump_of set; the signers sign it as a fee bump. None when
-    it cannot be bumped (no change left above dust, the rate already at the cap)."""
-    floor = withdrawal_feerate(rpc=rpc)
+    it cannot be bumped (no change left above dust, the rate already at the cap). `feerate`
+    asks for at least that rate (a sweep nearing its deadline), within the cap."""
+    floor = max(withdrawal_feerate(rpc=rpc), feerate or 0)
     with transaction.atomic():
         old = SidechainTransaction.objects.select_for_update().get(pk=sidechain_tx_id)
         if old.status != STX.BROADCAST or old.fee_bumps.exists():
@@ -313,6 +366,7 @@ def _persist_bump(old: SidechainTransaction, feerate: int, change: int) -> Sidec
     tx.vout[-1].nValue = change  # the change is the last output; the payouts stay as they are
     bump = SidechainTransaction.objects.create(
         chain=old.chain,
+        kind=old.kind,
         unsigned_tx=tx.serialize(),
         txid=txid_of(tx),
         fee=old.fee + old.change_amount - change,
