@@ -106,6 +106,7 @@ class Stack:
             env["DATABASE_CONN_MAX_AGE"] = "0"
             # Each test sees the health it set up, not an answer kept from an earlier one.
             env["HEALTH_PUBLIC_CACHE"] = "0"
+            env["HEALTH_LEDGER_CACHE"] = "0"
             env |= self.test_security_env()
         return env
 

@@ -271,6 +271,8 @@ HEALTH_BROKER_TIMEOUT = env_int("HEALTH_BROKER_TIMEOUT", 5, minimum=1)
 HEALTH_TOKEN = env_secret("HEALTH_TOKEN", required=False, min_length=32)
 # Seconds anonymous callers get the same up-or-down answer (0: none is kept).
 HEALTH_PUBLIC_CACHE = env_int("HEALTH_PUBLIC_CACHE", 10, minimum=0)
+# Seconds the ledger check's result is kept (it sums every entry; 0: every time).
+HEALTH_LEDGER_CACHE = env_int("HEALTH_LEDGER_CACHE", 60, minimum=0)
 
 LOGGING = {
     "version": 1,
