@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the web process itself (compressed, cached), before anything else runs.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "sonportal.middleware.APIBodyLimitMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -114,6 +116,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "sonportal" / "static"]
+# WhiteNoise serves STATIC_ROOT once collectstatic has filled it (production, bin/demo); a
+# checkout that never ran it (the tests) is served from the sources.
+WHITENOISE_USE_FINDERS = not Path(STATIC_ROOT).is_dir()
 
 # HTTPS and browser hardening (README "Production"; docs/decisions.md "Deployment defaults"):
 # each is settable and on unless DEBUG, so that `check --deploy` is clean by default.
