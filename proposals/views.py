@@ -26,7 +26,7 @@ from sons.models import Sidechain
 
 HISTORY_LIMIT = 50
 # Open proposals per inbox page (and per poll of it).
-INBOX_PER_PAGE = 25
+INBOX_PER_PAGE = 10
 STATUS_HISTORY_LIMIT = 20
 
 
