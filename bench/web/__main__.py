@@ -196,6 +196,14 @@ def report(stats: Path, changelist: dict[str, list[float]], args: argparse.Names
     print(f"         0 failures: {'met' if total['Failure Count'] == '0' else 'missed'}")
 
 
+def start_portal(processes: Processes, port: int, workers: int) -> None:
+    """A Celery worker (for /healthz's broker round trip) and gunicorn."""
+    worker = ["worker", "-l", "warning", "--concurrency", "1", "-n", "bench-web@%h"]
+    processes.start("worker", [PYTHON, "-m", "celery", "-A", "sonportal", *worker])
+    bind = ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "120"]
+    processes.start("gunicorn", [PYTHON, "-m", "gunicorn", "sonportal.wsgi", *bind])
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     configure(args)
@@ -214,38 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     url = f"http://127.0.0.1:{port}"
     processes = Processes(folder)
     try:
-        processes.start(
-            "worker",
-            [
-                PYTHON,
-                "-m",
-                "celery",
-                "-A",
-                "sonportal",
-                "worker",
-                "-l",
-                "warning",
-                "--concurrency",
-                "1",
-                "-n",
-                "bench-web@%h",
-            ],
-        )
-        processes.start(
-            "gunicorn",
-            [
-                PYTHON,
-                "-m",
-                "gunicorn",
-                "sonportal.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(args.workers),
-                "--timeout",
-                "120",
-            ],
-        )
+        start_portal(processes, port, args.workers)
         wait_for(url + "/login/")
         changelist = time_changelist(url, cookies["admins"][0])
         print(f"Load: {args.clients} users for {args.duration} s (logs in {folder})")
