@@ -106,6 +106,7 @@ class Stack:
             env["DATABASE_CONN_MAX_AGE"] = "0"
             # Each test sees the health it set up, not an answer kept from an earlier one.
             env["HEALTH_PUBLIC_CACHE"] = "0"
+            env["HEALTH_LEDGER_CACHE"] = "0"
             env |= self.test_security_env()
         return env
 
@@ -379,7 +380,12 @@ class Stack:
         # Segwit is active on bcoin's regtest after ~432 blocks.
         self.manage("demo_wallet", "mine", "--to-height", "600")
         web = f"http://127.0.0.1:{self.ports['web']}"
-        self.spawn("web", [PYTHON, "manage.py", "runserver", web[7:], "--noreload"])
+        self.manage("collectstatic", "--noinput", "-v", "0")
+        # As in production (README "Processes in production"): gunicorn, two workers per core.
+        workers = str(2 * (os.cpu_count() or 1))
+        gunicorn = [PYTHON, "-m", "gunicorn", "sonportal.wsgi", "--bind", web[7:]]
+        gunicorn += ["--workers", workers, "--timeout", "60", "--access-logfile", "-"]
+        self.spawn("web", gunicorn)
         self.wait_for_port("web", self.ports["web"])
         celery = [PYTHON, "-m", "celery", "-A", "sonportal"]
         self.spawn("worker", [*celery, "worker", "-l", "info", "--concurrency", "2"])

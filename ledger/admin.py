@@ -1,14 +1,15 @@
 from django.contrib import admin
 
 from core.admin_actions import ReadOnlyAdmin
+from core.admin_scale import LargeTableAdmin
 from ledger.models import Balance, Entry
 
 
 @admin.register(Entry)
-class EntryAdmin(ReadOnlyAdmin):
+class EntryAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["created_at", "source", "destination", "asset", "amount", "reason", "reference"]
     list_filter = ["asset", "reason"]
-    search_fields = ["=reference", "source__user__username", "destination__user__username"]
+    search_fields = ["reference", "source__user__username", "destination__user__username"]
     list_select_related = ["source", "destination"]
 
 

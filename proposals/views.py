@@ -10,6 +10,7 @@ from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -17,12 +18,15 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from core.htmx import HtmxHttpRequest
+from core.pagination import page_of
 from proposals import services
-from proposals.models import Progress, Proposal, Witness
-from sidechains.models import ChainCursor, Deposit
-from sons.models import SON, Sidechain
+from proposals.models import Approval, Progress, Proposal, Witness
+from sidechains.models import ChainCursor, Deposit, DepositEvent
+from sons.models import Sidechain
 
 HISTORY_LIMIT = 50
+# Open proposals per inbox page (and per poll of it).
+INBOX_PER_PAGE = 10
 STATUS_HISTORY_LIMIT = 20
 
 
@@ -51,10 +55,24 @@ def witnesses_and_administrators(view):
 
 def _get_proposal_for_user(request: HttpRequest, pk: int) -> Proposal:
     """Every proposal is for every witness and administrator (the decorator checked that)."""
-    proposal = Proposal.objects.select_related("son").filter(pk=pk).first()
+    proposal = _with_evidence(Proposal.objects.filter(pk=pk)).first()
     if proposal is None:
         raise Http404("No such proposal.")
     return proposal
+
+
+def _with_evidence(proposals):
+    """Proposals with what their cards and evidence show, in a fixed number of queries."""
+    approvals = Approval.objects.select_related("witness__user")
+    return (
+        proposals.select_related("son", "deposit__user", "deposit__mapping")
+        .defer("deposit__raw_tx")
+        .prefetch_related(
+            Prefetch("approvals", queryset=approvals),
+            "son__statistics",
+            "deposit__refunds__sidechain_tx",
+        )
+    )
 
 
 @dataclass(frozen=True)
@@ -70,21 +88,44 @@ class Card:
 
 
 def _card(proposal: Proposal, me: Witness | None, total: int, now, error: str = "") -> Card:
-    approvals = list(proposal.approvals.select_related("witness__user"))
+    approvals = list(proposal.approvals.all())
     progress = Progress(sum(a.witness.weight for a in approvals if a.witness.active), total)
     mine = me is not None and any(a.witness_id == me.pk for a in approvals)
     can_vote = me is not None and me.active and proposal.is_open(now)
     return Card(proposal, progress, approvals, mine, can_vote, error)
 
 
-def _evidence(proposal: Proposal, now) -> dict:
+@dataclass(frozen=True)
+class Sources:
+    """What evidence reads besides the proposals themselves: the listener's cursor and, per
+    deposit, the note of its move to refund_pending (why it was not credited)."""
+
+    cursor: ChainCursor | None
+    set_aside: dict[int, str]
+
+    @classmethod
+    def of(cls, proposals: list[Proposal]) -> "Sources":
+        deposits = [p.deposit_id for p in proposals if p.deposit_id is not None]
+        if not deposits:
+            return cls(None, {})
+        events = (
+            DepositEvent.objects.filter(
+                deposit_id__in=deposits, new_status=Deposit.Status.REFUND_PENDING
+            )
+            .order_by("id")
+            .values_list("deposit_id", "note")
+        )
+        cursor = ChainCursor.objects.filter(chain=Sidechain.BITCOIN).first()
+        return cls(cursor, dict(events))  # the last wins
+
+
+def _evidence(proposal: Proposal, now, sources: Sources) -> dict:
     """What witnesses judge a proposal by, live from the database."""
-    if proposal.deposit_id is not None:
-        return _refund_evidence(proposal)
+    if proposal.deposit is not None:
+        return _refund_evidence(proposal, sources)
     son = proposal.son
     if son is None:
         return {}
-    son = SON.objects.prefetch_related("statistics").get(pk=son.pk)
     return {
         "son": son,
         "current_downtime": son.current_downtime(now),
@@ -94,19 +135,25 @@ def _evidence(proposal: Proposal, now) -> dict:
     }
 
 
-def _refund_evidence(proposal: Proposal) -> dict:
+def _refund_evidence(proposal: Proposal, sources: Sources) -> dict:
     """The deposit, why it was not credited (the note of its move to refund_pending: how many
     SONs were active of how many, and the threshold), and the refund's destination and amounts."""
-    deposit = Deposit.objects.select_related("user", "mapping").get(pk=proposal.deposit_id)
-    set_aside = deposit.events.filter(new_status=Deposit.Status.REFUND_PENDING).last()
-    cursor = ChainCursor.objects.filter(chain=Sidechain.BITCOIN).first()
+    deposit = proposal.deposit
+    assert deposit is not None
+    why = sources.set_aside.get(deposit.pk) or proposal.payload.get("why", "")
     return {
         "deposit": deposit,
-        "confirmations": deposit.confirmations(cursor) if cursor else 0,
-        "why": set_aside.note if set_aside else proposal.payload.get("why", ""),
+        "confirmations": deposit.confirmations(sources.cursor) if sources.cursor else 0,
+        "why": why,
         "refund": proposal.payload,
-        "refunds": deposit.refunds.select_related("sidechain_tx"),
+        "refunds": deposit.refunds.all(),
     }
+
+
+def _cards(proposals: list[Proposal], me: Witness | None, now) -> list[tuple[Card, dict]]:
+    total = Witness.objects.active().total_weight()
+    sources = Sources.of(proposals)
+    return [(_card(p, me, total, now), _evidence(p, now, sources)) for p in proposals]
 
 
 @witnesses_and_administrators
@@ -115,8 +162,9 @@ def home(request: HtmxHttpRequest):
     me = _witness_of(request.user)
     witnesses = Witness.objects.select_related("user")
     total = witnesses.active().total_weight()
-    pending = Proposal.objects.pending().select_related("son").order_by("expires_at", "id")
-    cards = [(_card(p, me, total, now), _evidence(p, now)) for p in pending]
+    pending = _with_evidence(Proposal.objects.pending().order_by("expires_at", "id"))
+    page = page_of(request, pending, INBOX_PER_PAGE)
+    cards = _cards(list(page), me, now)
     history = (
         Proposal.objects.closed()
         .select_related("son")
@@ -128,6 +176,7 @@ def home(request: HtmxHttpRequest):
         "active_weight": total,
         "threshold": Progress(0, total).needed,
         "cards": cards,
+        "page": page,
         "history": history,
         "now": now,
     }
@@ -139,10 +188,10 @@ def home(request: HtmxHttpRequest):
 def detail(request: HttpRequest, pk: int):
     now = timezone.now()
     proposal = _get_proposal_for_user(request, pk)
-    total = Witness.objects.active().total_weight()
+    ((card, evidence),) = _cards([proposal], _witness_of(request.user), now)
     context = {
-        "card": _card(proposal, _witness_of(request.user), total, now),
-        "evidence": _evidence(proposal, now),
+        "card": card,
+        "evidence": evidence,
         "events": proposal.events.select_related("witness__user"),
         "now": now,
     }
@@ -174,9 +223,10 @@ def _vote(request: HtmxHttpRequest, pk: int, action, done: str):
     if request.htmx:
         now = timezone.now()
         total = Witness.objects.active().total_weight()
+        proposal = _get_proposal_for_user(request, pk)  # as the action left it
         context = {
             "card": _card(proposal, me, total, now, error),
-            "evidence": _evidence(proposal, now),
+            "evidence": _evidence(proposal, now, Sources.of([proposal])),
             "now": now,
             "compact": request.POST.get("compact") == "1",
         }

@@ -10,6 +10,7 @@ from django.utils.html import format_html
 from audit.services import audit_record, audit_target
 from chains.bitcoin.rpc import BitcoinRPCError
 from core.admin_actions import ReadOnlyAdmin, ReadOnlyInline, reason_or_page
+from core.admin_scale import LargeTableAdmin
 from rates.assets import Asset, amount_format
 from sidechains.alerts import alerts_resolve
 from sidechains.bitcoin.listener import RescanError, rescan_start
@@ -49,7 +50,7 @@ class DepositEventInline(admin.TabularInline):
 
 
 @admin.register(Deposit)
-class DepositAdmin(ReadOnlyAdmin):
+class DepositAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = [
         "txid",
         "vout",
@@ -59,10 +60,10 @@ class DepositAdmin(ReadOnlyAdmin):
         "block_height",
         "detected_at",
     ]
-    list_filter = ["status", "chain"]
-    search_fields = ["=txid", "user__username"]
+    list_filter = ["status", "chain", "detected_at"]
+    search_fields = ["txid", "user__username"]
     list_select_related = ["user"]
-    date_hierarchy = "detected_at"
+    list_defer = ("raw_tx",)
     inlines = [DepositEventInline]
 
     @admin.display(description="amount", ordering="amount")
@@ -286,11 +287,11 @@ class SignerRefusalInline(ReadOnlyInline):
 
 
 @admin.register(SidechainTransaction)
-class SidechainTransactionAdmin(ReadOnlyAdmin):
+class SidechainTransactionAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["pk", "txid", "status", "fee", "feerate", "created_at", "broadcast_at"]
-    list_filter = ["status", "chain"]
-    search_fields = ["=txid"]
-    date_hierarchy = "created_at"
+    list_filter = ["status", "chain", "created_at"]
+    search_fields = ["txid"]
+    list_defer = ("unsigned_tx", "signed_tx", "change_witness_script")
     exclude = ["unsigned_tx", "signed_tx", "change_witness_script"]
     inlines = [TxInputInline, TxSignatureInline, SignerRefusalInline]
 
@@ -301,12 +302,11 @@ class WithdrawalEventInline(ReadOnlyInline):
 
 
 @admin.register(Withdrawal)
-class WithdrawalAdmin(ReadOnlyAdmin):
+class WithdrawalAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ["pk", "user", "amount", "fee_share", "address", "status", "created_at"]
     list_filter = ["status", "chain", "created_at"]
-    search_fields = ["user__username", "=address", "=sidechain_tx__txid"]
+    search_fields = ["user__username", "address", "sidechain_tx__txid"]
     list_select_related = ["user"]
-    date_hierarchy = "created_at"
     inlines = [WithdrawalEventInline]
     actions = ["fail_and_return"]
 

@@ -5,6 +5,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page
 from django.db.models import Count
 from django.http import HttpRequest
 from django.shortcuts import redirect, render
@@ -16,6 +17,7 @@ from chains.bitcoin.federation import threshold
 from chains.bitcoin.fees import DUST_LIMIT
 from chains.bitcoin.rpc import BitcoinRPCError
 from core.htmx import HtmxHttpRequest
+from core.pagination import page_of
 from ledger.services import balances_of
 from rates.assets import Asset, amount_format
 from sidechains.bitcoin.node import bitcoin_rpc
@@ -33,8 +35,11 @@ from sons.models import Sidechain
 
 # The asset a deposit on each chain arrives in, and the pegged token it is credited in.
 DEPOSIT_ASSETS = {Sidechain.BITCOIN: (Asset.BTC, Asset.PBTC)}
-# A page waits this long at most for the node's tip height.
+# A page waits this long at most for the node's fee estimate.
 TIP_TIMEOUT = 3
+# Rows per page of the deposits and withdrawals lists (and of their polls, which re-render
+# only the page shown).
+PER_PAGE = 50
 
 
 @dataclass(frozen=True)
@@ -66,12 +71,18 @@ def _deposit_row(deposit: Deposit, cursor: ChainCursor | None) -> DepositRow:
 @login_required
 def deposits(request: HtmxHttpRequest):
     """The user's deposits with their stage; the table polls itself while the page is open."""
-    mine = Deposit.objects.for_user(request.user).for_chain(Sidechain.BITCOIN)
+    mine = (
+        Deposit.objects.for_user(request.user)
+        .for_chain(Sidechain.BITCOIN)
+        .defer("raw_tx")  # a previous transaction for the signers, never shown
+    )
+    page = page_of(request, mine, PER_PAGE)
     cursor = ChainCursor.objects.filter(chain=Sidechain.BITCOIN).first()
     tip = None if cursor is None else cursor.height
-    rows = [_deposit_row(deposit, cursor) for deposit in mine.select_related("mapping")]
+    rows = [_deposit_row(deposit, cursor) for deposit in page]
     template = "sidechains/deposits.html#table" if request.htmx else "sidechains/deposits.html"
-    return render(request, template, {"rows": rows, "tip": tip, "now": timezone.now()})
+    context = {"rows": rows, "page": page, "tip": tip, "now": timezone.now()}
+    return render(request, template, context)
 
 
 # --- Withdrawals --------------------------------------------------------------------------
@@ -79,6 +90,8 @@ def deposits(request: HtmxHttpRequest):
 WITHDRAWALS = "sidechains/withdrawals.html"
 TX_SENT = SidechainTransaction.Status.BROADCAST
 TX_CONFIRMED = SidechainTransaction.Status.CONFIRMED
+# A transaction's serialized forms: kilobytes per row that the list never shows.
+TX_BYTES = ("unsigned_tx", "signed_tx", "change_witness_script")
 
 
 @dataclass(frozen=True)
@@ -153,13 +166,9 @@ def _signatures_collected(txs: list[SidechainTransaction]) -> dict[int, int]:
     return {c["sidechain_tx"]: c["k"] for c in counts}
 
 
-def _withdrawal_rows(user) -> tuple[list[WithdrawalRow], bool]:
-    """The user's withdrawals and whether the node was needed and down."""
-    mine = list(
-        Withdrawal.objects.for_user(user)
-        .for_chain(Sidechain.BITCOIN)
-        .select_related("sidechain_tx")
-    )
+def _withdrawal_rows(page: Page) -> tuple[list[WithdrawalRow], bool]:
+    """A page of the user's withdrawals and whether the node was needed and down."""
+    mine = list(page)
     txs = list({w.sidechain_tx for w in mine if w.sidechain_tx is not None})
     depths = _tx_depths(txs)
     signed = _signatures_collected(txs)
@@ -180,10 +189,22 @@ def _withdrawal_rows(user) -> tuple[list[WithdrawalRow], bool]:
     return rows, any(d is None for d in depths.values())
 
 
-def _withdrawal_list_context(user) -> dict:
-    rows, node_down = _withdrawal_rows(user)
+def _withdrawals_of(user):
+    """The user's withdrawals with their transaction's status and txid, not its bytes."""
+    return (
+        Withdrawal.objects.for_user(user)
+        .for_chain(Sidechain.BITCOIN)
+        .select_related("sidechain_tx")
+        .defer(*(f"sidechain_tx__{name}" for name in TX_BYTES))
+    )
+
+
+def _withdrawal_list_context(request: HttpRequest) -> dict:
+    page = page_of(request, _withdrawals_of(request.user), PER_PAGE)
+    rows, node_down = _withdrawal_rows(page)
     return {
         "rows": rows,
+        "page": page,
         "node_down": node_down,
         "confirmations_required": settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS,
     }
@@ -197,7 +218,7 @@ def _withdrawals_page(request: HttpRequest, form: WithdrawalForm, preview=None, 
         "balance": amount_format(balances_of(request.user)[Asset.PBTC], Asset.PBTC),
         "address": mapping.withdraw_address if mapping else "",
         "minimum": amount_format(settings.BITCOIN_WITHDRAWAL_MINIMUM, Asset.BTC),
-        **_withdrawal_list_context(request.user),
+        **_withdrawal_list_context(request),
     }
     return render(request, WITHDRAWALS, context, status=status)
 
@@ -249,5 +270,5 @@ def withdrawals(request: HtmxHttpRequest):
     if request.method == "POST":
         return _withdrawal_post(request)
     if request.htmx:
-        return render(request, f"{WITHDRAWALS}#table", _withdrawal_list_context(request.user))
+        return render(request, f"{WITHDRAWALS}#table", _withdrawal_list_context(request))
     return _withdrawals_page(request, WithdrawalForm())

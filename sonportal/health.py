@@ -36,6 +36,7 @@ DETAIL_PERMISSION = "sidechains.view_alert"
 # Longer Authorization headers are refused before they are looked at.
 AUTHORIZATION_MAX_LENGTH = 512
 PUBLIC_REPORT_KEY = "health:public-report"
+LEDGER_CHECK_KEY = "health:ledger-check"
 
 
 @dataclass
@@ -145,7 +146,21 @@ def check_signers() -> list[Check]:
 
 
 def check_ledger() -> Check:
-    """The ledger's invariants: per-asset sums zero, balances match entries, none negative."""
+    """The ledger's invariants, as last checked: the check reads every entry, so its result is
+    kept HEALTH_LEDGER_CACHE seconds and /healthz and the admin's status panel (which polls) do
+    not sum the whole ledger on every request."""
+    seconds = settings.HEALTH_LEDGER_CACHE
+    kept = _cache_call(cache.get, LEDGER_CHECK_KEY) if seconds else None
+    if kept is not None:
+        return Check(**kept)
+    check = _check_ledger_now()
+    if seconds:
+        _cache_call(cache.set, LEDGER_CHECK_KEY, asdict(check), seconds)
+    return check
+
+
+def _check_ledger_now() -> Check:
+    """Per-asset sums zero, balances match entries, none negative."""
     try:
         problems = ledger_check()
         supply = ledger_supply()

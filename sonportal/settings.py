@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files from the web process itself (compressed, cached), before anything else runs.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "sonportal.middleware.APIBodyLimitMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -114,6 +116,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "sonportal" / "static"]
+# WhiteNoise serves STATIC_ROOT once collectstatic has filled it (production, bin/demo); a
+# checkout that never ran it (the tests) is served from the sources.
+WHITENOISE_USE_FINDERS = not Path(STATIC_ROOT).is_dir()
 
 # HTTPS and browser hardening (README "Production"; docs/decisions.md "Deployment defaults"):
 # each is settable and on unless DEBUG, so that `check --deploy` is clean by default.
@@ -286,6 +291,8 @@ HEALTH_BROKER_TIMEOUT = env_int("HEALTH_BROKER_TIMEOUT", 5, minimum=1)
 HEALTH_TOKEN = env_secret("HEALTH_TOKEN", required=False, min_length=32)
 # Seconds anonymous callers get the same up-or-down answer (0: none is kept).
 HEALTH_PUBLIC_CACHE = env_int("HEALTH_PUBLIC_CACHE", 10, minimum=0)
+# Seconds the ledger check's result is kept (it sums every entry; 0: every time).
+HEALTH_LEDGER_CACHE = env_int("HEALTH_LEDGER_CACHE", 60, minimum=0)
 
 LOGGING = {
     "version": 1,

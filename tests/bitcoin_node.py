@@ -60,12 +60,17 @@ class BcoinNode:
 
 
 def start_bcoin(
-    *, port: int | None = None, data_dir: str | None = None, timeout: float = 30
+    *,
+    port: int | None = None,
+    data_dir: str | None = None,
+    api_key: str | None = None,
+    timeout: float = 30,
 ) -> BcoinNode:
-    """Start a regtest node (in memory unless data_dir is given) and wait until it answers."""
+    """Start a regtest node (in memory unless data_dir is given) and wait until it answers.
+    A node started again on its data_dir, port and api_key is the same node to its clients."""
     node_binary = _check_installed()
     port = port or free_port()
-    api_key = secrets.token_hex(16)
+    api_key = api_key or secrets.token_hex(16)
     log_dir = Path(tempfile.mkdtemp(prefix="bcoin-"))
     with open(log_dir / "stdout", "wb") as stdout, open(log_dir / "stderr", "wb") as stderr:
         process = subprocess.Popen(

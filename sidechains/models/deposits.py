@@ -131,7 +131,12 @@ class Deposit(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "chain"], name="sidechains_deposit_status"),
-            models.Index(fields=["user", "-detected_at"], name="sidechains_deposit_user"),
+            models.Index(
+                fields=["user", "-detected_at", "-id"], name="sidechains_deposit_user_order"
+            ),
+            # The admin changelist's order and its search by txid alone.
+            models.Index(fields=["-detected_at", "-id"], name="sidechains_deposit_order"),
+            models.Index(fields=["txid"], name="sidechains_deposit_txid"),
         ]
 
     def __str__(self) -> str:

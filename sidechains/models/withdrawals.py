@@ -74,6 +74,9 @@ class Withdrawal(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "created_at"], name="sidechains_withdrawal_status"),
+            # A user's list, in its order: an index scan, no sort.
+            models.Index(fields=["user", "-created_at", "-id"], name="sidechains_withdrawal_user"),
+            models.Index(fields=["-created_at", "-id"], name="sidechains_withdrawal_order"),
         ]
 
     def __str__(self) -> str:

@@ -334,3 +334,57 @@ def test_an_administrator_fails_a_held_withdrawal_with_a_reason(world, admin_use
     assert world.withdrawal.status == Withdrawal.Status.FAILED
     record = AuditRecord.objects.get(action="withdrawal.failed")
     assert (record.actor, record.reason) == (admin_user, "paid elsewhere")
+
+
+# --- Every admin page x every persona ----------------------------------------------------------
+
+ADMIN_PERSONAS = ["anonymous", "user", "witness", "operator", "bare_staff", "viewer", "admin"]
+
+
+@pytest.fixture
+def admin_cast(db, user_carol, view_only_staff, admin_user, bare_staff):
+    son, _ = fixtures.make_son("son-1")
+    return {
+        "anonymous": None,
+        "user": user_carol,
+        "witness": fixtures.make_witness("witness_alice").user,
+        "operator": son.owner,
+        "bare_staff": bare_staff,
+        "viewer": view_only_staff,
+        "admin": admin_user,
+    }
+
+
+@pytest.mark.parametrize("persona", ADMIN_PERSONAS)
+def test_every_admin_page_answers_every_persona_as_its_permissions_say(admin_cast, persona, client):
+    """Each registered model's changelist and add page, read (GET) and written (POST): people
+    who are not staff go to the admin's login; staff see a list only with its view or change
+    permission and an add page only with its add permission; a refused POST saves nothing."""
+    user = admin_cast[persona]
+    if user is not None:
+        client.force_login(user)
+    login = reverse("admin:login")
+    for model_admin in _model_admins():
+        meta = model_admin.model._meta
+        lists, adds = _changelist(meta.app_label, meta.model_name), _add(meta)
+        rows = model_admin.model._default_manager.count()
+        for url, allowed in (
+            (lists, user is not None and model_admin.has_view_or_change_permission(_request(user))),
+            (adds, user is not None and model_admin.has_add_permission(_request(user))),
+        ):
+            for method in ("get", "post"):
+                response = getattr(client, method)(url)
+                why = (persona, url, method, response.status_code)
+                if user is None or not user.is_staff:
+                    assert response.status_code == 302, why
+                    assert response["Location"].startswith(login), why
+                elif allowed:
+                    assert response.status_code in (200, 302), why
+                else:
+                    assert response.status_code == 403, why
+        if not (user is not None and model_admin.has_add_permission(_request(user))):
+            assert model_admin.model._default_manager.count() == rows, (persona, adds)
+
+
+def _add(meta) -> str:
+    return reverse(f"admin:{meta.app_label}_{meta.model_name}_add")

@@ -176,3 +176,151 @@ def test_a_view_only_staff_user_is_no_administrator(client, view_only_staff):
 def test_the_admin_index_shows_the_status_panel_only_with_view_alert(client, bare_staff):
     client.force_login(bare_staff)
     assert reverse("admin-status") not in client.get(reverse("admin:index")).content.decode()
+
+
+# --- Every URL x every persona x GET and POST ---------------------------------------------------
+
+PERSONAS = [
+    "anonymous",
+    "user",
+    "other_user",
+    "witness",
+    "operator",
+    "other_operator",
+    "view_only_staff",
+    "administrator",
+]
+# URLs whose object belongs to "user" (carol): anyone else gets a 404, as if it did not exist.
+OWN_OBJECT = {"mappings-expire", "api-withdrawal", "api-mapping"}
+# Besides the permission: witnesses read proposals, an operator reads their own SON's page.
+ALSO = {
+    "proposals-home": {"witness"},
+    "proposals-detail": {"witness"},
+    "sons-detail": {"operator"},
+}
+
+
+@pytest.fixture
+def cast(db):
+    from decimal import Decimal as D
+
+    from sidechains.models import Withdrawal
+    from tests.sidechains.deposit_helpers import make_bitcoin_mapping
+
+    son, _ = fixtures.make_son("son-1")
+    other_son, _ = fixtures.make_son("son-2")
+    fixtures.make_son("son-3")
+    carol = fixtures.make_user("user_carol")
+    mapping = make_bitcoin_mapping(carol)
+    withdrawal = Withdrawal.objects.create(
+        user=carol, amount_pegged=50_000, rate=D(1), amount=50_000, address="x", request_id="r"
+    )
+    now = timezone.now()
+    proposal = Proposal.objects.create(
+        kind=Proposal.Kind.DEREGISTER_SON,
+        son=other_son,
+        created_at=now,
+        expires_at=now + timedelta(days=3),
+    )
+    people = {
+        "anonymous": None,
+        "user": carol,
+        "other_user": fixtures.make_user("user_dave"),
+        "witness": fixtures.make_witness("witness_alice").user,
+        "operator": son.owner,
+        "other_operator": other_son.owner,
+        "view_only_staff": fixtures.make_view_only_staff(),
+        "administrator": fixtures.make_administrator(),
+    }
+    args = {
+        "proposals-detail": [proposal.pk],
+        "proposals-approve": [proposal.pk],
+        "proposals-revoke": [proposal.pk],
+        "sons-detail": [son.name],
+        "sons-maintenance": [son.name],
+        "sons-token": [son.name],
+        "mappings-expire": [mapping.pk],
+        "api-withdrawal": [withdrawal.pk],
+        "api-mapping": [mapping.pk],
+        "api-son-signing-answer": [1],
+    }
+    return people, args
+
+
+# Reading is open where writing needs a permission.
+METHOD_WHO = {("api-rates", "get"): PUBLIC}
+# healthz answers 503 when a component is down (here: no worker, no node): an answer, not an error.
+DOWN_OK = {"healthz"}
+
+
+def _may(name: str, method: str, persona: str, user) -> bool:
+    who = METHOD_WHO.get((name, method), URLS[name])
+    if persona in ALSO.get(name, ()):
+        return True
+    if who == PUBLIC:
+        return True
+    if user is None or who == SON_TOKEN:
+        return False
+    if who == OWN:
+        return name not in OWN_OBJECT or persona == "user"
+    if who == OPERATOR:
+        return persona == "operator"
+    if who == WITNESS:
+        return persona == "witness"
+    return user.has_perm(who)
+
+
+def _state() -> dict:
+    """What any refused call must leave as it was."""
+    from audit.models import AuditRecord
+    from mappings.models import SidechainAddress
+    from proposals.models import Approval
+    from sidechains.models import Withdrawal
+
+    return {
+        "withdrawals": list(Withdrawal.objects.values_list("pk", "status")),
+        "mappings": list(SidechainAddress.objects.values_list("pk", "expires")),
+        "sons": list(SON.objects.values_list("pk", "status", "token_hash")),
+        "approvals": Approval.objects.count(),
+        "rates": ExchangeRate.objects.count(),
+        "audit": AuditRecord.objects.count(),
+    }
+
+
+def _to_login(response) -> bool:
+    logins = (reverse("login"), reverse("admin:login"))
+    return response.status_code in (301, 302) and response["Location"].startswith(logins)
+
+
+def _refused(response) -> bool:
+    if response.status_code in (302, 301):
+        return _to_login(response)
+    return response.status_code in (401, 403, 404, 405)
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_every_url_answers_every_persona_and_method_as_listed(settings, client, cast, persona):
+    """One persona per test (the cast is costly to make), every URL and method in it."""
+    people, args = cast
+    user = people[persona]
+    # No worker runs here: the health checks' round trip through the broker gives up at once.
+    settings.HEALTH_BROKER_TIMEOUT = 0.2
+    for name in sorted(URLS):
+        url = reverse(name, args=args.get(name, []))
+        for method in ("get", "post", "put", "delete"):
+            allowed = _may(name, method, persona, user)
+            client.logout()
+            if user is not None:
+                client.force_login(user)  # again: a POST to logout/ ends the session
+            before = _state()
+            kwargs = {"content_type": "application/json"} if name.startswith("api-") else {}
+            response = getattr(client, method)(url, {} if method != "get" else None, **kwargs)
+
+            status, why = response.status_code, (name, method, response.content[:300])
+            assert status < 500 or (name in DOWN_OK and status == 503), why
+            if allowed:
+                assert status not in (401, 403, 404), why
+                assert name == "logout" or not _to_login(response), why  # logout: goes there
+            else:
+                assert _refused(response), why
+                assert _state() == before, why

@@ -1,0 +1,175 @@
+"""The money invariants of a fault run, checked from outside the code under test: the chain as
+the node returns it (blocks parsed with python-bitcoinlib, UTXOs by gettxout) and the database
+read with plain SQL, never through the portal's services.
+
+Each check returns a list of violations (strings); a run passes when all are empty.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from bitcoin.core import CBlock, b2lx
+from django.db import connection
+
+from chains.bitcoin.rpc import BitcoinRPC
+
+
+@dataclass(frozen=True)
+class SentDeposit:
+    """A payment the run's wallet sent to a user's deposit script."""
+
+    txid: str
+    vout: int
+    amount: int
+    user_id: int
+
+
+def _rows(sql: str, params: list | None = None) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+        return cursor.fetchall()
+
+
+def chain_outputs(rpc: BitcoinRPC, start: int) -> tuple[dict[bytes, list[int]], set[str]]:
+    """Every output of the best chain above `start`, by script (values), and every txid."""
+    outputs: dict[bytes, list[int]] = defaultdict(list)
+    txids: set[str] = set()
+    for height in range(start + 1, rpc.get_block_count() + 1):
+        block = CBlock.deserialize(rpc.get_block_raw(rpc.get_block_hash(height)))
+        for tx in block.vtx:
+            txids.add(b2lx(tx.GetTxid()))
+            for out in tx.vout:
+                outputs[bytes(out.scriptPubKey)].append(out.nValue)
+    return outputs, txids
+
+
+def deposits_credited_once(sent: list[SentDeposit], mined: set[str]) -> list[str]:
+    """Every mined deposit is recorded once and credited once, for its amount, to its user;
+    nothing is credited that was not paid."""
+    problems = []
+    recorded = {
+        (txid, vout): (pk, amount, user, status)
+        for pk, txid, vout, amount, user, status in _rows(
+            "SELECT id, txid, vout, amount, user_id, status FROM sidechains_deposit"
+        )
+    }
+    credits = Counter(
+        ref for (ref,) in _rows("SELECT reference FROM ledger_entry WHERE reason = 'deposit'")
+    )
+    for deposit in sent:
+        if deposit.txid not in mined:
+            continue  # lost with a killed node's mempool: never paid
+        row = recorded.get((deposit.txid, deposit.vout))
+        if row is None:
+            problems.append(f"deposit {deposit.txid}:{deposit.vout} mined, never recorded")
+            continue
+        pk, amount, user, status = row
+        if (amount, user) != (deposit.amount, deposit.user_id):
+            problems.append(f"deposit {pk} recorded as {amount} sat for user {user}")
+        if status != "credited" or credits[f"deposit:{pk}"] != 1:
+            problems.append(f"deposit {pk}: {status}, {credits[f'deposit:{pk}']} credit(s)")
+    paid = {(d.txid, d.vout) for d in sent if d.txid in mined}
+    for outpoint, (pk, *_rest) in recorded.items():
+        if outpoint not in paid:
+            problems.append(f"deposit {pk} recorded for an outpoint nobody paid: {outpoint}")
+    problems += [f"{ref} credited {n} times" for ref, n in credits.items() if n > 1]
+    return problems
+
+
+def withdrawals_paid_once(outputs: dict[bytes, list[int]], scripts: dict[int, bytes]) -> list[str]:
+    """Each user's withdraw script received, on the best chain, exactly the payouts of their
+    settled withdrawals: one output each (a second payment of any of them is an extra output)."""
+    problems = []
+    settled: dict[int, list[int]] = defaultdict(list)
+    for user, payout in _rows(
+        "SELECT user_id, amount - fee_share FROM sidechains_withdrawal WHERE status = 'settled'"
+    ):
+        settled[user].append(payout)
+    for user, script in scripts.items():
+        received = sorted(outputs.get(script, []))
+        if received != sorted(settled[user]):
+            problems.append(f"user {user}: paid {received} on chain, settled {settled[user]}")
+    return problems
+
+
+def withdrawals_not_lost() -> list[str]:
+    """Every withdrawal ended: settled (escrow burned once) or failed (escrow returned once)."""
+    problems = []
+    entries = Counter(
+        (reason, ref)
+        for reason, ref in _rows(
+            "SELECT reason, reference FROM ledger_entry WHERE reference LIKE 'withdrawal:%%'"
+        )
+    )
+    for pk, status in _rows("SELECT id, status FROM sidechains_withdrawal"):
+        ref = f"withdrawal:{pk}"
+        if entries[("withdrawal_escrow", ref)] != 1:
+            problems.append(f"withdrawal {pk}: {entries[('withdrawal_escrow', ref)]} escrows")
+        ending = {"settled": "withdrawal_burn", "failed": "withdrawal_return"}.get(status)
+        if ending is None:
+            problems.append(f"withdrawal {pk} still {status}")
+        elif entries[(ending, ref)] != 1:
+            problems.append(f"withdrawal {pk} {status} with {entries[(ending, ref)]} {ending}")
+    return problems
+
+
+def ledger_balanced() -> list[str]:
+    """Per asset the balances sum to zero; each balance equals its entries; none negative but
+    issuance's."""
+    problems = [
+        f"{asset}: balances sum to {total}"
+        for asset, total in _rows("SELECT asset, sum(amount) FROM ledger_balance GROUP BY asset")
+        if total != 0
+    ]
+    mismatched = _rows(
+        """SELECT b.account_id, b.asset, b.amount, coalesce(c.s, 0) - coalesce(d.s, 0)
+           FROM ledger_balance b
+           LEFT JOIN (SELECT destination_id a, asset, sum(amount) s FROM ledger_entry
+                      GROUP BY 1, 2) c ON c.a = b.account_id AND c.asset = b.asset
+           LEFT JOIN (SELECT source_id a, asset, sum(amount) s FROM ledger_entry
+                      GROUP BY 1, 2) d ON d.a = b.account_id AND d.asset = b.asset
+           WHERE b.amount <> coalesce(c.s, 0) - coalesce(d.s, 0)"""
+    )
+    problems += [f"account {a} {asset}: balance {b}, entries {e}" for a, asset, b, e in mismatched]
+    negative = _rows(
+        "SELECT b.account_id, b.amount FROM ledger_balance b JOIN ledger_ledgeraccount a"
+        " ON a.id = b.account_id WHERE b.amount < 0 AND a.system <> 'issuance'"
+    )
+    return problems + [f"account {a} negative: {amount}" for a, amount in negative]
+
+
+def reserves_cover_supply(rpc: BitcoinRPC) -> tuple[list[str], int, int]:
+    """The federation's coins still unspent on chain (gettxout) hold at least the pBTC supply
+    (the rate is 1 in the run: a satoshi per base unit). Returns (problems, reserves, supply)."""
+    reserves = 0
+    for txid, vout in _rows("SELECT txid, vout FROM sidechains_coin"):
+        out = rpc.call("gettxout", txid, vout, False)
+        if out:
+            reserves += round(float(out["value"]) * 100_000_000)
+    (supply,) = _rows(
+        "SELECT coalesce(-sum(b.amount), 0) FROM ledger_balance b JOIN ledger_ledgeraccount a"
+        " ON a.id = b.account_id WHERE a.system = 'issuance' AND b.asset = 'pBTC'"
+    )[0]
+    problems = [] if reserves >= supply else [f"reserves {reserves} < supply {supply}"]
+    return problems, reserves, supply
+
+
+def coins_reserved_once() -> list[str]:
+    """No coin is an input of two transaction families that did not fail (a fee bump is the
+    same family: it spends the same coins)."""
+    rows = _rows(
+        """WITH RECURSIVE family(id, root) AS (
+               SELECT id, id FROM sidechains_sidechaintransaction WHERE fee_bump_of_id IS NULL
+               UNION ALL
+               SELECT t.id, f.root FROM sidechains_sidechaintransaction t
+               JOIN family f ON t.fee_bump_of_id = f.id)
+           SELECT i.coin_id, count(DISTINCT f.root)
+           FROM sidechains_txinput i
+           JOIN sidechains_sidechaintransaction t ON t.id = i.sidechain_tx_id
+           JOIN family f ON f.id = t.id
+           WHERE t.status <> 'failed'
+           GROUP BY i.coin_id HAVING count(DISTINCT f.root) > 1"""
+    )
+    return [f"coin {coin} reserved by {n} transaction families" for coin, n in rows]
