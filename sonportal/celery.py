@@ -33,4 +33,6 @@ def install_schedule(sender: Celery, **kwargs: Any) -> None:
         "bitcoin-listen": _every(listener, "sidechains.tasks.bitcoin_listen"),
         "bitcoin-deposits": _every(listener, "sidechains.tasks.bitcoin_process_deposits"),
         "bitcoin-withdrawals": _every(listener, "sidechains.tasks.bitcoin_withdrawals"),
+        # A new liabilities epoch when the last one is SOLVENCY_EPOCH_INTERVAL old.
+        "solvency-epoch": _every(300, "solvency.tasks.solvency_epoch"),
     }

@@ -1,0 +1,80 @@
+"""Liabilities epochs: the Merkle sum tree of every account's balances at one moment.
+
+An Epoch publishes its number, time, root, the totals per asset, the previous epoch's root and
+the audit log's head hash. Its leaves (one row per account that held anything) keep the amounts
+the tree was built from, so anyone's inclusion proof can be rebuilt for any epoch; the salts are
+derived from the epoch's secret, which is never shown. docs/proofs.md is the format.
+"""
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.urls import reverse
+
+from ledger.models import LedgerAccount
+
+
+class Epoch(models.Model):
+    number = models.PositiveIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The administrator who asked for it; empty for the beat's schedule.",
+    )
+    assets = models.JSONField(help_text="The assets, in the order of every sum in the tree.")
+    totals = models.JSONField(help_text="The total of each asset, in base units.")
+    root = models.CharField(max_length=64, unique=True)
+    prev_root = models.CharField(max_length=64, help_text="64 zeros for the first epoch.")
+    audit_head = models.CharField(max_length=64, help_text="The audit log's head hash.")
+    leaf_count = models.PositiveIntegerField()
+    secret = models.BinaryField(editable=False, help_text="Derives the salts; never shown.")
+    chunk_tops = models.BinaryField(
+        editable=False, help_text="The top node of each chunk of leaves (hash and sums)."
+    )
+
+    class Meta:
+        ordering = ["-number"]
+        permissions = [("create_epoch", "Can start a liabilities epoch now")]
+
+    def __str__(self) -> str:
+        return f"epoch {self.number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("solvency-epoch", args=[self.number])
+
+    def header(self) -> dict[str, Any]:
+        """What the epoch publishes."""
+        return {
+            "epoch": self.number,
+            "created_at": self.created_at.isoformat(),
+            "root": self.root,
+            "assets": self.assets,
+            "totals": self.totals,
+            "prev_root": self.prev_root,
+            "audit_head": self.audit_head,
+            "leaf_count": self.leaf_count,
+        }
+
+
+class EpochLeaf(models.Model):
+    epoch = models.ForeignKey(Epoch, on_delete=models.PROTECT, related_name="leaves")
+    position = models.PositiveIntegerField()
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="+")
+    amounts = ArrayField(models.BigIntegerField())
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["epoch", "position"], name="solvency_epochleaf_position"
+            ),
+            models.UniqueConstraint(fields=["epoch", "account"], name="solvency_epochleaf_account"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.epoch} leaf {self.position}"
