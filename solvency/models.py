@@ -48,6 +48,9 @@ class Epoch(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("solvency-epoch", args=[self.number])
 
+    def totals_by_asset(self) -> list[tuple[str, int]]:
+        return list(zip(self.assets, self.totals, strict=True))
+
     def header(self) -> dict[str, Any]:
         """What the epoch publishes."""
         return {

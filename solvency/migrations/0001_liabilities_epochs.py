@@ -6,11 +6,35 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def administrators_grant(apps, schema_editor) -> None:
+    """The administrators publish epochs on demand and see them (docs/permissions.md)."""
+    from django.contrib.auth.management import create_permissions
+
+    config = apps.get_app_config("solvency")
+    stub = getattr(config, "models_module", None) is None
+    if stub:  # a migration state's app config: create_permissions skips those without models
+        config.models_module = True
+    create_permissions(config, apps=apps, verbosity=0)
+    if stub:
+        config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    group = Group.objects.filter(name="administrators").first()
+    if group is None:
+        return
+    codenames = ["create_epoch", "view_epoch", "view_epochleaf"]
+    wanted = Permission.objects.filter(content_type__app_label="solvency", codename__in=codenames)
+    if wanted.count() != len(codenames):
+        raise RuntimeError("Missing permissions of solvency")
+    group.permissions.add(*wanted)
+
+
 class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
         ("ledger", "0001_initial"),
+        ("sonportal", "0001_administrators"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
@@ -111,4 +135,5 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        migrations.RunPython(administrators_grant, migrations.RunPython.noop),
     ]

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from solvency import api, views
+
+urlpatterns = [
+    path("", views.epochs, name="solvency-epochs"),
+    path("new/", views.epoch_create_now, name="solvency-epoch-create"),
+    path("<int:number>/", views.epoch_detail, name="solvency-epoch"),
+    path("<int:number>/proof.json", views.proof_download, name="solvency-proof"),
+]
+
+api_urlpatterns = [
+    path("epochs", api.epochs, name="api-epochs"),
+    path("epochs/<int:number>/proof", api.epoch_proof, name="api-epoch-proof"),
+]
