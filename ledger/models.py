@@ -72,6 +72,7 @@ class Entry(models.Model):
         WITHDRAWAL_ESCROW = "withdrawal_escrow", "withdrawal requested (escrow)"
         WITHDRAWAL_BURN = "withdrawal_burn", "withdrawal settled (escrow burned)"
         WITHDRAWAL_RETURN = "withdrawal_return", "withdrawal failed (escrow returned)"
+        TRANSFER = "transfer", "transfer between users (signed by the sender's key)"
 
     source = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="debits")
     destination = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="credits")

@@ -6,14 +6,17 @@ the tree was built from, so anyone's inclusion proof can be rebuilt for any epoc
 derived from the epoch's secret, which is never shown. docs/proofs.md is the format.
 """
 
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.urls import reverse
 
-from ledger.models import LedgerAccount
+from ledger.models import Entry, LedgerAccount
+from rates.assets import Asset, amount_format
 
 
 class Epoch(models.Model):
@@ -81,3 +84,63 @@ class EpochLeaf(models.Model):
 
     def __str__(self) -> str:
         return f"{self.epoch} leaf {self.position}"
+
+
+class TransferQuerySet(models.QuerySet["Transfer"]):
+    def involving(self, user: AbstractBaseUser) -> "TransferQuerySet":
+        return self.filter(models.Q(sender=user) | models.Q(receiver=user))
+
+
+class Transfer(models.Model):
+    """A transfer between two users: the message the portal prepared (persisted before anything
+    moves), then, once the sender signed it with their registered Bitcoin key, done."""
+
+    class Status(models.TextChoices):
+        PREPARED = "prepared", "awaiting the sender's signature"
+        DONE = "done"
+
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transfers_sent"
+    )
+    receiver = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transfers_received"
+    )
+    asset = models.CharField(max_length=8, choices=Asset)
+    amount = models.BigIntegerField(help_text="Base units.")
+    nonce = models.CharField(max_length=32, unique=True)
+    public_key = models.CharField(max_length=66, help_text="The sender's key the message needs.")
+    message = models.TextField(help_text="Exactly what the sender signs.")
+    status = models.CharField(max_length=16, choices=Status, default=Status.PREPARED)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    signature = models.CharField(max_length=88, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    entry = models.OneToOneField(
+        Entry, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    objects = TransferQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gt=0), name="solvency_transfer_positive"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(sender=models.F("receiver")),
+                name="solvency_transfer_two_users",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"transfer {self.nonce}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("solvency-transfer-sign", args=[self.pk])
+
+    def amount_display(self) -> str:
+        return amount_format(self.amount, self.asset)
+
+    def expired(self, now: datetime) -> bool:
+        return self.status == self.Status.PREPARED and now >= self.expires_at

@@ -9,6 +9,11 @@ urlpatterns = [
     path("<int:number>/proof.json", views.proof_download, name="solvency-proof"),
 ]
 
+transfer_urlpatterns = [
+    path("", views.transfer, name="solvency-transfer"),
+    path("<int:pk>/", views.transfer_sign, name="solvency-transfer-sign"),
+]
+
 api_urlpatterns = [
     path("epochs", api.epochs, name="api-epochs"),
     path("epochs/<int:number>/proof", api.epoch_proof, name="api-epoch-proof"),

@@ -7,6 +7,7 @@ from mappings.urls import api_urlpatterns as mappings_api
 from rates.urls import api_urlpatterns as rates_api
 from sidechains.urls import api_urlpatterns as sidechains_api
 from solvency.urls import api_urlpatterns as solvency_api
+from solvency.urls import transfer_urlpatterns
 from sonportal import views
 from sons.urls import api_urlpatterns as sons_api
 
@@ -24,6 +25,7 @@ urlpatterns = [
     path("rates/", include("rates.urls")),
     path("addresses/", include("mappings.urls")),
     path("epochs/", include("solvency.urls")),
+    path("transfers/", include(transfer_urlpatterns)),
     path("api/v1/", include(sons_api + sidechains_api + rates_api + mappings_api + solvency_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]

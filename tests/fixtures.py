@@ -35,7 +35,9 @@ def administrators_group() -> Group:
     if group is None:
         migration = importlib.import_module("sonportal.migrations.0001_administrators")
         migration.administrators_create(django_apps, None)
-        solvency = importlib.import_module("solvency.migrations.0001_liabilities_epochs")
+        solvency = importlib.import_module(
+            "solvency.migrations.0001_liabilities_epochs_and_transfers"
+        )
         solvency.administrators_grant(django_apps, None)
         group = Group.objects.get(name=ADMINISTRATORS_GROUP)
     return group

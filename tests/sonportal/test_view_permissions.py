@@ -39,6 +39,8 @@ URLS = {
     "api-epochs": PUBLIC,
     "solvency-proof": OWN,
     "api-epoch-proof": OWN,
+    "solvency-transfer": OWN,
+    "solvency-transfer-sign": OWN,
     "home": OWN,
     "account-home": OWN,
     "sons-operator-home": OWN,
