@@ -20,13 +20,11 @@ from ledger.models import LedgerAccount
 from ledger.services import LEDGER_ASSETS
 from solvency import tree
 from solvency.models import Epoch, EpochLeaf
+from solvency.tree import CHUNK, Leaf, build_leaves, chunk_tops
 
-CHUNK = 1024
 PROOF_FORMAT = "son-portal-liabilities-proof/1"
 # pg_advisory_xact_lock key: one epoch is built at a time ("EPOCH" in ASCII).
 EPOCH_LOCK = 0x45504F4348
-
-Leaf = tuple[bytes, int, tuple[int, ...]]  # (commitment, ledger account id, amounts)
 
 
 class EpochError(Exception):
@@ -106,20 +104,6 @@ def snapshot() -> list[tuple[int, str, tuple[int, ...]]]:
             (row[0], account_key(user_id=row[1], system=row[2]), tuple(row[3:]))
             for row in cursor.fetchall()
         ]
-
-
-def build_leaves(secret: bytes, accounts: list[tuple[int, str, tuple[int, ...]]]) -> list[Leaf]:
-    """The leaves in tree order: sorted by commitment, which says nothing of the account."""
-    leaves = [
-        (tree.commitment(tree.salt_for(secret, key), key), account_id, amounts)
-        for account_id, key, amounts in accounts
-    ]
-    leaves.sort()
-    return leaves
-
-
-def chunk_tops(nodes: list[tree.Node]) -> list[tree.Node]:
-    return [tree.top_of(nodes[i : i + CHUNK], 0) for i in range(0, len(nodes), CHUNK)]
 
 
 def copy_leaves(epoch_id: int, leaves: list[Leaf]) -> None:

@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 LEAF, NODE, ROOT = b"\x00", b"\x01", b"\x02"
+# Leaves per chunk: a power of two, so the tree over the chunks' tops is the tree over all
+# leaves (chunks are aligned, and an odd last node goes up unchanged).
+CHUNK = 1024
 MAX_SUM = 2**64 - 1
 EMPTY = b"\x00" * 32
 
@@ -25,6 +28,9 @@ class TreeError(ValueError):
 class Node:
     hash: bytes
     sums: tuple[int, ...]
+
+
+Leaf = tuple[bytes, int, tuple[int, ...]]  # (commitment, account id, amounts)
 
 
 def salt_for(secret: bytes, key: str) -> bytes:
@@ -101,3 +107,18 @@ def path(tree_levels: list[list[Node]], index: int) -> list[tuple[str, Node]]:
             steps.append(("left" if sibling < index else "right", level[sibling]))
         index //= 2
     return steps
+
+
+def build_leaves(secret: bytes, accounts: list[tuple[int, str, tuple[int, ...]]]) -> list[Leaf]:
+    """(account id, key, amounts) -> the leaves in tree order: sorted by commitment, which says
+    nothing of the account."""
+    leaves = [
+        (commitment(salt_for(secret, key), key), account_id, amounts)
+        for account_id, key, amounts in accounts
+    ]
+    leaves.sort()
+    return leaves
+
+
+def chunk_tops(nodes: list[Node]) -> list[Node]:
+    return [top_of(nodes[i : i + CHUNK], 0) for i in range(0, len(nodes), CHUNK)]

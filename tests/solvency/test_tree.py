@@ -5,7 +5,7 @@ import hashlib
 import pytest
 
 from solvency import tree
-from solvency.epochs import CHUNK, chunk_tops
+from solvency.tree import CHUNK, chunk_tops
 
 
 def _leaves(n: int) -> list[tree.Node]:
