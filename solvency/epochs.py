@@ -107,11 +107,19 @@ def snapshot() -> list[tuple[int, str, tuple[int, ...]]]:
 
 
 def copy_leaves(epoch_id: int, leaves: list[Leaf]) -> None:
-    """COPY, not INSERTs: a million leaves in seconds."""
+    """COPY in text format, not INSERTs: a million leaves in seconds. Every value is an int
+    the portal made, so nothing needs escaping."""
     sql = "COPY solvency_epochleaf (epoch_id, position, account_id, amounts) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        lines: list[str] = []
         for position, (_, account_id, amounts) in enumerate(leaves):
-            copy.write_row((epoch_id, position, account_id, list(amounts)))
+            lines.append(
+                f"{epoch_id}\t{position}\t{account_id}\t{{{','.join(map(str, amounts))}}}\n"
+            )
+            if len(lines) == 10_000:
+                copy.write("".join(lines))
+                lines.clear()
+        copy.write("".join(lines))
 
 
 def encode_nodes(nodes: list[tree.Node]) -> bytes:

@@ -69,9 +69,15 @@ class Epoch(models.Model):
 
 
 class EpochLeaf(models.Model):
-    epoch = models.ForeignKey(Epoch, on_delete=models.PROTECT, related_name="leaves")
+    # No index of their own: the unique constraints below lead with the epoch, and a million
+    # rows per epoch are written by COPY, where every index costs.
+    epoch = models.ForeignKey(
+        Epoch, on_delete=models.PROTECT, related_name="leaves", db_index=False
+    )
     position = models.PositiveIntegerField()
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="+")
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     amounts = ArrayField(models.BigIntegerField())
 
     class Meta:

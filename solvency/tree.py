@@ -10,7 +10,8 @@ import hashlib
 import hmac
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from functools import cache
+from typing import NamedTuple
 
 LEAF, NODE, ROOT = b"\x00", b"\x01", b"\x02"
 # Leaves per chunk: a power of two, so the tree over the chunks' tops is the tree over all
@@ -24,8 +25,7 @@ class TreeError(ValueError):
     """A tree that cannot be built (an amount out of range, a sum that would overflow)."""
 
 
-@dataclass(frozen=True)
-class Node:
+class Node(NamedTuple):  # a tuple: cheap to make a million of
     hash: bytes
     sums: tuple[int, ...]
 
@@ -36,7 +36,7 @@ Leaf = tuple[bytes, int, tuple[int, ...]]  # (commitment, account id, amounts)
 def salt_for(secret: bytes, key: str) -> bytes:
     """An account's salt in one epoch: HMAC-SHA256(the epoch's secret, its key). Distinct per
     account and epoch, derived again when a proof is asked for, never stored alone."""
-    return hmac.new(secret, key.encode(), hashlib.sha256).digest()
+    return hmac.digest(secret, key.encode(), "sha256")
 
 
 def commitment(salt: bytes, key: str) -> bytes:
@@ -44,6 +44,7 @@ def commitment(salt: bytes, key: str) -> bytes:
     return hashlib.sha256(salt + key.encode()).digest()
 
 
+@cache
 def _packer(width: int) -> struct.Struct:
     return struct.Struct(f">{width}Q")
 
