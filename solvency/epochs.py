@@ -20,7 +20,7 @@ from ledger.models import LedgerAccount
 from ledger.services import LEDGER_ASSETS
 from solvency import tree
 from solvency.models import Epoch, EpochLeaf
-from solvency.tree import CHUNK, Leaf, build_leaves, chunk_tops
+from solvency.tree import CHUNK, Leaf, build_leaves, leaf_chunk_tops
 
 PROOF_FORMAT = "son-portal-liabilities-proof/1"
 # pg_advisory_xact_lock key: one epoch is built at a time ("EPOCH" in ASCII).
@@ -49,7 +49,7 @@ def epoch_create(
         last = Epoch.objects.order_by("-number").first()
         secret = secrets.token_bytes(32)
         leaves = build_leaves(secret, snapshot())
-        tops = chunk_tops([tree.leaf(c, amounts) for c, _, amounts in leaves])
+        tops = leaf_chunk_tops(leaves)
         top = tree.top_of(tops, len(LEDGER_ASSETS))
         epoch = Epoch.objects.create(
             number=last.number + 1 if last else 1,
@@ -85,10 +85,11 @@ def epoch_create_if_due(*, now: datetime | None = None) -> Epoch | None:
     return epoch_create(now=now)
 
 
-def snapshot() -> list[tuple[int, str, tuple[int, ...]]]:
+def snapshot() -> Iterator[tuple[int, str, tuple[int, ...]]]:
     """Every ledger account but issuance that holds anything: (id, key, amounts in
     LEDGER_ASSETS order), negative balances as 0 (owed to the federation, not by it). One
-    statement, so one consistent view of the ledger."""
+    statement, so one consistent view of the ledger, read through a server-side cursor so a
+    million rows never sit in memory at once. Call inside a transaction."""
     columns = ", ".join(
         "COALESCE(SUM(GREATEST(b.amount, 0)) FILTER (WHERE b.asset = %s), 0)::bigint"
         for _ in LEDGER_ASSETS
@@ -98,12 +99,12 @@ def snapshot() -> list[tuple[int, str, tuple[int, ...]]]:
         " JOIN ledger_ledgeraccount a ON a.id = b.account_id WHERE a.system <> %s"
         " GROUP BY a.id HAVING SUM(GREATEST(b.amount, 0)) > 0"
     )
-    with connection.cursor() as cursor:
+    connection.ensure_connection()
+    with connection.connection.cursor(name="solvency_snapshot") as cursor:
+        cursor.itersize = 20_000
         cursor.execute(sql, [*LEDGER_ASSETS, LedgerAccount.System.ISSUANCE])
-        return [
-            (row[0], account_key(user_id=row[1], system=row[2]), tuple(row[3:]))
-            for row in cursor.fetchall()
-        ]
+        for row in cursor:
+            yield row[0], account_key(user_id=row[1], system=row[2]), tuple(row[3:])
 
 
 def copy_leaves(epoch_id: int, leaves: list[Leaf]) -> None:

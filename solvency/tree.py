@@ -9,7 +9,7 @@ docs/proofs.md, which is the contract.
 import hashlib
 import hmac
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cache
 from typing import NamedTuple
 
@@ -110,7 +110,7 @@ def path(tree_levels: list[list[Node]], index: int) -> list[tuple[str, Node]]:
     return steps
 
 
-def build_leaves(secret: bytes, accounts: list[tuple[int, str, tuple[int, ...]]]) -> list[Leaf]:
+def build_leaves(secret: bytes, accounts: Iterable[tuple[int, str, tuple[int, ...]]]) -> list[Leaf]:
     """(account id, key, amounts) -> the leaves in tree order: sorted by commitment, which says
     nothing of the account."""
     leaves = [
@@ -123,3 +123,12 @@ def build_leaves(secret: bytes, accounts: list[tuple[int, str, tuple[int, ...]]]
 
 def chunk_tops(nodes: list[Node]) -> list[Node]:
     return [top_of(nodes[i : i + CHUNK], 0) for i in range(0, len(nodes), CHUNK)]
+
+
+def leaf_chunk_tops(leaves: list[Leaf]) -> list[Node]:
+    """The chunk tops straight from the sorted leaves, making one chunk's nodes at a time (a
+    million leaf nodes at once would cost hundreds of MB)."""
+    return [
+        top_of([leaf(c, amounts) for c, _, amounts in leaves[i : i + CHUNK]], 0)
+        for i in range(0, len(leaves), CHUNK)
+    ]

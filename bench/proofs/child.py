@@ -16,14 +16,14 @@ from bench.listener.scanner import peak_rss_kb
 
 def tree_in_memory(n: int) -> dict:
     from solvency import tree
-    from solvency.tree import build_leaves, chunk_tops
+    from solvency.tree import build_leaves, leaf_chunk_tops
 
     accounts = [(i, f"user:{i}", amounts_of(i)) for i in range(1, n + 1)]
     rss_input = peak_rss_kb()
     started = time.perf_counter()
     leaves = build_leaves(secrets.token_bytes(32), accounts)
     hashed = time.perf_counter()
-    tops = chunk_tops([tree.leaf(c, amounts) for c, _, amounts in leaves])
+    tops = leaf_chunk_tops(leaves)
     top = tree.top_of(tops, 3)
     root = tree.root_hash(["pBTC", "pHIVE", "pHBD"], top)
     done = time.perf_counter()

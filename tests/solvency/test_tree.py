@@ -53,3 +53,12 @@ def test_it_refuses_amounts_and_sums_that_do_not_fit_64_bits():
 def test_salts_differ_per_account_and_per_secret():
     assert tree.salt_for(b"a" * 32, "user:1") != tree.salt_for(b"a" * 32, "user:2")
     assert tree.salt_for(b"a" * 32, "user:1") != tree.salt_for(b"b" * 32, "user:1")
+
+
+@pytest.mark.parametrize("n", [0, 1, CHUNK + 5])
+def test_chunk_tops_from_sorted_leaves_match_those_from_their_nodes(n):
+    accounts = [(i, f"user:{i}", (i, 0, 1)) for i in range(n)]
+    leaves = tree.build_leaves(b"s" * 32, accounts)
+    nodes = [tree.leaf(c, amounts) for c, _, amounts in leaves]
+    assert tree.leaf_chunk_tops(leaves) == chunk_tops(nodes)
+    assert [c for c, _, _ in leaves] == sorted(c for c, _, _ in leaves)
