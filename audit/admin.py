@@ -9,11 +9,21 @@ from core.admin_actions import ReadOnlyAdmin
 class AuditRecordAdmin(ReadOnlyAdmin):
     """The log is read here, never written: records come only from the services."""
 
-    list_display = ["created_at", "actor", "action", "target", "reason"]
+    list_display = ["seq", "created_at", "actor", "action", "target", "reason"]
     list_filter = ["action"]
     search_fields = ["=target", "actor__username", "action"]
     list_select_related = ["actor"]
-    readonly_fields = ["created_at", "actor", "action", "target", "reason", "details"]
+    readonly_fields = [
+        "seq",
+        "created_at",
+        "actor",
+        "action",
+        "target",
+        "reason",
+        "details",
+        "prev_hash",
+        "hash",
+    ]
 
 
 class AuditedAdminMixin:
