@@ -113,6 +113,16 @@ def _ms(values: list[float]) -> str:
     return f"mean {statistics.mean(values) * 1000:.2f} ms, p95 {p95 * 1000:.2f} ms"
 
 
+def print_proofs(samples: int, proofs: dict) -> None:
+    print(f"\n3. proofs ({samples} random users):")
+    print(f"   building one (proof_for, database):  {_ms(proofs['build'])}")
+    print(
+        f"   size: {statistics.mean(proofs['sizes']):.0f} bytes of JSON on average "
+        f"({min(proofs['steps'])}-{max(proofs['steps'])} path steps)"
+    )
+    print(f"   verifying one (proofs.verify):       {_ms(proofs['verify'])}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.proofs", description=__doc__)
     parser.add_argument("--balances", type=int, default=1_000_000)
@@ -149,14 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     assert epoch["totals"] == memory["totals"], "the database's tree and the memory's disagree"
 
-    proofs = sample_proofs(args.samples, n)
-    print(f"\n3. proofs ({args.samples} random users):")
-    print(f"   building one (proof_for, database):  {_ms(proofs['build'])}")
-    print(
-        f"   size: {statistics.mean(proofs['sizes']):.0f} bytes of JSON on average "
-        f"({min(proofs['steps'])}-{max(proofs['steps'])} path steps)"
-    )
-    print(f"   verifying one (proofs.verify):       {_ms(proofs['verify'])}")
+    print_proofs(args.samples, sample_proofs(args.samples, n))
 
 
 if __name__ == "__main__":
