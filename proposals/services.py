@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import audit_record, audit_target
 from proposals.models import Approval, Proposal, ProposalEvent, Witness
 from sidechains.bitcoin import refunds
 from sidechains.models import Deposit
@@ -67,8 +68,16 @@ def _refund_deposit(proposal: Proposal, now: datetime) -> str:
 
 
 def _event(proposal: Proposal, kind: str, now, *, witness=None, detail: str = "") -> None:
+    """The proposal's own history row, and its record in the (hash-chained) audit log."""
     ProposalEvent.objects.create(
         proposal=proposal, kind=kind, witness=witness, detail=detail[:300], created_at=now
+    )
+    audit_record(
+        actor=witness.user if witness is not None else None,
+        action=f"proposal.{kind}",
+        target=audit_target(proposal),
+        reason=detail,
+        details={"kind": proposal.kind},
     )
 
 

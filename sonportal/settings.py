@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "proposals",
     "rates",
     "mappings",
+    "solvency",
 ]
 
 MIDDLEWARE = [
@@ -284,6 +285,11 @@ WITNESS_CYCLE = env_int("WITNESS_CYCLE", 24 * 3600, minimum=1)
 SON_TOKEN_LIFETIME = env_int("SON_TOKEN_LIFETIME", 90 * 24 * 3600, minimum=60)
 # How often beat runs the liveness check (marks silent SONs down).
 SON_LIVENESS_CHECK_EVERY = env_int("SON_LIVENESS_CHECK_EVERY", 30, minimum=1)
+
+# Seconds between liabilities epochs (the Merkle sum tree of balances, docs/proofs.md).
+SOLVENCY_EPOCH_INTERVAL = env_int("SOLVENCY_EPOCH_INTERVAL", 24 * 3600, minimum=60)
+# Seconds a signed transfer's message stays valid after the portal prepared it.
+TRANSFER_MESSAGE_LIFETIME = env_int("TRANSFER_MESSAGE_LIFETIME", 15 * 60, minimum=60)
 
 # How long /healthz waits for a worker to answer its round trip through the broker.
 HEALTH_BROKER_TIMEOUT = env_int("HEALTH_BROKER_TIMEOUT", 5, minimum=1)

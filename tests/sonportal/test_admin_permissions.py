@@ -286,6 +286,7 @@ def test_the_administrators_group_holds_exactly_what_administrators_need():
         "sons.change_sonpublickey",
         "proposals.add_witness",
         "proposals.change_witness",
+        "solvency.create_epoch",
     }
     # They see everything the admin shows (inlines included), users and groups read-only.
     shown = {ma.model for ma in _model_admins()}

@@ -34,6 +34,13 @@ URLS = {
     "rates-list": PUBLIC,
     "api-rates-history": PUBLIC,
     "api-schema": PUBLIC,
+    "solvency-epochs": PUBLIC,
+    "solvency-epoch": PUBLIC,
+    "api-epochs": PUBLIC,
+    "solvency-proof": OWN,
+    "api-epoch-proof": OWN,
+    "solvency-transfer": OWN,
+    "solvency-transfer-sign": OWN,
     "home": OWN,
     "account-home": OWN,
     "sons-operator-home": OWN,
@@ -63,6 +70,7 @@ URLS = {
     "rates-create": "rates.add_exchangerate",
     "rates-preview": "rates.add_exchangerate",
     "api-rates": "rates.add_exchangerate",
+    "solvency-epoch-create": "solvency.create_epoch",
 }
 # How each permission-guarded URL is called: (method, data), and what refuses it.
 CALLS = {
@@ -73,6 +81,7 @@ CALLS = {
     "rates-create": ("post", {"pair": "BTC/pBTC", "rate": "0.5"}),
     "rates-preview": ("get", {"pair": "BTC/pBTC", "rate": "0.5", "amount": "1"}),
     "api-rates": ("post", {"pair": "BTC/pBTC", "rate": "0.5", "request_id": "walk-1"}),
+    "solvency-epoch-create": ("post", {"reason": "the walk"}),
 }
 REFUSED = {"sons-detail": 404}  # a SON page that is not yours does not exist for you
 
