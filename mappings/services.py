@@ -115,6 +115,8 @@ def mapping_set_bitcoin(
 def mapping_set_hive(
     *, user, hive_account: str, request_id: str | None = None
 ) -> tuple[SidechainAddress, bool]:
+    """Activate a Hive mapping. Only for a proven claim: mappings/hive_ownership.py calls it
+    once the user has shown control of the account; users' requests open a claim instead."""
     name = parse_hive(hive_account)
     claims = [(AddressClaim.Kind.HIVE_ACCOUNT, name, "hive_account")]
     return _mapping_set(user, Sidechain.HIVE, {"hive_account": name}, claims, request_id)

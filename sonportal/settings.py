@@ -254,6 +254,10 @@ BITCOIN_WITHDRAWAL_REBROADCAST_AFTER = env_int(
 )
 BITCOIN_WITHDRAWAL_BUMP_AFTER = env_int("BITCOIN_WITHDRAWAL_BUMP_AFTER", 3600, minimum=1)
 HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
+# The Hive account the SONs control together: deposits are transfers to it.
+HIVE_FEDERATION_ACCOUNT = env_str("HIVE_FEDERATION_ACCOUNT", "son-federation")
+# Seconds a pending claim on a Hive account waits for its proof of control (docs/mappings.md).
+HIVE_CLAIM_LIFETIME = env_int("HIVE_CLAIM_LIFETIME", 24 * 3600, minimum=60)
 
 # SON liveness and governance, in seconds.
 SON_HEARTBEAT_FREQUENCY = env_int("SON_HEARTBEAT_FREQUENCY", 180, minimum=1)
