@@ -15,6 +15,7 @@ from datetime import timedelta
 from beemgraphenebase.account import PublicKey
 from beemgraphenebase.ecdsasig import verify_message
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -34,7 +35,7 @@ def challenge_message(claim: HiveOwnershipClaim) -> str:
     return claim.challenge
 
 
-def hive_claim_start(*, user, hive_account: str) -> HiveOwnershipClaim:
+def hive_claim_start(*, user: User, hive_account: str) -> HiveOwnershipClaim:
     """Open a claim (or return the user's open one for the same account)."""
     name = services.parse_hive(hive_account)
     owner = AddressClaim.objects.filter(kind=AddressClaim.Kind.HIVE_ACCOUNT, value=name).first()
@@ -136,5 +137,5 @@ def _complete(claim_id: int, method: str) -> SidechainAddress:
     return mapping
 
 
-def open_claims(user) -> list[HiveOwnershipClaim]:
+def open_claims(user: User) -> list[HiveOwnershipClaim]:
     return list(HiveOwnershipClaim.objects.open(timezone.now()).filter(user=user))

@@ -7,6 +7,9 @@ from chains.bitcoin.rpc import BitcoinRPCUnavailable
 from sidechains.bitcoin import deposits, listener, refunds
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals import builder, tracker
+from sidechains.hive import deposits as hive_deposits
+from sidechains.hive import listener as hive_listener
+from sidechains.hive.node import hive_rpc
 
 
 @shared_task(name="sidechains.tasks.bitcoin_process_deposits")
@@ -62,3 +65,19 @@ def bitcoin_rescan(job_id: int) -> bool:
     if not finished:
         bitcoin_rescan.delay(job_id)
     return finished
+
+
+@shared_task(name="sidechains.tasks.hive_listen")
+def hive_listen() -> int:
+    """Read new irreversible Hive blocks for one interval, then credit what they held."""
+    if not settings.HIVE_NODE_URL:
+        return 0
+    rpc = hive_rpc()
+    deadline = time.monotonic() + settings.HIVE_LISTENER_INTERVAL
+    scanned = 0
+    try:
+        while time.monotonic() < deadline and (n := hive_listener.listener_scan(rpc=rpc)):
+            scanned += n
+    finally:
+        rpc.close()
+    return scanned + hive_deposits.hive_deposits_process()

@@ -256,6 +256,9 @@ BITCOIN_WITHDRAWAL_BUMP_AFTER = env_int("BITCOIN_WITHDRAWAL_BUMP_AFTER", 3600, m
 HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
 # The Hive account the SONs control together: deposits are transfers to it.
 HIVE_FEDERATION_ACCOUNT = env_str("HIVE_FEDERATION_ACCOUNT", "son-federation")
+# The first block the Hive listener reads; -1: the last irreversible block when it first runs.
+HIVE_START_BLOCK = env_int("HIVE_START_BLOCK", -1, minimum=-1)
+HIVE_LISTENER_INTERVAL = env_int("HIVE_LISTENER_INTERVAL", 3, minimum=1)
 # Seconds a pending claim on a Hive account waits for its proof of control (docs/mappings.md).
 HIVE_CLAIM_LIFETIME = env_int("HIVE_CLAIM_LIFETIME", 24 * 3600, minimum=60)
 

@@ -35,6 +35,7 @@ def administrators_group() -> Group:
     if group is None:
         migration = importlib.import_module("sonportal.migrations.0001_administrators")
         migration.administrators_create(django_apps, None)
+        importlib.import_module("sonportal.migrations.0002_hive_review").grant(django_apps, None)
         group = Group.objects.get(name=ADMINISTRATORS_GROUP)
     return group
 

@@ -1,4 +1,5 @@
 from sidechains.models.deposits import Alert, ChainCursor, Deposit, DepositEvent, Refund, RescanJob
+from sidechains.models.hive import HiveDeposit, HiveDepositEvent
 from sidechains.models.transactions import (
     Coin,
     CoinEvent,
@@ -18,6 +19,8 @@ __all__ = [
     "CoinEvent",
     "Deposit",
     "DepositEvent",
+    "HiveDeposit",
+    "HiveDepositEvent",
     "Refund",
     "RescanJob",
     "SidechainTransaction",

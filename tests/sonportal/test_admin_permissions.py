@@ -12,12 +12,13 @@ from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from audit.models import AuditRecord
 from sidechains.bitcoin.listener import rescan_start
 from sidechains.bitcoin.withdrawals.requests import withdrawal_hold, withdrawal_request
-from sidechains.models import Alert, ChainCursor, RescanJob, Withdrawal
+from sidechains.models import Alert, ChainCursor, HiveDeposit, RescanJob, Withdrawal
 from sons.models import SON
 from tests import fixtures
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
@@ -33,6 +34,8 @@ ACTIONS = {
     ("sidechains", "withdrawal", "fail_and_return"): "sidechains.resolve_withdrawal",
     ("sidechains", "alert", "mark_resolved"): "sidechains.change_alert",
     ("sidechains", "chaincursor", "rescan"): "sidechains.add_rescanjob",
+    ("sidechains", "hivedeposit", "credit_to_user"): "sidechains.review_hivedeposit",
+    ("sidechains", "hivedeposit", "refund_to_sender"): "sidechains.review_hivedeposit",
     ("django_celery_beat", "periodictask", "enable_tasks"): BEAT_CHANGE,
     ("django_celery_beat", "periodictask", "disable_tasks"): BEAT_CHANGE,
     ("django_celery_beat", "periodictask", "toggle_tasks"): BEAT_CHANGE,
@@ -42,6 +45,7 @@ ACTIONS = {
 ADMIN_URLS = {
     "sidechains_chaincursor_rescan": ("sidechains.add_rescanjob", "cursor"),
     "sidechains_rescanjob_progress": ("sidechains.view_rescanjob", "job"),
+    "sidechains_hivedeposit_credit": ("sidechains.review_hivedeposit", "hive_deposit"),
     "auth_user_password_change": ("auth.change_user", "user"),
 }
 STANDARD_URLS = ("changelist", "add", "history", "delete", "change")
@@ -58,6 +62,7 @@ class World:
     job: RescanJob
     task: PeriodicTask
     user: object
+    hive_deposit: HiveDeposit
 
     def target(self, model_name: str):
         return {
@@ -66,6 +71,7 @@ class World:
             "alert": self.alert,
             "chaincursor": self.cursor,
             "periodictask": self.task,
+            "hivedeposit": self.hive_deposit,
         }[model_name]
 
     def state(self) -> dict:
@@ -77,6 +83,7 @@ class World:
             "rescans": RescanJob.objects.count(),
             "task": PeriodicTask.objects.filter(pk=self.task.pk).values().get(),
             "audit": AuditRecord.objects.count(),
+            "hive_deposit": HiveDeposit.objects.get(pk=self.hive_deposit.pk).status,
         }
 
 
@@ -100,6 +107,19 @@ def world(user_carol, settings) -> World:
         job=rescan_start(chain="bitcoin", from_height=5),
         task=PeriodicTask.objects.create(name="t", task="sonportal.tasks.ping", interval=every),
         user=user_carol,
+        hive_deposit=HiveDeposit.objects.create(
+            trx_id="ab" * 20,
+            op_index=0,
+            block_num=5,
+            block_time=timezone.now(),
+            sender="someone",
+            asset="HIVE",
+            amount=1000,
+            memo="#encrypted",
+            hold=HiveDeposit.Hold.ENCRYPTED_MEMO,
+            status=HiveDeposit.Status.HELD,
+            detected_at=timezone.now(),
+        ),
     )
 
 
@@ -271,6 +291,7 @@ def test_the_administrators_group_holds_exactly_what_administrators_need():
         "rates.add_exchangerate",
         "sons.issue_son_token",
         "sidechains.resolve_withdrawal",
+        "sidechains.review_hivedeposit",
         "sidechains.add_rescanjob",
         "sidechains.change_alert",
         "sons.add_son",
