@@ -27,6 +27,7 @@ from sidechains.bitcoin.withdrawals.requests import (
     withdrawal_request,
 )
 from sidechains.forms import WithdrawalForm
+from sidechains.hive.pages import hive_deposits_context
 from sidechains.models import ChainCursor, Deposit, SidechainTransaction, TxSignature, Withdrawal
 from sons.federation import federation_public_keys
 from sons.models import Sidechain
@@ -60,11 +61,15 @@ def _deposit_row(deposit: Deposit, tip: int | None) -> DepositRow:
 @login_required
 def deposits(request: HtmxHttpRequest):
     """The user's deposits with their stage; the table polls itself while the page is open."""
+    hive = hive_deposits_context(request.user)
+    if request.htmx and request.GET.get("part") == "hive":
+        return render(request, "sidechains/_hive_deposits.html", hive)
     mine = Deposit.objects.for_user(request.user).for_chain(Sidechain.BITCOIN)
     tip = ChainCursor.height_of(Sidechain.BITCOIN)
     rows = [_deposit_row(deposit, tip) for deposit in mine]
     template = "sidechains/deposits.html#table" if request.htmx else "sidechains/deposits.html"
-    return render(request, template, {"rows": rows, "tip": tip, "now": timezone.now()})
+    context = {"rows": rows, "tip": tip, "now": timezone.now(), **hive}
+    return render(request, template, context)
 
 
 # --- Withdrawals --------------------------------------------------------------------------

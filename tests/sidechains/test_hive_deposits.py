@@ -1,5 +1,6 @@
 """Hive deposits against the dev node: irreversible blocks only, routing, holds, crediting."""
 
+import re
 import threading
 
 import pytest
@@ -247,3 +248,23 @@ def test_staff_without_the_review_permission_can_do_neither(hive, view_only_staf
     client.post(changelist, {**body, "confirm_with_reason": "1", "reason": "x"})
     deposit.refresh_from_db()
     assert deposit.status == "held"
+
+
+def test_the_deposits_page_shows_the_memo_and_only_the_users_hive_deposits(
+    hive, user_carol, client
+):
+    sender = mapped_sender(hive, user_carol)
+    h.send(hive, sender, h.transfer_op(sender, 1234))
+    held_deposit(hive)  # someone else's, held
+    h.make_irreversible(hive)
+    scan(hive)
+    deposits.hive_deposits_process()
+    client.force_login(user_carol)
+    page = client.get(reverse("sidechains-deposits")).content.decode()
+    assert 'data-copy="to:user_carol"' in page
+    assert h.FEDERATION in page
+    assert "1.234 HIVE" in page and "1.234 pHIVE" in page
+    assert len(re.findall(r'data-testid="hive-deposit-\d+"', page)) == 1
+    part = client.get(reverse("sidechains-deposits") + "?part=hive", HTTP_HX_REQUEST="true")
+    assert len(re.findall(r'data-testid="hive-deposit-\d+"', part.content.decode())) == 1
+    assert "<html" not in part.content.decode()
