@@ -109,3 +109,10 @@ def recover_key(tx: dict[str, Any], chain_id: str, signature: bytes) -> str | No
     except Exception:  # beem raises its curve library's errors on a bad signature
         return None
     return str(PublicKey(key.hex(), prefix=KEY_PREFIX)) if key else None
+
+
+def public_key_text(registered: str) -> str:
+    """A registered key as "STM...": it may be stored so, or as 66 hex characters."""
+    if registered.startswith(KEY_PREFIX):
+        return registered
+    return str(PublicKey(registered, prefix=KEY_PREFIX))

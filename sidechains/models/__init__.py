@@ -1,5 +1,11 @@
 from sidechains.models.deposits import Alert, ChainCursor, Deposit, DepositEvent, Refund, RescanJob
-from sidechains.models.hive import HiveDeposit, HiveDepositEvent
+from sidechains.models.hive import (
+    HiveDeposit,
+    HiveDepositEvent,
+    HivePayout,
+    HiveSignature,
+    HiveTransaction,
+)
 from sidechains.models.transactions import (
     Coin,
     CoinEvent,
@@ -21,6 +27,9 @@ __all__ = [
     "DepositEvent",
     "HiveDeposit",
     "HiveDepositEvent",
+    "HivePayout",
+    "HiveSignature",
+    "HiveTransaction",
     "Refund",
     "RescanJob",
     "SidechainTransaction",

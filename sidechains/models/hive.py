@@ -117,3 +117,88 @@ class HiveDepositEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deposit_id}: {self.old_status or '-'} -> {self.new_status}"
+
+
+class HiveTransactionQuerySet(models.QuerySet["HiveTransaction"]):
+    def live(self) -> Self:
+        """Not finished: it may still be (or become) included in a block."""
+        return self.filter(status__in=HiveTransaction.LIVE_STATUSES)
+
+
+class HiveTransaction(models.Model):
+    """One Hive transaction of transfers from the federation account paying withdrawals.
+
+    Its withdrawals are paid by at most one live transaction: a new one (a rebuild, `previous`)
+    is made only after this one expired and its expiration is in an irreversible block.
+    """
+
+    class Status(models.TextChoices):
+        AWAITING_SIGNATURES = "awaiting_signatures", "awaiting signatures"
+        SIGNED = "signed", "signed, to broadcast"
+        BROADCAST = "broadcast"
+        CONFIRMED = "confirmed", "in an irreversible block"
+        EXPIRED = "expired", "expired unincluded"
+        FAILED = "failed"
+
+    LIVE_STATUSES = (Status.AWAITING_SIGNATURES, Status.SIGNED, Status.BROADCAST)
+
+    trx_id = models.CharField(max_length=40, unique=True)
+    chain_id = models.CharField(max_length=64, help_text="The node's HIVE_CHAIN_ID.")
+    tx = models.JSONField(help_text="The unsigned transaction, in the legacy JSON form.")
+    reference_time = models.DateTimeField(help_text="Time of the TaPoS reference block.")
+    expiration = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=Status, default=Status.AWAITING_SIGNATURES)
+    signatures = models.JSONField(default=list, help_text="The minimal set broadcast, hex.")
+    block_num = models.BigIntegerField(null=True, blank=True)
+    previous = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="rebuilt_as"
+    )
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = HiveTransactionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"hive tx {self.trx_id} ({self.status})"
+
+
+class HivePayout(models.Model):
+    """A withdrawal paid by a Hive transaction (one row per transaction that tried)."""
+
+    hive_tx = models.ForeignKey(HiveTransaction, on_delete=models.PROTECT, related_name="payouts")
+    withdrawal = models.ForeignKey(
+        "sidechains.Withdrawal", on_delete=models.PROTECT, related_name="hive_payouts"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hive_tx", "withdrawal"], name="sidechains_hivepayout_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hive_tx_id} pays withdrawal {self.withdrawal_id}"
+
+
+class HiveSignature(models.Model):
+    """A SON's signature of a Hive transaction, checked by key recovery before it is kept."""
+
+    hive_tx = models.ForeignKey(
+        HiveTransaction, on_delete=models.CASCADE, related_name="son_signatures"
+    )
+    son = models.ForeignKey("sons.SON", on_delete=models.PROTECT, related_name="+")
+    public_key = models.CharField(max_length=64)
+    signature = models.CharField(max_length=130)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["hive_tx", "son"], name="sidechains_hivesig_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.son_id} signed {self.hive_tx_id}"
