@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from chains.bitcoin.rpc import BitcoinRPCError
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals import errors, requests, signatures, tracker
+from sidechains.hive.api import hive_signing_requests_of
 from sidechains.models import SidechainTransaction, Withdrawal
 from sidechains.serializers import (
     SigningAnswerInput,
@@ -32,7 +33,8 @@ from sons.serializers import RejectionOutput
 def signing_requests(request):
     """Transactions awaiting this SON's signatures, in the format of docs/signing-requests.md."""
     pending = SidechainTransaction.objects.awaiting_signatures_of(request.auth)
-    return Response({"results": [signatures.signing_request_for(stx) for stx in pending]})
+    results = [signatures.signing_request_for(stx) for stx in pending]
+    return Response({"results": results + hive_signing_requests_of(request.auth)})
 
 
 @extend_schema(

@@ -10,6 +10,8 @@ from sidechains.bitcoin.withdrawals import builder, tracker
 from sidechains.hive import deposits as hive_deposits
 from sidechains.hive import listener as hive_listener
 from sidechains.hive.node import hive_rpc
+from sidechains.hive.withdrawals import tracker as hive_tracker
+from sidechains.hive.withdrawals import transactions as hive_batch
 
 
 @shared_task(name="sidechains.tasks.bitcoin_process_deposits")
@@ -81,3 +83,16 @@ def hive_listen() -> int:
     finally:
         rpc.close()
     return scanned + hive_deposits.hive_deposits_process()
+
+
+@shared_task(name="sidechains.tasks.hive_withdrawals")
+def hive_withdrawals() -> int:
+    """Batch requested Hive withdrawals, then send, confirm or rebuild live transactions."""
+    if not settings.HIVE_NODE_URL:
+        return 0
+    rpc = hive_rpc()
+    try:
+        batched = hive_batch.hive_withdrawals_batch(rpc=rpc) is not None
+        return batched + hive_tracker.hive_withdrawals_track(rpc=rpc)
+    finally:
+        rpc.close()

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from sidechains import api, views
+from sidechains.hive import api as hive_api
 
 urlpatterns = [
     path("deposits/", views.deposits, name="sidechains-deposits"),
@@ -13,6 +14,11 @@ api_urlpatterns = [
         "son/signing-requests/<int:sidechain_tx_id>",
         api.signing_answer,
         name="api-son-signing-answer",
+    ),
+    path(
+        "son/signing-requests/hive-<int:hive_tx_id>",
+        hive_api.hive_signing_answer,
+        name="api-son-hive-signing-answer",
     ),
     path("withdrawals", api.withdrawal_list, name="api-withdrawals"),
     path("withdrawals/<int:pk>", api.withdrawal_detail, name="api-withdrawal"),

@@ -34,4 +34,7 @@ def install_schedule(sender: Celery, **kwargs: Any) -> None:
         "bitcoin-deposits": _every(listener, "sidechains.tasks.bitcoin_process_deposits"),
         "bitcoin-withdrawals": _every(listener, "sidechains.tasks.bitcoin_withdrawals"),
         "hive-listen": _every(settings.HIVE_LISTENER_INTERVAL, "sidechains.tasks.hive_listen"),
+        "hive-withdrawals": _every(
+            settings.HIVE_LISTENER_INTERVAL, "sidechains.tasks.hive_withdrawals"
+        ),
     }

@@ -59,6 +59,7 @@ URLS = {
     "api-son-heartbeat": SON_TOKEN,
     "api-son-signing-requests": SON_TOKEN,
     "api-son-signing-answer": SON_TOKEN,
+    "api-son-hive-signing-answer": SON_TOKEN,
     "admin-status": "sidechains.view_alert",
     "proposals-home": "proposals.view_proposal",
     "proposals-detail": "proposals.view_proposal",
