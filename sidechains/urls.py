@@ -2,10 +2,12 @@ from django.urls import path
 
 from sidechains import api, views
 from sidechains.hive import api as hive_api
+from sidechains.hive import views as hive_views
 
 urlpatterns = [
     path("deposits/", views.deposits, name="sidechains-deposits"),
     path("withdrawals/", views.withdrawals, name="sidechains-withdrawals"),
+    path("withdrawals/hive/", hive_views.hive_withdraw, name="sidechains-hive-withdraw"),
 ]
 
 api_urlpatterns = [

@@ -28,6 +28,7 @@ from sidechains.bitcoin.withdrawals.requests import (
 )
 from sidechains.forms import WithdrawalForm
 from sidechains.hive.pages import hive_deposits_context
+from sidechains.hive.views import hive_withdrawals_context
 from sidechains.models import ChainCursor, Deposit, SidechainTransaction, TxSignature, Withdrawal
 from sons.federation import federation_public_keys
 from sons.models import Sidechain
@@ -196,6 +197,7 @@ def _withdrawals_page(request: HttpRequest, form: WithdrawalForm, preview=None, 
         "address": mapping.withdraw_address if mapping else "",
         "minimum": amount_format(settings.BITCOIN_WITHDRAWAL_MINIMUM, Asset.BTC),
         **_withdrawal_list_context(request.user),
+        **hive_withdrawals_context(request.user),
     }
     return render(request, WITHDRAWALS, context, status=status)
 

@@ -129,10 +129,7 @@ def serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         log.warning("no --config: this signer sends heartbeats but signs nothing")
     else:
         loaded = config.load(args.config, keys.bitcoin)
-        hive = None
-        if loaded.hive is not None and loaded.hive_journal is not None:
-            hive = HiveSigning(loaded.hive, HiveJournal(loaded.hive_journal), keys.hive)
-            log.info("signing Hive for @%s", loaded.hive.federation_account)
+        hive = _hive_signing(loaded, keys)
         signing = Signing(loaded.signer, _open_journal(loaded.journal), hive)
         log.info(
             "signing on %s for a federation of %d keys (threshold %d), journal %s",
@@ -160,6 +157,13 @@ def serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
             if signing.hive is not None:
                 signing.hive.journal.close()
     return 0
+
+
+def _hive_signing(loaded: config.FileConfig, keys: keystore.Keys) -> HiveSigning | None:
+    if loaded.hive is None or loaded.hive_journal is None:
+        return None
+    log.info("signing Hive for @%s", loaded.hive.federation_account)
+    return HiveSigning(loaded.hive, HiveJournal(loaded.hive_journal), keys.hive)
 
 
 def _open_journal(path: Path) -> Journal:

@@ -6,15 +6,24 @@ from typing import Any
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from chains.hive.rpc import HiveRPCError, HiveRPCUnavailable
+from rates.assets import AmountError, Asset, amount_parse
 from sidechains.hive.node import hive_rpc
 from sidechains.hive.withdrawals import tracker
 from sidechains.hive.withdrawals import transactions as txs
-from sidechains.models import HiveTransaction
-from sidechains.serializers import REASON_CODE, REQUEST_ID, BoundedListField, ExactSerializer
+from sidechains.hive.withdrawals.requests import HiveWithdrawalError, hive_withdrawal_request
+from sidechains.models import HiveTransaction, Withdrawal
+from sidechains.serializers import (
+    REASON_CODE,
+    REQUEST_ID,
+    BoundedListField,
+    ExactSerializer,
+    WithdrawalOutput,
+)
 from sons.auth import IsSON, SONTokenAuthentication
 from sons.models import SON
 from sons.serializers import RejectionOutput
@@ -84,3 +93,38 @@ def hive_signing_answer(request: Request, hive_tx_id: int) -> Response:
     finally:
         rpc.close()
     return Response({"accepted": 1, "complete": complete})
+
+
+class HiveWithdrawalInput(serializers.Serializer):
+    """A pHIVE or pHBD withdrawal on POST /api/withdrawals (with "asset")."""
+
+    asset = serializers.ChoiceField(choices=[Asset.PHIVE, Asset.PHBD])
+    amount = serializers.CharField(max_length=40, help_text='A decimal string, e.g. "1.500".')
+    request_id = serializers.CharField(max_length=64)
+
+    def validate(self, data: dict[str, Any]) -> dict[str, Any]:
+        try:
+            data["amount"] = amount_parse(data["amount"], data["asset"])
+        except AmountError as e:
+            raise serializers.ValidationError({"amount": [str(e)]}) from None
+        return data
+
+
+def hive_withdrawal_post(request: Request) -> Response:
+    """201 with the new withdrawal, 200 with the first one for a request_id seen before."""
+    data = HiveWithdrawalInput(data=request.data)
+    data.is_valid(raise_exception=True)
+    user, request_id = request.user, data.validated_data["request_id"]
+    earlier = Withdrawal.objects.filter(user=user, request_id=request_id).first()
+    if earlier is not None:
+        return Response(WithdrawalOutput(earlier).data, status=200)
+    try:
+        withdrawal = hive_withdrawal_request(
+            user=user,
+            pegged=data.validated_data["asset"],
+            amount_pegged=data.validated_data["amount"],
+            request_id=request_id,
+        )
+    except HiveWithdrawalError as e:
+        raise ValidationError({"amount": [str(e)]}) from e
+    return Response(WithdrawalOutput(withdrawal).data, status=201)

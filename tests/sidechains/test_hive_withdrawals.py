@@ -254,3 +254,23 @@ def test_it_refuses_bad_requests_and_escrows_nothing(world, user_carol, pegged, 
         )
     assert not Withdrawal.objects.exists()
     assert balances_of(user_carol)["pHIVE"] == 50_000
+
+
+def test_the_withdrawals_api_takes_phive_with_three_places(world, user_carol):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user_carol)
+    body = {"asset": "pHIVE", "amount": "2.500", "request_id": "api-1"}
+    first = client.post("/api/v1/withdrawals", body, format="json")
+    assert first.status_code == 201, first.content
+    assert first.json()["amount"] == "2.500" and first.json()["address"] == world["account"]
+    again = client.post("/api/v1/withdrawals", body, format="json")
+    assert (again.status_code, again.json()["id"]) == (200, first.json()["id"])
+    bad = client.post(
+        "/api/v1/withdrawals",
+        {"asset": "pHIVE", "amount": "2.5001", "request_id": "api-2"},
+        format="json",
+    )
+    assert bad.status_code == 400 and "amount" in bad.json()
+    assert balances_of(user_carol)["pHIVE"] == 47_500
