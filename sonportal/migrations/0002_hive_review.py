@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("sonportal", "0001_administrators"),
         ("mappings", "0002_hive_ownership"),
-        ("sidechains", "0002_hive_deposits"),
+        ("sidechains", "0002_hive"),
     ]
 
     operations = [migrations.RunPython(grant, revoke)]
