@@ -140,3 +140,21 @@ def hive_deposits_process() -> int:
         attempt_succeeded(HiveDeposit, deposit_id)
         moved += 1
     return moved
+
+
+@transaction.atomic
+def hive_refund_order(*, deposit_id: int, proposal_id: int) -> HiveDeposit:
+    """A passed refund proposal: refund_pending -> refunding; the next Hive transaction pays
+    the amount back to the sender (sidechains/hive/withdrawals/transactions.py)."""
+    deposit = HiveDeposit.objects.select_for_update().get(pk=deposit_id)
+    if deposit.asset not in PAIRS:
+        raise HiveDepositError(f"Hive deposit {deposit.pk} is not HIVE or HBD: refund it by hand.")
+    note = f"refund to @{deposit.sender} ordered by proposal #{proposal_id}"
+    if not hive_deposit_transition(
+        deposit.pk, HiveDeposit.Status.REFUND_PENDING, HiveDeposit.Status.REFUNDING, note
+    ):
+        raise HiveDepositError(
+            f"Hive deposit {deposit.pk} is {deposit.status}, not refund_pending."
+        )
+    deposit.refresh_from_db()
+    return deposit

@@ -29,6 +29,7 @@ class HiveDeposit(models.Model):
         CREDITED = "credited"
         HELD = "held", "held for review"
         REFUND_PENDING = "refund_pending", "refund pending"
+        REFUNDING = "refunding", "refund ordered, in a Hive transaction"
         REFUNDED = "refunded"
 
     class Route(models.TextChoices):
@@ -170,18 +171,36 @@ class HivePayout(models.Model):
 
     hive_tx = models.ForeignKey(HiveTransaction, on_delete=models.PROTECT, related_name="payouts")
     withdrawal = models.ForeignKey(
-        "sidechains.Withdrawal", on_delete=models.PROTECT, related_name="hive_payouts"
+        "sidechains.Withdrawal",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="hive_payouts",
+    )
+    refund = models.ForeignKey(
+        HiveDeposit, on_delete=models.PROTECT, null=True, blank=True, related_name="payouts"
     )
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["hive_tx", "withdrawal"], name="sidechains_hivepayout_unique"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["hive_tx", "refund"], name="sidechains_hivepayout_refund_unique"
+            ),
+            models.CheckConstraint(
+                condition=(Q(withdrawal__isnull=False) & Q(refund__isnull=True))
+                | (Q(withdrawal__isnull=True) & Q(refund__isnull=False)),
+                name="sidechains_hivepayout_one_kind",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.hive_tx_id} pays withdrawal {self.withdrawal_id}"
+        what = (
+            f"withdrawal {self.withdrawal_id}" if self.withdrawal_id else f"refund {self.refund_id}"
+        )
+        return f"{self.hive_tx_id} pays {what}"
 
 
 class HiveSignature(models.Model):

@@ -274,3 +274,48 @@ def test_the_withdrawals_api_takes_phive_with_three_places(world, user_carol):
     )
     assert bad.status_code == 400 and "amount" in bad.json()
     assert balances_of(user_carol)["pHIVE"] == 47_500
+
+
+def test_a_deposit_made_while_sons_were_down_is_refunded_through_the_signers(
+    node, world, user_carol
+):
+    from proposals.models import Proposal
+    from proposals.services import proposal_approve, proposals_tick
+    from sidechains.hive import deposits, listener
+    from sidechains.models import HiveDeposit
+    from sons.models import SON
+    from tests.proposals.helpers import make_witnesses
+
+    with node.rpc() as rpc:
+        listener.listener_scan(rpc=rpc)
+    SON.objects.filter(name__in=["son-2", "son-3"]).update(status=SON.Status.IN_MAINTENANCE)
+    sender = world["account"]
+    h.send(node, sender, h.transfer_op(sender, 4_000, memo="to:user_carol"))
+    h.make_irreversible(node)
+    with node.rpc() as rpc:
+        listener.listener_scan(rpc=rpc)
+    deposits.hive_deposits_process()
+    deposit = HiveDeposit.objects.get()
+    assert deposit.status == "refund_pending"
+    before = hive_balance(node, sender)
+
+    [alice] = make_witnesses(1)
+    assert proposals_tick()["hive_refunds"] == 1
+    assert proposals_tick()["hive_refunds"] == 0  # one pending proposal per deposit
+    proposal = Proposal.objects.get(kind="refund_hive_deposit")
+    proposal_approve(proposal=proposal, witness=alice)
+    deposit.refresh_from_db()
+    assert deposit.status == "refunding"
+
+    htx = batch(node)
+    son_1, son_2, _ = world["sons"]  # their signers sign whatever the portal's SON status
+    for son in (son_1, son_2):
+        submit(node, son, htx, sign_as(world, node, son, htx))
+    assert txs.hive_signing_request(htx)["withdrawals"][0]["id"] == f"r-{deposit.pk}"
+    track(node)
+    h.make_irreversible(node)
+    track(node)
+    deposit.refresh_from_db()
+    assert deposit.status == "refunded"
+    assert hive_balance(node, sender) == before + 4_000
+    assert balances_of(user_carol)["pHIVE"] == 50_000  # never credited

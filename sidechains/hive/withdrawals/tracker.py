@@ -9,9 +9,10 @@ from django.conf import settings
 from django.db import transaction
 
 from chains.hive.rpc import HiveRPC, HiveRPCError
+from sidechains.hive.deposits import hive_deposit_transition
 from sidechains.hive.withdrawals.requests import hive_withdrawal_fail, hive_withdrawal_settle
 from sidechains.hive.withdrawals.transactions import _build, _irreversible_block, _time
-from sidechains.models import HiveTransaction, Withdrawal
+from sidechains.models import HiveDeposit, HiveTransaction, Withdrawal
 from sidechains.transitions import withdrawal_transition
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,11 @@ def hive_tx_confirm(*, hive_tx_id: int, block_num: int) -> bool:
         if w.status == W.BATCHED:
             withdrawal_transition(w.pk, W.BATCHED, W.BROADCAST, f"found in {htx.trx_id}")
         hive_withdrawal_settle(withdrawal=w, note=f"in irreversible block {block_num}")
+    for d in HiveDeposit.objects.filter(payouts__hive_tx=htx):
+        note = f"refunded to @{d.sender} by {htx.trx_id} in block {block_num}"
+        hive_deposit_transition(
+            d.pk, HiveDeposit.Status.REFUNDING, HiveDeposit.Status.REFUNDED, note
+        )
     return True
 
 
@@ -83,14 +89,18 @@ def hive_tx_expire(*, hive_tx_id: int, reference: dict[str, object]) -> bool:
         return False
     HiveTransaction.objects.filter(pk=htx.pk).update(status=T.EXPIRED)
     withdrawals = list(Withdrawal.objects.filter(hive_payouts__hive_tx=htx).order_by("pk"))
+    refunds = list(HiveDeposit.objects.filter(payouts__hive_tx=htx).order_by("pk"))
     if _rebuilds(htx) >= settings.HIVE_TX_MAX_REBUILDS:
         for w in withdrawals:
             hive_withdrawal_fail(withdrawal=w, old=w.status, reason="expired unincluded")
+        for d in refunds:  # a new refund proposal may order it again
+            note = f"{htx.trx_id} expired unincluded too often"
+            hive_deposit_transition(d.pk, d.status, HiveDeposit.Status.REFUND_PENDING, note)
         return True
     for w in withdrawals:
         if w.status == W.BROADCAST:
             withdrawal_transition(w.pk, W.BROADCAST, W.BATCHED, f"{htx.trx_id} expired")
-    _build(withdrawals, dict(reference), htx.chain_id, previous=htx)
+    _build(withdrawals, refunds, dict(reference), htx.chain_id, previous=htx)
     return True
 
 

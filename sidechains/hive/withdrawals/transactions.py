@@ -22,7 +22,13 @@ from django.utils.dateparse import parse_datetime
 
 from chains.hive import transactions as hive_tx
 from chains.hive.rpc import HiveRPC, HiveRPCError
-from sidechains.models import HivePayout, HiveSignature, HiveTransaction, Withdrawal
+from sidechains.models import (
+    HiveDeposit,
+    HivePayout,
+    HiveSignature,
+    HiveTransaction,
+    Withdrawal,
+)
 from sidechains.transitions import withdrawal_transition
 from sons.models import SON, Sidechain, SONPublicKey
 
@@ -59,7 +65,8 @@ def _irreversible_block(rpc: HiveRPC) -> dict[str, Any]:
 
 
 def hive_withdrawals_batch(*, rpc: HiveRPC) -> HiveTransaction | None:
-    """Put the requested Hive withdrawals into one transaction, unless one is live."""
+    """Put the requested Hive withdrawals and ordered refunds into one transaction, unless one
+    is live."""
     if HiveTransaction.objects.live().exists():
         return None
     reference = _irreversible_block(rpc)
@@ -72,9 +79,14 @@ def hive_withdrawals_batch(*, rpc: HiveRPC) -> HiveTransaction | None:
             .filter(chain=Sidechain.HIVE, status=W.REQUESTED)
             .order_by("pk")[: settings.HIVE_WITHDRAWAL_BATCH_SIZE]
         )
-        if not due:
+        refunds = list(
+            HiveDeposit.objects.select_for_update(skip_locked=True)
+            .filter(status=HiveDeposit.Status.REFUNDING)
+            .order_by("pk")[: settings.HIVE_WITHDRAWAL_BATCH_SIZE]
+        )
+        if not due and not refunds:
             return None
-        htx = _build(due, reference, chain_id, previous=None)
+        htx = _build(due, refunds, reference, chain_id, previous=None)
         for w in due:
             withdrawal_transition(w.pk, W.REQUESTED, W.BATCHED, f"in Hive tx {htx.trx_id}")
         return htx
@@ -82,11 +94,13 @@ def hive_withdrawals_batch(*, rpc: HiveRPC) -> HiveTransaction | None:
 
 def _build(
     withdrawals: list[Withdrawal],
+    refunds: list[HiveDeposit],
     reference: dict[str, Any],
     chain_id: str,
     previous: HiveTransaction | None,
 ) -> HiveTransaction:
     payouts = [hive_tx.Payout(payout_id(w), w.address, w.amount, w.asset) for w in withdrawals]
+    payouts += [hive_tx.Payout(f"r-{d.pk}", d.sender, d.amount, d.asset) for d in refunds]
     reference_time = _time(reference["timestamp"])
     expires_in = dt.timedelta(seconds=min(settings.HIVE_TX_EXPIRATION, 3600))
     tx = hive_tx.withdrawal_transaction(
@@ -104,13 +118,21 @@ def _build(
         expiration=reference_time.replace(microsecond=0) + expires_in,
         previous=previous,
     )
-    HivePayout.objects.bulk_create(HivePayout(hive_tx=htx, withdrawal=w) for w in withdrawals)
+    rows = [HivePayout(hive_tx=htx, withdrawal=w) for w in withdrawals]
+    HivePayout.objects.bulk_create(rows + [HivePayout(hive_tx=htx, refund=d) for d in refunds])
     return htx
 
 
 def hive_signing_request(htx: HiveTransaction) -> dict[str, Any]:
-    """What a signer gets (docs/signing-requests.md, "Hive")."""
-    withdrawals = Withdrawal.objects.filter(hive_payouts__hive_tx=htx).order_by("pk")
+    """What a signer gets (docs/signing-requests.md, "Hive"); payouts in the operations' order."""
+    payouts = []
+    for row in htx.payouts.select_related("withdrawal", "refund").order_by("pk"):
+        if row.withdrawal is not None:
+            w = row.withdrawal
+            payouts.append((payout_id(w), w.address, w.amount, w.asset))
+        elif row.refund is not None:
+            d = row.refund
+            payouts.append((f"r-{d.pk}", d.sender, d.amount, d.asset))
     return {
         "id": f"hive-{htx.pk}",
         "version": 1,
@@ -123,8 +145,8 @@ def hive_signing_request(htx: HiveTransaction) -> dict[str, Any]:
         "operations": htx.tx["operations"],
         "trx_id": htx.trx_id,
         "withdrawals": [
-            {"id": payout_id(w), "account": w.address, "amount": w.amount, "asset": w.asset}
-            for w in withdrawals
+            {"id": pid, "account": account, "amount": amount, "asset": asset}
+            for pid, account, amount, asset in payouts
         ],
     }
 
