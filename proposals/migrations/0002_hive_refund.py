@@ -5,26 +5,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('proposals', '0001_initial'),
-        ('sidechains', '0002_hive'),
-        ('sons', '0001_initial'),
+        ("proposals", "0001_initial"),
+        ("sidechains", "0002_hive"),
+        ("sons", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='proposal',
-            name='hive_deposit',
-            field=models.ForeignKey(blank=True, help_text='The Hive deposit a refund proposal pays back (one pending proposal each).', null=True, on_delete=django.db.models.deletion.PROTECT, related_name='proposals', to='sidechains.hivedeposit'),
+            model_name="proposal",
+            name="hive_deposit",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="The Hive deposit a refund proposal pays back (one pending proposal each).",
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="proposals",
+                to="sidechains.hivedeposit",
+            ),
         ),
         migrations.AlterField(
-            model_name='proposal',
-            name='kind',
-            field=models.CharField(choices=[('deregister_son', 'deregister a SON'), ('refund_deposit', 'refund a deposit'), ('refund_hive_deposit', 'refund a Hive deposit')], max_length=32),
+            model_name="proposal",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("deregister_son", "deregister a SON"),
+                    ("refund_deposit", "refund a deposit"),
+                    ("refund_hive_deposit", "refund a Hive deposit"),
+                ],
+                max_length=32,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='proposal',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['open', 'approved'])), fields=('kind', 'hive_deposit'), name='proposals_proposal_one_pending_per_hive_deposit'),
+            model_name="proposal",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["open", "approved"])),
+                fields=("kind", "hive_deposit"),
+                name="proposals_proposal_one_pending_per_hive_deposit",
+            ),
         ),
     ]

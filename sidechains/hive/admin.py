@@ -14,7 +14,13 @@ from django.urls import URLPattern, path, reverse
 from audit.services import audit_record, audit_target
 from core.admin_actions import ReadOnlyAdmin, ReadOnlyInline, reason_or_page
 from sidechains.hive import deposits
-from sidechains.models import HiveDeposit, HiveDepositEvent
+from sidechains.models import (
+    HiveDeposit,
+    HiveDepositEvent,
+    HivePayout,
+    HiveSignature,
+    HiveTransaction,
+)
 
 
 class CreditForm(forms.Form):
@@ -126,3 +132,21 @@ def credit_held(deposit: HiveDeposit, *, by: User, username: User, reason: str) 
         details={"user": username.username, "status": credited.status},
     )
     return credited
+
+
+class HivePayoutInline(ReadOnlyInline):
+    model = HivePayout
+    fields = readonly_fields = ("withdrawal", "refund")
+
+
+class HiveSignatureInline(ReadOnlyInline):
+    model = HiveSignature
+    fields = readonly_fields = ("son", "public_key", "created_at")
+
+
+@admin.register(HiveTransaction)
+class HiveTransactionAdmin(ReadOnlyAdmin):
+    list_display = ["trx_id", "status", "expiration", "block_num", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["=trx_id"]
+    inlines = (HivePayoutInline, HiveSignatureInline)

@@ -6,145 +6,374 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sidechains', '0001_initial'),
-        ('sons', '0001_initial'),
+        ("sidechains", "0001_initial"),
+        ("sons", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='withdrawal',
-            name='asset',
-            field=models.CharField(blank=True, help_text='What a Hive withdrawal pays: HIVE or HBD.', max_length=8),
+            model_name="withdrawal",
+            name="asset",
+            field=models.CharField(
+                blank=True, help_text="What a Hive withdrawal pays: HIVE or HBD.", max_length=8
+            ),
         ),
         migrations.AlterField(
-            model_name='withdrawal',
-            name='address',
-            field=models.CharField(help_text='Bitcoin address, or Hive account.', max_length=90),
+            model_name="withdrawal",
+            name="address",
+            field=models.CharField(help_text="Bitcoin address, or Hive account.", max_length=90),
         ),
         migrations.CreateModel(
-            name='HiveDeposit',
+            name="HiveDeposit",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trx_id', models.CharField(max_length=40)),
-                ('op_index', models.PositiveIntegerField(help_text="The transfer's place in its transaction.")),
-                ('block_num', models.BigIntegerField()),
-                ('block_time', models.DateTimeField()),
-                ('sender', models.CharField(max_length=16)),
-                ('asset', models.CharField(help_text='HIVE, HBD, or what the transfer named.', max_length=16)),
-                ('amount', models.BigIntegerField(help_text='0.001 units.')),
-                ('memo', models.TextField(blank=True)),
-                ('route', models.CharField(blank=True, choices=[('memo', 'the memo names the portal account'), ('sender', "the sender's verified mapping"), ('admin', "an administrator's decision")], max_length=8)),
-                ('hold', models.CharField(blank=True, choices=[('encrypted_memo', 'encrypted memo'), ('unknown_sender', 'sender mapped to no user'), ('unknown_account', 'memo names no portal account'), ('other_asset', 'neither HIVE nor HBD')], max_length=16)),
-                ('status', models.CharField(choices=[('received', 'received, irreversible'), ('credited', 'Credited'), ('held', 'held for review'), ('refund_pending', 'refund pending'), ('refunding', 'refund ordered, in a Hive transaction'), ('refunded', 'Refunded')], max_length=16)),
-                ('detected_at', models.DateTimeField()),
-                ('credited_at', models.DateTimeField(blank=True, null=True)),
-                ('rate', models.DecimalField(blank=True, decimal_places=8, max_digits=12, null=True)),
-                ('credited_amount', models.BigIntegerField(blank=True, null=True)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('retry_at', models.DateTimeField(blank=True, null=True)),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='hive_deposits', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("trx_id", models.CharField(max_length=40)),
+                (
+                    "op_index",
+                    models.PositiveIntegerField(
+                        help_text="The transfer's place in its transaction."
+                    ),
+                ),
+                ("block_num", models.BigIntegerField()),
+                ("block_time", models.DateTimeField()),
+                ("sender", models.CharField(max_length=16)),
+                (
+                    "asset",
+                    models.CharField(
+                        help_text="HIVE, HBD, or what the transfer named.", max_length=16
+                    ),
+                ),
+                ("amount", models.BigIntegerField(help_text="0.001 units.")),
+                ("memo", models.TextField(blank=True)),
+                (
+                    "route",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("memo", "the memo names the portal account"),
+                            ("sender", "the sender's verified mapping"),
+                            ("admin", "an administrator's decision"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "hold",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("encrypted_memo", "encrypted memo"),
+                            ("unknown_sender", "sender mapped to no user"),
+                            ("unknown_account", "memo names no portal account"),
+                            ("other_asset", "neither HIVE nor HBD"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "received, irreversible"),
+                            ("credited", "Credited"),
+                            ("held", "held for review"),
+                            ("refund_pending", "refund pending"),
+                            ("refunding", "refund ordered, in a Hive transaction"),
+                            ("refunded", "Refunded"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("detected_at", models.DateTimeField()),
+                ("credited_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "rate",
+                    models.DecimalField(blank=True, decimal_places=8, max_digits=12, null=True),
+                ),
+                ("credited_amount", models.BigIntegerField(blank=True, null=True)),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("retry_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="hive_deposits",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-block_num', '-id'],
-                'permissions': [('review_hivedeposit', 'Can credit a held Hive deposit to a user or refund it')],
+                "ordering": ["-block_num", "-id"],
+                "permissions": [
+                    ("review_hivedeposit", "Can credit a held Hive deposit to a user or refund it")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='HiveDepositEvent',
+            name="HiveDepositEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('old_status', models.CharField(blank=True, choices=[('received', 'received, irreversible'), ('credited', 'Credited'), ('held', 'held for review'), ('refund_pending', 'refund pending'), ('refunding', 'refund ordered, in a Hive transaction'), ('refunded', 'Refunded')], max_length=16)),
-                ('new_status', models.CharField(choices=[('received', 'received, irreversible'), ('credited', 'Credited'), ('held', 'held for review'), ('refund_pending', 'refund pending'), ('refunding', 'refund ordered, in a Hive transaction'), ('refunded', 'Refunded')], max_length=16)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('deposit', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='events', to='sidechains.hivedeposit')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "old_status",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("received", "received, irreversible"),
+                            ("credited", "Credited"),
+                            ("held", "held for review"),
+                            ("refund_pending", "refund pending"),
+                            ("refunding", "refund ordered, in a Hive transaction"),
+                            ("refunded", "Refunded"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "new_status",
+                    models.CharField(
+                        choices=[
+                            ("received", "received, irreversible"),
+                            ("credited", "Credited"),
+                            ("held", "held for review"),
+                            ("refund_pending", "refund pending"),
+                            ("refunding", "refund ordered, in a Hive transaction"),
+                            ("refunded", "Refunded"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "deposit",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="events",
+                        to="sidechains.hivedeposit",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='HiveTransaction',
+            name="HiveTransaction",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('trx_id', models.CharField(max_length=40, unique=True)),
-                ('chain_id', models.CharField(help_text="The node's HIVE_CHAIN_ID.", max_length=64)),
-                ('tx', models.JSONField(help_text='The unsigned transaction, in the legacy JSON form.')),
-                ('reference_time', models.DateTimeField(help_text='Time of the TaPoS reference block.')),
-                ('expiration', models.DateTimeField()),
-                ('status', models.CharField(choices=[('awaiting_signatures', 'awaiting signatures'), ('signed', 'signed, to broadcast'), ('broadcast', 'Broadcast'), ('confirmed', 'in an irreversible block'), ('expired', 'expired unincluded'), ('failed', 'Failed')], default='awaiting_signatures', max_length=20)),
-                ('signatures', models.JSONField(default=list, help_text='The minimal set broadcast, hex.')),
-                ('block_num', models.BigIntegerField(blank=True, null=True)),
-                ('note', models.CharField(blank=True, max_length=200)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('previous', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='rebuilt_as', to='sidechains.hivetransaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("trx_id", models.CharField(max_length=40, unique=True)),
+                (
+                    "chain_id",
+                    models.CharField(help_text="The node's HIVE_CHAIN_ID.", max_length=64),
+                ),
+                (
+                    "tx",
+                    models.JSONField(
+                        help_text="The unsigned transaction, in the legacy JSON form."
+                    ),
+                ),
+                (
+                    "reference_time",
+                    models.DateTimeField(help_text="Time of the TaPoS reference block."),
+                ),
+                ("expiration", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("awaiting_signatures", "awaiting signatures"),
+                            ("signed", "signed, to broadcast"),
+                            ("broadcast", "Broadcast"),
+                            ("confirmed", "in an irreversible block"),
+                            ("expired", "expired unincluded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="awaiting_signatures",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "signatures",
+                    models.JSONField(default=list, help_text="The minimal set broadcast, hex."),
+                ),
+                ("block_num", models.BigIntegerField(blank=True, null=True)),
+                ("note", models.CharField(blank=True, max_length=200)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "previous",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="rebuilt_as",
+                        to="sidechains.hivetransaction",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='HiveSignature',
+            name="HiveSignature",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('public_key', models.CharField(max_length=64)),
-                ('signature', models.CharField(max_length=130)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('son', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='sons.son')),
-                ('hive_tx', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='son_signatures', to='sidechains.hivetransaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("public_key", models.CharField(max_length=64)),
+                ("signature", models.CharField(max_length=130)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "son",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="sons.son"
+                    ),
+                ),
+                (
+                    "hive_tx",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="son_signatures",
+                        to="sidechains.hivetransaction",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='HivePayout',
+            name="HivePayout",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('refund', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='payouts', to='sidechains.hivedeposit')),
-                ('withdrawal', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='hive_payouts', to='sidechains.withdrawal')),
-                ('hive_tx', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='payouts', to='sidechains.hivetransaction')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "refund",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payouts",
+                        to="sidechains.hivedeposit",
+                    ),
+                ),
+                (
+                    "withdrawal",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="hive_payouts",
+                        to="sidechains.withdrawal",
+                    ),
+                ),
+                (
+                    "hive_tx",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="payouts",
+                        to="sidechains.hivetransaction",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='hivedeposit',
-            index=models.Index(fields=['status'], name='sidechains_hivedeposit_status'),
+            model_name="hivedeposit",
+            index=models.Index(fields=["status"], name="sidechains_hivedeposit_status"),
         ),
         migrations.AddIndex(
-            model_name='hivedeposit',
-            index=models.Index(fields=['user', '-block_num'], name='sidechains_hivedeposit_user'),
+            model_name="hivedeposit",
+            index=models.Index(fields=["user", "-block_num"], name="sidechains_hivedeposit_user"),
         ),
         migrations.AddConstraint(
-            model_name='hivedeposit',
-            constraint=models.UniqueConstraint(fields=('trx_id', 'op_index'), name='sidechains_hivedeposit_operation'),
+            model_name="hivedeposit",
+            constraint=models.UniqueConstraint(
+                fields=("trx_id", "op_index"), name="sidechains_hivedeposit_operation"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hivedeposit',
-            constraint=models.CheckConstraint(condition=models.Q(('amount__gt', 0)), name='sidechains_hivedeposit_positive'),
+            model_name="hivedeposit",
+            constraint=models.CheckConstraint(
+                condition=models.Q(("amount__gt", 0)), name="sidechains_hivedeposit_positive"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hivedeposit',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'credited'), _negated=True), models.Q(('credited_amount__isnull', False), ('rate__isnull', False), ('user__isnull', False)), _connector='OR'), name='sidechains_hivedeposit_credited_has_amount'),
+            model_name="hivedeposit",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "credited"), _negated=True),
+                    models.Q(
+                        ("credited_amount__isnull", False),
+                        ("rate__isnull", False),
+                        ("user__isnull", False),
+                    ),
+                    _connector="OR",
+                ),
+                name="sidechains_hivedeposit_credited_has_amount",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hivedeposit',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('status', 'held'), _negated=True), models.Q(('hold', ''), _negated=True), _connector='OR'), name='sidechains_hivedeposit_held_has_reason'),
+            model_name="hivedeposit",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("status", "held"), _negated=True),
+                    models.Q(("hold", ""), _negated=True),
+                    _connector="OR",
+                ),
+                name="sidechains_hivedeposit_held_has_reason",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hivesignature',
-            constraint=models.UniqueConstraint(fields=('hive_tx', 'son'), name='sidechains_hivesig_once'),
+            model_name="hivesignature",
+            constraint=models.UniqueConstraint(
+                fields=("hive_tx", "son"), name="sidechains_hivesig_once"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hivepayout',
-            constraint=models.UniqueConstraint(fields=('hive_tx', 'withdrawal'), name='sidechains_hivepayout_unique'),
+            model_name="hivepayout",
+            constraint=models.UniqueConstraint(
+                fields=("hive_tx", "withdrawal"), name="sidechains_hivepayout_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hivepayout',
-            constraint=models.UniqueConstraint(fields=('hive_tx', 'refund'), name='sidechains_hivepayout_refund_unique'),
+            model_name="hivepayout",
+            constraint=models.UniqueConstraint(
+                fields=("hive_tx", "refund"), name="sidechains_hivepayout_refund_unique"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hivepayout',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('withdrawal__isnull', False), ('refund__isnull', True)), models.Q(('withdrawal__isnull', True), ('refund__isnull', False)), _connector='OR'), name='sidechains_hivepayout_one_kind'),
+            model_name="hivepayout",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(("withdrawal__isnull", False), ("refund__isnull", True)),
+                    models.Q(("withdrawal__isnull", True), ("refund__isnull", False)),
+                    _connector="OR",
+                ),
+                name="sidechains_hivepayout_one_kind",
+            ),
         ),
     ]

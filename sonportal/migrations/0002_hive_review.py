@@ -1,5 +1,5 @@
 """Administrators review held Hive deposits ("credit to user", "refund to sender") and see the
-Hive deposits and ownership claims (docs/permissions.md)."""
+Hive deposits, transactions and ownership claims (docs/permissions.md)."""
 
 import importlib
 
@@ -11,6 +11,9 @@ GRANTS = [
     ("sidechains", "review_hivedeposit"),
     ("sidechains", "view_hivedeposit"),
     ("sidechains", "view_hivedepositevent"),
+    ("sidechains", "view_hivetransaction"),
+    ("sidechains", "view_hivepayout"),
+    ("sidechains", "view_hivesignature"),
     ("mappings", "view_hiveownershipclaim"),
 ]
 

@@ -39,6 +39,7 @@ URLS = {
     "sons-operator-home": OWN,
     "sidechains-deposits": OWN,
     "sidechains-withdrawals": OWN,
+    "sidechains-hive-withdraw": OWN,
     "mappings-home": OWN,
     "mappings-set-bitcoin": OWN,
     "mappings-set-hive": OWN,
