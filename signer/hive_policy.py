@@ -45,9 +45,11 @@ class HivePolicy:
     federation_account: str
     daily_caps: dict[str, int] = field(default_factory=dict)  # asset -> 0.001 units per 24 h
     clock_skew: dt.timedelta = dt.timedelta(seconds=120)
-    # After its expiration a transaction may still sit in a reversible block; hived keeps no
-    # transaction past expiration, and irreversibility follows within ~1 minute.
-    inclusion_margin: int = 600
+    # After its expiration a transaction may still sit in a reversible block (hived accepts no
+    # transaction into a block past its expiration, and a block is irreversible ~45 s later).
+    # The portal rebuilds once the expiration is irreversible, with a new expiration up to an
+    # hour on: a short margin leaves the rebuilt transaction most of its life to be signed.
+    inclusion_margin: int = 120
 
 
 @dataclass(frozen=True)
