@@ -85,7 +85,16 @@ def _lock(proposal: Proposal) -> Proposal:
     return Proposal.objects.select_for_update().get(pk=proposal.pk)
 
 
-def proposal_raise(*, kind: str, payload: dict, son=None, deposit=None, detail: str = "", now=None):
+def proposal_raise(
+    *,
+    kind: str,
+    payload: dict,
+    son=None,
+    deposit=None,
+    hive_deposit=None,
+    detail: str = "",
+    now=None,
+):
     """A new open proposal, or None when one for the same kind and SON (or deposit) is still
     pending."""
     now = now or timezone.now()
@@ -98,6 +107,7 @@ def proposal_raise(*, kind: str, payload: dict, son=None, deposit=None, detail: 
                     payload=payload,
                     son=son,
                     deposit=deposit,
+                    hive_deposit=hive_deposit,
                     created_at=now,
                     expires_at=expires_at,
                 )
@@ -315,4 +325,9 @@ def proposals_tick(*, now=None) -> dict[str, int]:
         "expired": proposal_expire_due(now=now),
         "raised": len(proposal_raise_deregistrations(now=now)),
         "executed": proposal_pass_due(now=now),
+        "hive_refunds": len(hive_proposals.proposal_raise_hive_refunds(now=now)),
     }
+
+
+# Registers the Hive refund handler; imported last, as it uses the names above.
+from proposals import hive as hive_proposals  # noqa: E402

@@ -10,7 +10,8 @@ A JSON object, written by the operator::
      "daily_cap": 1000000000,
      "journal": "son-1.journal.sqlite"}
 
-Optional: "dust_limit" (default 546). A relative journal path is relative to the configuration
+Optional: "dust_limit" (default 546); "hive", the Hive section (signer/hive_config.py).
+A relative journal path is relative to the configuration
 file's folder. Unknown fields are refused, so that a misspelt limit is not silently ignored.
 
 Nothing here comes from the portal: the portal is not trusted to tell the signer what the
@@ -27,6 +28,8 @@ from typing import Any
 
 import coincurve
 
+from signer.hive_config import HiveConfigError, parse_hive
+from signer.hive_policy import HivePolicy
 from signer.policy import DEFAULT_DUST_LIMIT, SignerConfig
 
 REQUIRED = (
@@ -38,7 +41,7 @@ REQUIRED = (
     "daily_cap",
     "journal",
 )
-OPTIONAL = ("dust_limit",)
+OPTIONAL = ("dust_limit", "hive")
 _LIMITS = ("deposit_timelock", "max_feerate", "max_fee", "daily_cap", "dust_limit")
 _MAX_SIZE = 1_000_000
 
@@ -51,6 +54,8 @@ class ConfigError(Exception):
 class FileConfig:
     signer: SignerConfig
     journal: Path
+    hive: HivePolicy | None = None  # the optional "hive" section (signer/hive_config.py)
+    hive_journal: Path | None = None
 
 
 def load(path: str | Path, private_key: coincurve.PrivateKey) -> FileConfig:
@@ -113,4 +118,10 @@ def parse(
         )
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
-    return FileConfig(signer=signer, journal=base / journal)
+    if "hive" not in document:
+        return FileConfig(signer=signer, journal=base / journal)
+    try:
+        hive, hive_journal = parse_hive(document["hive"], base=base, name=name)
+    except HiveConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return FileConfig(signer, base / journal, hive, hive_journal)

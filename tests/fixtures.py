@@ -41,6 +41,7 @@ def administrators_group() -> Group:
             "solvency.migrations.0001_liabilities_epochs_and_transfers"
         )
         solvency.administrators_grant(django_apps, None)
+        importlib.import_module("sonportal.migrations.0003_hive_review").grant(django_apps, None)
         group = Group.objects.get(name=ADMINISTRATORS_GROUP)
     return group
 
