@@ -207,7 +207,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # Choice sets used by several serializers get one stable name.
-    "ENUM_NAME_OVERRIDES": {"SONStatusEnum": "sons.models.SON.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "SONStatusEnum": "sons.models.SON.Status",
+        "PeggedAssetEnum": ["pBTC", "pHIVE", "pHBD"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "sonportal.schema.add_error_answers",

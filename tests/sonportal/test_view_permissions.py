@@ -205,7 +205,16 @@ PERSONAS = [
     "administrator",
 ]
 # URLs whose object belongs to "user" (carol): anyone else gets a 404, as if it did not exist.
-OWN_OBJECT = {"mappings-expire", "api-withdrawal", "api-mapping"}
+OWN_OBJECT = {
+    "mappings-expire",
+    "api-withdrawal",
+    "api-mapping",
+    "mappings-verify-hive",
+    "api-hive-claim-verify",
+    "solvency-proof",  # only an account in the epoch's tree has a proof: carol's here
+    "api-epoch-proof",
+    "solvency-transfer-sign",
+}
 # Besides the permission: witnesses read proposals, an operator reads their own SON's page.
 ALSO = {
     "proposals-home": {"witness"},
@@ -218,14 +227,30 @@ ALSO = {
 def cast(db):
     from decimal import Decimal as D
 
+    from mappings.models import HiveOwnershipClaim
     from sidechains.models import Withdrawal
+    from solvency.epochs import epoch_create
+    from solvency.transfers import transfer_prepare
     from tests.sidechains.deposit_helpers import make_bitcoin_mapping
+    from tests.sidechains.withdrawal_helpers import credit
 
     son, _ = fixtures.make_son("son-1")
     other_son, _ = fixtures.make_son("son-2")
     fixtures.make_son("son-3")
     carol = fixtures.make_user("user_carol")
+    dave = fixtures.make_user("user_dave")
     mapping = make_bitcoin_mapping(carol)
+    credit(carol, 100_000)
+    epoch = epoch_create()
+    transfer = transfer_prepare(sender=carol, receiver="user_dave", asset="pBTC", amount="0.0001")
+    claim = HiveOwnershipClaim.objects.create(
+        user=carol,
+        hive_account="carol",
+        challenge="sonportal: user_carol controls @carol (walk)",
+        memo_code="verify:0123456789abcdef",
+        created_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
     withdrawal = Withdrawal.objects.create(
         user=carol, amount_pegged=50_000, rate=D(1), amount=50_000, address="x", request_id="r"
     )
@@ -239,7 +264,7 @@ def cast(db):
     people = {
         "anonymous": None,
         "user": carol,
-        "other_user": fixtures.make_user("user_dave"),
+        "other_user": dave,
         "witness": fixtures.make_witness("witness_alice").user,
         "operator": son.owner,
         "other_operator": other_son.owner,
@@ -257,6 +282,13 @@ def cast(db):
         "api-withdrawal": [withdrawal.pk],
         "api-mapping": [mapping.pk],
         "api-son-signing-answer": [1],
+        "api-son-hive-signing-answer": [1],
+        "solvency-epoch": [epoch.number],
+        "solvency-proof": [epoch.number],
+        "api-epoch-proof": [epoch.number],
+        "solvency-transfer-sign": [transfer.pk],
+        "mappings-verify-hive": [claim.pk],
+        "api-hive-claim-verify": [claim.pk],
     }
     return people, args
 
