@@ -7,17 +7,10 @@ from django.utils import timezone
 
 from sons.models import SON
 from tests import fixtures
+from tests.browser import log_in
 from tests.proposals.helpers import make_down_son, make_witnesses, raise_deregistration
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", fixtures.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def log_out(page) -> None:

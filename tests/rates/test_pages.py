@@ -120,7 +120,7 @@ def test_it_sends_anonymous_visitors_to_log_in(client):
     before = ExchangeRate.objects.count()
     response = post(client)
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    assert response["Location"].startswith(reverse("account_login"))
     assert ExchangeRate.objects.count() == before
 
 

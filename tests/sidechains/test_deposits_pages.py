@@ -14,6 +14,7 @@ from sidechains.bitcoin.listener import listener_scan, rescan_start
 from sidechains.models import Alert, ChainCursor, Deposit, RescanJob
 from tests import fixtures
 from tests.bitcoin_node import free_port
+from tests.browser import log_in
 from tests.sidechains.deposit_helpers import (
     make_bitcoin_mapping,
     make_deposit,
@@ -36,7 +37,7 @@ def carol_deposit(user_carol, bitcoin):
 def test_it_sends_anonymous_visitors_to_log_in(client):
     response = client.get(DEPOSITS)
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    assert response["Location"].startswith(reverse("account_login"))
 
 
 def test_it_lists_a_users_own_deposits_with_their_confirmations(
@@ -340,14 +341,6 @@ def test_it_keeps_the_progress_from_non_staff(client, user_carol, cursor):
 
 
 # In Chromium.
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", fixtures.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 @pytest.mark.browser

@@ -14,6 +14,7 @@ from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.models import Withdrawal
 from tests import fixtures
 from tests.bitcoin_node import free_port
+from tests.browser import log_in
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, make_federation, set_btc_rate
 from tests.sidechains.withdrawal_helpers import credit, federation_coin, make_signers
 
@@ -48,7 +49,7 @@ def confirm(client, amount: str, request_id: str, **extra):
 def test_it_sends_anonymous_visitors_to_log_in(client):
     response = client.get(WITHDRAWALS)
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    assert response["Location"].startswith(reverse("account_login"))
     assert client.post(WITHDRAWALS, {"amount": "1"}).status_code == 302
 
 
@@ -227,14 +228,6 @@ def test_it_shows_the_batch_txid_and_signatures_collected(
 
 
 # In Chromium.
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", fixtures.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 @pytest.mark.browser

@@ -8,6 +8,7 @@ listed here (and, by the tests below, refused to those without its permission).
 from dataclasses import dataclass
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.test import RequestFactory
@@ -37,6 +38,7 @@ ACTIONS = {
     ("django_celery_beat", "periodictask", "disable_tasks"): BEAT_CHANGE,
     ("django_celery_beat", "periodictask", "toggle_tasks"): BEAT_CHANGE,
     ("django_celery_beat", "periodictask", "run_tasks"): BEAT_CHANGE,
+    ("account", "emailaddress", "make_verified"): "account.change_emailaddress",
 }
 # Admin URL name (beyond changelist, add, change, delete, history): (permission, its object).
 ADMIN_URLS = {
@@ -58,6 +60,7 @@ class World:
     job: RescanJob
     task: PeriodicTask
     user: object
+    email: EmailAddress
 
     def target(self, model_name: str):
         return {
@@ -66,6 +69,7 @@ class World:
             "alert": self.alert,
             "chaincursor": self.cursor,
             "periodictask": self.task,
+            "emailaddress": self.email,
         }[model_name]
 
     def state(self) -> dict:
@@ -77,6 +81,7 @@ class World:
             "rescans": RescanJob.objects.count(),
             "task": PeriodicTask.objects.filter(pk=self.task.pk).values().get(),
             "audit": AuditRecord.objects.count(),
+            "email": EmailAddress.objects.get(pk=self.email.pk).verified,
         }
 
 
@@ -100,13 +105,16 @@ def world(user_carol, settings) -> World:
         job=rescan_start(chain="bitcoin", from_height=5),
         task=PeriodicTask.objects.create(name="t", task="sonportal.tasks.ping", interval=every),
         user=user_carol,
+        email=EmailAddress.objects.create(user=user_carol, email="new@example.org"),
     )
 
 
 @pytest.fixture
 def bare_staff(db):
     """Staff and nothing else: the admin's door is open, no permission behind it."""
-    return fixtures.User.objects.create_user("bare_staff", is_staff=True)
+    user = fixtures.User.objects.create_user("bare_staff", is_staff=True)
+    fixtures.enrol_totp(user)
+    return user
 
 
 def _request(user):

@@ -11,6 +11,7 @@ from proposals.models import Witness
 from sidechains.models import ChainCursor
 from sons.models import SON, Sidechain
 from tests import fixtures
+from tests.browser import log_in
 from tests.proposals.helpers import make_down_son, make_witnesses, raise_deregistration
 from tests.sidechains.deposit_helpers import (
     make_bitcoin_mapping,
@@ -21,14 +22,6 @@ from tests.sidechains.deposit_helpers import (
 from tests.sidechains.withdrawal_helpers import credit
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", fixtures.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
 
 
 def visit(page, live_server, csp_violations, path: str) -> None:

@@ -23,12 +23,46 @@ OWN = "signed-in people, their own data only"
 OPERATOR = "the SON's operator only"
 WITNESS = "active witnesses only"
 SON_TOKEN = "a SON's token only"
+ALLAUTH = "django-allauth's flows, which check their own state"
+ALLAUTH_URLS = [
+    "account_change_password",
+    "account_confirm_email",
+    "account_confirm_login_code",
+    "account_confirm_reauthentication_code",
+    "account_email",
+    "account_email_verification_sent",
+    "account_inactive",
+    "account_login",
+    "account_logout",
+    "account_reauthenticate",
+    "account_request_reauthentication_code",
+    "account_reset_password",
+    "account_reset_password_done",
+    "account_reset_password_from_key",
+    "account_reset_password_from_key_done",
+    "account_set_password",
+    "account_signup",
+    "mfa_activate_totp",
+    "mfa_add_webauthn",
+    "mfa_authenticate",
+    "mfa_deactivate_totp",
+    "mfa_download_recovery_codes",
+    "mfa_edit_webauthn",
+    "mfa_generate_recovery_codes",
+    "mfa_index",
+    "mfa_list_webauthn",
+    "mfa_reauthenticate",
+    "mfa_reauthenticate_webauthn",
+    "mfa_remove_webauthn",
+    "mfa_view_recovery_codes",
+    "usersessions_list",
+]
 
 # URL name: who may use it, or the permission it needs. api-rates is public to read and needs
 # rates.add_exchangerate to write.
 URLS = {
+    **dict.fromkeys(ALLAUTH_URLS, ALLAUTH),
     "login": PUBLIC,
-    "logout": PUBLIC,
     "healthz": PUBLIC,
     "sons-status": PUBLIC,
     "rates-list": PUBLIC,
@@ -123,7 +157,9 @@ def _call(client, name: str, things: dict):
 
 @pytest.fixture
 def bare_staff(db):
-    return fixtures.User.objects.create_user("bare_staff", is_staff=True)
+    user = fixtures.User.objects.create_user("bare_staff", is_staff=True)
+    fixtures.enrol_totp(user)
+    return user
 
 
 def _rates() -> list:

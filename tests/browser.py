@@ -1,0 +1,17 @@
+"""Helpers for the Chromium tests: logging in through allauth's pages as a person does."""
+
+from tests import fixtures
+
+
+def log_in(page, live_server, username: str, *, next_path: str = "") -> None:
+    """Log in on the login page; a person with a second factor types its current code."""
+    page.goto(f"{live_server.url}/accounts/login/{'?next=' + next_path if next_path else ''}")
+    page.fill("#id_login", username)
+    page.fill("#id_password", fixtures.PASSWORD)
+    page.click("form button[type=submit]")
+    page.wait_for_load_state()
+    if "/accounts/2fa/authenticate/" in page.url:
+        user = fixtures.User.objects.get(username=username)
+        page.fill("#id_code", fixtures.totp_code(user))
+        page.click("form button[type=submit]")
+        page.wait_for_load_state()
