@@ -132,6 +132,10 @@ class Stack:
             "API_THROTTLE_SIGNER": "100000/minute",
             "API_THROTTLE_USER": "100000/minute",
             "API_THROTTLE_ANON": "100000/minute",
+            # Every browser test logs in from 127.0.0.1: only per-account limits stay as they
+            # are (the login-throttle tests lower the per-address one themselves).
+            "LOGIN_LIMIT": "100000/m/ip",
+            "LOGIN_FAILED_LIMIT": "100000/m/ip,5/5m/key",
         }
 
     def write_env_file(self) -> Path:

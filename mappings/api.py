@@ -7,7 +7,7 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from mappings import services
+from mappings import changes, services
 from mappings.models import SidechainAddress
 from mappings.serializers import MappingInput, MappingOutput
 from sons.models import Sidechain
@@ -20,6 +20,16 @@ def _get_mapping_for_user(request, pk: int) -> SidechainAddress:
     return mapping
 
 
+CHANGE_ON_THE_PAGE = (
+    "Changing where your money goes needs your second factor and a mailed confirmation: "
+    "change it on the Addresses page."
+)
+
+
+def _destination_field(sidechain: str) -> str:
+    return "withdraw_address" if sidechain == Sidechain.BITCOIN else "hive_account"
+
+
 def _save(request, data: dict) -> tuple[SidechainAddress, bool]:
     fields = {k: v for k, v in data.items() if k != "sidechain"}
     service = {
@@ -27,6 +37,10 @@ def _save(request, data: dict) -> tuple[SidechainAddress, bool]:
         Sidechain.HIVE: services.mapping_set_hive,
     }[data["sidechain"]]
     try:
+        if changes.change_needs_confirmation(
+            user=request.user, sidechain=data["sidechain"], fields=fields
+        ):
+            raise services.MappingError(CHANGE_ON_THE_PAGE, _destination_field(data["sidechain"]))
         return service(user=request.user, **fields)
     except services.MappingError as e:
         raise ValidationError({e.field or "non_field_errors": [e.message]}) from e

@@ -5,6 +5,7 @@ claimed in AddressClaim so that two users can never hold the same one.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -91,9 +92,16 @@ def parse_hive(account: str) -> str:
 
 
 def mapping_set_bitcoin(
-    *, user, deposit_public_key: str, withdraw_address: str, request_id: str | None = None
+    *,
+    user,
+    deposit_public_key: str,
+    withdraw_address: str,
+    request_id: str | None = None,
+    cooldown: bool = False,
 ) -> tuple[SidechainAddress, bool]:
-    """Register or change the user's Bitcoin addresses: (mapping, whether a row was created)."""
+    """Register or change the user's Bitcoin addresses: (mapping, whether a row was created).
+    cooldown: a confirmed change of where money goes (mappings/changes.py): withdrawals pay the
+    previous row for MAPPING_CHANGE_COOLDOWN seconds."""
     key, address = parse_bitcoin(deposit_public_key, withdraw_address)
     derived = derive_bitcoin_deposit(key)
     _check_withdraw_destination(address, derived)
@@ -109,19 +117,19 @@ def mapping_set_bitcoin(
         (AddressClaim.Kind.DEPOSIT_KEY, key.hex(), "deposit_public_key"),
         (AddressClaim.Kind.WITHDRAW_ADDRESS, address, "withdraw_address"),
     ]
-    return _mapping_set(user, Sidechain.BITCOIN, fields, claims, request_id)
+    return _mapping_set(user, Sidechain.BITCOIN, fields, claims, request_id, cooldown)
 
 
 def mapping_set_hive(
-    *, user, hive_account: str, request_id: str | None = None
+    *, user, hive_account: str, request_id: str | None = None, cooldown: bool = False
 ) -> tuple[SidechainAddress, bool]:
     name = parse_hive(hive_account)
     claims = [(AddressClaim.Kind.HIVE_ACCOUNT, name, "hive_account")]
-    return _mapping_set(user, Sidechain.HIVE, {"hive_account": name}, claims, request_id)
+    return _mapping_set(user, Sidechain.HIVE, {"hive_account": name}, claims, request_id, cooldown)
 
 
 @transaction.atomic
-def _mapping_set(user, sidechain: str, fields: dict, claims: list, request_id):
+def _mapping_set(user, sidechain: str, fields: dict, claims: list, request_id, cooldown=False):
     get_user_model().objects.select_for_update().get(pk=user.pk)
     if request_id:
         earlier = SidechainAddress.objects.filter(user=user, request_id=request_id).first()
@@ -136,6 +144,8 @@ def _mapping_set(user, sidechain: str, fields: dict, claims: list, request_id):
     if current is not None:
         current.expires = now
         current.save(update_fields=["expires"])
+    if cooldown:
+        fields["cooldown_until"] = now + timedelta(seconds=settings.MAPPING_CHANGE_COOLDOWN)
     mapping = SidechainAddress.objects.create(
         user=user, sidechain=sidechain, valid_from=now, request_id=request_id or "", **fields
     )

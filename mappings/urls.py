@@ -8,6 +8,7 @@ urlpatterns = [
     path("hive/", views.set_hive, name="mappings-set-hive"),
     path("<int:pk>/remove/", views.expire, name="mappings-expire"),
     path("bitcoin/deposit/", views.bitcoin_deposit, name="mappings-bitcoin-deposit"),
+    path("confirm/<str:token>/", views.confirm_change, name="mappings-confirm-change"),
 ]
 
 api_urlpatterns = [

@@ -2,11 +2,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.second_factor import has_second_factor, second_factor_verify
 from chains.bitcoin import federation
 from core.htmx import HtmxHttpRequest
-from mappings import qr, services
+from mappings import changes, qr, services
 from mappings.forms import BitcoinMappingForm, HiveMappingForm
 from mappings.models import SidechainAddress
 from sons.models import Sidechain
@@ -21,9 +24,12 @@ def _get_mapping_for_user(request: HttpRequest, pk: int) -> SidechainAddress:
 
 def _context(user, **forms) -> dict:
     mappings = SidechainAddress.objects.for_user(user)
+    now = timezone.now()
     return {
         "bitcoin": mappings.for_chain(Sidechain.BITCOIN).active().first(),
         "hive": mappings.for_chain(Sidechain.HIVE).active().first(),
+        "bitcoin_target": mappings.for_chain(Sidechain.BITCOIN).withdrawal_target(now),
+        "hive_target": mappings.for_chain(Sidechain.HIVE).withdrawal_target(now),
         "history": mappings.exclude(expires=None),
         "bitcoin_form": forms.get("bitcoin_form") or BitcoinMappingForm(),
         "hive_form": forms.get("hive_form") or HiveMappingForm(),
@@ -35,21 +41,51 @@ def home(request: HttpRequest):
     return render(request, "mappings/home.html", _context(request.user))
 
 
-def _apply(form, service, user) -> bool:
+def _apply(request: HttpRequest, form, service, sidechain: str) -> str | None:
+    """What happened ("saved", or "mailed" for a change awaiting its mailed confirmation), or
+    None with the form's errors set."""
+    fields = {k: v for k, v in form.cleaned_data.items() if k != "code"}
     try:
-        service(user=user, **form.cleaned_data)
+        if changes.change_needs_confirmation(user=request.user, sidechain=sidechain, fields=fields):
+            return _request_change(request, form, sidechain, fields)
+        service(user=request.user, **fields)
     except services.MappingError as e:
         form.add_error(e.field, e.message)
-        return False
-    return True
+        return None
+    return "saved"
+
+
+def _request_change(request: HttpRequest, form, sidechain: str, fields: dict) -> str | None:
+    if not has_second_factor(request.user):
+        form.add_error(None, NEEDS_FACTOR)
+        return None
+    if not second_factor_verify(user=request.user, code=form.cleaned_data["code"]):
+        form.add_error("code", "Enter the current code of your authenticator app.")
+        return None
+    token = changes.new_token()
+    url = request.build_absolute_uri(reverse("mappings-confirm-change", args=[token]))
+    changes.mapping_change_request(
+        user=request.user, sidechain=sidechain, fields=fields, token=token, confirm_url=url
+    )
+    return "mailed"
+
+
+NEEDS_FACTOR = (
+    "Changing where your money goes needs a second factor: add one under Account settings, "
+    "Two-factor authentication, then come back."
+)
+MAILED = "We sent you a mail: follow its link within the hour to confirm the change."
 
 
 def _set(request: HtmxHttpRequest, form, service, partial: str, form_name: str):
-    saved = form.is_valid() and _apply(form, service, request.user)
+    sidechain = Sidechain.BITCOIN if form_name == "bitcoin_form" else Sidechain.HIVE
+    outcome = _apply(request, form, service, sidechain) if form.is_valid() else None
+    saved = outcome is not None
     if saved and not request.htmx:
-        messages.success(request, "Saved.")
+        messages.success(request, MAILED if outcome == "mailed" else "Saved.")
         return redirect("mappings-home")
     context = _context(request.user, **({} if saved else {form_name: form}))
+    context["mailed"] = outcome == "mailed"
     if request.htmx:
         # htmx swaps only 2xx answers; the fragment carries the form's errors.
         return render(request, f"mappings/home.html#{partial}", context)
@@ -97,3 +133,25 @@ def bitcoin_deposit(request: HttpRequest):
         "witness_script_asm": federation.describe(script),
     }
     return render(request, "mappings/bitcoin_deposit.html", context)
+
+
+@login_required
+def confirm_change(request: HttpRequest, token: str):
+    """The mailed link: a page with a button (mail scanners follow links; only a person's POST
+    applies the change)."""
+    change = changes.change_for_token(user=request.user, token=token)
+    if change is None:
+        raise Http404("This confirmation link is not yours or does not exist.")
+    if request.method == "POST":
+        try:
+            changes.mapping_change_confirm(user=request.user, token=token)
+        except services.MappingError as e:
+            messages.error(request, e.message)
+        else:
+            messages.success(
+                request, "Changed. Withdrawals pay the previous address until the cool-down ends."
+            )
+        return redirect("mappings-home")
+    return render(
+        request, "mappings/confirm_change.html", {"change": change, "now": timezone.now()}
+    )

@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -64,9 +65,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
-    "sonportal.middleware.SecondFactorRequiredMiddleware",
     "sonportal.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "sonportal.middleware.SecondFactorRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -128,11 +129,12 @@ ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_PRESERVE_USERNAME_CASING = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[SON portal] "
-ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 # Failed logins per client address and per account (allauth's rate limits, counted in the cache
 # below): slowed, then refused with "Too many failed login attempts".
+# Logins per client address (allauth's default, 30/m/ip) are settable for the same reason.
 ACCOUNT_RATE_LIMITS = {
     "login_failed": env_str("LOGIN_FAILED_LIMIT", "10/m/ip,5/5m/key"),
+    "login": env_str("LOGIN_LIMIT", "30/m/ip"),
 }
 # Second factors: TOTP apps and WebAuthn security keys, with recovery codes. Administrators,
 # witnesses and SON operators cannot act until they have one (sonportal/middleware.py).
@@ -175,6 +177,8 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
 )
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+# The scheme of the links in account mails (verification, password reset).
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SECURE_SSL_REDIRECT else "http"
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -303,6 +307,10 @@ BITCOIN_WITHDRAWAL_REBROADCAST_AFTER = env_int(
 )
 BITCOIN_WITHDRAWAL_BUMP_AFTER = env_int("BITCOIN_WITHDRAWAL_BUMP_AFTER", 3600, minimum=1)
 HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
+# A confirmed change of a withdraw address or Hive account: seconds during which withdrawals
+# still pay the previous one, and seconds the mailed confirmation link works.
+MAPPING_CHANGE_COOLDOWN = env_int("MAPPING_CHANGE_COOLDOWN", 24 * 3600, minimum=0)
+MAPPING_CHANGE_CONFIRM_WITHIN = env_int("MAPPING_CHANGE_CONFIRM_WITHIN", 3600, minimum=60)
 
 # SON liveness and governance, in seconds.
 SON_HEARTBEAT_FREQUENCY = env_int("SON_HEARTBEAT_FREQUENCY", 180, minimum=1)

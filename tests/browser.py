@@ -15,3 +15,14 @@ def log_in(page, live_server, username: str, *, next_path: str = "") -> None:
         page.fill("#id_code", fixtures.totp_code(user))
         page.click("form button[type=submit]")
         page.wait_for_load_state()
+
+
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
+
+
+def assert_fits(page) -> None:
+    """The page does not scroll sideways: the document is no wider than the viewport."""
+    wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert wide <= 0, f"{page.url} is {wide} px wider than the viewport"

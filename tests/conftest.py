@@ -144,6 +144,18 @@ def page(browser, csp_violations):
 
 
 @pytest.fixture
+def mail_catcher(settings):
+    """Mail over real SMTP to the stack's mail catcher, emptied first (pytest-django would
+    otherwise keep mail in memory)."""
+    from tests.mail import catcher
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    mail = catcher()
+    mail.clear()
+    return mail
+
+
+@pytest.fixture
 def ledger_checked(db):
     """For every money scenario: the ledger's invariants hold once the test is done."""
     yield

@@ -78,6 +78,7 @@ URLS = {
     "mappings-set-hive": OWN,
     "mappings-expire": OWN,
     "mappings-bitcoin-deposit": OWN,
+    "mappings-confirm-change": OWN,
     "api-withdrawals": OWN,
     "api-withdrawal": OWN,
     "api-mappings": OWN,
