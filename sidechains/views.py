@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
+from accounts.second_factor import has_second_factor
 from chains.bitcoin.federation import threshold
 from chains.bitcoin.fees import DUST_LIMIT
 from chains.bitcoin.rpc import BitcoinRPCError
@@ -189,6 +190,7 @@ def _withdrawals_page(request: HttpRequest, form: WithdrawalForm, preview=None, 
         "preview": preview,
         "balance": amount_format(balances_of(request.user)[Asset.PBTC], Asset.PBTC),
         "address": mapping.withdraw_address if mapping else "",
+        "needs_second_factor": not has_second_factor(request.user),
         "minimum": amount_format(settings.BITCOIN_WITHDRAWAL_MINIMUM, Asset.BTC),
         **_withdrawal_list_context(request.user),
     }
@@ -196,6 +198,8 @@ def _withdrawals_page(request: HttpRequest, form: WithdrawalForm, preview=None, 
 
 
 def _withdrawal_confirm(request: HtmxHttpRequest, form: WithdrawalForm):
+    if not has_second_factor(request.user):
+        raise WithdrawalError(NEEDS_SECOND_FACTOR)
     request_id = form.cleaned_data["request_id"]
     if request_id is None:
         raise WithdrawalError("Preview the withdrawal before confirming it.")
@@ -232,6 +236,12 @@ def _withdrawal_post(request: HtmxHttpRequest):
         # htmx swaps only 2xx answers; the fragment carries the form's errors.
         return render(request, f"{WITHDRAWALS}#form", {"form": form, "preview": preview})
     return _withdrawals_page(request, form, preview, status=200 if preview else 400)
+
+
+NEEDS_SECOND_FACTOR = (
+    "Withdrawing needs a second factor: add one under Account settings, Two-factor "
+    "authentication, then come back."
+)
 
 
 @require_http_methods(["GET", "POST"])

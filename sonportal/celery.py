@@ -33,4 +33,6 @@ def install_schedule(sender: Celery, **kwargs: Any) -> None:
         "bitcoin-listen": _every(listener, "sidechains.tasks.bitcoin_listen"),
         "bitcoin-deposits": _every(listener, "sidechains.tasks.bitcoin_process_deposits"),
         "bitcoin-withdrawals": _every(listener, "sidechains.tasks.bitcoin_withdrawals"),
+        # Deposits seen (their events are bulk-created) and proposals about to expire.
+        "notifications-sweep": _every(60, "notifications.tasks.notifications_sweep"),
     }

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "rates",
     "mappings",
     "accounts",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -68,6 +69,7 @@ MIDDLEWARE = [
     "sonportal.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "sonportal.middleware.SecondFactorRequiredMiddleware",
+    "accounts.middleware.TimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -154,6 +156,9 @@ EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SON portal <portal@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where people reach the portal: the links in notification mails (sent by workers, which have
+# no request to take the address from).
+PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000")
 # The mail catcher's web inbox, linked from the demo's banner (empty: no banner link).
 MAIL_CATCHER_URL = env_str("MAIL_CATCHER_URL", "")
 

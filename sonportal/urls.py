@@ -19,6 +19,7 @@ urlpatterns = [
     # Accounts, second factors and sessions are django-allauth's (docs/accounts.md); /login/
     # stays as a door to its login page.
     path("accounts/", include("allauth.urls")),
+    path("settings/", include("notifications.urls")),
     path("login/", RedirectView.as_view(pattern_name="account_login"), name="login"),
     path("healthz", views.healthz, name="healthz"),
     path("admin/status/", views.admin_status, name="admin-status"),

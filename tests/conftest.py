@@ -31,6 +31,7 @@ def view_only_staff(db):
 
 @pytest.fixture
 def user_carol(db):
+    """A user with a second factor (TOTP), as withdrawing requires."""
     return fixtures.make_user("user_carol")
 
 

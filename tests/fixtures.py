@@ -25,10 +25,10 @@ User = get_user_model()
 PASSWORD = "correct horse battery staple 9"
 
 
-def make_user(username: str, *, staff: bool = False, second_factor: bool | None = None):
+def make_user(username: str, *, staff: bool = False, second_factor: bool = True):
     """A user with a verified email address, <username>@example.org; staff=True makes a
-    superuser (every permission, including ones no group has). second_factor enrols TOTP
-    (default: for staff only)."""
+    superuser (every permission, including ones no group has). second_factor enrols TOTP, as
+    withdrawing and every privileged role require (tests/browser.py's log_in types the code)."""
     user = User.objects.create_user(
         username=username, password=PASSWORD, email=f"{username}@example.org"
     )
@@ -36,7 +36,7 @@ def make_user(username: str, *, staff: bool = False, second_factor: bool | None 
     if staff:
         user.is_staff = user.is_superuser = True
         user.save()
-    if staff if second_factor is None else second_factor:
+    if second_factor:
         enrol_totp(user)
     return user
 
@@ -69,7 +69,9 @@ def administrators_group() -> Group:
     if group is None:
         migration = importlib.import_module("sonportal.migrations.0001_administrators")
         migration.administrators_create(django_apps, None)
-        accounts = importlib.import_module("accounts.migrations.0001_administrators_see_accounts")
+        accounts = importlib.import_module(
+            "accounts.migrations.0001_profiles_and_administrators_see_accounts"
+        )
         accounts.administrators_see_accounts(django_apps, None)
         group = Group.objects.get(name=ADMINISTRATORS_GROUP)
     return group

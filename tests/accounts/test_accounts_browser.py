@@ -122,7 +122,7 @@ def test_a_witness_enrols_totp_before_acting_and_then_logs_in_with_it(sized, liv
 
 def test_a_user_resets_a_forgotten_password_through_the_mail(sized, live_server, mail_catcher):
     page = sized
-    fixtures.make_user("user_carol")
+    fixtures.make_user("user_carol", second_factor=False)
     page.goto(f"{live_server.url}/accounts/login/")
     page.click("text=Forgot your password?")
     page.fill("#id_email", "user_carol@example.org")
@@ -165,7 +165,7 @@ def test_an_email_change_applies_only_once_the_new_address_is_verified(
 
 def test_a_person_logs_out_their_other_sessions(sized, live_server):
     page = sized
-    fixtures.make_user("user_carol")
+    fixtures.make_user("user_carol", second_factor=False)
     other = Client()  # a second device
     login = {"login": "user_carol", "password": fixtures.PASSWORD}
     assert other.post(reverse("account_login"), login).status_code == 302
@@ -183,7 +183,7 @@ def test_a_person_logs_out_their_other_sessions(sized, live_server):
 def test_repeated_wrong_passwords_for_one_account_are_refused(sized, live_server):
     page = sized
     name = f"user_{secrets.token_hex(4)}"  # its counter in Redis is its own
-    fixtures.make_user(name)
+    fixtures.make_user(name, second_factor=False)
     for _ in range(5):
         page.goto(f"{live_server.url}/accounts/login/")
         page.fill("#id_login", name)

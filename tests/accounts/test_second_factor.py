@@ -2,10 +2,12 @@
 login throttle per client address."""
 
 import secrets
+import uuid
 
 import pytest
 from django.urls import reverse
 
+from sidechains.models import Withdrawal
 from tests import fixtures
 
 pytestmark = pytest.mark.django_db
@@ -17,7 +19,11 @@ MFA = reverse("mfa_index")
     "make",
     [
         lambda: fixtures.make_witness("witness_dave", second_factor=False).user,
-        lambda: fixtures.make_son("son-9", owner=fixtures.make_user("operator_9"))[0].owner,
+        lambda: (
+            fixtures.make_son("son-9", owner=fixtures.make_user("operator_9", second_factor=False))[
+                0
+            ].owner
+        ),
         lambda: fixtures.make_user("root", staff=True, second_factor=False),
     ],
     ids=["witness", "son-operator", "staff"],
@@ -70,8 +76,25 @@ def test_wrong_passwords_from_one_address_are_refused_after_the_limit(client, se
         wrong = {"login": f"nobody_{i}_{secrets.token_hex(3)}", "password": "wrong"}
         answer = client.post(reverse("account_login"), wrong, REMOTE_ADDR=address)
         assert b"not correct" in answer.content
-    fixtures.make_user("user_carol")
+    fixtures.make_user("user_carol", second_factor=False)
     right = {"login": "user_carol", "password": fixtures.PASSWORD}
     refused = client.post(reverse("account_login"), right, REMOTE_ADDR=address)
     assert b"Too many failed login attempts" in refused.content
     assert "_auth_user_id" not in client.session
+
+
+def test_withdrawing_needs_a_second_factor(client, settings):
+    """The page explains it and refuses the confirmation; the API refuses with a 400."""
+    erin = fixtures.make_user("user_erin", second_factor=False)
+    client.force_login(erin)
+    page = client.get(reverse("sidechains-withdrawals"))
+    assert 'data-testid="needs-second-factor"' in page.content.decode()
+    confirm = {"amount": "0.0002", "step": "confirm", "request_id": str(uuid.uuid4())}
+    refused = client.post(reverse("sidechains-withdrawals"), confirm)
+    assert refused.status_code == 400
+    assert "Withdrawing needs a second factor" in refused.content.decode()
+    body = {"amount": "0.0002", "request_id": "w-1"}
+    api = client.post(reverse("api-withdrawals"), body, content_type="application/json")
+    assert api.status_code == 400
+    assert "second factor" in api.json()["non_field_errors"][0]
+    assert not Withdrawal.objects.exists()

@@ -51,7 +51,8 @@ def test_a_first_registration_needs_no_confirmation(client, federation, user_car
     assert SidechainAddress.objects.get(user=user_carol).cooldown_until is None
 
 
-def test_a_new_withdraw_address_needs_a_second_factor(client, federation, user_carol):
+def test_a_new_withdraw_address_needs_a_second_factor(client, federation):
+    user_carol = fixtures.make_user("user_carol", second_factor=False)
     old = register(user_carol)
     client.force_login(user_carol)
     response = ask(client, old, helpers.regtest_p2wpkh(), "")

@@ -235,7 +235,7 @@ def test_it_shows_the_batch_txid_and_signatures_collected(
 def test_it_requests_a_withdrawal_and_watches_it_being_signed(page, live_server, bitcoin, tmp_path):
     make_federation(3)
     set_btc_rate("1")
-    carol = fixtures.make_user("user_carol")
+    carol = fixtures.make_user("user_carol", second_factor=True)
     mapping = make_bitcoin_mapping(carol)
     credit(carol, 50_000)
     federation_coin()

@@ -40,7 +40,7 @@ def everyone(bitcoin, settings):
     fixtures.make_user("admin", staff=True)
     make_federation(3)
     set_btc_rate("1")
-    carol = fixtures.make_user("user_carol")
+    carol = fixtures.make_user("user_carol", second_factor=True)
     make_deposit(make_bitcoin_mapping(carol), bitcoin, amount=20_000_000)
     credit(carol, 1_000_000)
     make_witnesses(1, 1, 1)

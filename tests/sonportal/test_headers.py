@@ -71,7 +71,8 @@ def test_it_speaks_json_only_without_debug(client, user_carol):
     assert client.get(reverse("api-rates"), HTTP_ACCEPT="text/html").status_code == 406
 
 
-def test_the_csrf_and_session_cookies_are_http_only_and_same_site(client, user_carol):
+def test_the_csrf_and_session_cookies_are_http_only_and_same_site(client):
+    fixtures.make_user("user_carol", second_factor=False)
     response = client.post(
         reverse("account_login"), {"login": "user_carol", "password": fixtures.PASSWORD}
     )

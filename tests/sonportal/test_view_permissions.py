@@ -79,6 +79,7 @@ URLS = {
     "mappings-expire": OWN,
     "mappings-bitcoin-deposit": OWN,
     "mappings-confirm-change": OWN,
+    "notifications-settings": OWN,
     "api-withdrawals": OWN,
     "api-withdrawal": OWN,
     "api-mappings": OWN,

@@ -1,9 +1,11 @@
-"""Administrators see people's email addresses, second factors (which kind, when used; never
-their secrets: accounts/admin.py) and sessions, read-only. sonportal 0001's group is frozen;
-this adds to it."""
+"""People's profiles (time zone, notifications turned off); and administrators see people's
+email addresses, second factors (which kind, when used; never their secrets: accounts/admin.py)
+and sessions, read-only. sonportal 0001's group is frozen; this adds to it."""
 
+import django.db.models.deletion
+from django.conf import settings
 from django.contrib.auth.management import create_permissions
-from django.db import migrations
+from django.db import migrations, models
 
 VIEWS = [
     ("account", "view_emailaddress"),
@@ -46,11 +48,37 @@ def administrators_unsee_accounts(apps, schema_editor) -> None:
 
 
 class Migration(migrations.Migration):
+    initial = True
+
     dependencies = [
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
         ("sonportal", "0001_administrators"),
         ("account", "0009_emailaddress_unique_primary_email"),
         ("mfa", "0003_authenticator_type_uniq"),
         ("usersessions", "0001_initial"),
     ]
 
-    operations = [migrations.RunPython(administrators_see_accounts, administrators_unsee_accounts)]
+    operations = [
+        migrations.CreateModel(
+            name="Profile",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("time_zone", models.CharField(default="UTC", max_length=64)),
+                ("muted", models.JSONField(blank=True, default=list)),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+            ],
+        ),
+        migrations.RunPython(administrators_see_accounts, administrators_unsee_accounts),
+    ]
