@@ -95,7 +95,7 @@ class WithdrawalRow:
     fee_share: str  # "" until batched: the share is fixed by the batch
     payout: str
     confirmations: int | None  # None: the node cannot tell
-    signatures: str  # "k of m" once in a transaction
+    signatures: str  # "k of n SON signatures (m needed)" once in a transaction
 
 
 def _withdrawal_fee() -> int | None:
@@ -167,7 +167,11 @@ def _withdrawal_rows(user) -> tuple[list[WithdrawalRow], bool]:
             fee_share=amount_format(w.fee_share, Asset.BTC) if w.sidechain_tx_id else "",
             payout=amount_format(w.payout, Asset.BTC) if w.sidechain_tx_id else "",
             confirmations=depths.get(w.sidechain_tx_id),
-            signatures=f"{signed.get(w.sidechain_tx_id, 0)} of {m}" if w.sidechain_tx_id else "",
+            signatures=(
+                f"{signed.get(w.sidechain_tx_id, 0)} of {n} SON signatures ({m} needed)"
+                if w.sidechain_tx_id
+                else ""
+            ),
         )
         for w in mine
     ]

@@ -1,5 +1,7 @@
 """Helpers for the Chromium tests: logging in through allauth's pages as a person does."""
 
+from pathlib import Path
+
 from tests import fixtures
 
 
@@ -26,3 +28,17 @@ def assert_fits(page) -> None:
     """The page does not scroll sideways: the document is no wider than the viewport."""
     wide = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert wide <= 0, f"{page.url} is {wide} px wider than the viewport"
+
+
+AXE = Path(__file__).resolve().parent.parent / "tools/node/node_modules/axe-core/axe.min.js"
+AXE_RUN = """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+  .map(v => ({id: v.id, impact: v.impact, help: v.help,
+              nodes: v.nodes.slice(0, 3).map(n => n.target.join(" "))}))"""
+
+
+def axe_serious(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page (axe-core from tools/node, run
+    through DevTools, so the page's Content-Security-Policy does not block it)."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(AXE.read_text())
+    return [v for v in page.evaluate(AXE_RUN) if v["impact"] in ("serious", "critical")]

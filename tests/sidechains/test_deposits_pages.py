@@ -54,7 +54,7 @@ def test_it_lists_a_users_own_deposits_with_their_confirmations(
     assert f"{carol_deposit.txid}:0" in page
     assert "0.20000000 BTC" in page
     assert ">Detected<" in page
-    assert "3 / 3" in page
+    assert "3 of 3 confirmations ✓ done" in page
     assert daves.txid not in page
     assert "<html" in page and 'hx-trigger="every 5s"' in page
 
@@ -355,7 +355,7 @@ def test_it_shows_a_deposit_being_credited_without_a_reload(page, live_server, b
     page.click("text=Deposits")
     row = page.get_by_test_id(f"deposit-{deposit.pk}")
     assert row.get_by_test_id("stage").inner_text() == "Detected"
-    assert row.get_by_test_id("confirmations").inner_text() == "1 / 2"
+    assert row.get_by_test_id("confirmations").inner_text() == "1 of 2 confirmations"
     page.evaluate("window.stillTheSamePage = true")
 
     mine(bitcoin)
@@ -363,7 +363,7 @@ def test_it_shows_a_deposit_being_credited_without_a_reload(page, live_server, b
     assert deposits_process(rpc=bitcoin) == 2
 
     expect(row.get_by_test_id("stage")).to_have_text("Credited", timeout=15_000)
-    assert row.get_by_test_id("confirmations").inner_text() == "2 / 2"
+    assert row.get_by_test_id("confirmations").inner_text() == "2 of 2 confirmations ✓ done"
     assert "0.00500000 pBTC" in row.get_by_test_id("credited").inner_text()
     assert page.evaluate("window.stillTheSamePage") is True
     page.click("text=User")

@@ -222,7 +222,10 @@ def test_it_shows_the_batch_txid_and_signatures_collected(
     row = fragment.split(f'data-testid="withdrawal-{carols.pk}"')[1].split("</tr>")[0]
     assert stx.txid in row
     assert "batched, awaiting signatures" in row
-    assert '<td data-testid="signatures">1 of 2</td>' in row
+    assert (
+        '<td data-testid="signatures" data-label="Signatures">1 of 3 SON signatures (2 needed)</td>'
+        in row
+    )
     carols.refresh_from_db()
     assert f"0.{carols.payout:08d} BTC" in row
 
@@ -259,5 +262,5 @@ def test_it_requests_a_withdrawal_and_watches_it_being_signed(page, live_server,
 
     expect(row.get_by_test_id("stage")).to_have_text("batched, awaiting signatures", timeout=15_000)
     assert row.get_by_test_id("txid").inner_text() == stx.txid
-    assert row.get_by_test_id("signatures").inner_text() == "1 of 2"
+    assert row.get_by_test_id("signatures").inner_text() == "1 of 3 SON signatures (2 needed)"
     assert page.evaluate("window.stillTheSamePage") is True
