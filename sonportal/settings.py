@@ -313,6 +313,14 @@ BITCOIN_WITHDRAWAL_REBROADCAST_AFTER = env_int(
 )
 BITCOIN_WITHDRAWAL_BUMP_AFTER = env_int("BITCOIN_WITHDRAWAL_BUMP_AFTER", 3600, minimum=1)
 HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
+# Where a transaction id links to ({txid} in it); empty: no link. Defaults per network.
+BITCOIN_EXPLORER_TX_URL = env_str(
+    "BITCOIN_EXPLORER_TX_URL",
+    {
+        "mainnet": "https://mempool.space/tx/{txid}",
+        "testnet": "https://mempool.space/testnet/tx/{txid}",
+    }.get(BITCOIN_NETWORK, ""),
+)
 # A confirmed change of a withdraw address or Hive account: seconds during which withdrawals
 # still pay the previous one, and seconds the mailed confirmation link works.
 MAPPING_CHANGE_COOLDOWN = env_int("MAPPING_CHANGE_COOLDOWN", 24 * 3600, minimum=0)

@@ -23,3 +23,15 @@ def progress(done: int | None, target: int, noun: str = "confirmations"):
         target,
         shown,
     )
+
+
+@register.simple_tag
+def explorer_tx(txid: str):
+    """The txid, linked to the block explorer set for the network (BITCOIN_EXPLORER_TX_URL,
+    `{txid}` in it), or plain when none is set (regtest)."""
+    from django.conf import settings
+
+    url = settings.BITCOIN_EXPLORER_TX_URL
+    if not url or not txid:
+        return txid
+    return format_html('<a href="{}" rel="noopener noreferrer">{}</a>', url.format(txid=txid), txid)

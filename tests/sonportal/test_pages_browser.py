@@ -119,3 +119,13 @@ def test_the_phone_menu_opens_and_the_page_says_its_network(page, live_server, u
     page.set_viewport_size(WIDTHS["desktop"])
     assert not page.get_by_test_id("menu-toggle").is_visible()
     assert nav.is_visible()
+
+
+def test_copy_buttons_copy_the_deposit_address(page, live_server, browser, world):
+    browser.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    log_in(page, live_server, "user_carol")
+    page.goto(f"{live_server.url}/addresses/bitcoin/deposit/")
+    address = page.get_by_test_id("deposit-address").inner_text()
+    page.get_by_role("button", name="Copy the deposit address").click()
+    page.locator("button.copy.copied").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == address

@@ -11,3 +11,13 @@ document.addEventListener("DOMContentLoaded", () => {
     button.setAttribute("aria-expanded", String(open));
   });
 });
+
+// Copy buttons: <button class="copy" data-copy="...">; says "Copied" for a moment.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest && event.target.closest("button.copy");
+  if (!button || !navigator.clipboard) return;
+  navigator.clipboard.writeText(button.dataset.copy).then(() => {
+    button.classList.add("copied");
+    setTimeout(() => button.classList.remove("copied"), 1500);
+  });
+});
