@@ -195,3 +195,32 @@ def test_repeated_wrong_passwords_for_one_account_are_refused(sized, live_server
     submit(page)
     assert "Too many failed login attempts" in page.get_by_role("alert").inner_text()
     assert "/accounts/login/" in page.url
+
+
+def test_a_person_adds_a_security_key_and_logs_in_with_it(page, live_server, settings):
+    """WebAuthn through Chromium's virtual authenticator (DevTools), under the portal's CSP."""
+    settings.MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True  # the live server speaks plain HTTP
+    fixtures.make_witness("witness_dave", second_factor=False)
+    devtools = page.context.new_cdp_session(page)
+    devtools.send("WebAuthn.enable")
+    options = {"protocol": "ctap2", "transport": "usb", "hasResidentKey": True,
+               "hasUserVerification": True, "isUserVerified": True}  # fmt: skip
+    devtools.send("WebAuthn.addVirtualAuthenticator", {"options": options})
+    log_in(page, live_server, "witness_dave")
+    page.goto(f"{live_server.url}/accounts/2fa/webauthn/add/")
+    page.fill("#id_password", fixtures.PASSWORD)  # adding a factor asks for the password
+    submit(page)
+    page.fill("#id_name", "my key")
+    page.click("#mfa_webauthn_add")
+    page.wait_for_url("**/accounts/2fa/recovery-codes/**")
+    page.goto(f"{live_server.url}/proposals/")
+    assert page.url == f"{live_server.url}/proposals/"  # the key counts as a second factor
+
+    page.click("header .who button[type=submit]")
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_login", "witness_dave")
+    page.fill("#id_password", fixtures.PASSWORD)
+    submit(page)
+    assert "/accounts/2fa/authenticate/" in page.url
+    page.click("#mfa_webauthn_authenticate")
+    page.wait_for_url(f"{live_server.url}/proposals/")
