@@ -16,6 +16,7 @@ admin.site.login = login_required(admin.site.login)  # type: ignore[method-assig
 urlpatterns = [
     path("", views.home, name="home"),
     path("account/", views.account_home, name="account-home"),
+    path("account/statement/", views.account_statement, name="account-statement"),
     # Accounts, second factors and sessions are django-allauth's (docs/accounts.md); /login/
     # stays as a door to its login page.
     path("accounts/", include("allauth.urls")),

@@ -29,6 +29,7 @@ PUBLIC = [
 ]
 USER = [
     "/account/",
+    "/account/statement/",
     "/addresses/",
     "/addresses/bitcoin/deposit/",
     "/deposits/",

@@ -70,6 +70,7 @@ URLS = {
     "api-schema": PUBLIC,
     "home": OWN,
     "account-home": OWN,
+    "account-statement": OWN,
     "sons-operator-home": OWN,
     "sidechains-deposits": OWN,
     "sidechains-withdrawals": OWN,
