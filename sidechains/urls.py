@@ -1,10 +1,12 @@
 from django.urls import path
 
-from sidechains import api, views
+from sidechains import api, detail_views, views
 
 urlpatterns = [
     path("deposits/", views.deposits, name="sidechains-deposits"),
     path("withdrawals/", views.withdrawals, name="sidechains-withdrawals"),
+    path("deposits/<int:pk>/", detail_views.deposit_detail, name="sidechains-deposit"),
+    path("withdrawals/<int:pk>/", detail_views.withdrawal_detail, name="sidechains-withdrawal"),
 ]
 
 api_urlpatterns = [

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from tests import fixtures
 from tests.browser import WIDTHS, assert_fits, axe_serious, log_in
 from tests.proposals.helpers import make_down_son, make_witnesses, raise_deregistration
@@ -48,11 +49,13 @@ def world(bitcoin, settings):
     make_federation(3)
     set_btc_rate("1")
     carol = fixtures.make_user("user_carol")
-    make_deposit(make_bitcoin_mapping(carol), bitcoin, amount=20_000_000)
+    deposit = make_deposit(make_bitcoin_mapping(carol), bitcoin, amount=20_000_000)
     credit(carol, 1_000_000)
+    withdrawal = withdrawal_request(user=carol, amount_pegged=30_000, request_id="w-1")
     make_witnesses(1, 1, 1)
     son = make_down_son("son-4", silent_since=timezone.now() - timedelta(hours=13))
-    return {"proposal": raise_deregistration(son, timezone.now())}
+    details = [f"/deposits/{deposit.pk}/", f"/withdrawals/{withdrawal.pk}/"]
+    return {"proposal": raise_deregistration(son, timezone.now()), "details": details}
 
 
 def check(page, live_server, path: str) -> list[str]:
@@ -72,7 +75,8 @@ def test_public_and_user_pages_fit_and_pass_axe(page, live_server, world, width)
     page.set_viewport_size(WIDTHS[width])
     problems = [p for path in PUBLIC for p in check(page, live_server, path)]
     log_in(page, live_server, "user_carol")
-    problems += [p for path in USER for p in check(page, live_server, path)]
+    paths = USER + world["details"]
+    problems += [p for path in paths for p in check(page, live_server, path)]
     assert problems == []
 
 

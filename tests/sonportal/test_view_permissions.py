@@ -74,6 +74,8 @@ URLS = {
     "sons-operator-home": OWN,
     "sidechains-deposits": OWN,
     "sidechains-withdrawals": OWN,
+    "sidechains-deposit": OWN,
+    "sidechains-withdrawal": OWN,
     "mappings-home": OWN,
     "mappings-set-bitcoin": OWN,
     "mappings-set-hive": OWN,
