@@ -16,7 +16,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from notifications.models import Notification
-from notifications.services import administrators, notify
+from notifications.services import (
+    administrators,
+    notification_enqueue,
+    notifications_unsent,
+    notify,
+)
 from proposals.models import Proposal, ProposalEvent, Witness
 from rates.assets import amount_format
 from sidechains.models import Alert, Deposit, DepositEvent, Withdrawal, WithdrawalEvent
@@ -156,5 +161,8 @@ def sweep(now=None) -> int:
             key=f"proposal:{proposal.pk}",
             subject=f"Proposal about to expire: {proposal}", context=_proposal_context(proposal),
         )  # fmt: skip
+        count += 1
+    for pk in notifications_unsent(now):
+        notification_enqueue(pk)
         count += 1
     return count

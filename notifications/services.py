@@ -1,6 +1,7 @@
 """Creating notifications once per event and person, and sending them (docs/notifications.md)."""
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -34,7 +35,10 @@ def notify(*, users, kind: str, key: str, subject: str, context: dict) -> list[N
         if notification is not None:
             created.append(notification)
     for notification in created:
-        transaction.on_commit(lambda pk=notification.pk: _enqueue(pk))
+        if not notification.skipped:
+            # robust: a broker that does not answer must not fail the pipeline's step that
+            # already committed; the sweep enqueues what was left unsent.
+            transaction.on_commit(lambda pk=notification.pk: notification_enqueue(pk), robust=True)
     return created
 
 
@@ -50,7 +54,7 @@ def _create_once(user, kind: str, key: str, subject: str, context: dict) -> Noti
         return None
 
 
-def _enqueue(pk: int) -> None:
+def notification_enqueue(pk: int) -> None:
     from notifications.tasks import notification_send_task
 
     notification_send_task.delay(pk)
@@ -82,3 +86,15 @@ def notification_send(*, pk: int) -> bool:
         Notification.objects.filter(pk=pk).update(sent_at=None, last_error=str(e)[:500])
         raise
     return True
+
+
+def notifications_unsent(now) -> list[int]:
+    """Notifications recorded more than a minute ago and not sent (their task was lost or
+    never enqueued), up to a day back."""
+    due = Notification.objects.filter(
+        sent_at=None,
+        skipped=False,
+        created_at__lt=now - timedelta(minutes=1),
+        created_at__gte=now - timedelta(days=1),
+    )
+    return list(due.values_list("pk", flat=True)[:500])

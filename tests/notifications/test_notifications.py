@@ -110,3 +110,15 @@ def test_the_sweep_catches_bulk_created_deposits_and_expiring_proposals(db, bitc
     receivers.sweep()  # twice: still once each
     assert Notification.objects.filter(kind=Kind.DEPOSIT_SEEN, user=carol).count() == 1
     assert Notification.objects.filter(kind=Kind.PROPOSAL_EXPIRING).count() == 1
+
+
+def test_the_sweep_sends_again_what_was_recorded_but_never_sent(db, user_carol):
+    from notifications.services import notifications_unsent
+
+    old = Notification.objects.create(user=user_carol, kind=Kind.ALERT, key="a:1", subject="s")
+    fresh = Notification.objects.create(user=user_carol, kind=Kind.ALERT, key="a:2", subject="s")
+    Notification.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    assert notifications_unsent(timezone.now()) == [old.pk]  # not the one still on its way
+    Notification.objects.filter(pk=old.pk).update(sent_at=timezone.now())
+    assert notifications_unsent(timezone.now()) == []
+    assert fresh.sent_at is None
