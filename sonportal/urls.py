@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularAPIView
 from mappings.urls import api_urlpatterns as mappings_api
 from rates.urls import api_urlpatterns as rates_api
 from sidechains.urls import api_urlpatterns as sidechains_api
-from sonportal import views
+from sonportal import status_page, views
 from sons.urls import api_urlpatterns as sons_api
 
 # The admin's own login form would skip the second factor: it sends people to allauth's.
@@ -23,6 +23,7 @@ urlpatterns = [
     path("settings/", include("notifications.urls")),
     path("login/", RedirectView.as_view(pattern_name="account_login"), name="login"),
     path("healthz", views.healthz, name="healthz"),
+    path("status/", status_page.status_page, name="status"),
     path("admin/status/", views.admin_status, name="admin-status"),
     path("admin/", admin.site.urls),
     path("proposals/", include("proposals.urls")),

@@ -27,6 +27,7 @@ PUBLIC = [
     "/accounts/password/reset/",
     "/rates/",
     "/sons/",
+    "/status/",
 ]
 USER = [
     "/account/",

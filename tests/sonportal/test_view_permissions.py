@@ -64,6 +64,7 @@ URLS = {
     **dict.fromkeys(ALLAUTH_URLS, ALLAUTH),
     "login": PUBLIC,
     "healthz": PUBLIC,
+    "status": PUBLIC,
     "sons-status": PUBLIC,
     "rates-list": PUBLIC,
     "api-rates-history": PUBLIC,
