@@ -7,9 +7,12 @@ Rows written with bulk_create send no signal (the listener's "detected" deposit 
 "about to expire" is a matter of time, not of a row: the beat task `sweep` covers both.
 """
 
+import functools
+import logging
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.urls import reverse
@@ -28,6 +31,24 @@ from sidechains.models import Alert, Deposit, DepositEvent, Withdrawal, Withdraw
 from sons.models import SON, SONStatusChange
 
 Kind = Notification.Kind
+log = logging.getLogger(__name__)
+
+
+def never_raise(receiver_function):
+    """A notification must never break the money pipeline whose row it listens to: the
+    receiver runs in a savepoint and any error is logged, not raised."""
+
+    @functools.wraps(receiver_function)
+    def wrapper(*args, **kwargs):
+        try:
+            with transaction.atomic():
+                receiver_function(*args, **kwargs)
+        except Exception:
+            log.exception("notification for %s failed", kwargs.get("instance"))
+
+    return wrapper
+
+
 DEPOSIT_KINDS = {
     Deposit.Status.DETECTED: (Kind.DEPOSIT_SEEN, "Deposit seen: {amount}"),
     Deposit.Status.CREDITED: (Kind.DEPOSIT_CREDITED, "Deposit credited: {amount}"),
@@ -65,12 +86,14 @@ def _asset_of(deposit: Deposit) -> str:
 
 
 @receiver(post_save, sender=DepositEvent)
+@never_raise
 def _on_deposit_event(sender, instance: DepositEvent, created: bool, **kwargs) -> None:
     if created:
         deposit_notify(instance)
 
 
 @receiver(post_save, sender=WithdrawalEvent)
+@never_raise
 def _on_withdrawal_event(sender, instance: WithdrawalEvent, created: bool, **kwargs) -> None:
     kind_subject = WITHDRAWAL_KINDS.get(instance.new_status)  # type: ignore[call-overload]
     if not created or kind_subject is None:
@@ -91,6 +114,7 @@ def _on_withdrawal_event(sender, instance: WithdrawalEvent, created: bool, **kwa
 
 
 @receiver(post_save, sender=ProposalEvent)
+@never_raise
 def _on_proposal_event(sender, instance: ProposalEvent, created: bool, **kwargs) -> None:
     if not created or instance.kind != ProposalEvent.Kind.RAISED:
         return
@@ -115,6 +139,7 @@ def _proposal_context(proposal: Proposal) -> dict:
 
 
 @receiver(post_save, sender=SONStatusChange)
+@never_raise
 def _on_son_status(sender, instance: SONStatusChange, created: bool, **kwargs) -> None:
     if not created or instance.new_status != SON.Status.IN_MAINTENANCE:
         return
@@ -130,6 +155,7 @@ def _on_son_status(sender, instance: SONStatusChange, created: bool, **kwargs) -
 
 
 @receiver(post_save, sender=Alert)
+@never_raise
 def _on_alert(sender, instance: Alert, created: bool, **kwargs) -> None:
     if not created:
         return
