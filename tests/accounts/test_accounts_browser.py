@@ -224,3 +224,16 @@ def test_a_person_adds_a_security_key_and_logs_in_with_it(page, live_server, set
     assert "/accounts/2fa/authenticate/" in page.url
     page.click("#mfa_webauthn_authenticate")
     page.wait_for_url(f"{live_server.url}/proposals/")
+
+
+def test_a_user_without_a_second_factor_is_sent_to_enrol_before_withdrawing(sized, live_server):
+    page = sized
+    fixtures.make_user("user_erin", second_factor=False)
+    log_in(page, live_server, "user_erin")
+    page.goto(f"{live_server.url}/withdrawals/")
+    notice = page.get_by_test_id("needs-second-factor")
+    assert "Withdrawing needs a second factor" in notice.inner_text()
+    assert_fits(page)
+    notice.get_by_role("link").click()
+    page.wait_for_load_state()
+    assert page.url == f"{live_server.url}/accounts/2fa/"
