@@ -135,3 +135,15 @@ def test_copy_buttons_copy_the_deposit_address(page, live_server, browser, world
     page.get_by_role("button", name="Copy the deposit address").click()
     page.locator("button.copy.copied").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == address
+
+
+ADMIN = ["/admin/", "/admin/status/", "/admin/sidechains/deposit/", "/admin/sons/son/"]
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_the_admin_pages_fit_and_pass_axe(page, live_server, world, width, settings):
+    settings.HEALTH_BROKER_TIMEOUT = 1
+    fixtures.make_administrator("admin")
+    page.set_viewport_size(WIDTHS[width])
+    log_in(page, live_server, "admin")
+    assert [p for path in ADMIN for p in check(page, live_server, path)] == []
