@@ -30,8 +30,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 PORTS = {
-    "demo": {"postgres": 54320, "redis": 63790, "bcoin": 48332, "hive": 48091, "web": 8000},
-    "test": {"postgres": 54321, "redis": 63791},
+    "demo": {
+        "postgres": 54320,
+        "redis": 63790,
+        "bcoin": 48332,
+        "hive": 48091,
+        "web": 8000,
+        "smtp": 10250,
+        "mail": 10800,
+    },
+    "test": {"postgres": 54321, "redis": 63791, "smtp": 10251, "mail": 10801},
 }
 SIGNERS = 3
 
@@ -77,6 +85,10 @@ class Stack:
             "DATABASE_USER": "sonportal",
             "REDIS_URL": f"redis://127.0.0.1:{self.ports['redis']}/0",
             "BITCOIN_NETWORK": "regtest",
+            # Mail goes to the local mail catcher; its web inbox (and JSON API) is MAIL_CATCHER_URL.
+            "EMAIL_HOST": "127.0.0.1",
+            "EMAIL_PORT": str(self.ports["smtp"]),
+            "MAIL_CATCHER_URL": f"http://127.0.0.1:{self.ports['mail']}/",
         }
         if self.profile == "demo":
             env |= {
@@ -121,6 +133,10 @@ class Stack:
             "API_THROTTLE_SIGNER": "100000/minute",
             "API_THROTTLE_USER": "100000/minute",
             "API_THROTTLE_ANON": "100000/minute",
+            # Every browser test logs in from 127.0.0.1: only per-account limits stay as they
+            # are (the login-throttle tests lower the per-address one themselves).
+            "LOGIN_LIMIT": "100000/m/ip",
+            "LOGIN_FAILED_LIMIT": "100000/m/ip,5/5m/key",
         }
 
     def write_env_file(self) -> Path:
@@ -275,9 +291,19 @@ class Stack:
 
     # -- the demo -----------------------------------------------------------------------------
 
+    def start_mail(self) -> None:
+        """maildev (tools/node, installed by bin/bootstrap): an SMTP server that keeps every mail
+        it gets, with a web inbox and a JSON API (GET /email) the tests read."""
+        argv = ["node", "tools/node/node_modules/maildev/bin/maildev", "--ip", "127.0.0.1"]
+        argv += ["--smtp", str(self.ports["smtp"]), "--web", str(self.ports["mail"]), "--silent"]
+        self.spawn("mail", argv)
+        self.wait_for_port("mail", self.ports["mail"])
+        self.wait_for_port("mail", self.ports["smtp"])
+
     def services(self) -> None:
         self.start_postgres()
         self.start_redis()
+        self.start_mail()
         self.write_env_file()
 
     def start_bcoin(self) -> None:
@@ -432,7 +458,7 @@ class Stack:
     def down(self) -> None:
         names = ["signer-3", "signer-2", "signer-1", "miner", "beat", "worker", "web", "hive"]
         names.append("bcoin")
-        names.append("redis")
+        names += ["mail", "redis"]
         for name in names:
             self.stop(name)
         self.stop_postgres()

@@ -7,7 +7,7 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from mappings import hive_ownership, services
+from mappings import changes, hive_ownership, services
 from mappings.models import HiveOwnershipClaim, SidechainAddress
 from mappings.serializers import (
     HiveClaimOutput,
@@ -25,10 +25,25 @@ def _get_mapping_for_user(request, pk: int) -> SidechainAddress:
     return mapping
 
 
+CHANGE_ON_THE_PAGE = (
+    "Changing where your money goes needs your second factor and a mailed confirmation: "
+    "change it on the Addresses page."
+)
+
+
+def _destination_field(sidechain: str) -> str:
+    return "withdraw_address" if sidechain == Sidechain.BITCOIN else "hive_account"
+
+
 def _save(request, data: dict) -> Response:
     """Bitcoin: the mapping (201 new, 200 unchanged). Hive: a pending ownership claim (202)."""
     fields = {k: v for k, v in data.items() if k != "sidechain"}
     try:
+        # A Hive account changes through a claim proved by the account's own key.
+        if data["sidechain"] == Sidechain.BITCOIN and changes.change_needs_confirmation(
+            user=request.user, sidechain=data["sidechain"], fields=fields
+        ):
+            raise services.MappingError(CHANGE_ON_THE_PAGE, _destination_field(data["sidechain"]))
         if data["sidechain"] == Sidechain.HIVE:
             claim = hive_ownership.hive_claim_start(
                 user=request.user, hive_account=fields["hive_account"]

@@ -1,6 +1,19 @@
 from django import forms
 
 
+def second_factor_code() -> forms.CharField:
+    return forms.CharField(
+        label="Authenticator code",
+        max_length=64,
+        required=False,
+        help_text="Only to change where your money goes: the current code of your "
+        "authenticator app, or a recovery code. A mail then asks you to confirm.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "spellcheck": "false"}
+        ),
+    )
+
+
 class BitcoinMappingForm(forms.Form):
     deposit_public_key = forms.CharField(
         label="Deposit public key",
@@ -15,6 +28,7 @@ class BitcoinMappingForm(forms.Form):
         help_text="The Bitcoin address your withdrawals are paid to.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
+    code = second_factor_code()
 
 
 class HiveMappingForm(forms.Form):
@@ -35,3 +49,4 @@ class HiveSignatureForm(forms.Form):
         "(Hive Keychain: Sign message), 130 hexadecimal characters.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
+    code = second_factor_code()

@@ -20,6 +20,14 @@ class SidechainAddressQuerySet(models.QuerySet["SidechainAddress"]):
     def for_chain(self, sidechain: str) -> Self:
         return self.filter(sidechain=sidechain)
 
+    def withdrawal_target(self, now: datetime) -> "SidechainAddress | None":
+        """Of one user's rows on one chain, the one withdrawals pay now: the active one, or,
+        while a confirmed change cools down, the one before it (docs/mappings.md)."""
+        current = self.active().first()
+        if current is None or current.cooldown_until is None or current.cooldown_until <= now:
+            return current
+        return self.exclude(pk=current.pk).filter(valid_from__lte=current.valid_from).first()
+
 
 class SidechainAddress(models.Model):
     """A user's addresses on one sidechain, valid from valid_from until expires.
@@ -45,6 +53,8 @@ class SidechainAddress(models.Model):
     valid_from = models.DateTimeField()
     expires = models.DateTimeField(null=True, blank=True)
     request_id = models.CharField(max_length=64, blank=True)
+    # Set by a confirmed change of where money goes: until then withdrawals pay the row before.
+    cooldown_until = models.DateTimeField(null=True, blank=True)
 
     objects = SidechainAddressQuerySet.as_manager()
 
@@ -193,3 +203,47 @@ class HiveOwnershipClaim(models.Model):
 
     def is_open(self, now: datetime) -> bool:
         return self.verified_at is None and self.expires_at > now
+
+
+class MappingChange(models.Model):
+    """A requested change of a withdraw address or Hive account, applied only once the user
+    follows the link mailed to them (and typed their second factor's code to ask for it).
+    The link's token is stored as its SHA-256; a new request supersedes a pending one."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        CONFIRMED = "confirmed"
+        SUPERSEDED = "superseded"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="mapping_changes"
+    )
+    sidechain = models.CharField(max_length=16, choices=Sidechain)
+    # What the user typed: deposit_public_key and withdraw_address, or hive_account. Checked
+    # again when confirmed (the rules may have changed since).
+    fields = models.JSONField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PENDING)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    mapping = models.ForeignKey(
+        SidechainAddress, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "sidechain"],
+                condition=Q(status="pending"),
+                name="mappings_mappingchange_one_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.sidechain} change {self.status}"
+
+    @property
+    def destination(self) -> str:
+        return str(self.fields.get("withdraw_address") or self.fields.get("hive_account", ""))

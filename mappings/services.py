@@ -4,8 +4,8 @@ Every change is atomic and serialised per user (a row lock on the user); identif
 claimed in AddressClaim so that two users can never hold the same one.
 """
 
-from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -94,9 +94,16 @@ def parse_hive(account: str) -> str:
 
 
 def mapping_set_bitcoin(
-    *, user: User, deposit_public_key: str, withdraw_address: str, request_id: str | None = None
+    *,
+    user,
+    deposit_public_key: str,
+    withdraw_address: str,
+    request_id: str | None = None,
+    cooldown: bool = False,
 ) -> tuple[SidechainAddress, bool]:
-    """Register or change the user's Bitcoin addresses: (mapping, whether a row was created)."""
+    """Register or change the user's Bitcoin addresses: (mapping, whether a row was created).
+    cooldown: a confirmed change of where money goes (mappings/changes.py): withdrawals pay the
+    previous row for MAPPING_CHANGE_COOLDOWN seconds."""
     key, address = parse_bitcoin(deposit_public_key, withdraw_address)
     derived = derive_bitcoin_deposit(key)
     _check_withdraw_destination(address, derived)
@@ -112,27 +119,21 @@ def mapping_set_bitcoin(
         (AddressClaim.Kind.DEPOSIT_KEY, key.hex(), "deposit_public_key"),
         (AddressClaim.Kind.WITHDRAW_ADDRESS, address, "withdraw_address"),
     ]
-    return _mapping_set(user, Sidechain.BITCOIN, fields, claims, request_id)
+    return _mapping_set(user, Sidechain.BITCOIN, fields, claims, request_id, cooldown)
 
 
 def mapping_set_hive(
-    *, user: User, hive_account: str, request_id: str | None = None
+    *, user, hive_account: str, request_id: str | None = None, cooldown: bool = False
 ) -> tuple[SidechainAddress, bool]:
     """Activate a Hive mapping. Only for a proven claim: mappings/hive_ownership.py calls it
     once the user has shown control of the account; users' requests open a claim instead."""
     name = parse_hive(hive_account)
     claims = [(AddressClaim.Kind.HIVE_ACCOUNT, name, "hive_account")]
-    return _mapping_set(user, Sidechain.HIVE, {"hive_account": name}, claims, request_id)
+    return _mapping_set(user, Sidechain.HIVE, {"hive_account": name}, claims, request_id, cooldown)
 
 
 @transaction.atomic
-def _mapping_set(
-    user: User,
-    sidechain: str,
-    fields: dict[str, Any],
-    claims: Sequence[tuple[str, str, str]],
-    request_id: str | None,
-) -> tuple[SidechainAddress, bool]:
+def _mapping_set(user, sidechain: str, fields: dict, claims: list, request_id, cooldown=False):
     get_user_model().objects.select_for_update().get(pk=user.pk)
     if request_id:
         earlier = SidechainAddress.objects.filter(user=user, request_id=request_id).first()
@@ -147,6 +148,8 @@ def _mapping_set(
     if current is not None:
         current.expires = now
         current.save(update_fields=["expires"])
+    if cooldown:
+        fields["cooldown_until"] = now + timedelta(seconds=settings.MAPPING_CHANGE_COOLDOWN)
     mapping = SidechainAddress.objects.create(
         user=user, sidechain=sidechain, valid_from=now, request_id=request_id or "", **fields
     )

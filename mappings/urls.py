@@ -9,6 +9,7 @@ urlpatterns = [
     path("hive/claims/<int:pk>/verify/", views.verify_hive, name="mappings-verify-hive"),
     path("<int:pk>/remove/", views.expire, name="mappings-expire"),
     path("bitcoin/deposit/", views.bitcoin_deposit, name="mappings-bitcoin-deposit"),
+    path("confirm/<str:token>/", views.confirm_change, name="mappings-confirm-change"),
 ]
 
 api_urlpatterns = [

@@ -3,11 +3,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from accounts.second_factor import has_second_factor, second_factor_verify
 from chains.bitcoin import federation
 from core.htmx import HtmxHttpRequest
-from mappings import hive_ownership, qr, services
+from mappings import changes, hive_ownership, qr, services
 from mappings.forms import BitcoinMappingForm, HiveMappingForm, HiveSignatureForm
 from mappings.models import HiveOwnershipClaim, SidechainAddress
 from sons.models import Sidechain
@@ -22,9 +25,12 @@ def _get_mapping_for_user(request: HttpRequest, pk: int) -> SidechainAddress:
 
 def _context(user, **forms) -> dict:
     mappings = SidechainAddress.objects.for_user(user)
+    now = timezone.now()
     return {
         "bitcoin": mappings.for_chain(Sidechain.BITCOIN).active().first(),
         "hive": mappings.for_chain(Sidechain.HIVE).active().first(),
+        "bitcoin_target": mappings.for_chain(Sidechain.BITCOIN).withdrawal_target(now),
+        "hive_target": mappings.for_chain(Sidechain.HIVE).withdrawal_target(now),
         "history": mappings.exclude(expires=None),
         "bitcoin_form": forms.get("bitcoin_form") or BitcoinMappingForm(),
         "hive_form": forms.get("hive_form") or HiveMappingForm(),
@@ -39,21 +45,54 @@ def home(request: HttpRequest):
     return render(request, "mappings/home.html", _context(request.user))
 
 
-def _apply(form, service, user) -> bool:
+def _apply(request: HttpRequest, form, service, sidechain: str) -> str | None:
+    """What happened ("saved", or "mailed" for a change awaiting its mailed confirmation), or
+    None with the form's errors set."""
+    fields = {k: v for k, v in form.cleaned_data.items() if k != "code"}
     try:
-        service(user=user, **form.cleaned_data)
+        # A Hive account changes through a claim proved by the account's own key, not by mail.
+        if sidechain == Sidechain.BITCOIN and changes.change_needs_confirmation(
+            user=request.user, sidechain=sidechain, fields=fields
+        ):
+            return _request_change(request, form, sidechain, fields)
+        service(user=request.user, **fields)
     except services.MappingError as e:
         form.add_error(e.field, e.message)
-        return False
-    return True
+        return None
+    return "saved"
+
+
+def _request_change(request: HttpRequest, form, sidechain: str, fields: dict) -> str | None:
+    if not has_second_factor(request.user):
+        form.add_error(None, NEEDS_FACTOR)
+        return None
+    if not second_factor_verify(user=request.user, code=form.cleaned_data["code"]):
+        form.add_error("code", "Enter the current code of your authenticator app.")
+        return None
+    token = changes.new_token()
+    url = request.build_absolute_uri(reverse("mappings-confirm-change", args=[token]))
+    changes.mapping_change_request(
+        user=request.user, sidechain=sidechain, fields=fields, token=token, confirm_url=url
+    )
+    return "mailed"
+
+
+NEEDS_FACTOR = (
+    "Changing where your money goes needs a second factor: add one under Account settings, "
+    "Two-factor authentication, then come back."
+)
+MAILED = "We sent you a mail: follow its link within the hour to confirm the change."
 
 
 def _set(request: HtmxHttpRequest, form, service, partial: str, form_name: str):
-    saved = form.is_valid() and _apply(form, service, request.user)
+    sidechain = Sidechain.BITCOIN if form_name == "bitcoin_form" else Sidechain.HIVE
+    outcome = _apply(request, form, service, sidechain) if form.is_valid() else None
+    saved = outcome is not None
     if saved and not request.htmx:
-        messages.success(request, "Saved.")
+        messages.success(request, MAILED if outcome == "mailed" else "Saved.")
         return redirect("mappings-home")
     context = _context(request.user, **({} if saved else {form_name: form}))
+    context["mailed"] = outcome == "mailed"
     if request.htmx:
         # htmx swaps only 2xx answers; the fragment carries the form's errors.
         return render(request, f"mappings/home.html#{partial}", context)
@@ -86,8 +125,13 @@ def _get_claim_for_user(request: HttpRequest, pk: int) -> HiveOwnershipClaim:
 def verify_hive(request: HtmxHttpRequest, pk: int):
     claim = _get_claim_for_user(request, pk)
     form = HiveSignatureForm(request.POST)
-    service = hive_ownership.hive_claim_verify_signature
-    saved = form.is_valid() and _apply(form, lambda user, **kw: service(claim=claim, **kw), None)
+    saved = False
+    if form.is_valid():
+        try:
+            hive_ownership.hive_claim_verify_signature(claim=claim, **form.cleaned_data)
+            saved = True
+        except services.MappingError as e:
+            form.add_error(e.field, e.message)
     if saved and not request.htmx:
         messages.success(request, f"@{claim.hive_account} is yours: deposits from it are credited.")
         return redirect("mappings-home")
@@ -124,3 +168,25 @@ def bitcoin_deposit(request: HttpRequest):
         "witness_script_asm": federation.describe(script),
     }
     return render(request, "mappings/bitcoin_deposit.html", context)
+
+
+@login_required
+def confirm_change(request: HttpRequest, token: str):
+    """The mailed link: a page with a button (mail scanners follow links; only a person's POST
+    applies the change)."""
+    change = changes.change_for_token(user=request.user, token=token)
+    if change is None:
+        raise Http404("This confirmation link is not yours or does not exist.")
+    if request.method == "POST":
+        try:
+            changes.mapping_change_confirm(user=request.user, token=token)
+        except services.MappingError as e:
+            messages.error(request, e.message)
+        else:
+            messages.success(
+                request, "Changed. Withdrawals pay the previous address until the cool-down ends."
+            )
+        return redirect("mappings-home")
+    return render(
+        request, "mappings/confirm_change.html", {"change": change, "now": timezone.now()}
+    )

@@ -107,6 +107,8 @@ class RateForm(_SampleAmountForm):
     )
     note = forms.CharField(max_length=200, required=False)
     amount = _amount_field()
+    # The rate an administrator was warned about and set again (rates/views.py).
+    confirm_rate = forms.CharField(max_length=40, required=False, widget=forms.HiddenInput)
 
     def service_arguments(self) -> dict:
         data = self.cleaned_data

@@ -1,4 +1,5 @@
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import wraps
 
 from django.contrib import messages
@@ -13,7 +14,7 @@ from rates import services
 from rates.assets import Pair
 from rates.chart import StepChart, step_chart
 from rates.forms import RateForm, RatePreviewForm
-from rates.models import ExchangeRate
+from rates.models import ExchangeRate, rate_in_force
 
 # Rows of each pair shown in its table and chart; the API has the whole history.
 HISTORY_LIMIT = 50
@@ -78,6 +79,8 @@ def rates_list(request: HtmxHttpRequest):
 @rate_setter_required
 def rate_create(request: HtmxHttpRequest):
     form = RateForm(request.POST)
+    if form.is_valid() and _asks_again(form):
+        return _render(request, form=form, status=400)
     if form.is_valid():
         try:
             row = services.rate_set(set_by=request.user, **form.service_arguments())
@@ -89,6 +92,26 @@ def rate_create(request: HtmxHttpRequest):
                 return redirect("rates-list")
             return _render(request, form=RateForm(initial={"pair": row.pair}), created=row)
     return _render(request, form=form, status=400)
+
+
+LARGE_CHANGE = Decimal("0.05")
+
+
+def _asks_again(form: RateForm) -> bool:
+    """A rate more than 5 % away from the one in force is set only when submitted again."""
+    rate = form.cleaned_data["rate"]
+    current = rate_in_force(form.cleaned_data["pair"]).rate
+    change = abs(rate - current) / current
+    if change <= LARGE_CHANGE or form.cleaned_data["confirm_rate"] == str(rate):
+        return False
+    form.data = form.data.copy()
+    form.data["confirm_rate"] = str(rate)
+    form.add_error(
+        "rate",
+        f"This changes the rate by {change:.1%} from {current} in force now. Deposits are "
+        "credited and withdrawals paid at it: press Set rate again to confirm.",
+    )
+    return True
 
 
 @require_GET

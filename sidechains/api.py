@@ -10,6 +10,7 @@ from rest_framework.decorators import (
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from accounts.second_factor import has_second_factor
 from chains.bitcoin.rpc import BitcoinRPCError
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals import errors, requests, signatures, tracker
@@ -111,6 +112,9 @@ def _get_withdrawal_for_user(request, pk: int) -> Withdrawal:
     return withdrawal
 
 
+NEEDS_SECOND_FACTOR = "Withdrawing needs a second factor: add one under Account settings first."
+
+
 def _withdrawals_of(user):
     return Withdrawal.objects.for_user(user).select_related("sidechain_tx")
 
@@ -125,7 +129,7 @@ def _withdrawals_of(user):
     "when created, 200 with the first withdrawal when request_id was used "
     "before; 400 (nothing saved) for a bad amount (a decimal string: a JSON number is refused), "
     "too low a balance, an amount below the minimum, or no registered address the portal may "
-    "pay (non_field_errors).",
+    "pay, or no second factor (non_field_errors).",
 )
 @api_view(["GET", "POST"])
 def withdrawal_list(request):
@@ -139,6 +143,8 @@ def withdrawal_list(request):
     earlier = _withdrawals_of(request.user).filter(request_id=request_id).first()
     if earlier is not None:
         return Response(WithdrawalOutput(earlier).data, status=200)
+    if not has_second_factor(request.user):
+        raise ValidationError({"non_field_errors": [NEEDS_SECOND_FACTOR]})
     try:
         withdrawal = requests.withdrawal_request(
             user=request.user, amount_pegged=amount, request_id=request_id

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sidechains import api, views
+from sidechains import api, detail_views, views
 from sidechains.hive import api as hive_api
 from sidechains.hive import views as hive_views
 
@@ -8,6 +8,8 @@ urlpatterns = [
     path("deposits/", views.deposits, name="sidechains-deposits"),
     path("withdrawals/", views.withdrawals, name="sidechains-withdrawals"),
     path("withdrawals/hive/", hive_views.hive_withdraw, name="sidechains-hive-withdraw"),
+    path("deposits/<int:pk>/", detail_views.deposit_detail, name="sidechains-deposit"),
+    path("withdrawals/<int:pk>/", detail_views.withdrawal_detail, name="sidechains-withdrawal"),
 ]
 
 api_urlpatterns = [

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
+from accounts.second_factor import has_second_factor
 from chains.bitcoin.federation import threshold
 from chains.bitcoin.fees import DUST_LIMIT
 from chains.bitcoin.rpc import BitcoinRPCError
@@ -119,7 +120,7 @@ class WithdrawalRow:
     fee_share: str  # "" until batched: the share is fixed by the batch
     payout: str
     confirmations: int | None  # None: the node cannot tell
-    signatures: str  # "k of m" once in a transaction
+    signatures: str  # "k of n SON signatures (m needed)" once in a transaction
 
 
 def _withdrawal_fee() -> int | None:
@@ -187,7 +188,11 @@ def _withdrawal_rows(page: Page) -> tuple[list[WithdrawalRow], bool]:
             fee_share=amount_format(w.fee_share, Asset.BTC) if w.sidechain_tx_id else "",
             payout=amount_format(w.payout, Asset.BTC) if w.sidechain_tx_id else "",
             confirmations=depths.get(w.sidechain_tx_id),
-            signatures=f"{signed.get(w.sidechain_tx_id, 0)} of {m}" if w.sidechain_tx_id else "",
+            signatures=(
+                f"{signed.get(w.sidechain_tx_id, 0)} of {n} SON signatures ({m} needed)"
+                if w.sidechain_tx_id
+                else ""
+            ),
         )
         for w in mine
     ]
@@ -222,6 +227,7 @@ def _withdrawals_page(request: HttpRequest, form: WithdrawalForm, preview=None, 
         "preview": preview,
         "balance": amount_format(balances_of(request.user)[Asset.PBTC], Asset.PBTC),
         "address": mapping.withdraw_address if mapping else "",
+        "needs_second_factor": not has_second_factor(request.user),
         "minimum": amount_format(settings.BITCOIN_WITHDRAWAL_MINIMUM, Asset.BTC),
         **_withdrawal_list_context(request),
         **hive_withdrawals_context(request.user),
@@ -230,6 +236,8 @@ def _withdrawals_page(request: HttpRequest, form: WithdrawalForm, preview=None, 
 
 
 def _withdrawal_confirm(request: HtmxHttpRequest, form: WithdrawalForm):
+    if not has_second_factor(request.user):
+        raise WithdrawalError(NEEDS_SECOND_FACTOR)
     request_id = form.cleaned_data["request_id"]
     if request_id is None:
         raise WithdrawalError("Preview the withdrawal before confirming it.")
@@ -266,6 +274,12 @@ def _withdrawal_post(request: HtmxHttpRequest):
         # htmx swaps only 2xx answers; the fragment carries the form's errors.
         return render(request, f"{WITHDRAWALS}#form", {"form": form, "preview": preview})
     return _withdrawals_page(request, form, preview, status=200 if preview else 400)
+
+
+NEEDS_SECOND_FACTOR = (
+    "Withdrawing needs a second factor: add one under Account settings, Two-factor "
+    "authentication, then come back."
+)
 
 
 @require_http_methods(["GET", "POST"])

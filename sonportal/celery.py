@@ -41,4 +41,6 @@ def install_schedule(sender: Celery, **kwargs: Any) -> None:
         "hive-withdrawals": _every(
             settings.HIVE_LISTENER_INTERVAL, "sidechains.tasks.hive_withdrawals"
         ),
+        # Deposits seen (their events are bulk-created) and proposals about to expire.
+        "notifications-sweep": _every(60, "notifications.tasks.notifications_sweep"),
     }

@@ -1,11 +1,17 @@
-"""Guards around every request: API bodies are bounded before any view reads them, and answers
-to signed-in requests are not cached."""
+"""Guards around every request: API bodies are bounded before any view reads them, answers
+to signed-in requests are not cached, and people with a privileged role act only once they have
+a second factor."""
 
 from collections.abc import Callable
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
 from django.utils.cache import add_never_cache_headers
+
+from accounts.second_factor import has_second_factor
+from sonportal.roles import needs_second_factor
 
 API_PREFIX = "/api/"
 BODY_METHODS = {"POST", "PUT", "PATCH"}
@@ -74,3 +80,38 @@ def _carries_credentials(request: HttpRequest) -> bool:
         return True
     user = getattr(request, "user", None)
     return bool(user is not None and user.is_authenticated)
+
+
+# What a person without their required second factor may still reach: allauth's pages (to
+# enrol one, log out, manage their email and password) and static files.
+SECOND_FACTOR_FREE_PREFIXES = ("/accounts/", "/static/", "/healthz")
+
+
+class SecondFactorRequiredMiddleware:
+    """Administrators, witnesses, SON operators and any staff member cannot act until they
+    have enrolled a second factor (TOTP or a WebAuthn key): every page but allauth's sends
+    them to the enrolment page, and the API answers 403. SON tokens are not sessions: the
+    signer API is untouched (its requests carry no signed-in session)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        user = request.user
+        if (
+            user.is_authenticated
+            and not path.startswith(SECOND_FACTOR_FREE_PREFIXES)
+            and needs_second_factor(user)
+            and not has_second_factor(user)
+        ):
+            return _second_factor_missing(request)
+        return self.get_response(request)
+
+
+def _second_factor_missing(request: HttpRequest) -> HttpResponse:
+    text = "Your role needs a second factor: add an authenticator app or a security key first."
+    if request.path_info.startswith(API_PREFIX):
+        return _refuse(403, "second_factor_required", text)
+    messages.warning(request, text)
+    return redirect("mfa_index")

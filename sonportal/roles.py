@@ -52,6 +52,12 @@ def roles_of(user) -> list[Role]:
     return roles
 
 
+def needs_second_factor(user) -> bool:
+    """Administrators, witnesses, SON operators and every staff member (the admin's door) must
+    enrol a second factor before they can act (sonportal/middleware.py)."""
+    return user.is_staff or roles_of(user) != [Role.USER]
+
+
 def home_url(user) -> str:
     return reverse(HOME_URL_NAMES[roles_of(user)[0]])
 

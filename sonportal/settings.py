@@ -32,6 +32,11 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
     "csp",
     "rest_framework",
     "drf_spectacular",
@@ -47,6 +52,8 @@ INSTALLED_APPS = [
     "rates",
     "mappings",
     "solvency",
+    "accounts",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -60,8 +67,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
     "sonportal.middleware.NoStoreForSignedInMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "sonportal.middleware.SecondFactorRequiredMiddleware",
+    "accounts.middleware.TimeZoneMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
@@ -80,6 +91,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "sonportal.roles.context_processor",
+                "sonportal.context_processors.site",
             ],
         },
     },
@@ -105,14 +117,59 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "login"
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "account_login"
+
+# Accounts (django-allauth, docs/accounts.md): sign-up with a verified email address, login by
+# username or email, one email address per person whose change is verified before it applies.
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "username*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CHANGE_EMAIL = True
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[SON portal] "
+# Failed logins per client address and per account (allauth's rate limits, counted in the cache
+# below): slowed, then refused with "Too many failed login attempts".
+# Logins per client address (allauth's default, 30/m/ip) are settable for the same reason.
+ACCOUNT_RATE_LIMITS = {
+    "login_failed": env_str("LOGIN_FAILED_LIMIT", "10/m/ip,5/5m/key"),
+    "login": env_str("LOGIN_LIMIT", "30/m/ip"),
+}
+# Second factors: TOTP apps and WebAuthn security keys, with recovery codes. Administrators,
+# witnesses and SON operators cannot act until they have one (sonportal/middleware.py).
+MFA_SUPPORTED_TYPES = ["totp", "webauthn", "recovery_codes"]
+MFA_TOTP_ISSUER = "SON portal"
+# WebAuthn needs a secure origin; plain-HTTP local demos and test servers are allowed by this.
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = env_bool("MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN", DEBUG)
+USERSESSIONS_TRACK_ACTIVITY = True
+
+# Mail: SMTP (a local mail catcher in the demo and the tests, bin/stack.py).
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env_str("EMAIL_HOST", "127.0.0.1")
+EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD", required=False)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "SON portal <portal@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where people reach the portal: the links in notification mails (sent by workers, which have
+# no request to take the address from).
+PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000")
+# The mail catcher's web inbox, linked from the demo's banner (empty: no banner link).
+MAIL_CATCHER_URL = env_str("MAIL_CATCHER_URL", "")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["sonportal.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))
@@ -132,6 +189,8 @@ SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("SECURE_PROXY_SSL_HEADER", False) else None
 )
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG)
+# The scheme of the links in account mails (verification, password reset).
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SECURE_SSL_REDIRECT else "http"
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -291,6 +350,18 @@ HIVE_WITHDRAWAL_BATCH_SIZE = env_int("HIVE_WITHDRAWAL_BATCH_SIZE", 50, minimum=1
 HIVE_TX_MAX_REBUILDS = env_int("HIVE_TX_MAX_REBUILDS", 5, minimum=0)
 # Seconds a pending claim on a Hive account waits for its proof of control (docs/mappings.md).
 HIVE_CLAIM_LIFETIME = env_int("HIVE_CLAIM_LIFETIME", 24 * 3600, minimum=60)
+# Where a transaction id links to ({txid} in it); empty: no link. Defaults per network.
+BITCOIN_EXPLORER_TX_URL = env_str(
+    "BITCOIN_EXPLORER_TX_URL",
+    {
+        "mainnet": "https://mempool.space/tx/{txid}",
+        "testnet": "https://mempool.space/testnet/tx/{txid}",
+    }.get(BITCOIN_NETWORK, ""),
+)
+# A confirmed change of a withdraw address or Hive account: seconds during which withdrawals
+# still pay the previous one, and seconds the mailed confirmation link works.
+MAPPING_CHANGE_COOLDOWN = env_int("MAPPING_CHANGE_COOLDOWN", 24 * 3600, minimum=0)
+MAPPING_CHANGE_CONFIRM_WITHIN = env_int("MAPPING_CHANGE_CONFIRM_WITHIN", 3600, minimum=60)
 
 # SON liveness and governance, in seconds.
 SON_HEARTBEAT_FREQUENCY = env_int("SON_HEARTBEAT_FREQUENCY", 180, minimum=1)

@@ -1,6 +1,7 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from mappings.urls import api_urlpatterns as mappings_api
@@ -8,15 +9,23 @@ from rates.urls import api_urlpatterns as rates_api
 from sidechains.urls import api_urlpatterns as sidechains_api
 from solvency.urls import api_urlpatterns as solvency_api
 from solvency.urls import transfer_urlpatterns
-from sonportal import views
+from sonportal import status_page, views
 from sons.urls import api_urlpatterns as sons_api
+
+# The admin's own login form would skip the second factor: it sends people to allauth's.
+admin.site.login = login_required(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("account/", views.account_home, name="account-home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/statement/", views.account_statement, name="account-statement"),
+    # Accounts, second factors and sessions are django-allauth's (docs/accounts.md); /login/
+    # stays as a door to its login page.
+    path("accounts/", include("allauth.urls")),
+    path("settings/", include("notifications.urls")),
+    path("login/", RedirectView.as_view(pattern_name="account_login"), name="login"),
     path("healthz", views.healthz, name="healthz"),
+    path("status/", status_page.status_page, name="status"),
     path("admin/status/", views.admin_status, name="admin-status"),
     path("admin/", admin.site.urls),
     path("proposals/", include("proposals.urls")),

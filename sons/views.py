@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from chains.bitcoin.federation import threshold
 from core.htmx import HtmxHttpRequest
 from sons import services
 from sons.forms import TokenRotationForm
@@ -54,8 +55,21 @@ def _son_page_context(request: HttpRequest, son: SON, error: str = "", **extra) 
         "is_operator": son.owner_id == request.user.pk,
         "error": error,
         "token_form": TokenRotationForm(),
+        "maintenance_consequence": _maintenance_consequence(son),
         **extra,
     }
+
+
+def _maintenance_consequence(son: SON) -> str:
+    """What requesting maintenance does to the federation's signing, in words."""
+    federation = SON.objects.filter(status__in=SON.FEDERATION_STATUSES)
+    n = federation.count()
+    left = federation.filter(status=SON.Status.ACTIVE).exclude(pk=son.pk).count()
+    needed = threshold(n) if n else 0
+    text = f"Requesting maintenance leaves {left} of {n} SONs active; signing needs {needed}."
+    if left < needed:
+        text += " Signing stops until a SON comes back, and new deposits are set aside for refunds."
+    return text
 
 
 @login_required

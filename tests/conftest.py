@@ -31,6 +31,7 @@ def view_only_staff(db):
 
 @pytest.fixture
 def user_carol(db):
+    """A user with a second factor (TOTP), as withdrawing requires."""
     return fixtures.make_user("user_carol")
 
 
@@ -141,6 +142,18 @@ def page(browser, csp_violations):
     page.close()
     browser.clear_cookies()
     assert csp_violations == [], "Content-Security-Policy violations or Permissions-Policy errors"
+
+
+@pytest.fixture
+def mail_catcher(settings):
+    """Mail over real SMTP to the stack's mail catcher, emptied first (pytest-django would
+    otherwise keep mail in memory)."""
+    from tests.mail import catcher
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    mail = catcher()
+    mail.clear()
+    return mail
 
 
 @pytest.fixture

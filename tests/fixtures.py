@@ -1,13 +1,19 @@
 """Named personas and plain constructors shared by the tests."""
 
+import base64
 import hashlib
 import importlib
 import time
 
 import coincurve
+from allauth.account.models import EmailAddress
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP, format_hotp_value, hotp_value
 from django.apps import apps as django_apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
+from django.core.cache import cache
 
 from proposals.models import Witness
 from signer.client import signed_heartbeat
@@ -19,13 +25,41 @@ User = get_user_model()
 PASSWORD = "correct horse battery staple 9"
 
 
-def make_user(username: str, *, staff: bool = False):
-    """A user; staff=True makes a superuser (every permission, including ones no group has)."""
-    user = User.objects.create_user(username=username, password=PASSWORD)
+def make_user(username: str, *, staff: bool = False, second_factor: bool = True):
+    """A user with a verified email address, <username>@example.org; staff=True makes a
+    superuser (every permission, including ones no group has). second_factor enrols TOTP, as
+    withdrawing and every privileged role require (tests/browser.py's log_in types the code)."""
+    user = User.objects.create_user(
+        username=username, password=PASSWORD, email=f"{username}@example.org"
+    )
+    EmailAddress.objects.create(user=user, email=user.email, verified=True, primary=True)
     if staff:
         user.is_staff = user.is_superuser = True
         user.save()
+    if second_factor:
+        enrol_totp(user)
     return user
+
+
+def totp_secret(user) -> str:
+    """The TOTP secret enrol_totp gives `user` (derived from the username, tests only)."""
+    digest = hashlib.sha256(f"test-totp:{user.username}".encode()).digest()[:20]
+    return base64.b32encode(digest).decode()
+
+
+def enrol_totp(user) -> None:
+    """TOTP and recovery codes, as allauth's enrolment leaves them."""
+    TOTP.activate(user, totp_secret(user))
+    RecoveryCodes.activate(user)
+
+
+def totp_code(user) -> str:
+    """The current TOTP code of a user enrolled by enrol_totp. allauth accepts a code once per
+    period; tests log the same (reused) user id in within one, so the mark is forgotten."""
+    code = format_hotp_value(hotp_value(totp_secret(user), int(time.time()) // 30))
+    authenticator = Authenticator.objects.get(user=user, type=Authenticator.Type.TOTP)
+    cache.delete(TOTP(authenticator)._get_used_cache_key(code))
+    return code
 
 
 def administrators_group() -> Group:
@@ -42,6 +76,10 @@ def administrators_group() -> Group:
         )
         solvency.administrators_grant(django_apps, None)
         importlib.import_module("sonportal.migrations.0003_hive_review").grant(django_apps, None)
+        accounts = importlib.import_module(
+            "accounts.migrations.0001_profiles_and_administrators_see_accounts"
+        )
+        accounts.administrators_see_accounts(django_apps, None)
         group = Group.objects.get(name=ADMINISTRATORS_GROUP)
     return group
 
@@ -49,7 +87,9 @@ def administrators_group() -> Group:
 def make_administrator(username: str = "admin"):
     """An administrator as production makes one: staff, in the administrators group, not a
     superuser."""
-    user = User.objects.create_user(username=username, password=PASSWORD, is_staff=True)
+    user = make_user(username, second_factor=True)
+    user.is_staff = True
+    user.save()
     user.groups.add(administrators_group())
     return user
 
@@ -57,18 +97,23 @@ def make_administrator(username: str = "admin"):
 def make_view_only_staff(username: str = "viewer"):
     """Staff with every view permission and nothing else: may look at everything, change
     nothing."""
-    user = User.objects.create_user(username=username, password=PASSWORD, is_staff=True)
+    user = make_user(username, second_factor=True)
+    user.is_staff = True
+    user.save()
     user.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
     return user
 
 
-def make_witness(username: str, *, weight: int = 1, active: bool = True) -> Witness:
-    return Witness.objects.create(user=make_user(username), weight=weight, active=active)
+def make_witness(
+    username: str, *, weight: int = 1, active: bool = True, second_factor: bool = True
+) -> Witness:
+    user = make_user(username, second_factor=second_factor)
+    return Witness.objects.create(user=user, weight=weight, active=active)
 
 
 def make_son(name: str, *, owner=None, status: str = SON.Status.ACTIVE) -> tuple[SON, str]:
     """A SON with fresh keys and an API token; returns (son, token)."""
-    owner = owner or make_user(f"operator_{name.replace('-', '_')}")
+    owner = owner or make_user(f"operator_{name.replace('-', '_')}", second_factor=True)
     son = SON.objects.create(name=name, owner=owner)
     for sidechain in Sidechain.values:
         key = son_key(name, sidechain).public_key.format().hex()

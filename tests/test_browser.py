@@ -3,16 +3,9 @@
 import pytest
 
 from tests import fixtures
+from tests.browser import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", fixtures.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 @pytest.mark.parametrize(
@@ -48,11 +41,11 @@ def test_it_lands_an_administrator_on_the_admin_with_the_status_panel(page, live
 def test_it_refuses_a_wrong_password(page, live_server):
     fixtures.make_user("user_carol")
     page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", "user_carol")
+    page.fill("#id_login", "user_carol")
     page.fill("#id_password", "wrong")
-    page.click("button[type=submit]")
-    assert page.get_by_role("alert").is_visible()
-    assert page.url.startswith(f"{live_server.url}/login/")
+    page.click("form button[type=submit]")
+    assert "not correct" in page.get_by_role("alert").inner_text()
+    assert page.url.startswith(f"{live_server.url}/accounts/login/")
 
 
 def test_it_shows_an_operator_their_son_page(page, live_server):

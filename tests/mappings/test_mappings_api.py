@@ -49,13 +49,25 @@ def test_it_replays_a_request_id(federation, api):
     assert first.json()["id"] == again.json()["id"]
 
 
-def test_it_changes_a_mapping_into_a_new_row(federation, api):
-    old = api.post(reverse("api-mappings"), bitcoin_body(), format="json").json()
+def test_it_changes_a_deposit_key_into_a_new_row(federation, api):
+    body = bitcoin_body()
+    old = api.post(reverse("api-mappings"), body, format="json").json()
     url = reverse("api-mapping", args=[old["id"]])
-    new = api.put(url, bitcoin_body(), format="json")
+    new = api.put(url, body | {"deposit_public_key": helpers.pubkey_hex()}, format="json")
     assert new.status_code == 200, new.content
     assert new.json()["id"] != old["id"]
     assert api.get(url).json()["active"] is False
+
+
+def test_it_leaves_changing_the_withdraw_address_to_the_page(federation, api):
+    """A new destination needs the second factor and a mailed confirmation (the page)."""
+    old = api.post(reverse("api-mappings"), bitcoin_body(), format="json").json()
+    url = reverse("api-mapping", args=[old["id"]])
+    for call in (api.put, lambda u, b, **kw: api.post(reverse("api-mappings"), b, **kw)):
+        refused = call(url, bitcoin_body(), format="json")
+        assert refused.status_code == 400
+        assert "Addresses page" in refused.json()["withdraw_address"][0]
+    assert SidechainAddress.objects.count() == 1
 
 
 def test_it_deletes_by_expiring(federation, api):

@@ -6,6 +6,7 @@ from beemgraphenebase.ecdsasig import sign_message
 from devnode.hive.keys import private_key_to_wif, public_key_of
 from mappings.models import SidechainAddress
 from tests import fixtures
+from tests.browser import log_in
 from tests.mappings import helpers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,10 +21,7 @@ def test_it_registers_both_mappings_and_shows_the_deposit_address(
     for i in (1, 2, 3):
         fixtures.make_son(f"son-{i}")
     fixtures.make_user("user_carol")
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", "user_carol")
-    page.fill("#id_password", fixtures.PASSWORD)
-    page.click("button[type=submit]")
+    log_in(page, live_server, "user_carol")
     page.click("text=Addresses")
 
     # A wrong-network withdraw address is refused in place (htmx), with the input kept.

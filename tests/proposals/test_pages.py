@@ -137,7 +137,9 @@ def test_other_users_get_a_clear_403(client, witnesses, proposal, user_carol):
 def test_anonymous_visitors_log_in_first(client, proposal):
     for name in ("home", "detail"):
         response = client.get(urls(proposal)[name])
-        assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+        assert response.status_code == 302 and response["Location"].startswith(
+            reverse("account_login")
+        )
     assert client.post(urls(proposal)["approve"]).status_code == 302
     assert not proposal.approvals.exists()
 

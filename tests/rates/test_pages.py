@@ -102,7 +102,7 @@ def test_it_refuses_a_second_rate_at_the_same_instant(client, admin_user):
     client.force_login(admin_user)
     post(client, valid_from="2999-01-01T00:00")
     before = ExchangeRate.objects.count()
-    page = post(client, rate="2", valid_from="2999-01-01T00:00").content.decode()
+    page = post(client, rate="1.01", valid_from="2999-01-01T00:00").content.decode()
     assert "already has a rate taking effect at 2999-01-01 00:00:00 UTC" in page
     assert ExchangeRate.objects.count() == before
 
@@ -120,7 +120,7 @@ def test_it_sends_anonymous_visitors_to_log_in(client):
     before = ExchangeRate.objects.count()
     response = post(client)
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    assert response["Location"].startswith(reverse("account_login"))
     assert ExchangeRate.objects.count() == before
 
 
@@ -182,3 +182,17 @@ def test_it_says_when_a_pair_has_no_rate_in_force(client):
     response = client.get(LIST)
     assert response.status_code == 200
     assert "No rate in force: deposits of BTC cannot be credited." in response.content.decode()
+
+
+def test_a_change_of_more_than_five_percent_is_set_only_when_submitted_again(client, admin_user):
+    client.force_login(admin_user)
+    before = ExchangeRate.objects.count()
+    first = post(client, rate="1.2")
+    assert first.status_code == 400
+    assert "changes the rate by 20.0% from 1" in first.content.decode()
+    assert 'name="confirm_rate" value="1.2"' in first.content.decode()
+    assert ExchangeRate.objects.count() == before
+    # Confirming another rate than the one warned about asks again.
+    assert post(client, rate="1.3", confirm_rate="1.2").status_code == 400
+    assert post(client, rate="1.2", confirm_rate="1.2").status_code == 302
+    assert ExchangeRate.objects.count() == before + 1

@@ -9,20 +9,13 @@ from playwright.sync_api import expect
 from rates.assets import Pair
 from rates.models import ExchangeRate, rate_in_force
 from tests import fixtures
+from tests.browser import log_in
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
     pytest.mark.usefixtures("seeded"),
 ]
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", fixtures.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 def test_it_lets_an_administrator_change_a_rate(page, live_server):

@@ -14,6 +14,7 @@ from sidechains.bitcoin.listener import listener_scan, rescan_start
 from sidechains.models import Alert, ChainCursor, Deposit, RescanJob
 from tests import fixtures
 from tests.bitcoin_node import free_port
+from tests.browser import log_in
 from tests.sidechains.deposit_helpers import (
     make_bitcoin_mapping,
     make_deposit,
@@ -36,7 +37,7 @@ def carol_deposit(user_carol, bitcoin):
 def test_it_sends_anonymous_visitors_to_log_in(client):
     response = client.get(DEPOSITS)
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    assert response["Location"].startswith(reverse("account_login"))
 
 
 def test_it_lists_a_users_own_deposits_with_their_confirmations(
@@ -53,7 +54,7 @@ def test_it_lists_a_users_own_deposits_with_their_confirmations(
     assert f"{carol_deposit.txid}:0" in page
     assert "0.20000000 BTC" in page
     assert ">Detected<" in page
-    assert "3 / 3 ✓ done" in page
+    assert "3 of 3 confirmations ✓ done" in page
     assert daves.txid not in page
     assert "<html" in page and 'hx-trigger="every 5s"' in page
 
@@ -362,14 +363,6 @@ def test_it_keeps_the_progress_from_non_staff(client, user_carol, cursor):
 # In Chromium.
 
 
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", fixtures.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_it_shows_a_deposit_being_credited_without_a_reload(page, live_server, bitcoin):
@@ -382,7 +375,7 @@ def test_it_shows_a_deposit_being_credited_without_a_reload(page, live_server, b
     page.click("text=Deposits")
     row = page.get_by_test_id(f"deposit-{deposit.pk}")
     assert row.get_by_test_id("stage").inner_text() == "Detected"
-    assert row.get_by_test_id("confirmations").inner_text() == "1 / 2"
+    assert row.get_by_test_id("confirmations").inner_text() == "1 of 2 confirmations"
     page.evaluate("window.stillTheSamePage = true")
 
     mine(bitcoin)
@@ -390,7 +383,7 @@ def test_it_shows_a_deposit_being_credited_without_a_reload(page, live_server, b
     assert deposits_process(rpc=bitcoin) == 2
 
     expect(row.get_by_test_id("stage")).to_have_text("Credited", timeout=15_000)
-    assert row.get_by_test_id("confirmations").inner_text() == "2 / 2 ✓ done"
+    assert row.get_by_test_id("confirmations").inner_text() == "2 of 2 confirmations ✓ done"
     assert "0.00500000 pBTC" in row.get_by_test_id("credited").inner_text()
     assert page.evaluate("window.stillTheSamePage") is True
     page.click("text=User")

@@ -14,6 +14,7 @@ from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.models import Withdrawal
 from tests import fixtures
 from tests.bitcoin_node import free_port
+from tests.browser import log_in
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, make_federation, set_btc_rate
 from tests.sidechains.withdrawal_helpers import credit, federation_coin, make_signers
 
@@ -48,7 +49,7 @@ def confirm(client, amount: str, request_id: str, **extra):
 def test_it_sends_anonymous_visitors_to_log_in(client):
     response = client.get(WITHDRAWALS)
     assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
+    assert response["Location"].startswith(reverse("account_login"))
     assert client.post(WITHDRAWALS, {"amount": "1"}).status_code == 302
 
 
@@ -222,20 +223,15 @@ def test_it_shows_the_batch_txid_and_signatures_collected(
     row = fragment.split(f'data-testid="withdrawal-{carols.pk}"')[1].split("</tr>")[0]
     assert stx.txid in row
     assert "batched, awaiting signatures" in row
-    assert '<td data-testid="signatures">1 of 2</td>' in row
+    assert (
+        '<td data-testid="signatures" data-label="Signatures">1 of 3 SON signatures (2 needed)</td>'
+        in row
+    )
     carols.refresh_from_db()
     assert f"0.{carols.payout:08d} BTC" in row
 
 
 # In Chromium.
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", fixtures.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 @pytest.mark.browser
@@ -244,7 +240,7 @@ def test_it_requests_a_withdrawal_and_watches_it_being_signed(page, live_server,
     bitcoin = chain.rpc
     make_federation(3)
     set_btc_rate("1")
-    carol = fixtures.make_user("user_carol")
+    carol = fixtures.make_user("user_carol", second_factor=True)
     mapping = make_bitcoin_mapping(carol)
     credit(carol, 50_000)
     federation_coin(chain)
@@ -268,5 +264,5 @@ def test_it_requests_a_withdrawal_and_watches_it_being_signed(page, live_server,
 
     expect(row.get_by_test_id("stage")).to_have_text("batched, awaiting signatures", timeout=15_000)
     assert row.get_by_test_id("txid").inner_text() == stx.txid
-    assert row.get_by_test_id("signatures").inner_text() == "1 of 2"
+    assert row.get_by_test_id("signatures").inner_text() == "1 of 3 SON signatures (2 needed)"
     assert page.evaluate("window.stillTheSamePage") is True

@@ -8,6 +8,7 @@ listed here (and, by the tests below, refused to those without its permission).
 from dataclasses import dataclass
 
 import pytest
+from allauth.account.models import EmailAddress
 from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.test import RequestFactory
@@ -41,6 +42,7 @@ ACTIONS = {
     ("django_celery_beat", "periodictask", "disable_tasks"): BEAT_CHANGE,
     ("django_celery_beat", "periodictask", "toggle_tasks"): BEAT_CHANGE,
     ("django_celery_beat", "periodictask", "run_tasks"): BEAT_CHANGE,
+    ("account", "emailaddress", "make_verified"): "account.change_emailaddress",
 }
 # Admin URL name (beyond changelist, add, change, delete, history): (permission, its object).
 ADMIN_URLS = {
@@ -65,6 +67,7 @@ class World:
     user: object
     breaker: CircuitBreaker
     hive_deposit: HiveDeposit
+    email: EmailAddress
 
     def target(self, model_name: str):
         return {
@@ -75,6 +78,7 @@ class World:
             "periodictask": self.task,
             "circuitbreaker": self.breaker,
             "hivedeposit": self.hive_deposit,
+            "emailaddress": self.email,
         }[model_name]
 
     def state(self) -> dict:
@@ -88,6 +92,7 @@ class World:
             "audit": AuditRecord.objects.count(),
             "breaker": CircuitBreaker.objects.get(pk=self.breaker.pk).tripped,
             "hive_deposit": HiveDeposit.objects.get(pk=self.hive_deposit.pk).status,
+            "email": EmailAddress.objects.get(pk=self.email.pk).verified,
         }
 
 
@@ -125,13 +130,16 @@ def world(user_carol, settings) -> World:
             status=HiveDeposit.Status.HELD,
             detected_at=timezone.now(),
         ),
+        email=EmailAddress.objects.create(user=user_carol, email="new@example.org"),
     )
 
 
 @pytest.fixture
 def bare_staff(db):
     """Staff and nothing else: the admin's door is open, no permission behind it."""
-    return fixtures.User.objects.create_user("bare_staff", is_staff=True)
+    user = fixtures.User.objects.create_user("bare_staff", is_staff=True)
+    fixtures.enrol_totp(user)
+    return user
 
 
 def _request(user):

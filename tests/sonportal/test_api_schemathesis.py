@@ -42,7 +42,7 @@ def _session_headers(user) -> dict[str, str]:
 
 def _headers(persona: str) -> dict[str, str]:
     if persona == "user":
-        return _session_headers(fixtures.make_user("user_carol"))
+        return _session_headers(fixtures.make_user("user_carol", second_factor=True))
     if persona == "administrator":
         return _session_headers(fixtures.make_administrator("admin"))
     if persona == "son":

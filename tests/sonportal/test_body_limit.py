@@ -62,7 +62,7 @@ def test_it_refuses_a_content_length_that_is_no_number(client, length):
 
 def test_it_leaves_pages_outside_the_api_alone(client, settings):
     settings.API_MAX_BODY_BYTES = 10
-    response = client.post(reverse("login"), {"username": "nobody", "password": "x" * 50})
+    response = client.post(reverse("account_login"), {"login": "nobody", "password": "x" * 50})
     assert response.status_code == 200  # the login form, with its error
 
 

@@ -11,6 +11,7 @@ from proposals.models import Witness
 from sidechains.models import ChainCursor
 from sons.models import SON, Sidechain
 from tests import fixtures
+from tests.browser import log_in
 from tests.proposals.helpers import make_down_son, make_witnesses, raise_deregistration
 from tests.sidechains.deposit_helpers import (
     make_bitcoin_mapping,
@@ -21,14 +22,6 @@ from tests.sidechains.deposit_helpers import (
 from tests.sidechains.withdrawal_helpers import credit
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, username: str) -> None:
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", fixtures.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("networkidle")
 
 
 def visit(page, live_server, csp_violations, path: str) -> None:
@@ -47,7 +40,7 @@ def everyone(bitcoin, settings):
     fixtures.make_user("admin", staff=True)
     make_federation(3)
     set_btc_rate("1")
-    carol = fixtures.make_user("user_carol")
+    carol = fixtures.make_user("user_carol", second_factor=True)
     make_deposit(make_bitcoin_mapping(carol), bitcoin, amount=20_000_000)
     credit(carol, 1_000_000)
     make_witnesses(1, 1, 1)

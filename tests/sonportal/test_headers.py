@@ -24,7 +24,7 @@ def directives(response) -> set[str]:
     return {d.strip() for d in response["Content-Security-Policy"].split(";")}
 
 
-@pytest.mark.parametrize("path", ["/login/", "/rates/", "/api/v1/rates", "/no-such-page/"])
+@pytest.mark.parametrize("path", ["/accounts/login/", "/rates/", "/api/v1/rates", "/no-such-page/"])
 def test_it_sends_the_policies_on_every_answer(client, path):
     response = client.get(path)
     assert directives(response) >= CSP_DIRECTIVES
@@ -71,9 +71,10 @@ def test_it_speaks_json_only_without_debug(client, user_carol):
     assert client.get(reverse("api-rates"), HTTP_ACCEPT="text/html").status_code == 406
 
 
-def test_the_csrf_and_session_cookies_are_http_only_and_same_site(client, user_carol):
+def test_the_csrf_and_session_cookies_are_http_only_and_same_site(client):
+    fixtures.make_user("user_carol", second_factor=False)
     response = client.post(
-        reverse("login"), {"username": "user_carol", "password": fixtures.PASSWORD}
+        reverse("account_login"), {"login": "user_carol", "password": fixtures.PASSWORD}
     )
     assert response.status_code == 302
     session = response.cookies["sessionid"]

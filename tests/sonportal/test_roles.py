@@ -31,7 +31,7 @@ def test_it_sends_anonymous_visitors_to_log_in(client):
     for name in ["home", "account-home", "proposals-home", "sons-operator-home"]:
         response = client.get(reverse(name))
         assert response.status_code == 302
-        assert response["Location"].startswith(reverse("login"))
+        assert response["Location"].startswith(reverse("account_login"))
 
 
 def test_it_shows_a_son_page_to_its_operator_and_administrators_only(client, son_1, user_carol):
@@ -53,15 +53,17 @@ def test_it_no_longer_treats_an_inactive_witness_as_a_witness(client):
     assert client.get(reverse("home"))["Location"] == reverse("account-home")
 
 
-def test_it_logs_in_with_a_password_and_redirects_home(client, user_carol):
+def test_it_logs_in_with_a_password_and_redirects_home(client):
+    fixtures.make_user("user_carol", second_factor=False)  # a password is all it takes
     response = client.post(
-        reverse("login"), {"username": "user_carol", "password": fixtures.PASSWORD}
+        reverse("account_login"), {"login": "user_carol", "password": fixtures.PASSWORD}
     )
     assert response.status_code == 302
     assert response["Location"] == reverse("home")
-    bad = client.post(reverse("login"), {"username": "user_carol", "password": "wrong"})
+    client.logout()
+    bad = client.post(reverse("account_login"), {"login": "user_carol", "password": "wrong"})
     assert bad.status_code == 200
-    assert b"Please enter a correct username and password" in bad.content
+    assert b"The username and/or password you specified are not correct" in bad.content
 
 
 @pytest.mark.parametrize(
@@ -81,5 +83,6 @@ def test_it_makes_administrators_of_the_administrators_group(
     )
     if in_group:
         user.groups.add(fixtures.administrators_group())
+    fixtures.enrol_totp(user)
     client.force_login(user)
     assert client.get(reverse("home"))["Location"] == reverse(home)

@@ -23,13 +23,48 @@ OWN = "signed-in people, their own data only"
 OPERATOR = "the SON's operator only"
 WITNESS = "active witnesses only"
 SON_TOKEN = "a SON's token only"
+ALLAUTH = "django-allauth's flows, which check their own state"
+ALLAUTH_URLS = [
+    "account_change_password",
+    "account_confirm_email",
+    "account_confirm_login_code",
+    "account_confirm_reauthentication_code",
+    "account_email",
+    "account_email_verification_sent",
+    "account_inactive",
+    "account_login",
+    "account_logout",
+    "account_reauthenticate",
+    "account_request_reauthentication_code",
+    "account_reset_password",
+    "account_reset_password_done",
+    "account_reset_password_from_key",
+    "account_reset_password_from_key_done",
+    "account_set_password",
+    "account_signup",
+    "mfa_activate_totp",
+    "mfa_add_webauthn",
+    "mfa_authenticate",
+    "mfa_deactivate_totp",
+    "mfa_download_recovery_codes",
+    "mfa_edit_webauthn",
+    "mfa_generate_recovery_codes",
+    "mfa_index",
+    "mfa_list_webauthn",
+    "mfa_reauthenticate",
+    "mfa_reauthenticate_webauthn",
+    "mfa_remove_webauthn",
+    "mfa_view_recovery_codes",
+    "usersessions_list",
+]
 
 # URL name: who may use it, or the permission it needs. api-rates is public to read and needs
 # rates.add_exchangerate to write.
 URLS = {
+    **dict.fromkeys(ALLAUTH_URLS, ALLAUTH),
     "login": PUBLIC,
-    "logout": PUBLIC,
     "healthz": PUBLIC,
+    "status": PUBLIC,
     "sons-status": PUBLIC,
     "rates-list": PUBLIC,
     "api-rates-history": PUBLIC,
@@ -43,16 +78,21 @@ URLS = {
     "solvency-transfer-sign": OWN,
     "home": OWN,
     "account-home": OWN,
+    "account-statement": OWN,
     "sons-operator-home": OWN,
     "sidechains-deposits": OWN,
     "sidechains-withdrawals": OWN,
     "sidechains-hive-withdraw": OWN,
+    "sidechains-deposit": OWN,
+    "sidechains-withdrawal": OWN,
     "mappings-home": OWN,
     "mappings-set-bitcoin": OWN,
     "mappings-set-hive": OWN,
     "mappings-verify-hive": OWN,
     "mappings-expire": OWN,
     "mappings-bitcoin-deposit": OWN,
+    "mappings-confirm-change": OWN,
+    "notifications-settings": OWN,
     "api-withdrawals": OWN,
     "api-withdrawal": OWN,
     "api-mappings": OWN,
@@ -137,7 +177,9 @@ def _call(client, name: str, things: dict):
 
 @pytest.fixture
 def bare_staff(db):
-    return fixtures.User.objects.create_user("bare_staff", is_staff=True)
+    user = fixtures.User.objects.create_user("bare_staff", is_staff=True)
+    fixtures.enrol_totp(user)
+    return user
 
 
 def _rates() -> list:
@@ -214,6 +256,8 @@ OWN_OBJECT = {
     "solvency-proof",  # only an account in the epoch's tree has a proof: carol's here
     "api-epoch-proof",
     "solvency-transfer-sign",
+    "sidechains-deposit",
+    "sidechains-withdrawal",
 }
 # Besides the permission: witnesses read proposals, an operator reads their own SON's page.
 ALSO = {
@@ -228,10 +272,10 @@ def cast(db):
     from decimal import Decimal as D
 
     from mappings.models import HiveOwnershipClaim
-    from sidechains.models import Withdrawal
+    from sidechains.models import Deposit, Withdrawal
     from solvency.epochs import epoch_create
     from solvency.transfers import transfer_prepare
-    from tests.sidechains.deposit_helpers import make_bitcoin_mapping
+    from tests.sidechains.deposit_helpers import made_up_tx, make_bitcoin_mapping
     from tests.sidechains.withdrawal_helpers import credit
 
     son, _ = fixtures.make_son("son-1")
@@ -243,6 +287,20 @@ def cast(db):
     credit(carol, 100_000)
     epoch = epoch_create()
     transfer = transfer_prepare(sender=carol, receiver="user_dave", asset="pBTC", amount="0.0001")
+    txid, raw_tx = made_up_tx(bytes(mapping.deposit_script_pubkey), 1_000_000)
+    deposit = Deposit.objects.create(
+        chain="bitcoin",
+        txid=txid,
+        raw_tx=raw_tx,
+        vout=0,
+        amount=1_000_000,
+        mapping=mapping,
+        user=carol,
+        block_hash="00" * 32,
+        block_height=5,
+        confirmations_required=1,
+        detected_at=timezone.now(),
+    )
     claim = HiveOwnershipClaim.objects.create(
         user=carol,
         hive_account="carol",
@@ -283,6 +341,8 @@ def cast(db):
         "api-mapping": [mapping.pk],
         "api-son-signing-answer": [1],
         "api-son-hive-signing-answer": [1],
+        "sidechains-deposit": [deposit.pk],
+        "sidechains-withdrawal": [withdrawal.pk],
         "solvency-epoch": [epoch.number],
         "solvency-proof": [epoch.number],
         "api-epoch-proof": [epoch.number],

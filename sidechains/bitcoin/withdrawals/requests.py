@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 
 def withdrawal_mapping(user: User) -> SidechainAddress | None:
-    return SidechainAddress.objects.active().for_user(user).for_chain(Sidechain.BITCOIN).first()
+    """The row withdrawals pay: the active one, or the previous one while a change cools down."""
+    rows = SidechainAddress.objects.for_user(user).for_chain(Sidechain.BITCOIN)
+    return rows.withdrawal_target(timezone.now())
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import os
 import secrets
 from pathlib import Path
 
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
@@ -61,7 +62,10 @@ class Command(BaseCommand):
                 logins.append(("user", name, password))
         for path, token in tokens:
             write_private(Path(path), token)
-        self.stdout.write("Demo logins (role, username, password):")
+        self.stdout.write(
+            "Demo logins (role, username, password; administrators, witnesses and SON"
+            " operators enrol a second factor at their first login):"
+        )
         for role, username, password in logins:
             self.stdout.write(f"  {role:<14} {username:<20} {password}")
 
@@ -72,7 +76,12 @@ class Command(BaseCommand):
         user.is_staff = staff
         user.is_superuser = False
         user.set_password(password)
+        # A verified address at the demo's mail catcher: allauth lets no unverified one log in.
+        user.email = f"{username}@demo.invalid"
         user.save()
+        EmailAddress.objects.update_or_create(
+            user=user, email=user.email, defaults={"verified": True, "primary": True}
+        )
         return user, password
 
     def token(self, son: SON, path: str) -> list[tuple[str, str]]:

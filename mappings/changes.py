@@ -1,0 +1,152 @@
+"""Changing where a user's money goes: the Bitcoin withdraw address or the Hive account.
+
+The first registration on a chain applies at once. Any later registration that pays somewhere
+else is a change: the user asks for it with their second factor's code, the portal mails a link,
+and only following it (signed in) applies the change, which then cools down for
+MAPPING_CHANGE_COOLDOWN seconds: withdrawals keep paying the previous address meanwhile
+(SidechainAddressQuerySet.withdrawal_target). The old and the new destination are both named
+in the mail that says it happened. docs/mappings.md.
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.mail import mail_send
+from mappings import services
+from mappings.models import MappingChange, SidechainAddress
+from sons.models import Sidechain
+
+
+class ChangeError(services.MappingError):
+    pass
+
+
+def destination_of(sidechain: str, fields: dict) -> str:
+    return fields["withdraw_address"] if sidechain == Sidechain.BITCOIN else fields["hive_account"]
+
+
+def _row_destination(mapping: SidechainAddress) -> str:
+    return (
+        mapping.withdraw_address if mapping.sidechain == Sidechain.BITCOIN else mapping.hive_account
+    )
+
+
+def change_needs_confirmation(*, user, sidechain: str, fields: dict) -> bool:
+    """Whether registering `fields` would pay somewhere other than the user's latest row on the
+    chain (removing a mapping and registering anew is a change too)."""
+    latest = SidechainAddress.objects.for_user(user).for_chain(sidechain).first()
+    if latest is None:
+        return False
+    canonical = _canonical(sidechain, fields)
+    return _row_destination(latest) != destination_of(sidechain, canonical)
+
+
+def _canonical(sidechain: str, fields: dict) -> dict:
+    """The fields as the services store them, checked by the same rules (MappingError)."""
+    if sidechain == Sidechain.BITCOIN:
+        key, address = services.parse_bitcoin(
+            fields["deposit_public_key"], fields["withdraw_address"]
+        )
+        return {"deposit_public_key": key.hex(), "withdraw_address": address}
+    return {"hive_account": services.parse_hive(fields["hive_account"])}
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+@transaction.atomic
+def mapping_change_request(
+    *, user, sidechain: str, fields: dict, token: str, confirm_url: str
+) -> MappingChange:
+    """Record the change (superseding a pending one) and mail the link that confirms it."""
+    canonical = _canonical(sidechain, fields)
+    now = timezone.now()
+    MappingChange.objects.filter(
+        user=user, sidechain=sidechain, status=MappingChange.Status.PENDING
+    ).update(status=MappingChange.Status.SUPERSEDED)
+    change = MappingChange.objects.create(
+        user=user,
+        sidechain=sidechain,
+        fields=canonical,
+        token_hash=_hash(token),
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.MAPPING_CHANGE_CONFIRM_WITHIN),
+    )
+    context = {"user": user, "change": change, "confirm_url": confirm_url}
+    transaction.on_commit(
+        lambda: mail_send(
+            to=[user.email],
+            subject="Confirm the change of your withdraw destination",
+            template="mappings/mail/change_confirm",
+            context=context,
+        )
+    )
+    return change
+
+
+def change_for_token(*, user, token: str) -> MappingChange | None:
+    """The user's change with this link, whatever its state; None for anyone else's."""
+    if not token or len(token) > 100:
+        return None
+    return MappingChange.objects.filter(user=user, token_hash=_hash(token)).first()
+
+
+@transaction.atomic
+def mapping_change_confirm(*, user, token: str) -> SidechainAddress:
+    """Apply the change the link names, once; the same link again answers the same row."""
+    change = (
+        MappingChange.objects.select_for_update()
+        .filter(user=user, token_hash=_hash(token) if token else "")
+        .first()
+    )
+    if change is None:
+        raise ChangeError("This confirmation link is not yours or does not exist.")
+    if change.status == MappingChange.Status.CONFIRMED and change.mapping is not None:
+        return change.mapping
+    if change.status == MappingChange.Status.SUPERSEDED:
+        raise ChangeError("A newer change replaced this one: use the link of the latest mail.")
+    if change.expires_at <= timezone.now():
+        raise ChangeError("This confirmation link has expired. Ask for the change again.")
+    previous = SidechainAddress.objects.for_user(user).for_chain(change.sidechain).first()
+    mapping = _apply(user, change)
+    MappingChange.objects.filter(pk=change.pk).update(
+        status=MappingChange.Status.CONFIRMED, confirmed_at=timezone.now(), mapping=mapping
+    )
+    _tell_changed(user, change, previous, mapping)
+    return mapping
+
+
+def _apply(user, change: MappingChange) -> SidechainAddress:
+    if change.sidechain == Sidechain.BITCOIN:
+        mapping, _ = services.mapping_set_bitcoin(user=user, cooldown=True, **change.fields)
+    else:
+        mapping, _ = services.mapping_set_hive(user=user, cooldown=True, **change.fields)
+    return mapping
+
+
+def _tell_changed(user, change, previous, mapping) -> None:
+    context = {
+        "user": user,
+        "chain": Sidechain(change.sidechain).label,
+        "old": _row_destination(previous) if previous is not None else "",
+        "new": _row_destination(mapping),
+        "cooldown_until": mapping.cooldown_until,
+    }
+    transaction.on_commit(
+        lambda: mail_send(
+            to=[user.email],
+            subject="Your withdraw destination was changed",
+            template="mappings/mail/changed",
+            context=context,
+        )
+    )
