@@ -4,6 +4,7 @@ Every change is atomic and serialised per user (a row lock on the user); identif
 claimed in AddressClaim so that two users can never hold the same one.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -95,7 +96,7 @@ def parse_hive(account: str) -> str:
 
 def mapping_set_bitcoin(
     *,
-    user,
+    user: User,
     deposit_public_key: str,
     withdraw_address: str,
     request_id: str | None = None,
@@ -123,7 +124,7 @@ def mapping_set_bitcoin(
 
 
 def mapping_set_hive(
-    *, user, hive_account: str, request_id: str | None = None, cooldown: bool = False
+    *, user: User, hive_account: str, request_id: str | None = None, cooldown: bool = False
 ) -> tuple[SidechainAddress, bool]:
     """Activate a Hive mapping. Only for a proven claim: mappings/hive_ownership.py calls it
     once the user has shown control of the account; users' requests open a claim instead."""
@@ -133,7 +134,14 @@ def mapping_set_hive(
 
 
 @transaction.atomic
-def _mapping_set(user, sidechain: str, fields: dict, claims: list, request_id, cooldown=False):
+def _mapping_set(
+    user: User,
+    sidechain: str,
+    fields: dict[str, Any],
+    claims: Sequence[tuple[str, str, str]],
+    request_id: str | None,
+    cooldown: bool = False,
+) -> tuple[SidechainAddress, bool]:
     get_user_model().objects.select_for_update().get(pk=user.pk)
     if request_id:
         earlier = SidechainAddress.objects.filter(user=user, request_id=request_id).first()
