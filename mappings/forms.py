@@ -49,4 +49,3 @@ class HiveSignatureForm(forms.Form):
         "(Hive Keychain: Sign message), 130 hexadecimal characters.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    code = second_factor_code()

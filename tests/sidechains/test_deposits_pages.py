@@ -65,7 +65,7 @@ def test_it_caps_the_count_and_shows_a_deposit_off_the_best_chain_at_0(
     mine(bitcoin, 4)  # 5 blocks deep, 3 needed
     listener_scan(rpc=bitcoin)
     client.force_login(user_carol)
-    assert "3 / 3 ✓ done" in client.get(DEPOSITS).content.decode()
+    assert "3 of 3 confirmations ✓ done" in client.get(DEPOSITS).content.decode()
 
     # The listener's kept hash at the deposit's height is another block now (a reorg).
     cursor = ChainCursor.objects.get(chain="bitcoin")
@@ -75,7 +75,8 @@ def test_it_caps_the_count_and_shows_a_deposit_off_the_best_chain_at_0(
     cursor.save()
 
     page = client.get(DEPOSITS).content.decode()
-    assert '0 / 3 <small class="muted">not on the best chain</small>' in page
+    assert "0 of 3 confirmations" in page
+    assert "not on the best chain" in page
     assert "✓ done" not in page
 
 

@@ -69,7 +69,7 @@ INPUTS = [
     ("rates-create", "admin", "post", ["rate", "amount"], {"pair": "BTC/pBTC"}, False),
     ("rates-preview", "admin", "get", ["rate", "amount"], {"pair": "BTC/pBTC"}, False),
     ("api-rates", "admin", "post", ["rate"], {"pair": "BTC/pBTC", "request_id": "h-1"}, True),
-    ("login", None, "post", ["username", "password"], {}, False),
+    ("account_login", None, "post", ["login", "password"], {}, False),
 ]
 
 
