@@ -98,7 +98,9 @@ def test_money_survives_random_kills(node, world, supervised, settings, capsys):
     started = time.monotonic()
 
     run.chaos(KILL_EVERY)
-    settled = run.settle(timeout=120 + KILLS)
+    # Generous: a loaded machine once left the listener a block short at 120 s + KILLS; a run
+    # that settles returns as soon as it has.
+    settled = run.settle(timeout=300 + 2 * KILLS)
 
     violations = [] if settled else ["the pipelines did not finish within the timeout"]
     with capsys.disabled():  # the report is printed whether the run passes or not
