@@ -279,13 +279,20 @@ def son_cancel_maintenance(*, son: SON, by, now=None) -> SON:
 def son_deregister(*, son: SON, reason: str, now=None) -> bool:
     """Deregister the SON for good (from any status). False if it already was.
 
-    Its keys leave the federation and its token stops authenticating. Call inside a
-    transaction: the SON row stays locked until it commits.
+    Its token stops authenticating. Its history stays: statistics are never reset, and a
+    downtime interval in progress is closed into its total downtime (a deregistered SON's
+    current downtime is 0, so the interval would otherwise vanish from its record). Call
+    inside a transaction: the SON row stays locked until it commits.
     """
     now = now or timezone.now()
     current = SON.objects.select_for_update().get(pk=son.pk)
     if current.status == SON.Status.DEREGISTERED:
         return False
     return _transition(
-        son=current, old=current.status, new=SON.Status.DEREGISTERED, reason=reason, now=now
+        son=current,
+        old=current.status,
+        new=SON.Status.DEREGISTERED,
+        reason=reason,
+        now=now,
+        total_downtime=F("total_downtime") + current.current_downtime(now),
     )
