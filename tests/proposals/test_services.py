@@ -11,7 +11,7 @@ from proposals import services
 from proposals.models import Approval, Proposal, ProposalEvent, Witness
 from proposals.tasks import proposals_tick
 from sons import services as son_services
-from sons.federation import federation_public_keys
+from sons.federation import federation_public_keys, federation_son_keys
 from sons.models import SON, SONStatusChange
 from tests import fixtures
 from tests.proposals.helpers import make_down_son, make_witnesses, raise_deregistration
@@ -280,8 +280,9 @@ def test_an_approved_deregistration_deregisters_the_son(alice_bob_dave):
         "in_maintenance",
         f"deregistered by proposal #{proposal.pk}",
     )
-    # No longer part of new signing sets, and its signer is locked out.
-    assert federation_public_keys() == [other.public_key("bitcoin")]
+    # The keys stay (its coins stay spendable by the others); its signer is locked out.
+    assert son.public_key("bitcoin") in federation_public_keys()
+    assert federation_son_keys() == [other.public_key("bitcoin")]
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get(reverse("api-son-me")).status_code == 401
