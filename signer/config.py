@@ -23,7 +23,6 @@ name its own key as "the federation" and have the signers pay coins to it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +125,7 @@ def parse(
 def fingerprint(keys: list[str]) -> str:
     """A version's fingerprint as the portal shows it: SHA-256 of the sorted hex keys joined by
     commas; operators compare the first 16 hex digits, in groups of four."""
-    digest = hashlib.sha256(",".join(sorted(keys)).encode()).hexdigest()
+    digest = script.version_fingerprint([bytes.fromhex(key) for key in keys])
     return " ".join(digest[i : i + 4] for i in range(0, 16, 4))
 
 

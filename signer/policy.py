@@ -166,6 +166,11 @@ class SignerConfig:
         return (self.federation_keys, *self.accepted_federations)
 
     @cached_property
+    def version_fingerprints(self) -> list[str]:
+        """What the signer reports to the portal: the versions it accepts."""
+        return [script.version_fingerprint(keys) for keys in self.versions]
+
+    @cached_property
     def wallet_script_pubkeys(self) -> frozenset[bytes]:
         """The wallets of every accepted version: where change and sweeps may go."""
         return frozenset(script.p2wsh(script.wallet_script(keys)) for keys in self.versions)

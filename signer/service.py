@@ -179,6 +179,8 @@ class Signer:
         if self._son is None:
             self._son = self._identify()
         body = signed_heartbeat(self._keys.bitcoin, self._son, int(self._wallclock()))
+        if self._signing is not None:  # the federation versions its configuration accepts
+            body["federations"] = self._signing.config.version_fingerprints
         answer = self._client.heartbeat(body)
         status = answer.get("status")
         if status != self._status:

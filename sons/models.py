@@ -61,6 +61,13 @@ class SON(models.Model):
     total_downtime = models.BigIntegerField(default=0, help_text="Seconds, closed intervals only.")
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     token_created_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_federations = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Fingerprints of the federation versions the SON's signer says its"
+        " configuration accepts, as of its last heartbeat that said (docs/rotation.md).",
+    )
 
     objects = SONQuerySet.as_manager()
 

@@ -114,9 +114,17 @@ def heartbeat_signature_valid(*, public_key: str, message: bytes, signature: str
 
 @transaction.atomic
 def son_heartbeat_accept(
-    *, son: SON, son_id: int, timestamp: int, nonce: str, signature: str, now=None
+    *,
+    son: SON,
+    son_id: int,
+    timestamp: int,
+    nonce: str,
+    signature: str,
+    federations: list[str] | None = None,
+    now=None,
 ) -> SON:
-    """Check a signed heartbeat from the SON's signer, then record it.
+    """Check a signed heartbeat from the SON's signer, then record it, with the federation
+    versions its signer accepts when it says (None: an older signer, nothing changes).
 
     Raises HeartbeatRejected when the body names another SON, the signature is not the SON's,
     the timestamp is more than HEARTBEAT_MAX_SKEW seconds off, or the nonce was seen before.
@@ -148,6 +156,8 @@ def son_heartbeat_accept(
         raise HeartbeatRejected(
             "replayed", "Replayed heartbeat: this nonce was already used."
         ) from None
+    if federations is not None:
+        SON.objects.filter(pk=son.pk).update(accepted_federations=sorted(set(federations)))
     return son_heartbeat(son=son, now=now)
 
 

@@ -17,6 +17,17 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.AddField(
+            model_name="son",
+            name="accepted_federations",
+            field=models.JSONField(
+                blank=True,
+                default=list,
+                editable=False,
+                help_text="Fingerprints of the federation versions the SON's signer says its"
+                " configuration accepts, as of its last heartbeat that said (docs/rotation.md).",
+            ),
+        ),
+        migrations.AddField(
             model_name="federationversion",
             name="status",
             field=models.CharField(

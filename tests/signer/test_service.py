@@ -18,7 +18,7 @@ from signer.client import (
 from signer.journal import Journal
 from signer.keystore import Keys, generate
 from signer.service import Signer, Signing, is_transient, retry_delay
-from sons.models import SON
+from sons.models import SON, FederationVersion
 from tests.signer import withdrawals as drafts
 from tests.signer.conftest import last_heartbeat, register_keys
 
@@ -136,6 +136,42 @@ def test_a_son_outside_the_federation_is_said_once_and_the_signer_idles(
     assert "the portal accepts this SON again: resuming" in caplog.text
     assert portal_hits[POLL] - before > 5  # back on the 3 s schedule
     assert last_heartbeat(portal.son) is not None
+
+
+def test_it_reports_the_federation_versions_its_configuration_accepts(
+    portal, make_signer, tmp_path, client
+):
+    own = portal.keys.bitcoin
+    others = [PrivateKey(drafts.secret(f"peer-{i}")).public_key.format() for i in (2, 3, 4)]
+    current = (own.public_key.format(), *others[:2])
+    rotated = (own.public_key.format(), others[0], others[2])
+    config = drafts.config(
+        federation_keys=current, private_key=own, accepted_federations=(rotated,)
+    )
+    journal = Journal(tmp_path / "journal.sqlite")
+    signing = Signing(config, journal)
+    signer = make_signer(portal.url, portal.token, signing=signing)
+    try:
+        signer.run_once(0.0)
+    finally:
+        journal.close()
+    portal.son.refresh_from_db()
+    fingerprints = [
+        FederationVersion.fingerprint_of([k.hex() for k in v]) for v in (current, rotated)
+    ]
+    assert portal.son.accepted_federations == sorted(fingerprints)  # the portal's own form
+    version = FederationVersion.objects.create(
+        sidechain="bitcoin",
+        keys=sorted(k.hex() for k in rotated),
+        fingerprint=fingerprints[1],
+        threshold=2,
+        status=FederationVersion.Status.PROPOSED,
+    )
+    client.force_login(portal.son.owner)
+    page = client.get(portal.son.get_absolute_url()).content.decode()
+    row = page.split('data-testid="federation-proposed"')[1].split("</tr>")[0]
+    assert version.short_fingerprint() in row
+    assert "<td>yes</td>" in row
 
 
 def test_it_signs_heartbeats_that_the_portal_verifies(portal, portal_hits, make_signer, caplog):
