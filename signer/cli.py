@@ -81,7 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--heartbeat-every", type=positive_seconds, default=5.0, metavar="SECONDS")
     serve.add_argument("--poll-every", type=positive_seconds, default=5.0, metavar="SECONDS")
     serve.set_defaults(command=serve_command)
+    _add_federation_parser(commands)
+    return parser
 
+
+def _add_federation_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     federation = commands.add_parser("federation", help="the federation versions accepted")
     actions = federation.add_subparsers(required=True, metavar="ACTION")
     add = actions.add_parser(
@@ -91,7 +97,6 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--keys", required=True, nargs="+", help="its Bitcoin public keys (hex)")
     add.add_argument("--threshold", required=True, type=int, help="its threshold m")
     add.set_defaults(command=federation_add_command)
-    return parser
 
 
 def federation_add_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:

@@ -146,7 +146,13 @@ def son_heartbeat_accept(
             f"Stale heartbeat: its timestamp is {abs(skew)} s {side} the portal's clock"
             f" (at most {HEARTBEAT_MAX_SKEW} s).",
         )
-    signed_at = datetime.fromtimestamp(timestamp, tz=UTC)
+    _nonce_once(son, nonce, datetime.fromtimestamp(timestamp, tz=UTC), now)
+    if federations is not None:
+        SON.objects.filter(pk=son.pk).update(accepted_federations=sorted(set(federations)))
+    return son_heartbeat(son=son, now=now)
+
+
+def _nonce_once(son: SON, nonce: str, signed_at: datetime, now: datetime) -> None:
     try:
         with transaction.atomic():
             HeartbeatNonce.objects.create(
@@ -156,9 +162,6 @@ def son_heartbeat_accept(
         raise HeartbeatRejected(
             "replayed", "Replayed heartbeat: this nonce was already used."
         ) from None
-    if federations is not None:
-        SON.objects.filter(pk=son.pk).update(accepted_federations=sorted(set(federations)))
-    return son_heartbeat(son=son, now=now)
 
 
 @transaction.atomic

@@ -49,7 +49,12 @@ def test_it_raises_exactly_one_deregistration_proposal_after_12_h_of_silence():
     son, _ = fixtures.make_son("son-1")
     son_services.son_heartbeat(son=son, now=T0)
     assert [s.pk for s in son_services.son_liveness_check(now=at(361))] == [son.pk]
-    assert services.proposals_tick(now=at(12 * 3600)) == {"expired": 0, "raised": 0, "executed": 0}
+    assert services.proposals_tick(now=at(12 * 3600)) == {
+        "expired": 0,
+        "raised": 0,
+        "rotations": 0,
+        "executed": 0,
+    }
     assert services.proposals_tick(now=at(12 * 3600 + 1))["raised"] == 1
     for later in (12 * 3600 + 60, 20 * 3600, 48 * 3600):
         assert services.proposals_tick(now=at(later))["raised"] == 0
@@ -115,9 +120,15 @@ def test_an_open_proposal_expires_after_three_witness_cycles_and_is_raised_again
     assert services.proposals_tick(now=at(16 * 3600 - 1)) == {
         "expired": 0,
         "raised": 0,
+        "rotations": 0,
         "executed": 0,
     }
-    assert services.proposals_tick(now=at(16 * 3600)) == {"expired": 1, "raised": 1, "executed": 0}
+    assert services.proposals_tick(now=at(16 * 3600)) == {
+        "expired": 1,
+        "raised": 1,
+        "rotations": 0,
+        "executed": 0,
+    }
     first.refresh_from_db()
     assert first.status == Proposal.Status.EXPIRED
     assert events(first) == ["raised", "expired"]
@@ -126,6 +137,7 @@ def test_an_open_proposal_expires_after_three_witness_cycles_and_is_raised_again
     assert services.proposals_tick(now=at(16 * 3600 + 60)) == {
         "expired": 0,
         "raised": 0,
+        "rotations": 0,
         "executed": 0,
     }
 
@@ -135,7 +147,12 @@ def test_it_does_not_raise_again_once_the_son_is_back(settings):
     son = make_down_son("son-1", silent_since=T0)
     raise_deregistration(son, at(13 * 3600))
     son_services.son_heartbeat(son=son, now=at(14 * 3600))
-    assert services.proposals_tick(now=at(17 * 3600)) == {"expired": 1, "raised": 0, "executed": 0}
+    assert services.proposals_tick(now=at(17 * 3600)) == {
+        "expired": 1,
+        "raised": 0,
+        "rotations": 0,
+        "executed": 0,
+    }
 
 
 def test_an_expired_proposal_cannot_be_approved_even_before_the_tick(alice_bob_dave):
@@ -429,5 +446,5 @@ def test_two_witnesses_approving_at_once_execute_once():
 def test_the_tick_runs_on_a_real_worker(celery_worker):
     son = make_down_son("son-1", silent_since=timezone.now() - 13 * HOUR)
     result = proposals_tick.delay().get(timeout=20)
-    assert result == {"expired": 0, "raised": 1, "executed": 0}
+    assert result == {"expired": 0, "raised": 1, "rotations": 0, "executed": 0}
     assert Proposal.objects.get().son == son
