@@ -82,3 +82,21 @@ def test_a_replacement_raises_one_rotation_proposal_with_its_evidence(version_1,
     assert new.status == ACCEPTED
     assert federation_current().pk == version_1.pk  # the move is not built: v1 stays active
     assert services.proposals_tick()["rotations"] == 0  # decided: not proposed again
+
+
+def test_an_expired_rotation_proposal_is_raised_again(version_1, settings):
+    settings.WITNESS_CYCLE = 60
+    deregister("son-3")
+    fixtures.make_son("son-4")
+    services.proposals_tick()
+    first = Proposal.objects.rotations().get()
+    later = first.expires_at
+    assert services.proposals_tick(now=later) == {
+        "expired": 1,
+        "raised": 0,
+        "rotations": 1,
+        "executed": 0,
+    }
+    second = Proposal.objects.rotations().pending().get()
+    assert second.pk != first.pk
+    assert second.payload["to"] == first.payload["to"]
