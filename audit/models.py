@@ -10,6 +10,9 @@ from typing import Any, NoReturn, Self
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
+
+from audit.chain import record_hash
 
 
 class AppendOnlyError(Exception):
@@ -34,7 +37,11 @@ class AuditRecord(models.Model):
     target = models.CharField(max_length=128, help_text='"<entity>:<id>", e.g. son:3')
     reason = models.CharField(max_length=500, blank=True)
     details = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Set before the hash is computed, which covers it (auto_now_add would set it after).
+    created_at = models.DateTimeField(default=timezone.now)
+    seq = models.PositiveBigIntegerField(unique=True, help_text="Position in the chain, from 1.")
+    prev_hash = models.CharField(max_length=64, help_text="The previous record's hash (hex).")
+    hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of this record.")
 
     objects = AuditRecordQuerySet.as_manager()
 
@@ -50,6 +57,19 @@ class AuditRecord(models.Model):
         if self.pk is not None:
             raise AppendOnlyError("Audit records are never changed.")
         super().save(*args, **kwargs)
+
+    def computed_hash(self) -> str:
+        """The hash this record's fields give now (docs/proofs.md, audit/chain.py)."""
+        return record_hash(
+            seq=self.seq,
+            prev=self.prev_hash,
+            actor=self.actor_id,
+            action=self.action,
+            target=self.target,
+            reason=self.reason,
+            details=self.details,
+            created_at=self.created_at,
+        )
 
     def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
         raise AppendOnlyError("Audit records are never deleted.")

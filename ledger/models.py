@@ -74,6 +74,7 @@ class Entry(models.Model):
         WITHDRAWAL_BURN = "withdrawal_burn", "withdrawal settled (escrow burned)"
         WITHDRAWAL_RETURN = "withdrawal_return", "withdrawal failed (escrow returned)"
         CLAWBACK = "clawback", "credited deposit taken back (reorged out or reclaimed)"
+        TRANSFER = "transfer", "transfer between users (signed by the sender's key)"
 
     source = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="debits")
     destination = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="credits")

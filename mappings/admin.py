@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from core.admin_actions import ReadOnlyAdmin
-from mappings.models import AddressClaim, SidechainAddress
+from mappings.models import AddressClaim, HiveOwnershipClaim, SidechainAddress
 
 
 @admin.register(SidechainAddress)
@@ -28,3 +28,13 @@ class AddressClaimAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(HiveOwnershipClaim)
+class HiveOwnershipClaimAdmin(ReadOnlyAdmin):
+    """Claims change only through the user's proof (mappings/hive_ownership.py)."""
+
+    list_display = ["user", "hive_account", "created_at", "expires_at", "verified_at", "method"]
+    list_filter = ["method", ("verified_at", admin.EmptyFieldListFilter)]
+    search_fields = ["=hive_account", "user__username"]
+    exclude = ["challenge"]

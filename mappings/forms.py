@@ -21,6 +21,17 @@ class HiveMappingForm(forms.Form):
     hive_account = forms.CharField(
         label="Hive account",
         max_length=64,
-        help_text="Deposits are transfers from this account to the federation account.",
+        help_text="Deposits are transfers from this account to the federation account. You then "
+        "prove that it is yours: sign a message with its key, or send 0.001 HIVE with a code.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+
+class HiveSignatureForm(forms.Form):
+    signature = forms.CharField(
+        label="Signature",
+        max_length=140,
+        help_text="The challenge above signed with the account's posting or active key "
+        "(Hive Keychain: Sign message), 130 hexadecimal characters.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )

@@ -1,3 +1,4 @@
+from datetime import datetime
 from typing import Self
 
 from django.conf import settings
@@ -135,3 +136,60 @@ class AddressClaim(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.value}"
+
+
+class HiveClaimQuerySet(models.QuerySet["HiveOwnershipClaim"]):
+    def open(self, now: datetime) -> Self:
+        """Not yet verified and not expired: the ones a proof may still complete."""
+        return self.filter(verified_at__isnull=True, expires_at__gt=now)
+
+
+class HiveOwnershipClaim(models.Model):
+    """A user's claim on a Hive account, pending until they prove they control it.
+
+    Proof is either a signature over `challenge` by one of the account's posting or active keys
+    (Hive Keychain's signBuffer format), or a transfer to the federation account from the
+    account whose memo is `memo_code`. A pending claim creates no mapping and blocks nobody:
+    the first user to prove control gets the account (AddressClaim); the others' claims expire.
+    """
+
+    class Method(models.TextChoices):
+        SIGNATURE = "signature", "signed challenge"
+        TRANSFER = "transfer", "transfer with the code in its memo"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="hive_claims"
+    )
+    hive_account = models.CharField(max_length=16)
+    challenge = models.CharField(max_length=96, unique=True)
+    memo_code = models.CharField(max_length=32, unique=True)
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    verified_at = models.DateTimeField(null=True, blank=True)
+    method = models.CharField(max_length=16, choices=Method, blank=True)
+    mapping = models.ForeignKey(
+        SidechainAddress, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    objects = HiveClaimQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")),
+                name="mappings_hiveownershipclaim_expires_after_created",
+            ),
+            models.CheckConstraint(
+                condition=Q(verified_at__isnull=True, method="")
+                | (Q(verified_at__isnull=False) & ~Q(method="")),
+                name="mappings_hiveownershipclaim_verified_has_method",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "verified" if self.verified_at else "pending"
+        return f"{self.user} claims {self.hive_account} ({state})"
+
+    def is_open(self, now: datetime) -> bool:
+        return self.verified_at is None and self.expires_at > now

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from mappings.models import SidechainAddress
+from mappings.models import HiveOwnershipClaim, SidechainAddress
 from sons.models import Sidechain
 
 
@@ -59,3 +59,25 @@ class MappingOutput(serializers.ModelSerializer):
     def get_deposit_witness_script(self, mapping) -> str | None:
         script = mapping.deposit_witness_script
         return bytes(script).hex() if script is not None else None
+
+
+class HiveClaimOutput(serializers.ModelSerializer):
+    class Meta:
+        model = HiveOwnershipClaim
+        fields = [
+            "id",
+            "hive_account",
+            "challenge",
+            "memo_code",
+            "created_at",
+            "expires_at",
+            "verified_at",
+            "method",
+            "mapping",
+        ]
+
+
+class HiveSignatureInput(serializers.Serializer):
+    signature = serializers.CharField(
+        max_length=140, help_text="signBuffer's answer: 130 hex characters."
+    )

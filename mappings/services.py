@@ -4,10 +4,13 @@ Every change is atomic and serialised per user (a row lock on the user); identif
 claimed in AddressClaim so that two users can never hold the same one.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -91,7 +94,7 @@ def parse_hive(account: str) -> str:
 
 
 def mapping_set_bitcoin(
-    *, user, deposit_public_key: str, withdraw_address: str, request_id: str | None = None
+    *, user: User, deposit_public_key: str, withdraw_address: str, request_id: str | None = None
 ) -> tuple[SidechainAddress, bool]:
     """Register or change the user's Bitcoin addresses: (mapping, whether a row was created)."""
     key, address = parse_bitcoin(deposit_public_key, withdraw_address)
@@ -113,15 +116,23 @@ def mapping_set_bitcoin(
 
 
 def mapping_set_hive(
-    *, user, hive_account: str, request_id: str | None = None
+    *, user: User, hive_account: str, request_id: str | None = None
 ) -> tuple[SidechainAddress, bool]:
+    """Activate a Hive mapping. Only for a proven claim: mappings/hive_ownership.py calls it
+    once the user has shown control of the account; users' requests open a claim instead."""
     name = parse_hive(hive_account)
     claims = [(AddressClaim.Kind.HIVE_ACCOUNT, name, "hive_account")]
     return _mapping_set(user, Sidechain.HIVE, {"hive_account": name}, claims, request_id)
 
 
 @transaction.atomic
-def _mapping_set(user, sidechain: str, fields: dict, claims: list, request_id):
+def _mapping_set(
+    user: User,
+    sidechain: str,
+    fields: dict[str, Any],
+    claims: Sequence[tuple[str, str, str]],
+    request_id: str | None,
+) -> tuple[SidechainAddress, bool]:
     get_user_model().objects.select_for_update().get(pk=user.pk)
     if request_id:
         earlier = SidechainAddress.objects.filter(user=user, request_id=request_id).first()
@@ -142,11 +153,11 @@ def _mapping_set(user, sidechain: str, fields: dict, claims: list, request_id):
     return mapping, True
 
 
-def _same(mapping: SidechainAddress, fields: dict) -> bool:
+def _same(mapping: SidechainAddress, fields: dict[str, Any]) -> bool:
     return all(getattr(mapping, name) == value for name, value in fields.items())
 
 
-def _claim(user, kind: str, value: str, field: str) -> None:
+def _claim(user: User, kind: str, value: str, field: str) -> None:
     try:
         with transaction.atomic():
             claim, _ = AddressClaim.objects.get_or_create(

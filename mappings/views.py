@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest
@@ -6,9 +7,9 @@ from django.views.decorators.http import require_POST
 
 from chains.bitcoin import federation
 from core.htmx import HtmxHttpRequest
-from mappings import qr, services
-from mappings.forms import BitcoinMappingForm, HiveMappingForm
-from mappings.models import SidechainAddress
+from mappings import hive_ownership, qr, services
+from mappings.forms import BitcoinMappingForm, HiveMappingForm, HiveSignatureForm
+from mappings.models import HiveOwnershipClaim, SidechainAddress
 from sons.models import Sidechain
 
 
@@ -27,6 +28,9 @@ def _context(user, **forms) -> dict:
         "history": mappings.exclude(expires=None),
         "bitcoin_form": forms.get("bitcoin_form") or BitcoinMappingForm(),
         "hive_form": forms.get("hive_form") or HiveMappingForm(),
+        "hive_claims": hive_ownership.open_claims(user),
+        "signature_form": forms.get("signature_form") or HiveSignatureForm(),
+        "federation_account": settings.HIVE_FEDERATION_ACCOUNT,
     }
 
 
@@ -67,7 +71,30 @@ def set_bitcoin(request: HtmxHttpRequest):
 @require_POST
 def set_hive(request: HtmxHttpRequest):
     form = HiveMappingForm(request.POST)
-    return _set(request, form, services.mapping_set_hive, "hive-card", "hive_form")
+    return _set(request, form, hive_ownership.hive_claim_start, "hive-card", "hive_form")
+
+
+def _get_claim_for_user(request: HttpRequest, pk: int) -> HiveOwnershipClaim:
+    claim = HiveOwnershipClaim.objects.filter(user=request.user, pk=pk).first()
+    if claim is None:
+        raise Http404("You have no Hive account claim with this id.")
+    return claim
+
+
+@login_required
+@require_POST
+def verify_hive(request: HtmxHttpRequest, pk: int):
+    claim = _get_claim_for_user(request, pk)
+    form = HiveSignatureForm(request.POST)
+    service = hive_ownership.hive_claim_verify_signature
+    saved = form.is_valid() and _apply(form, lambda user, **kw: service(claim=claim, **kw), None)
+    if saved and not request.htmx:
+        messages.success(request, f"@{claim.hive_account} is yours: deposits from it are credited.")
+        return redirect("mappings-home")
+    context = _context(request.user, **({} if saved else {"signature_form": form}))
+    if request.htmx:
+        return render(request, "mappings/home.html#hive-card", context)
+    return render(request, "mappings/home.html", context, status=400)
 
 
 @login_required

@@ -1,11 +1,12 @@
 from django.contrib import admin
 
+from audit.admin import AuditedAdminMixin
 from core.admin_actions import ReadOnlyAdmin, ReadOnlyInline
 from proposals.models import Approval, Proposal, ProposalEvent, Witness
 
 
 @admin.register(Witness)
-class WitnessAdmin(admin.ModelAdmin):
+class WitnessAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["user", "weight", "active", "created_at"]
     list_filter = ["active"]
     search_fields = ["user__username"]

@@ -99,6 +99,7 @@ class Proposal(models.Model):
     class Kind(models.TextChoices):
         DEREGISTER_SON = "deregister_son", "deregister a SON"
         REFUND_DEPOSIT = "refund_deposit", "refund a deposit"
+        REFUND_HIVE_DEPOSIT = "refund_hive_deposit", "refund a Hive deposit"
         ROTATE_FEDERATION = "rotate_federation", "rotate the federation"
 
     class Status(models.TextChoices):
@@ -127,6 +128,14 @@ class Proposal(models.Model):
         related_name="proposals",
         help_text="The deposit a refund proposal pays back (one pending proposal per deposit).",
     )
+    hive_deposit = models.ForeignKey(
+        "sidechains.HiveDeposit",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="proposals",
+        help_text="The Hive deposit a refund proposal pays back (one pending proposal each).",
+    )
     status = models.CharField(max_length=16, choices=Status, default=Status.OPEN)
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
@@ -148,6 +157,11 @@ class Proposal(models.Model):
                 fields=["kind", "deposit"],
                 condition=Q(status__in=["open", "approved"]),
                 name="proposals_proposal_one_pending_per_deposit",
+            ),
+            models.UniqueConstraint(
+                fields=["kind", "hive_deposit"],
+                condition=Q(status__in=["open", "approved"]),
+                name="proposals_proposal_one_pending_per_hive_deposit",
             ),
             models.UniqueConstraint(
                 fields=["kind"],

@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.services import audit_record, audit_target
 from chains.bitcoin.federation import script_keys
 from proposals.models import Approval, Proposal, ProposalEvent, Witness
 from sidechains.bitcoin import refunds
@@ -85,8 +86,16 @@ def _refund_deposit(proposal: Proposal, now: datetime) -> str:
 
 
 def _event(proposal: Proposal, kind: str, now, *, witness=None, detail: str = "") -> None:
+    """The proposal's own history row, and its record in the (hash-chained) audit log."""
     ProposalEvent.objects.create(
         proposal=proposal, kind=kind, witness=witness, detail=detail[:300], created_at=now
+    )
+    audit_record(
+        actor=witness.user if witness is not None else None,
+        action=f"proposal.{kind}",
+        target=audit_target(proposal),
+        reason=detail,
+        details={"kind": proposal.kind},
     )
 
 
@@ -94,7 +103,16 @@ def _lock(proposal: Proposal) -> Proposal:
     return Proposal.objects.select_for_update().get(pk=proposal.pk)
 
 
-def proposal_raise(*, kind: str, payload: dict, son=None, deposit=None, detail: str = "", now=None):
+def proposal_raise(
+    *,
+    kind: str,
+    payload: dict,
+    son=None,
+    deposit=None,
+    hive_deposit=None,
+    detail: str = "",
+    now=None,
+):
     """A new open proposal, or None when one for the same kind and SON (or deposit) is still
     pending."""
     now = now or timezone.now()
@@ -107,6 +125,7 @@ def proposal_raise(*, kind: str, payload: dict, son=None, deposit=None, detail: 
                     payload=payload,
                     son=son,
                     deposit=deposit,
+                    hive_deposit=hive_deposit,
                     created_at=now,
                     expires_at=expires_at,
                 )
@@ -378,4 +397,9 @@ def proposals_tick(*, now=None) -> dict[str, int]:
         "raised": len(proposal_raise_deregistrations(now=now)),
         "rotations": int(proposal_raise_rotation(now=now) is not None),
         "executed": proposal_pass_due(now=now),
+        "hive_refunds": len(hive_proposals.proposal_raise_hive_refunds(now=now)),
     }
+
+
+# Registers the Hive refund handler; imported last, as it uses the names above.
+from proposals import hive as hive_proposals  # noqa: E402

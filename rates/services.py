@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_record, audit_target
 from rates.assets import Pair
 from rates.models import ExchangeRate, validate_rate, validate_rate_digits
 
@@ -58,7 +59,7 @@ def rate_set(
     _check_time(valid_from=effective, now=now)
     try:
         with transaction.atomic():  # a savepoint: a collision leaves the outer block usable
-            return ExchangeRate.objects.create(
+            created = ExchangeRate.objects.create(
                 **{**asked, "valid_from": effective}, request_id=request_id
             )
     except IntegrityError:
@@ -71,6 +72,22 @@ def rate_set(
                 field="valid_from",
             ) from None
         raise
+    _audit(created)
+    return created
+
+
+def _audit(rate: ExchangeRate) -> None:
+    audit_record(
+        actor=rate.set_by,
+        action="rate.set",
+        target=audit_target(rate),
+        reason=rate.note,
+        details={
+            "pair": rate.pair,
+            "rate": str(rate.rate),
+            "valid_from": rate.valid_from.isoformat(),
+        },
+    )
 
 
 def _check_request(*, pair: str, rate: Decimal, set_by: AbstractUser | None) -> None:

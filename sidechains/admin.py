@@ -16,6 +16,7 @@ from sidechains.alerts import alerts_resolve
 from sidechains.bitcoin.listener import RescanError, rescan_start
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.reserves import BreakerError, breaker_resume
+from sidechains.hive import admin as hive_admin  # noqa: F401  registers HiveDepositAdmin
 from sidechains.models import (
     Alert,
     ChainCursor,

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from chains.bitcoin.rpc import BitcoinRPCError
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals import errors, requests, signatures, tracker
+from sidechains.hive.api import hive_signing_requests_of, hive_withdrawal_post
 from sidechains.models import SidechainTransaction, Withdrawal
 from sidechains.serializers import (
     SigningAnswerInput,
@@ -32,7 +33,8 @@ from sons.serializers import RejectionOutput
 def signing_requests(request):
     """Transactions awaiting this SON's signatures, in the format of docs/signing-requests.md."""
     pending = SidechainTransaction.objects.awaiting_signatures_of(request.auth)
-    return Response({"results": [signatures.signing_request_for(stx) for stx in pending]})
+    results = [signatures.signing_request_for(stx) for stx in pending]
+    return Response({"results": results + hive_signing_requests_of(request.auth)})
 
 
 @extend_schema(
@@ -119,7 +121,8 @@ def _withdrawals_of(user):
     request=WithdrawalInput,
     responses={201: WithdrawalOutput, 200: WithdrawalOutput},
     description="Request a withdrawal of pBTC to the user's registered Bitcoin withdraw "
-    "address. 201 when created, 200 with the first withdrawal when request_id was used "
+    "address (or, with asset pHIVE or pHBD, to the user's verified Hive account). 201 "
+    "when created, 200 with the first withdrawal when request_id was used "
     "before; 400 (nothing saved) for a bad amount (a decimal string: a JSON number is refused), "
     "too low a balance, an amount below the minimum, or no registered address the portal may "
     "pay (non_field_errors).",
@@ -128,6 +131,8 @@ def _withdrawals_of(user):
 def withdrawal_list(request):
     if request.method == "GET":
         return Response(WithdrawalOutput(_withdrawals_of(request.user), many=True).data)
+    if hasattr(request.data, "get") and request.data.get("asset", "pBTC") != "pBTC":
+        return hive_withdrawal_post(request)  # pHIVE or pHBD (docs/hive.md)
     data = WithdrawalInput(data=request.data)
     data.is_valid(raise_exception=True)
     amount, request_id = data.validated_data["amount"], data.validated_data["request_id"]

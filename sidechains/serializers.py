@@ -90,6 +90,12 @@ class SigningAnswerOutput(serializers.Serializer):
 
 
 class WithdrawalInput(serializers.Serializer):
+    asset = serializers.ChoiceField(
+        choices=[Asset.PBTC, Asset.PHIVE, Asset.PHBD],
+        required=False,
+        help_text="pBTC (the default), or pHIVE / pHBD paid to the user's verified Hive "
+        "account; the amount then has up to 3 places.",
+    )
     amount = AmountField(
         asset=Asset.PBTC,
         help_text='pBTC to withdraw, a decimal string ("0.001") of up to 8 places.',
@@ -128,4 +134,5 @@ class WithdrawalOutput(serializers.ModelSerializer):
         ]
 
     def get_amount(self, withdrawal: Withdrawal) -> str:
-        return amount_format(withdrawal.amount_pegged, Asset.PBTC).split()[0]
+        pegged = {"HIVE": Asset.PHIVE, "HBD": Asset.PHBD}.get(withdrawal.asset, Asset.PBTC)
+        return amount_format(withdrawal.amount_pegged, pegged).split()[0]

@@ -7,6 +7,11 @@ from chains.bitcoin.rpc import BitcoinRPCUnavailable
 from sidechains.bitcoin import deposits, listener, refunds, reserves, sweeps
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals import builder, tracker
+from sidechains.hive import deposits as hive_deposits
+from sidechains.hive import listener as hive_listener
+from sidechains.hive.node import hive_rpc
+from sidechains.hive.withdrawals import tracker as hive_tracker
+from sidechains.hive.withdrawals import transactions as hive_batch
 
 
 @shared_task(name="sidechains.tasks.bitcoin_process_deposits")
@@ -81,5 +86,34 @@ def bitcoin_reserves() -> int:
     rpc = bitcoin_rpc()
     try:
         return reserves.reserves_check(rpc=rpc).margin
+    finally:
+        rpc.close()
+
+
+@shared_task(name="sidechains.tasks.hive_listen")
+def hive_listen() -> int:
+    """Read new irreversible Hive blocks for one interval, then credit what they held."""
+    if not settings.HIVE_NODE_URL:
+        return 0
+    rpc = hive_rpc()
+    deadline = time.monotonic() + settings.HIVE_LISTENER_INTERVAL
+    scanned = 0
+    try:
+        while time.monotonic() < deadline and (n := hive_listener.listener_scan(rpc=rpc)):
+            scanned += n
+    finally:
+        rpc.close()
+    return scanned + hive_deposits.hive_deposits_process()
+
+
+@shared_task(name="sidechains.tasks.hive_withdrawals")
+def hive_withdrawals() -> int:
+    """Batch requested Hive withdrawals, then send, confirm or rebuild live transactions."""
+    if not settings.HIVE_NODE_URL:
+        return 0
+    rpc = hive_rpc()
+    try:
+        batched = hive_batch.hive_withdrawals_batch(rpc=rpc) is not None
+        return batched + hive_tracker.hive_withdrawals_track(rpc=rpc)
     finally:
         rpc.close()

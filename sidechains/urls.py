@@ -1,10 +1,13 @@
 from django.urls import path
 
 from sidechains import api, views
+from sidechains.hive import api as hive_api
+from sidechains.hive import views as hive_views
 
 urlpatterns = [
     path("deposits/", views.deposits, name="sidechains-deposits"),
     path("withdrawals/", views.withdrawals, name="sidechains-withdrawals"),
+    path("withdrawals/hive/", hive_views.hive_withdraw, name="sidechains-hive-withdraw"),
 ]
 
 api_urlpatterns = [
@@ -13,6 +16,11 @@ api_urlpatterns = [
         "son/signing-requests/<int:sidechain_tx_id>",
         api.signing_answer,
         name="api-son-signing-answer",
+    ),
+    path(
+        "son/signing-requests/hive-<int:hive_tx_id>",
+        hive_api.hive_signing_answer,
+        name="api-son-hive-signing-answer",
     ),
     path("withdrawals", api.withdrawal_list, name="api-withdrawals"),
     path("withdrawals/<int:pk>", api.withdrawal_detail, name="api-withdrawal"),

@@ -29,6 +29,8 @@ from sidechains.bitcoin.withdrawals.requests import (
     withdrawal_request,
 )
 from sidechains.forms import WithdrawalForm
+from sidechains.hive.pages import hive_deposits_context
+from sidechains.hive.views import hive_withdrawals_context
 from sidechains.models import (
     ChainCursor,
     Deposit,
@@ -79,6 +81,9 @@ def _deposit_row(deposit: Deposit, cursor: ChainCursor | None) -> DepositRow:
 @login_required
 def deposits(request: HtmxHttpRequest):
     """The user's deposits with their stage; the table polls itself while the page is open."""
+    hive = hive_deposits_context(request.user)
+    if request.htmx and request.GET.get("part") == "hive":
+        return render(request, "sidechains/_hive_deposits.html", hive)
     mine = (
         Deposit.objects.for_user(request.user)
         .for_chain(Sidechain.BITCOIN)
@@ -89,7 +94,7 @@ def deposits(request: HtmxHttpRequest):
     tip = None if cursor is None else cursor.height
     rows = [_deposit_row(deposit, cursor) for deposit in page]
     template = "sidechains/deposits.html#table" if request.htmx else "sidechains/deposits.html"
-    context = {"rows": rows, "page": page, "tip": tip, "now": timezone.now()}
+    context = {"rows": rows, "page": page, "tip": tip, "now": timezone.now(), **hive}
     return render(request, template, context)
 
 
@@ -240,6 +245,7 @@ def _withdrawals_page(request: HttpRequest, form: WithdrawalForm, preview=None, 
         "address": mapping.withdraw_address if mapping else "",
         "minimum": amount_format(settings.BITCOIN_WITHDRAWAL_MINIMUM, Asset.BTC),
         **_withdrawal_list_context(request),
+        **hive_withdrawals_context(request.user),
     }
     return render(request, WITHDRAWALS, context, status=status)
 

@@ -22,6 +22,8 @@ from urllib.parse import urlsplit
 
 from signer import config, keystore
 from signer.client import PortalClient
+from signer.hive_config import HiveSigning
+from signer.hive_journal import HiveJournal
 from signer.journal import Journal, JournalError
 from signer.service import Signer, Signing
 
@@ -153,7 +155,8 @@ def serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         log.warning("no --config: this signer sends heartbeats but signs nothing")
     else:
         loaded = config.load(args.config, keys.bitcoin)
-        signing = Signing(loaded.signer, _open_journal(loaded.journal))
+        hive = _hive_signing(loaded, keys)
+        signing = Signing(loaded.signer, _open_journal(loaded.journal), hive)
         log.info(
             "signing on %s for a federation of %d keys (threshold %d), journal %s",
             loaded.signer.network,
@@ -177,7 +180,16 @@ def serve_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         client.close()
         if signing is not None:
             signing.journal.close()
+            if signing.hive is not None:
+                signing.hive.journal.close()
     return 0
+
+
+def _hive_signing(loaded: config.FileConfig, keys: keystore.Keys) -> HiveSigning | None:
+    if loaded.hive is None or loaded.hive_journal is None:
+        return None
+    log.info("signing Hive for @%s", loaded.hive.federation_account)
+    return HiveSigning(loaded.hive, HiveJournal(loaded.hive_journal), keys.hive)
 
 
 def _open_journal(path: Path) -> Journal:

@@ -10,9 +10,10 @@ A JSON object, written by the operator::
      "daily_cap": 1000000000,
      "journal": "son-1.journal.sqlite"}
 
-Optional: "dust_limit" (default 546), and "accepted_federations": the other federation versions
-the operator accepts, each {"keys": [...], "threshold": m} (m as the rule gives it: n - n//3),
-added with `python -m signer federation add` after checking the version's fingerprint
+Optional: "dust_limit" (default 546); "hive", the Hive section (signer/hive_config.py);
+"accepted_federations": the other federation versions the operator accepts, each
+{"keys": [...], "threshold": m} (m as the rule gives it: n - n//3), added with
+`python -m signer federation add` after checking the version's fingerprint
 (docs/rotation.md). A relative journal path is relative to the configuration
 file's folder. Unknown fields are refused, so that a misspelt limit is not silently ignored.
 
@@ -31,6 +32,8 @@ from typing import Any
 import coincurve
 
 from signer import script
+from signer.hive_config import HiveConfigError, parse_hive
+from signer.hive_policy import HivePolicy
 from signer.policy import DEFAULT_DUST_LIMIT, SignerConfig
 
 REQUIRED = (
@@ -42,7 +45,7 @@ REQUIRED = (
     "daily_cap",
     "journal",
 )
-OPTIONAL = ("dust_limit", "accepted_federations")
+OPTIONAL = ("dust_limit", "hive", "accepted_federations")
 _LIMITS = ("deposit_timelock", "max_feerate", "max_fee", "daily_cap", "dust_limit")
 _MAX_SIZE = 1_000_000
 
@@ -55,6 +58,8 @@ class ConfigError(Exception):
 class FileConfig:
     signer: SignerConfig
     journal: Path
+    hive: HivePolicy | None = None  # the optional "hive" section (signer/hive_config.py)
+    hive_journal: Path | None = None
 
 
 def load(path: str | Path, private_key: coincurve.PrivateKey) -> FileConfig:
@@ -94,13 +99,7 @@ def parse(
         value = document.get(key, DEFAULT_DUST_LIMIT)
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(f"{name}: {key} must be an integer")
-    keys = document["federation_keys"]
-    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
-        raise ConfigError(f"{name}: federation_keys must be a list of hex public keys")
-    try:
-        federation = tuple(bytes.fromhex(key) for key in keys)
-    except ValueError:
-        raise ConfigError(f"{name}: a federation key is not hex") from None
+    federation = _federation_keys(document["federation_keys"], name)
     accepted = accepted_federations(document.get("accepted_federations", []), name)
     journal = document["journal"]
     if not isinstance(journal, str) or not journal:
@@ -119,7 +118,13 @@ def parse(
         )
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
-    return FileConfig(signer=signer, journal=base / journal)
+    if "hive" not in document:
+        return FileConfig(signer=signer, journal=base / journal)
+    try:
+        hive, hive_journal = parse_hive(document["hive"], base=base, name=name)
+    except HiveConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    return FileConfig(signer, base / journal, hive, hive_journal)
 
 
 def fingerprint(keys: list[str]) -> str:
@@ -127,6 +132,15 @@ def fingerprint(keys: list[str]) -> str:
     commas; operators compare the first 16 hex digits, in groups of four."""
     digest = script.version_fingerprint([bytes.fromhex(key) for key in keys])
     return " ".join(digest[i : i + 4] for i in range(0, 16, 4))
+
+
+def _federation_keys(keys: object, name: str) -> tuple[bytes, ...]:
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise ConfigError(f"{name}: federation_keys must be a list of hex public keys")
+    try:
+        return tuple(bytes.fromhex(key) for key in keys)
+    except ValueError:
+        raise ConfigError(f"{name}: a federation key is not hex") from None
 
 
 def accepted_federations(value: object, name: str) -> tuple[tuple[bytes, ...], ...]:

@@ -37,6 +37,8 @@ from signer.client import (
     PortalUnavailable,
     signed_heartbeat,
 )
+from signer.hive_config import HiveSigning
+from signer.hive_policy import sign_hive_request
 from signer.journal import Journal, JournalError
 from signer.keystore import Keys
 from signer.policy import SignerConfig
@@ -76,6 +78,7 @@ class Signing:
 
     config: SignerConfig
     journal: Journal
+    hive: HiveSigning | None = None  # without it, Hive requests are left unanswered
 
 
 @dataclass
@@ -233,6 +236,13 @@ class Signer:
             )
             return
         now = datetime.fromtimestamp(self._wallclock(), UTC)
+        if document.get("chain") == "hive":
+            if signing.hive is None:
+                log.warning("request %s: Hive, but no hive configuration: skipped", request_id)
+                return
+            answer = hive_answer(document, signing.hive, now)
+            self._post(request_id, answer, fingerprint)
+            return
         try:
             answer = sign_request(document, signing.config, signing.journal, now)
         except (JournalError, sqlite3.Error) as exc:
@@ -240,6 +250,9 @@ class Signer:
                 "request %s: the journal failed (%s); retrying on the next poll", request_id, exc
             )
             return
+        self._post(request_id, answer, fingerprint)
+
+    def _post(self, request_id: str, answer: dict[str, Any], fingerprint: str) -> None:
         try:
             result = self._client.answer(request_id, answer)
         except PortalError as exc:
@@ -259,6 +272,18 @@ class Signer:
             result.get("accepted"),
             result.get("complete"),
         )
+
+
+def hive_answer(document: dict[str, Any], hive: HiveSigning, now: datetime) -> dict[str, Any]:
+    """The answer to a Hive request: the signature, or the refusal's reasons."""
+    verdict = sign_hive_request(
+        document, policy=hive.policy, key=hive.key, journal=hive.journal, now=now
+    )
+    if verdict.signature is None:
+        log.warning("refused request %s: %s", verdict.request_id, ", ".join(verdict.reasons))
+        return {"request_id": verdict.request_id, "refused": True, "reasons": list(verdict.reasons)}
+    log.info("signed Hive request %s", verdict.request_id)
+    return {"request_id": verdict.request_id, "signatures": [{"signature": verdict.signature}]}
 
 
 def _fingerprint(document: dict[str, Any]) -> str:

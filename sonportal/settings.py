@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "proposals",
     "rates",
     "mappings",
+    "solvency",
 ]
 
 MIDDLEWARE = [
@@ -206,7 +207,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     # Choice sets used by several serializers get one stable name.
-    "ENUM_NAME_OVERRIDES": {"SONStatusEnum": "sons.models.SON.Status"},
+    "ENUM_NAME_OVERRIDES": {
+        "SONStatusEnum": "sons.models.SON.Status",
+        "PeggedAssetEnum": ["pBTC", "pHIVE", "pHBD"],
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "sonportal.schema.add_error_answers",
@@ -274,6 +278,19 @@ BITCOIN_WITHDRAWAL_REBROADCAST_AFTER = env_int(
 )
 BITCOIN_WITHDRAWAL_BUMP_AFTER = env_int("BITCOIN_WITHDRAWAL_BUMP_AFTER", 3600, minimum=1)
 HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
+# The Hive account the SONs control together: deposits are transfers to it.
+HIVE_FEDERATION_ACCOUNT = env_str("HIVE_FEDERATION_ACCOUNT", "son-federation")
+# The first block the Hive listener reads; -1: the last irreversible block when it first runs.
+HIVE_START_BLOCK = env_int("HIVE_START_BLOCK", -1, minimum=-1)
+HIVE_LISTENER_INTERVAL = env_int("HIVE_LISTENER_INTERVAL", 3, minimum=1)
+# Hive withdrawals (docs/hive.md): the smallest in 0.001 units; a transaction's expiration after
+# its reference block (at most 3600 s); the largest batch; rebuilds before a withdrawal fails.
+HIVE_WITHDRAWAL_MINIMUM = env_int("HIVE_WITHDRAWAL_MINIMUM", 1000, minimum=1)
+HIVE_TX_EXPIRATION = env_int("HIVE_TX_EXPIRATION", 600, minimum=30)
+HIVE_WITHDRAWAL_BATCH_SIZE = env_int("HIVE_WITHDRAWAL_BATCH_SIZE", 50, minimum=1)
+HIVE_TX_MAX_REBUILDS = env_int("HIVE_TX_MAX_REBUILDS", 5, minimum=0)
+# Seconds a pending claim on a Hive account waits for its proof of control (docs/mappings.md).
+HIVE_CLAIM_LIFETIME = env_int("HIVE_CLAIM_LIFETIME", 24 * 3600, minimum=60)
 
 # SON liveness and governance, in seconds.
 SON_HEARTBEAT_FREQUENCY = env_int("SON_HEARTBEAT_FREQUENCY", 180, minimum=1)
@@ -287,6 +304,11 @@ FEDERATION_MIN_SIZE = env_int("FEDERATION_MIN_SIZE", 3, minimum=1)
 SON_TOKEN_LIFETIME = env_int("SON_TOKEN_LIFETIME", 90 * 24 * 3600, minimum=60)
 # How often beat runs the liveness check (marks silent SONs down).
 SON_LIVENESS_CHECK_EVERY = env_int("SON_LIVENESS_CHECK_EVERY", 30, minimum=1)
+
+# Seconds between liabilities epochs (the Merkle sum tree of balances, docs/proofs.md).
+SOLVENCY_EPOCH_INTERVAL = env_int("SOLVENCY_EPOCH_INTERVAL", 24 * 3600, minimum=60)
+# Seconds a signed transfer's message stays valid after the portal prepared it.
+TRANSFER_MESSAGE_LIFETIME = env_int("TRANSFER_MESSAGE_LIFETIME", 15 * 60, minimum=60)
 
 # How long /healthz waits for a worker to answer its round trip through the broker.
 HEALTH_BROKER_TIMEOUT = env_int("HEALTH_BROKER_TIMEOUT", 5, minimum=1)

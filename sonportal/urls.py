@@ -6,6 +6,8 @@ from drf_spectacular.views import SpectacularAPIView
 from mappings.urls import api_urlpatterns as mappings_api
 from rates.urls import api_urlpatterns as rates_api
 from sidechains.urls import api_urlpatterns as sidechains_api
+from solvency.urls import api_urlpatterns as solvency_api
+from solvency.urls import transfer_urlpatterns
 from sonportal import views
 from sons.urls import api_urlpatterns as sons_api
 
@@ -22,7 +24,9 @@ urlpatterns = [
     path("", include("sidechains.urls")),
     path("rates/", include("rates.urls")),
     path("addresses/", include("mappings.urls")),
-    path("api/v1/", include(sons_api + sidechains_api + rates_api + mappings_api)),
+    path("epochs/", include("solvency.urls")),
+    path("transfers/", include(transfer_urlpatterns)),
+    path("api/v1/", include(sons_api + sidechains_api + rates_api + mappings_api + solvency_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
 ]
 

@@ -10,6 +10,7 @@ from core.htmx import HtmxHttpRequest
 from ledger.services import balances_of
 from mappings.models import SidechainAddress
 from rates.assets import amount_format
+from solvency.models import Epoch
 from sonportal import health
 from sonportal.roles import home_url
 from sons.models import SON, Sidechain
@@ -32,6 +33,7 @@ def account_home(request: HttpRequest):
         "balances": [
             amount_format(amount, asset) for asset, amount in balances_of(request.user).items()
         ],
+        "epoch": Epoch.objects.defer("secret", "chunk_tops").first(),
     }
     return render(request, "sonportal/account_home.html", context)
 

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 
+from audit.admin import AuditedAdminMixin
 from core.admin_actions import ReadOnlyAdmin, reason_or_page
 from sons import services
 from sons.models import SON, SONPublicKey, SONStatistics, SONStatusChange
@@ -28,7 +29,7 @@ class SONStatusChangeInline(admin.TabularInline):
 
 
 @admin.register(SON)
-class SONAdmin(admin.ModelAdmin):
+class SONAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "owner", "status", "last_heartbeat_at", "total_downtime"]
     list_filter = ["status"]
     search_fields = ["name", "owner__username", "public_keys__public_key"]

@@ -266,6 +266,7 @@ def son_request_maintenance(*, son: SON, by, now=None) -> SON:
             "Maintenance can be requested only for an active SON;"
             f" {son} is {son.get_status_display()}."
         )
+    audit_record(actor=by, action="son.maintenance_requested", target=audit_target(son))
     son.refresh_from_db()
     return son
 
@@ -285,6 +286,7 @@ def son_cancel_maintenance(*, son: SON, by, now=None) -> SON:
         raise SONError(
             f"{son} has no pending maintenance request (it is {son.get_status_display()})."
         )
+    audit_record(actor=by, action="son.maintenance_cancelled", target=audit_target(son))
     son.refresh_from_db()
     return son
 

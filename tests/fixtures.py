@@ -37,6 +37,11 @@ def administrators_group() -> Group:
         migration.administrators_create(django_apps, None)
         later = importlib.import_module("sonportal.migrations.0002_administrators_circuit_breaker")
         later.administrators_grant(django_apps, None)
+        solvency = importlib.import_module(
+            "solvency.migrations.0001_liabilities_epochs_and_transfers"
+        )
+        solvency.administrators_grant(django_apps, None)
+        importlib.import_module("sonportal.migrations.0003_hive_review").grant(django_apps, None)
         group = Group.objects.get(name=ADMINISTRATORS_GROUP)
     return group
 

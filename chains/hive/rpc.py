@@ -117,6 +117,28 @@ class HiveRPC:
         block: dict[str, Any] | None = answer.get("block")
         return block
 
+    def get_block_range(self, start: int, count: int) -> list[dict[str, Any]]:
+        """Up to count (at most 1000) consecutive blocks from start, in the form of get_block;
+        fewer when the chain ends sooner (hived answers only the blocks it has)."""
+        answer = self.call(
+            "block_api.get_block_range", {"starting_block_num": start, "count": count}
+        )
+        return list(answer.get("blocks", []))
+
+    def get_transaction(self, trx_id: str) -> dict[str, Any] | None:
+        """The transaction with its block_num, from irreversible blocks only; None if unknown."""
+        try:
+            return dict(
+                self.call(
+                    "account_history_api.get_transaction",
+                    {"id": trx_id, "include_reversible": False},
+                )
+            )
+        except HiveRPCError as e:
+            if "Unknown Transaction" in e.message or "unknown" in e.message.lower():
+                return None
+            raise
+
     def broadcast_transaction(self, trx: dict[str, Any]) -> None:
         """Hand a signed transaction to the node. A HiveRPCError is a rejection; hived answers
         "Duplicate transaction check failed" for one it already has, which is not a failure."""

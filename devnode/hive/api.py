@@ -196,6 +196,29 @@ def _block_api_get_block(chain: Chain, params: Any) -> dict[str, Any]:
     return {} if block is None else {"block": block_to_json(block, legacy=False)}
 
 
+# hived's block_api refuses a range of more than 1000 blocks.
+MAX_BLOCK_RANGE = 1000
+
+
+@api_method("block_api.get_block_range")
+def _block_api_get_block_range(chain: Chain, params: Any) -> dict[str, Any]:
+    named = _named(params, "starting_block_num", "count")
+    start = _integer(named["starting_block_num"], "starting_block_num")
+    count = _integer(named["count"], "count")
+    if not 0 < count <= MAX_BLOCK_RANGE:
+        raise errors.assertion(
+            f"count <= {MAX_BLOCK_RANGE}",
+            f"You can only ask for {MAX_BLOCK_RANGE} blocks at a time",
+        )
+    blocks = []
+    for num in range(max(start, 1), start + count):
+        block = chain.get_block(num)
+        if block is None:
+            break
+        blocks.append(block_to_json(block, legacy=False))
+    return {"blocks": blocks}
+
+
 def block_to_json(block: Block, *, legacy: bool) -> dict[str, Any]:
     transactions = [transaction_to_json(tx, legacy=legacy) for tx in block.transactions]
     if legacy:  # condenser_api repeats each transaction's id and position in the block

@@ -1,4 +1,11 @@
 from sidechains.models.deposits import Alert, ChainCursor, Deposit, DepositEvent, Refund, RescanJob
+from sidechains.models.hive import (
+    HiveDeposit,
+    HiveDepositEvent,
+    HivePayout,
+    HiveSignature,
+    HiveTransaction,
+)
 from sidechains.models.reserves import CircuitBreaker, ReservesCheck
 from sidechains.models.transactions import (
     Coin,
@@ -20,6 +27,11 @@ __all__ = [
     "CoinEvent",
     "Deposit",
     "DepositEvent",
+    "HiveDeposit",
+    "HiveDepositEvent",
+    "HivePayout",
+    "HiveSignature",
+    "HiveTransaction",
     "Refund",
     "ReservesCheck",
     "RescanJob",

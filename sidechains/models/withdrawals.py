@@ -40,7 +40,10 @@ class Withdrawal(models.Model):
     rate = models.DecimalField(max_digits=12, decimal_places=8)
     amount = models.BigIntegerField(help_text="Satoshi before the fee.")
     fee_share = models.BigIntegerField(default=0, help_text="Satoshi; set when batched.")
-    address = models.CharField(max_length=90)
+    address = models.CharField(max_length=90, help_text="Bitcoin address, or Hive account.")
+    asset = models.CharField(
+        max_length=8, blank=True, help_text="What a Hive withdrawal pays: HIVE or HBD."
+    )
     status = models.CharField(max_length=16, choices=Status, default=Status.REQUESTED)
     request_id = models.CharField(max_length=64)
     sidechain_tx = models.ForeignKey(

@@ -4,7 +4,7 @@ import threading
 import pytest
 from django.db import connection
 
-from mappings import services
+from mappings import hive_ownership, services
 from mappings.models import AddressClaim, SidechainAddress
 from sons.federation import (
     federation_son_keys,
@@ -229,7 +229,7 @@ def test_it_registers_an_existing_hive_account(hive, user_carol):
 )
 def test_it_refuses_a_bad_or_unknown_hive_account(hive, user_carol, name, message):
     with pytest.raises(services.MappingError) as e:
-        services.mapping_set_hive(user=user_carol, hive_account=name)
+        hive_ownership.hive_claim_start(user=user_carol, hive_account=name)
     assert e.value.field == "hive_account"
     assert message in e.value.message
     assert SidechainAddress.objects.count() == 0
@@ -240,7 +240,7 @@ def test_it_saves_nothing_while_the_hive_node_is_down(user_carol, settings):
 
     settings.HIVE_NODE_URL = f"http://127.0.0.1:{free_port()}/"
     with pytest.raises(services.MappingError, match="The Hive node could not be asked"):
-        services.mapping_set_hive(user=user_carol, hive_account="carol")
+        hive_ownership.hive_claim_start(user=user_carol, hive_account="carol")
     assert SidechainAddress.objects.count() == 0
 
 
@@ -248,4 +248,4 @@ def test_it_refuses_a_hive_account_that_belongs_to_another_user(hive, user_carol
     name = hive_account(hive, "carol-two")
     services.mapping_set_hive(user=user_carol, hive_account=name)
     with pytest.raises(services.MappingError, match="belongs to another account"):
-        services.mapping_set_hive(user=fixtures.make_user("user_erin"), hive_account=name)
+        hive_ownership.hive_claim_start(user=fixtures.make_user("user_erin"), hive_account=name)

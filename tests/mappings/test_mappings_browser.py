@@ -1,8 +1,9 @@
 """A user registers both mappings in Chromium and sees the deposit address and its QR code."""
 
 import pytest
+from beemgraphenebase.ecdsasig import sign_message
 
-from devnode.hive.keys import public_key_of
+from devnode.hive.keys import private_key_to_wif, public_key_of
 from mappings.models import SidechainAddress
 from tests import fixtures
 from tests.mappings import helpers
@@ -14,7 +15,8 @@ def test_it_registers_both_mappings_and_shows_the_deposit_address(
     page, live_server, hive_devnode, settings
 ):
     settings.HIVE_NODE_URL = hive_devnode.url
-    hive_devnode.create_account("carol-hive", key=public_key_of(helpers.new_key()))
+    hive_key = helpers.new_key()
+    hive_devnode.create_account("carol-hive", key=public_key_of(hive_key))
     for i in (1, 2, 3):
         fixtures.make_son(f"son-{i}")
     fixtures.make_user("user_carol")
@@ -44,6 +46,13 @@ def test_it_registers_both_mappings_and_shows_the_deposit_address(
     assert "no Hive account" in page.get_by_test_id("error-hive_account").inner_text()
     page.fill("#id_hive_account", "carol-hive")
     page.click("text=Register Hive account")
+    # Nothing is mapped before the proof: the user signs the challenge (Keychain's signBuffer).
+    challenge = page.get_by_test_id("hive-challenge")
+    challenge.wait_for()
+    assert page.get_by_test_id("hive-account").count() == 0
+    signed = sign_message(challenge.inner_text(), private_key_to_wif(hive_key)).hex()
+    page.fill("#id_signature", signed)
+    page.click("text=Verify the signature")
     page.get_by_test_id("hive-account").wait_for()
     assert page.get_by_test_id("hive-account").inner_text() == "carol-hive"
 

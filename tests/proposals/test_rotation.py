@@ -96,6 +96,7 @@ def test_an_expired_rotation_proposal_is_raised_again(version_1, settings):
         "raised": 0,
         "rotations": 1,
         "executed": 0,
+        "hive_refunds": 0,
     }
     second = Proposal.objects.rotations().pending().get()
     assert second.pk != first.pk

@@ -54,6 +54,7 @@ def test_it_raises_exactly_one_deregistration_proposal_after_12_h_of_silence():
         "raised": 0,
         "rotations": 0,
         "executed": 0,
+        "hive_refunds": 0,
     }
     assert services.proposals_tick(now=at(12 * 3600 + 1))["raised"] == 1
     for later in (12 * 3600 + 60, 20 * 3600, 48 * 3600):
@@ -122,12 +123,14 @@ def test_an_open_proposal_expires_after_three_witness_cycles_and_is_raised_again
         "raised": 0,
         "rotations": 0,
         "executed": 0,
+        "hive_refunds": 0,
     }
     assert services.proposals_tick(now=at(16 * 3600)) == {
         "expired": 1,
         "raised": 1,
         "rotations": 0,
         "executed": 0,
+        "hive_refunds": 0,
     }
     first.refresh_from_db()
     assert first.status == Proposal.Status.EXPIRED
@@ -139,6 +142,7 @@ def test_an_open_proposal_expires_after_three_witness_cycles_and_is_raised_again
         "raised": 0,
         "rotations": 0,
         "executed": 0,
+        "hive_refunds": 0,
     }
 
 
@@ -152,6 +156,7 @@ def test_it_does_not_raise_again_once_the_son_is_back(settings):
         "raised": 0,
         "rotations": 0,
         "executed": 0,
+        "hive_refunds": 0,
     }
 
 
@@ -446,5 +451,11 @@ def test_two_witnesses_approving_at_once_execute_once():
 def test_the_tick_runs_on_a_real_worker(celery_worker):
     son = make_down_son("son-1", silent_since=timezone.now() - 13 * HOUR)
     result = proposals_tick.delay().get(timeout=20)
-    assert result == {"expired": 0, "raised": 1, "rotations": 0, "executed": 0}
+    assert result == {
+        "expired": 0,
+        "raised": 1,
+        "rotations": 0,
+        "executed": 0,
+        "hive_refunds": 0,
+    }
     assert Proposal.objects.get().son == son

@@ -4,10 +4,12 @@ import threading
 import time
 
 import pytest
+from bitcoin.core import CTransaction, b2lx
 from django.db import connection, transaction
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from chains.bitcoin.addresses import validate_address
 from sidechains.bitcoin.withdrawals import errors, signatures
 from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
@@ -15,7 +17,7 @@ from sidechains.models import Coin, SidechainTransaction, SignerRefusal, TxSigna
 from signer.bitcoin import parse_tx, sign, signature_hash
 from sons.models import SON
 from tests import fixtures
-from tests.sidechains.deposit_helpers import made_up_tx, make_bitcoin_mapping, set_btc_rate
+from tests.sidechains.deposit_helpers import MINER, make_bitcoin_mapping, set_btc_rate
 from tests.sidechains.withdrawal_helpers import credit, make_signers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
@@ -27,12 +29,17 @@ def federation(db):
 
 
 @pytest.fixture
-def batch(federation, user_carol, bitcoin, settings):
-    """A batched withdrawal spending one (made-up) deposit coin of carol's script."""
+def batch(federation, user_carol, chain, settings):
+    """A batched withdrawal spending one deposit coin of carol's script (output 1 of a
+    transaction mined on the module's node: coin selection asks the node)."""
     settings.BITCOIN_RPC_URL = "http://127.0.0.1:9/"  # never sends: these tests are about intake
     set_btc_rate("1")
     mapping = make_bitcoin_mapping(user_carol)
-    txid, prev_tx = made_up_tx(bytes(mapping.deposit_script_pubkey), 3_000_000, vout=1)
+    miner = validate_address(MINER, "regtest").script_pubkey
+    tx = chain.send([(miner, 10_000), (bytes(mapping.deposit_script_pubkey), 3_000_000)])
+    chain.mine(1)
+    txid = b2lx(tx.GetTxid())
+    prev_tx = CTransaction(tx.vin, tx.vout, tx.nLockTime, tx.nVersion).serialize()
     Coin.objects.create(
         txid=txid,
         vout=1,
@@ -43,7 +50,7 @@ def batch(federation, user_carol, bitcoin, settings):
     )
     credit(user_carol, 1_000_000)
     withdrawal_request(user=user_carol, amount_pegged=400_000, request_id="w1")
-    return withdrawals_batch(rpc=bitcoin), mapping
+    return withdrawals_batch(rpc=chain.rpc), mapping
 
 
 @pytest.fixture

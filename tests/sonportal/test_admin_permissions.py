@@ -12,12 +12,13 @@ from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from audit.models import AuditRecord
 from sidechains.bitcoin.listener import rescan_start
 from sidechains.bitcoin.withdrawals.requests import withdrawal_hold, withdrawal_request
-from sidechains.models import Alert, ChainCursor, CircuitBreaker, RescanJob, Withdrawal
+from sidechains.models import Alert, ChainCursor, CircuitBreaker, HiveDeposit, RescanJob, Withdrawal
 from sons.models import SON
 from tests import fixtures
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
@@ -34,6 +35,8 @@ ACTIONS = {
     ("sidechains", "alert", "mark_resolved"): "sidechains.change_alert",
     ("sidechains", "chaincursor", "rescan"): "sidechains.add_rescanjob",
     ("sidechains", "circuitbreaker", "resume"): "sidechains.resume_circuitbreaker",
+    ("sidechains", "hivedeposit", "credit_to_user"): "sidechains.review_hivedeposit",
+    ("sidechains", "hivedeposit", "refund_to_sender"): "sidechains.review_hivedeposit",
     ("django_celery_beat", "periodictask", "enable_tasks"): BEAT_CHANGE,
     ("django_celery_beat", "periodictask", "disable_tasks"): BEAT_CHANGE,
     ("django_celery_beat", "periodictask", "toggle_tasks"): BEAT_CHANGE,
@@ -43,6 +46,7 @@ ACTIONS = {
 ADMIN_URLS = {
     "sidechains_chaincursor_rescan": ("sidechains.add_rescanjob", "cursor"),
     "sidechains_rescanjob_progress": ("sidechains.view_rescanjob", "job"),
+    "sidechains_hivedeposit_credit": ("sidechains.review_hivedeposit", "hive_deposit"),
     "auth_user_password_change": ("auth.change_user", "user"),
 }
 STANDARD_URLS = ("changelist", "add", "history", "delete", "change")
@@ -60,6 +64,7 @@ class World:
     task: PeriodicTask
     user: object
     breaker: CircuitBreaker
+    hive_deposit: HiveDeposit
 
     def target(self, model_name: str):
         return {
@@ -69,6 +74,7 @@ class World:
             "chaincursor": self.cursor,
             "periodictask": self.task,
             "circuitbreaker": self.breaker,
+            "hivedeposit": self.hive_deposit,
         }[model_name]
 
     def state(self) -> dict:
@@ -81,6 +87,7 @@ class World:
             "task": PeriodicTask.objects.filter(pk=self.task.pk).values().get(),
             "audit": AuditRecord.objects.count(),
             "breaker": CircuitBreaker.objects.get(pk=self.breaker.pk).tripped,
+            "hive_deposit": HiveDeposit.objects.get(pk=self.hive_deposit.pk).status,
         }
 
 
@@ -105,6 +112,19 @@ def world(user_carol, settings) -> World:
         task=PeriodicTask.objects.create(name="t", task="sonportal.tasks.ping", interval=every),
         user=user_carol,
         breaker=CircuitBreaker.objects.create(chain="bitcoin", tripped=True, reason="short"),
+        hive_deposit=HiveDeposit.objects.create(
+            trx_id="ab" * 20,
+            op_index=0,
+            block_num=5,
+            block_time=timezone.now(),
+            sender="someone",
+            asset="HIVE",
+            amount=1000,
+            memo="#encrypted",
+            hold=HiveDeposit.Hold.ENCRYPTED_MEMO,
+            status=HiveDeposit.Status.HELD,
+            detected_at=timezone.now(),
+        ),
     )
 
 
@@ -277,6 +297,7 @@ def test_the_administrators_group_holds_exactly_what_administrators_need():
         "rates.add_exchangerate",
         "sons.issue_son_token",
         "sidechains.resolve_withdrawal",
+        "sidechains.review_hivedeposit",
         "sidechains.add_rescanjob",
         "sidechains.change_alert",
         "sidechains.resume_circuitbreaker",
@@ -286,6 +307,7 @@ def test_the_administrators_group_holds_exactly_what_administrators_need():
         "sons.change_sonpublickey",
         "proposals.add_witness",
         "proposals.change_witness",
+        "solvency.create_epoch",
     }
     # They see everything the admin shows (inlines included), users and groups read-only.
     shown = {ma.model for ma in _model_admins()}

@@ -34,20 +34,31 @@ URLS = {
     "rates-list": PUBLIC,
     "api-rates-history": PUBLIC,
     "api-schema": PUBLIC,
+    "solvency-epochs": PUBLIC,
+    "solvency-epoch": PUBLIC,
+    "api-epochs": PUBLIC,
+    "solvency-proof": OWN,
+    "api-epoch-proof": OWN,
+    "solvency-transfer": OWN,
+    "solvency-transfer-sign": OWN,
     "home": OWN,
     "account-home": OWN,
     "sons-operator-home": OWN,
     "sidechains-deposits": OWN,
     "sidechains-withdrawals": OWN,
+    "sidechains-hive-withdraw": OWN,
     "mappings-home": OWN,
     "mappings-set-bitcoin": OWN,
     "mappings-set-hive": OWN,
+    "mappings-verify-hive": OWN,
     "mappings-expire": OWN,
     "mappings-bitcoin-deposit": OWN,
     "api-withdrawals": OWN,
     "api-withdrawal": OWN,
     "api-mappings": OWN,
     "api-mapping": OWN,
+    "api-hive-claims": OWN,
+    "api-hive-claim-verify": OWN,
     "sons-maintenance": OPERATOR,
     "sons-token": OPERATOR,
     "proposals-approve": WITNESS,
@@ -56,6 +67,7 @@ URLS = {
     "api-son-heartbeat": SON_TOKEN,
     "api-son-signing-requests": SON_TOKEN,
     "api-son-signing-answer": SON_TOKEN,
+    "api-son-hive-signing-answer": SON_TOKEN,
     "admin-status": "sidechains.view_alert",
     "proposals-home": "proposals.view_proposal",
     "proposals-detail": "proposals.view_proposal",
@@ -63,6 +75,7 @@ URLS = {
     "rates-create": "rates.add_exchangerate",
     "rates-preview": "rates.add_exchangerate",
     "api-rates": "rates.add_exchangerate",
+    "solvency-epoch-create": "solvency.create_epoch",
 }
 # How each permission-guarded URL is called: (method, data), and what refuses it.
 CALLS = {
@@ -73,6 +86,7 @@ CALLS = {
     "rates-create": ("post", {"pair": "BTC/pBTC", "rate": "0.5"}),
     "rates-preview": ("get", {"pair": "BTC/pBTC", "rate": "0.5", "amount": "1"}),
     "api-rates": ("post", {"pair": "BTC/pBTC", "rate": "0.5", "request_id": "walk-1"}),
+    "solvency-epoch-create": ("post", {"reason": "the walk"}),
 }
 REFUSED = {"sons-detail": 404}  # a SON page that is not yours does not exist for you
 
@@ -191,7 +205,16 @@ PERSONAS = [
     "administrator",
 ]
 # URLs whose object belongs to "user" (carol): anyone else gets a 404, as if it did not exist.
-OWN_OBJECT = {"mappings-expire", "api-withdrawal", "api-mapping"}
+OWN_OBJECT = {
+    "mappings-expire",
+    "api-withdrawal",
+    "api-mapping",
+    "mappings-verify-hive",
+    "api-hive-claim-verify",
+    "solvency-proof",  # only an account in the epoch's tree has a proof: carol's here
+    "api-epoch-proof",
+    "solvency-transfer-sign",
+}
 # Besides the permission: witnesses read proposals, an operator reads their own SON's page.
 ALSO = {
     "proposals-home": {"witness"},
@@ -204,14 +227,30 @@ ALSO = {
 def cast(db):
     from decimal import Decimal as D
 
+    from mappings.models import HiveOwnershipClaim
     from sidechains.models import Withdrawal
+    from solvency.epochs import epoch_create
+    from solvency.transfers import transfer_prepare
     from tests.sidechains.deposit_helpers import make_bitcoin_mapping
+    from tests.sidechains.withdrawal_helpers import credit
 
     son, _ = fixtures.make_son("son-1")
     other_son, _ = fixtures.make_son("son-2")
     fixtures.make_son("son-3")
     carol = fixtures.make_user("user_carol")
+    dave = fixtures.make_user("user_dave")
     mapping = make_bitcoin_mapping(carol)
+    credit(carol, 100_000)
+    epoch = epoch_create()
+    transfer = transfer_prepare(sender=carol, receiver="user_dave", asset="pBTC", amount="0.0001")
+    claim = HiveOwnershipClaim.objects.create(
+        user=carol,
+        hive_account="carol",
+        challenge="sonportal: user_carol controls @carol (walk)",
+        memo_code="verify:0123456789abcdef",
+        created_at=timezone.now(),
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
     withdrawal = Withdrawal.objects.create(
         user=carol, amount_pegged=50_000, rate=D(1), amount=50_000, address="x", request_id="r"
     )
@@ -225,7 +264,7 @@ def cast(db):
     people = {
         "anonymous": None,
         "user": carol,
-        "other_user": fixtures.make_user("user_dave"),
+        "other_user": dave,
         "witness": fixtures.make_witness("witness_alice").user,
         "operator": son.owner,
         "other_operator": other_son.owner,
@@ -243,6 +282,13 @@ def cast(db):
         "api-withdrawal": [withdrawal.pk],
         "api-mapping": [mapping.pk],
         "api-son-signing-answer": [1],
+        "api-son-hive-signing-answer": [1],
+        "solvency-epoch": [epoch.number],
+        "solvency-proof": [epoch.number],
+        "api-epoch-proof": [epoch.number],
+        "solvency-transfer-sign": [transfer.pk],
+        "mappings-verify-hive": [claim.pk],
+        "api-hive-claim-verify": [claim.pk],
     }
     return people, args
 

@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("proposals", "0001_initial")]
+    dependencies = [("proposals", "0002_hive_refund")]
 
     operations = [
         migrations.AlterField(
@@ -12,6 +12,7 @@ class Migration(migrations.Migration):
                 choices=[
                     ("deregister_son", "deregister a SON"),
                     ("refund_deposit", "refund a deposit"),
+                    ("refund_hive_deposit", "refund a Hive deposit"),
                     ("rotate_federation", "rotate the federation"),
                 ],
                 max_length=32,

@@ -1,0 +1,1 @@
+"""python -m bench.hive: the Hive deposit listener against the Hive dev node (bench/README.md)."""

@@ -1,0 +1,1 @@
+"""The Hive pipeline: the deposit listener and crediting (docs/hive.md)."""
