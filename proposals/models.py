@@ -89,6 +89,9 @@ class ProposalQuerySet(models.QuerySet["Proposal"]):
     def refunds(self) -> Self:
         return self.filter(kind=Proposal.Kind.REFUND_DEPOSIT)
 
+    def rotations(self) -> Self:
+        return self.filter(kind=Proposal.Kind.ROTATE_FEDERATION)
+
 
 class Proposal(models.Model):
     """A change that needs the witnesses: raised by the portal, executed once it passes."""
@@ -97,6 +100,7 @@ class Proposal(models.Model):
         DEREGISTER_SON = "deregister_son", "deregister a SON"
         REFUND_DEPOSIT = "refund_deposit", "refund a deposit"
         REFUND_HIVE_DEPOSIT = "refund_hive_deposit", "refund a Hive deposit"
+        ROTATE_FEDERATION = "rotate_federation", "rotate the federation"
 
     class Status(models.TextChoices):
         OPEN = "open"
@@ -158,6 +162,11 @@ class Proposal(models.Model):
                 fields=["kind", "hive_deposit"],
                 condition=Q(status__in=["open", "approved"]),
                 name="proposals_proposal_one_pending_per_hive_deposit",
+            ),
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=Q(kind="rotate_federation", status__in=["open", "approved"]),
+                name="proposals_proposal_one_pending_rotation",
             ),
             models.CheckConstraint(
                 condition=Q(expires_at__gt=models.F("created_at")),

@@ -15,11 +15,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from audit.services import audit_record, audit_target
+from chains.bitcoin.federation import script_keys
 from proposals.models import Approval, Proposal, ProposalEvent, Witness
 from sidechains.bitcoin import refunds
-from sidechains.models import Deposit
+from sidechains.models import Coin, Deposit
 from sons import services as son_services
-from sons.models import SON
+from sons.federation import federation_current, federation_son_keys, federation_version_record
+from sons.models import SON, FederationVersion, Sidechain, SONPublicKey
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,22 @@ def _deregister_son(proposal: Proposal, now: datetime) -> str:
     ):
         return f"SON {son} was already deregistered"
     return f"SON {son} deregistered"
+
+
+@handler(Proposal.Kind.ROTATE_FEDERATION)
+def _rotate_federation(proposal: Proposal, now: datetime) -> str:
+    """Witnesses approved the new key set: its version is accepted. Nothing moves yet: the move
+    (test spend, sweeps, activation) needs the signers' consent and is not built
+    (docs/rotation.md)."""
+    fingerprint = proposal.payload["to"]["fingerprint"]
+    n = FederationVersion.objects.filter(
+        sidechain=proposal.payload["sidechain"],
+        fingerprint=fingerprint,
+        status=FederationVersion.Status.PROPOSED,
+    ).update(status=FederationVersion.Status.ACCEPTED)
+    if n != 1:
+        raise ProposalError(f"federation version {fingerprint[:16]} is no longer proposed")
+    return f"federation version {fingerprint[:16]} accepted by the witnesses"
 
 
 @handler(Proposal.Kind.REFUND_DEPOSIT)
@@ -318,12 +336,66 @@ def proposal_pass_due(*, now=None) -> int:
     return executed
 
 
+def proposal_raise_rotation(*, now=None) -> Proposal | None:
+    """A rotation proposal when the SONs in the federation are no longer the active version's
+    key set and are at least FEDERATION_MIN_SIZE (below it the status panel asks for a
+    replacement instead); None when there is nothing to propose or one is pending."""
+    sidechain = Sidechain.BITCOIN
+    current = federation_current(sidechain)
+    keys = federation_son_keys(sidechain)
+    if current is None or keys == list(current.keys) or len(keys) < settings.FEDERATION_MIN_SIZE:
+        return None
+    if Proposal.objects.rotations().pending().exists():
+        return None
+    proposed = federation_version_record(sidechain=sidechain, keys=keys)
+    if proposed is None or proposed.status != FederationVersion.Status.PROPOSED:
+        return None  # a set no script holds, or one already decided on
+    payload = _rotation_payload(current, proposed)
+    detail = f"{len(current.keys)} -> {len(keys)} keys; leaving: {', '.join(payload['leaving'])}"
+    return proposal_raise(
+        kind=Proposal.Kind.ROTATE_FEDERATION, payload=payload, detail=detail, now=now
+    )
+
+
+def _rotation_payload(current: FederationVersion, proposed: FederationVersion) -> dict:
+    """The evidence, fixed when raised: who leaves and joins, both versions, the coins to move."""
+    holders = dict(
+        SONPublicKey.objects.filter(sidechain=current.sidechain).values_list(
+            "public_key", "son__name"
+        )
+    )
+    old_keys = [bytes.fromhex(k) for k in current.keys]
+    coins = [
+        c.amount
+        for c in Coin.objects.held().only("amount", "witness_script")
+        if list(script_keys(bytes(c.witness_script))[0]) == old_keys
+    ]
+    return {
+        "sidechain": current.sidechain,
+        "from": _version_summary(current),
+        "to": _version_summary(proposed),
+        "leaving": sorted(holders.get(k, k[:16]) for k in set(current.keys) - set(proposed.keys)),
+        "joining": sorted(holders.get(k, k[:16]) for k in set(proposed.keys) - set(current.keys)),
+        "coins": len(coins),
+        "amount": sum(coins),
+    }
+
+
+def _version_summary(version: FederationVersion) -> dict:
+    return {
+        "fingerprint": version.fingerprint,
+        "keys": list(version.keys),
+        "threshold": version.threshold,
+    }
+
+
 def proposals_tick(*, now=None) -> dict[str, int]:
     """Everything beat does for governance, in order; safe to run concurrently and again."""
     now = now or timezone.now()
     return {
         "expired": proposal_expire_due(now=now),
         "raised": len(proposal_raise_deregistrations(now=now)),
+        "rotations": int(proposal_raise_rotation(now=now) is not None),
         "executed": proposal_pass_due(now=now),
         "hive_refunds": len(hive_proposals.proposal_raise_hive_refunds(now=now)),
     }

@@ -22,7 +22,7 @@ from core.pagination import page_of
 from proposals import services
 from proposals.models import Approval, Progress, Proposal, Witness
 from sidechains.models import ChainCursor, Deposit, DepositEvent
-from sons.models import Sidechain
+from sons.models import SON, FederationVersion, Sidechain
 
 HISTORY_LIMIT = 50
 # Open proposals per inbox page (and per poll of it).
@@ -123,6 +123,8 @@ def _evidence(proposal: Proposal, now, sources: Sources) -> dict:
     """What witnesses judge a proposal by, live from the database."""
     if proposal.deposit is not None:
         return _refund_evidence(proposal, sources)
+    if proposal.kind == Proposal.Kind.ROTATE_FEDERATION:
+        return _rotation_evidence(proposal)
     son = proposal.son
     if son is None:
         return {}
@@ -133,6 +135,24 @@ def _evidence(proposal: Proposal, now, sources: Sources) -> dict:
         "silent_for": int((now - son.silent_since()).total_seconds()),
         "changes": son.status_changes.all()[:STATUS_HISTORY_LIMIT],
     }
+
+
+def _rotation_evidence(proposal: Proposal) -> dict:
+    """The payload fixed when raised, and which SONs' signers accept the new version now."""
+    rotation = proposal.payload
+    fingerprint = rotation["to"]["fingerprint"]
+    sons = SON.objects.federation().order_by("name")
+    return {
+        "rotation": rotation,
+        "old": _short(rotation["from"]["fingerprint"]),
+        "new": _short(fingerprint),
+        "accepted_by": [s.name for s in sons if fingerprint in s.accepted_federations],
+        "not_yet": [s.name for s in sons if fingerprint not in s.accepted_federations],
+    }
+
+
+def _short(fingerprint: str) -> str:
+    return FederationVersion(fingerprint=fingerprint).short_fingerprint()
 
 
 def _refund_evidence(proposal: Proposal, sources: Sources) -> dict:

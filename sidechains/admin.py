@@ -33,6 +33,7 @@ from sidechains.models import (
     Withdrawal,
     WithdrawalEvent,
 )
+from sidechains.refusals import reasons_words
 from sidechains.tasks import bitcoin_rescan
 from sons.models import Sidechain
 
@@ -284,17 +285,41 @@ class TxSignatureInline(ReadOnlyInline):
 
 class SignerRefusalInline(ReadOnlyInline):
     model = SignerRefusal
-    fields = readonly_fields = ["son", "reasons", "created_at"]
+    fields = readonly_fields = ["son", "reasons", "in_words", "created_at"]
+
+    @admin.display(description="in words")
+    def in_words(self, obj: SignerRefusal) -> str:
+        return reasons_words(obj.reasons)
 
 
 @admin.register(SidechainTransaction)
 class SidechainTransactionAdmin(LargeTableAdmin, ReadOnlyAdmin):
-    list_display = ["pk", "txid", "status", "fee", "feerate", "created_at", "broadcast_at"]
+    list_display = [
+        "pk",
+        "txid",
+        "status",
+        "fee",
+        "feerate",
+        "created_at",
+        "broadcast_at",
+        "refused_by",
+    ]
     list_filter = ["status", "chain", "created_at"]
     search_fields = ["txid"]
     list_defer = ("unsigned_tx", "signed_tx", "change_witness_script")
     exclude = ["unsigned_tx", "signed_tx", "change_witness_script"]
     inlines = [TxInputInline, TxSignatureInline, SignerRefusalInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("refusals__son")
+
+    @admin.display(description="refused by")
+    def refused_by(self, obj: SidechainTransaction) -> str:
+        """Each refusing SON with its reasons in words: "son-3 (federation changing)"."""
+        return "; ".join(
+            f"{r.son.name} ({reasons_words(r.reasons)})"
+            for r in sorted(obj.refusals.all(), key=lambda r: r.son.name)
+        )
 
 
 class WithdrawalEventInline(ReadOnlyInline):

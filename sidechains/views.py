@@ -32,7 +32,15 @@ from sidechains.bitcoin.withdrawals.requests import (
 from sidechains.forms import WithdrawalForm
 from sidechains.hive.pages import hive_deposits_context
 from sidechains.hive.views import hive_withdrawals_context
-from sidechains.models import ChainCursor, Deposit, SidechainTransaction, TxSignature, Withdrawal
+from sidechains.models import (
+    ChainCursor,
+    Deposit,
+    SidechainTransaction,
+    SignerRefusal,
+    TxSignature,
+    Withdrawal,
+)
+from sidechains.refusals import refusals_summary
 from sons.federation import federation_public_keys
 from sons.models import Sidechain
 
@@ -121,6 +129,7 @@ class WithdrawalRow:
     payout: str
     confirmations: int | None  # None: the node cannot tell
     signatures: str  # "k of n SON signatures (m needed)" once in a transaction
+    refusals: str  # "waiting: 2 SONs refused: ..." while awaiting signatures
 
 
 def _withdrawal_fee() -> int | None:
@@ -172,12 +181,23 @@ def _signatures_collected(txs: list[SidechainTransaction]) -> dict[int, int]:
     return {c["sidechain_tx"]: c["k"] for c in counts}
 
 
+def _refusals(txs: list[SidechainTransaction]) -> dict[int, str]:
+    """The signers' refusals of each transaction still awaiting signatures, in words."""
+    waiting = [t for t in txs if t.status == SidechainTransaction.Status.AWAITING_SIGNATURES]
+    found: dict[int, list[list[str]]] = {}
+    rows = SignerRefusal.objects.filter(sidechain_tx__in=waiting).order_by("son__name")
+    for tx_id, reasons in rows.values_list("sidechain_tx", "reasons"):
+        found.setdefault(tx_id, []).append(reasons)
+    return {tx_id: refusals_summary(reasons) for tx_id, reasons in found.items()}
+
+
 def _withdrawal_rows(page: Page) -> tuple[list[WithdrawalRow], bool]:
     """A page of the user's withdrawals and whether the node was needed and down."""
     mine = list(page)
     txs = list({w.sidechain_tx for w in mine if w.sidechain_tx is not None})
     depths = _tx_depths(txs)
     signed = _signatures_collected(txs)
+    refused = _refusals(txs)
     n = len(federation_public_keys(Sidechain.BITCOIN))
     m = threshold(n) if n else "?"
     rows = [
@@ -193,6 +213,7 @@ def _withdrawal_rows(page: Page) -> tuple[list[WithdrawalRow], bool]:
                 if w.sidechain_tx_id
                 else ""
             ),
+            refusals=refused.get(w.sidechain_tx_id, "") if w.sidechain_tx_id else "",
         )
         for w in mine
     ]

@@ -1,4 +1,4 @@
-"""Command line: `python -m signer keygen | pubkeys | serve`.
+"""Command line: `python -m signer keygen | pubkeys | serve | federation add`.
 
 Exit codes: 0 success (and a clean stop of `serve` on SIGTERM/SIGINT); 2 usage or configuration
 errors (bad arguments, missing or wrong passphrase, bad key file, missing token, a configuration
@@ -83,7 +83,33 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--heartbeat-every", type=positive_seconds, default=5.0, metavar="SECONDS")
     serve.add_argument("--poll-every", type=positive_seconds, default=5.0, metavar="SECONDS")
     serve.set_defaults(command=serve_command)
+    _add_federation_parser(commands)
     return parser
+
+
+def _add_federation_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    federation = commands.add_parser("federation", help="the federation versions accepted")
+    actions = federation.add_subparsers(required=True, metavar="ACTION")
+    add = actions.add_parser(
+        "add", help="accept a federation version (after checking its fingerprint)"
+    )
+    add.add_argument("--config", required=True, type=Path, help="the configuration file")
+    add.add_argument("--keys", required=True, nargs="+", help="its Bitcoin public keys (hex)")
+    add.add_argument("--threshold", required=True, type=int, help="its threshold m")
+    add.set_defaults(command=federation_add_command)
+
+
+def federation_add_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
+    """Accept a version: the signer then signs its coins and moves coins to its wallet. The
+    fingerprint printed must be the one on the portal's SON page and rotation proposal; a
+    running signer reads its configuration when it starts."""
+    fingerprint, added = config.add_accepted(args.config, args.keys, args.threshold)
+    n = len(args.keys)
+    what = "accepted" if added else "already accepted"
+    print(f"{what}: federation {args.threshold} of {n}, fingerprint {fingerprint}")
+    return 0
 
 
 def positive_seconds(text: str) -> float:

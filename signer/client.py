@@ -45,9 +45,10 @@ def answer_path(request_id: str) -> str:
 class PortalError(Exception):
     """The portal answered with an error (status set) or with something unusable."""
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, code: str | None = None):
         super().__init__(message)
         self.status = status
+        self.code = code  # the portal's "code" for the error (e.g. "son_deregistered"), if any
 
 
 class PortalUnavailable(PortalError):
@@ -126,7 +127,7 @@ class PortalClient:
         status = response.status_code
         if not 200 <= status < 300:
             message = self._redact(error_message(content, response.reason))
-            raise PortalError(f"{what}: HTTP {status}: {message}", status)
+            raise PortalError(f"{what}: HTTP {status}: {message}", status, error_code(content))
         try:
             body = json.loads(content)
         except ValueError:
@@ -163,3 +164,15 @@ def error_message(content: bytes, reason: str | None) -> str:
                 return message[:_MAX_MESSAGE]
     text = content.decode("utf-8", "replace").strip()
     return text[:_MAX_MESSAGE] if text else reason or "no message"
+
+
+def error_code(content: bytes) -> str | None:
+    """The portal's machine-readable "code" of an error answer, when it gives a short one."""
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    code = body.get("code") if isinstance(body, dict) else None
+    if isinstance(code, str) and 0 < len(code) <= 64:
+        return code
+    return None

@@ -10,8 +10,11 @@ A JSON object, written by the operator::
      "daily_cap": 1000000000,
      "journal": "son-1.journal.sqlite"}
 
-Optional: "dust_limit" (default 546); "hive", the Hive section (signer/hive_config.py).
-A relative journal path is relative to the configuration
+Optional: "dust_limit" (default 546); "hive", the Hive section (signer/hive_config.py);
+"accepted_federations": the other federation versions the operator accepts, each
+{"keys": [...], "threshold": m} (m as the rule gives it: n - n//3), added with
+`python -m signer federation add` after checking the version's fingerprint
+(docs/rotation.md). A relative journal path is relative to the configuration
 file's folder. Unknown fields are refused, so that a misspelt limit is not silently ignored.
 
 Nothing here comes from the portal: the portal is not trusted to tell the signer what the
@@ -28,6 +31,7 @@ from typing import Any
 
 import coincurve
 
+from signer import script
 from signer.hive_config import HiveConfigError, parse_hive
 from signer.hive_policy import HivePolicy
 from signer.policy import DEFAULT_DUST_LIMIT, SignerConfig
@@ -41,7 +45,7 @@ REQUIRED = (
     "daily_cap",
     "journal",
 )
-OPTIONAL = ("dust_limit", "hive")
+OPTIONAL = ("dust_limit", "hive", "accepted_federations")
 _LIMITS = ("deposit_timelock", "max_feerate", "max_fee", "daily_cap", "dust_limit")
 _MAX_SIZE = 1_000_000
 
@@ -95,13 +99,8 @@ def parse(
         value = document.get(key, DEFAULT_DUST_LIMIT)
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(f"{name}: {key} must be an integer")
-    keys = document["federation_keys"]
-    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
-        raise ConfigError(f"{name}: federation_keys must be a list of hex public keys")
-    try:
-        federation = tuple(bytes.fromhex(key) for key in keys)
-    except ValueError:
-        raise ConfigError(f"{name}: a federation key is not hex") from None
+    federation = _federation_keys(document["federation_keys"], name)
+    accepted = accepted_federations(document.get("accepted_federations", []), name)
     journal = document["journal"]
     if not isinstance(journal, str) or not journal:
         raise ConfigError(f"{name}: journal must be a file path")
@@ -115,6 +114,7 @@ def parse(
             max_fee=document["max_fee"],
             daily_cap=document["daily_cap"],
             dust_limit=document.get("dust_limit", DEFAULT_DUST_LIMIT),
+            accepted_federations=accepted,
         )
     except ValueError as exc:
         raise ConfigError(f"{name}: {exc}") from None
@@ -125,3 +125,72 @@ def parse(
     except HiveConfigError as exc:
         raise ConfigError(str(exc)) from None
     return FileConfig(signer, base / journal, hive, hive_journal)
+
+
+def fingerprint(keys: list[str]) -> str:
+    """A version's fingerprint as the portal shows it: SHA-256 of the sorted hex keys joined by
+    commas; operators compare the first 16 hex digits, in groups of four."""
+    digest = script.version_fingerprint([bytes.fromhex(key) for key in keys])
+    return " ".join(digest[i : i + 4] for i in range(0, 16, 4))
+
+
+def _federation_keys(keys: object, name: str) -> tuple[bytes, ...]:
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise ConfigError(f"{name}: federation_keys must be a list of hex public keys")
+    try:
+        return tuple(bytes.fromhex(key) for key in keys)
+    except ValueError:
+        raise ConfigError(f"{name}: a federation key is not hex") from None
+
+
+def accepted_federations(value: object, name: str) -> tuple[tuple[bytes, ...], ...]:
+    """The "accepted_federations" list: key sets whose stated threshold is the rule's."""
+    if not isinstance(value, list):
+        raise ConfigError(f"{name}: accepted_federations must be a list")
+    versions = []
+    for item in value:
+        if not isinstance(item, dict) or set(item) != {"keys", "threshold"}:
+            raise ConfigError(f"{name}: each accepted federation is {{keys, threshold}}")
+        keys, threshold = item["keys"], item["threshold"]
+        if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+            raise ConfigError(f"{name}: an accepted federation's keys must be hex public keys")
+        if threshold != script.threshold(len(keys)) or isinstance(threshold, bool):
+            raise ConfigError(
+                f"{name}: a federation of {len(keys)} keys has threshold"
+                f" {script.threshold(len(keys))}, not {threshold!r}"
+            )
+        try:
+            versions.append(tuple(bytes.fromhex(key) for key in keys))
+        except ValueError:
+            raise ConfigError(f"{name}: a key of an accepted federation is not hex") from None
+    return tuple(versions)
+
+
+def add_accepted(path: str | Path, keys: list[str], threshold: int) -> tuple[str, bool]:
+    """Add the version (keys, threshold) to the file's accepted_federations, keeping every
+    other field as it is; (its fingerprint, whether it was added). Written to a new file that
+    replaces the old one, so a crash leaves either."""
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8")[:_MAX_SIZE])
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc}") from None
+    document = _check_fields(document, str(path))
+    keys = sorted(keys)
+    accepted = accepted_federations([{"keys": keys, "threshold": threshold}], str(path))
+    if not all(script.is_compressed_key(key) for key in accepted[0]):
+        raise ConfigError("a key is not a compressed secp256k1 public key (66 hex digits)")
+    if len(set(keys)) != len(keys):
+        raise ConfigError("a key is listed twice")
+    listed = document.setdefault("accepted_federations", [])
+    accepted_federations(listed, str(path))  # the file's own list must be readable
+    if (
+        any(sorted(item["keys"]) == keys for item in listed)
+        or sorted(document["federation_keys"]) == keys
+    ):
+        return fingerprint(keys), False
+    listed.append({"keys": keys, "threshold": threshold})
+    new = path.with_name(path.name + ".new")
+    new.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    new.replace(path)
+    return fingerprint(keys), True

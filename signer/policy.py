@@ -55,6 +55,7 @@ DUPLICATE_PAYOUT = "DUPLICATE_PAYOUT"
 PAYOUT_MISMATCH = "PAYOUT_MISMATCH"
 EXTRA_OUTPUT = "EXTRA_OUTPUT"
 FOREIGN_CHANGE = "FOREIGN_CHANGE"
+VERSION_NOT_ACCEPTED = "VERSION_NOT_ACCEPTED"
 NO_WALLET_OUTPUT = "NO_WALLET_OUTPUT"
 DUST_OUTPUT = "DUST_OUTPUT"
 NEGATIVE_FEE = "NEGATIVE_FEE"
@@ -121,10 +122,19 @@ class SignerConfig:
     max_fee: int  # sat, absolute
     daily_cap: int  # sat paid out to withdrawals within CAP_WINDOW
     dust_limit: int = DEFAULT_DUST_LIMIT
+    # Other federation versions the operator accepts (each a key set; its threshold is the
+    # rule's): coins under their scripts are signed, and their wallets may receive the change or
+    # a sweep, which is how a rotation moves the coins (docs/rotation.md).
+    accepted_federations: tuple[tuple[bytes, ...], ...] = ()
 
     def __post_init__(self) -> None:
         keys = tuple(sorted(bytes(key) for key in self.federation_keys))
         object.__setattr__(self, "federation_keys", keys)
+        others = dict.fromkeys(
+            tuple(sorted(bytes(key) for key in version)) for version in self.accepted_federations
+        )
+        others.pop(keys, None)
+        object.__setattr__(self, "accepted_federations", tuple(others))
         problem = _config_problem(self)
         if problem:
             raise ValueError(f"invalid signer configuration: {problem}")
@@ -151,9 +161,29 @@ class SignerConfig:
         return script.deposit_template(self.federation_keys, self.deposit_timelock)
 
     @cached_property
+    def versions(self) -> tuple[tuple[bytes, ...], ...]:
+        """Every federation version this signer accepts, the current one first."""
+        return (self.federation_keys, *self.accepted_federations)
+
+    @cached_property
+    def version_fingerprints(self) -> list[str]:
+        """What the signer reports to the portal: the versions it accepts."""
+        return [script.version_fingerprint(keys) for keys in self.versions]
+
+    @cached_property
+    def wallet_script_pubkeys(self) -> frozenset[bytes]:
+        """The wallets of every accepted version: where change and sweeps may go."""
+        return frozenset(script.p2wsh(script.wallet_script(keys)) for keys in self.versions)
+
+    @cached_property
     def federation_scripts(self) -> frozenset[bytes]:
-        """Output scripts of the federation's wallet and keys: never a withdrawal's."""
-        return destination.federation_scripts(self.federation_keys, self.wallet_script)
+        """Output scripts of the federations' wallets and keys: never a withdrawal's."""
+        return frozenset().union(
+            *(
+                destination.federation_scripts(keys, script.wallet_script(keys))
+                for keys in self.versions
+            )
+        )
 
 
 @dataclass(frozen=True)
@@ -189,6 +219,7 @@ def review(
     parsed, tx, spent = read
     scripts = _classify_all(parsed, config)
     reasons = _finality_reasons(tx) + [found for found in scripts if isinstance(found, str)]
+    reasons += _version_reasons(parsed, config)
     payouts, payout_reasons = _payouts(parsed, config, spent)
     reasons += payout_reasons
     if payouts is not None:
@@ -303,12 +334,30 @@ def _classify(witness_script: bytes, config: SignerConfig) -> FederationScript |
     user_key = script.deposit_user_key(witness_script, config.deposit_template)
     if user_key is not None and _is_user_key(user_key, config):
         return FederationScript(config.federation_keys, is_deposit=True)
-    return script.classify(
-        witness_script,
-        federation=config.federation_keys,
-        own_key=config.own_key,
-        timelock=config.deposit_timelock,
-    )
+    found = [
+        script.classify(
+            witness_script,
+            federation=keys,
+            own_key=config.own_key,
+            timelock=config.deposit_timelock,
+        )
+        for keys in config.versions
+    ]
+    # a coin of another accepted version (an older one's, while a rotation moves them)
+    signable = [f for f in found if isinstance(f, FederationScript)]
+    return signable[0] if signable else found[0]
+
+
+def _version_reasons(parsed: SigningRequest, config: SignerConfig) -> list[str]:
+    """A request naming the federation version it moves coins to: one this signer's operator
+    accepted, keys and threshold, or VERSION_NOT_ACCEPTED."""
+    if parsed.federation is None:
+        return []
+    keys, threshold = parsed.federation
+    accepted = tuple(sorted(keys)) in config.versions and len(set(keys)) == len(keys)
+    if not accepted or threshold != script.threshold(len(keys)):
+        return [VERSION_NOT_ACCEPTED]
+    return []
 
 
 def _is_user_key(key: bytes, config: SignerConfig) -> bool:
@@ -364,9 +413,9 @@ def _output_reasons(tx: Tx, payouts: list[Payout], config: SignerConfig) -> list
         key = (out.script_pubkey, out.amount)
         if unpaid[key] > 0:
             unpaid[key] -= 1
-        elif out.script_pubkey == config.wallet_script_pubkey and change == 0:
+        elif out.script_pubkey in config.wallet_script_pubkeys and change == 0:
             change += 1
-        elif out.script_pubkey == config.wallet_script_pubkey or out.script_pubkey in listed:
+        elif out.script_pubkey in config.wallet_script_pubkeys or out.script_pubkey in listed:
             surplus.append(EXTRA_OUTPUT)
         else:
             surplus.append(FOREIGN_CHANGE)
@@ -381,7 +430,7 @@ def _vsize(
     tx: Tx, scripts: Sequence[FederationScript], parsed: SigningRequest, config: SignerConfig
 ) -> int:
     witnesses = [
-        (config.threshold, found.is_deposit, claim.witness_script)
+        (script.threshold(len(found.keys)), found.is_deposit, claim.witness_script)
         for found, claim in zip(scripts, parsed.inputs, strict=True)
     ]
     return estimated_vsize(tx, witnesses)
@@ -419,6 +468,11 @@ def _config_problem(config: SignerConfig) -> str | None:
         return "a federation key is not a compressed secp256k1 public key"
     if config.own_key not in keys:
         return "this signer's own key is not one of the federation keys"
+    for other in config.accepted_federations:
+        if not 1 <= len(other) <= script.MAX_KEYS or len(set(other)) != len(other):
+            return f"an accepted federation needs 1 to {script.MAX_KEYS} distinct keys"
+        if not all(script.is_compressed_key(key) for key in other):
+            return "a key of an accepted federation is not a compressed secp256k1 public key"
     if not 1 <= config.deposit_timelock <= script.MAX_TIMELOCK:
         return f"the deposit timelock must be 1 to {script.MAX_TIMELOCK} blocks"
     limits = (config.max_feerate, config.max_fee, config.daily_cap, config.dust_limit)

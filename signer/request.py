@@ -37,6 +37,10 @@ _KEYS = {
     "withdrawals",
     "fee_bump_of",
 }
+# Optional: the federation version (its keys and threshold) whose wallet the request pays,
+# named when the portal moves coins to a new version; signers sign only for one they accept.
+_OPTIONAL_KEYS = {"federation"}
+_FEDERATION_KEYS = {"keys", "threshold"}
 _INPUT_KEYS = {"txid", "vout", "witness_script"}
 _WITHDRAWAL_KEYS = {"id", "address", "amount"}
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -76,6 +80,7 @@ class SigningRequest:
     prev_txs: Mapping[str, bytes]  # txid -> the transaction serialized without witnesses
     withdrawals: tuple[Withdrawal, ...]
     fee_bump_of: str | None
+    federation: tuple[tuple[bytes, ...], int] | None = None  # (keys, threshold) if named
 
 
 def parse(document: object) -> SigningRequest:
@@ -88,7 +93,8 @@ def parse(document: object) -> SigningRequest:
         raise RequestError(MALFORMED, "version is not an integer")
     if version != VERSION:
         raise RequestError(UNKNOWN_VERSION, f"this signer reads version {VERSION} only")
-    _check_keys(document, _KEYS, "the request")
+    if not _KEYS <= set(document) <= _KEYS | _OPTIONAL_KEYS:
+        raise RequestError(MALFORMED, f"the request must have exactly the keys {sorted(_KEYS)}")
     if document["chain"] != CHAIN:
         reason = WRONG_CHAIN if isinstance(document["chain"], str) else MALFORMED
         raise RequestError(reason, "this signer signs Bitcoin transactions only")
@@ -105,7 +111,19 @@ def parse(document: object) -> SigningRequest:
         prev_txs=_prev_txs(document["prev_txs"]),
         withdrawals=tuple(_withdrawal(w) for w in _list(document["withdrawals"], "withdrawals")),
         fee_bump_of=fee_bump_of,
+        federation=_federation(document["federation"]) if "federation" in document else None,
     )
+
+
+def _federation(item: object) -> tuple[tuple[bytes, ...], int]:
+    item = _check_keys(item, _FEDERATION_KEYS, "the federation")
+    keys = _list(item["keys"], "the federation's keys", minimum=1)
+    if len(keys) > 20:
+        raise RequestError(MALFORMED, "the federation has more than 20 keys")
+    threshold = item["threshold"]
+    if not _is_int(threshold) or not 1 <= threshold <= len(keys):
+        raise RequestError(MALFORMED, "the federation's threshold is out of range")
+    return tuple(_hex(key, "a federation key", 66) for key in keys), threshold
 
 
 def request_id_of(document: object) -> str | None:

@@ -62,6 +62,12 @@ def threshold(n: int) -> int:
     return n - n // 3
 
 
+def version_fingerprint(keys: Sequence[bytes]) -> str:
+    """A federation version's fingerprint, as the portal computes it: SHA-256 (hex) of the
+    sorted hex keys joined by commas."""
+    return hashlib.sha256(",".join(sorted(key.hex() for key in keys)).encode()).hexdigest()
+
+
 def wallet_script(keys: Sequence[bytes]) -> bytes:
     return _multisig(sorted(keys))
 

@@ -49,6 +49,16 @@ log = logging.getLogger("signer")
 
 FIRST_RETRY = 1.0
 MAX_PAUSE = 0.25  # longest single sleep, so that a stop request is seen quickly
+IDLE_EVERY = 300.0  # how often a signer whose SON is outside the federation asks again
+
+# The portal's 401 codes for a SON outside the federation. Nothing is wrong with the signer and
+# retrying sooner changes nothing, so it says so once and idles (docs/signer.md).
+OUTSIDE_FEDERATION = {
+    "son_deregistered": "witnesses deregistered this SON for good: it signs nothing any more,"
+    " and its operator can stop this signer",
+    "son_not_in_federation": "this SON is not in the federation (yet): an administrator"
+    " activates it",
+}
 
 
 def retry_delay(failures: int, every: float, first: float = FIRST_RETRY) -> float:
@@ -95,6 +105,7 @@ class Signer:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         wallclock: Callable[[], float] = time.time,
+        idle_every: float = IDLE_EVERY,
     ):
         self._client = client
         self._keys = keys
@@ -106,6 +117,8 @@ class Signer:
         self._pending: int | None = None
         self._signing = signing
         self._rejected: dict[str, str] = {}  # request id -> fingerprint the portal refused
+        self._idle_every = idle_every
+        self._outside: str | None = None  # the 401 code while the SON is outside the federation
         self._tasks = [
             _Task("heartbeat", heartbeat_every, self._heartbeat),
             _Task("poll signing requests", poll_every, self._poll),
@@ -132,6 +145,9 @@ class Signer:
         try:
             task.action()
         except PortalError as exc:
+            if exc.status == 401 and exc.code in OUTSIDE_FEDERATION:
+                self._idle(exc.code, now)
+                return
             task.failures += 1
             delay = retry_delay(task.failures, task.every)
             task.next_at = now + delay
@@ -142,11 +158,32 @@ class Signer:
             log.info("%s succeeded again after %d failure(s)", task.name, task.failures)
         task.failures = 0
         task.next_at = now + task.every
+        if self._outside is not None:
+            log.warning("the portal accepts this SON again: resuming")
+            self._outside = None
+            for other in self._tasks:
+                other.next_at = min(other.next_at, now)
+
+    def _idle(self, code: str, now: float) -> None:
+        """The SON is outside the federation: say so once, then ask again every idle_every."""
+        if self._outside != code:
+            log.warning(
+                "the portal refuses this SON (%s): %s. Idling; asking again every %.0f s",
+                code,
+                OUTSIDE_FEDERATION[code],
+                self._idle_every,
+            )
+            self._outside = code
+        for task in self._tasks:
+            task.failures = 0
+            task.next_at = max(task.next_at, now + self._idle_every)
 
     def _heartbeat(self) -> None:
         if self._son is None:
             self._son = self._identify()
         body = signed_heartbeat(self._keys.bitcoin, self._son, int(self._wallclock()))
+        if self._signing is not None:  # the federation versions its configuration accepts
+            body["federations"] = self._signing.config.version_fingerprints
         answer = self._client.heartbeat(body)
         status = answer.get("status")
         if status != self._status:

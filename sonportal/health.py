@@ -29,6 +29,7 @@ from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.models import CircuitBreaker, ReservesCheck
 from sonportal.celery import app as celery_app
 from sonportal.tasks import PING_TASK
+from sons.federation import federation_health
 from sons.models import SON, Sidechain
 
 # Who may see alerts may see the system's health.
@@ -194,6 +195,20 @@ def check_reserves() -> Check:
     return Check("reserves", True, detail=summary)
 
 
+def check_federation() -> Check:
+    """The active Bitcoin federation version, and whether it needs a replacement SON (fewer
+    SONs than FEDERATION_MIN_SIZE): with two left, either one down stops all signing."""
+    try:
+        health = federation_health(Sidechain.BITCOIN)
+    except Exception as e:
+        return Check("federation", False, error=_error(e))
+    if health is None:
+        return Check("federation", False, error="no federation: no SON has a Bitcoin key")
+    if health.replacement_needed:
+        return Check("federation", False, error=health.summary())
+    return Check("federation", True, detail=health.summary())
+
+
 def run_checks() -> list[Check]:
     checks = [
         check_database(),
@@ -202,6 +217,7 @@ def run_checks() -> list[Check]:
         check_beat(),
         check_ledger(),
         check_reserves(),
+        check_federation(),
     ]
     hive = check_hive()
     if hive is not None:

@@ -368,6 +368,9 @@ SON_HEARTBEAT_FREQUENCY = env_int("SON_HEARTBEAT_FREQUENCY", 180, minimum=1)
 SON_DOWN_TIME = env_int("SON_DOWN_TIME", 360, minimum=1)
 SON_DEREGISTER_TIME = env_int("SON_DEREGISTER_TIME", 12 * 3600, minimum=1)
 WITNESS_CYCLE = env_int("WITNESS_CYCLE", 24 * 3600, minimum=1)
+# The fewest SONs a federation version may have: below it the status panel asks for a
+# replacement, and no rotation proposes a smaller set (docs/rotation.md).
+FEDERATION_MIN_SIZE = env_int("FEDERATION_MIN_SIZE", 3, minimum=1)
 # Seconds a SON's API token works after it was issued; the operator rotates it on the SON's page.
 SON_TOKEN_LIFETIME = env_int("SON_TOKEN_LIFETIME", 90 * 24 * 3600, minimum=60)
 # How often beat runs the liveness check (marks silent SONs down).

@@ -50,6 +50,7 @@ def heartbeat(request):
             timestamp=data["timestamp"],
             nonce=data["nonce"],
             signature=data["signature"],
+            federations=data.get("federations"),
         )
     except services.HeartbeatRejected as e:
         status = HEARTBEAT_REJECTION_STATUS[e.code]

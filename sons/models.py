@@ -61,6 +61,13 @@ class SON(models.Model):
     total_downtime = models.BigIntegerField(default=0, help_text="Seconds, closed intervals only.")
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     token_created_at = models.DateTimeField(null=True, blank=True, editable=False)
+    accepted_federations = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Fingerprints of the federation versions the SON's signer says its"
+        " configuration accepts, as of its last heartbeat that said (docs/rotation.md).",
+    )
 
     objects = SONQuerySet.as_manager()
 
@@ -201,14 +208,25 @@ class HeartbeatNonce(models.Model):
 
 
 class FederationVersion(models.Model):
-    """A set of SON keys that has controlled the federation's scripts on a sidechain.
+    """A set of SON keys that controls, has controlled or is proposed to control the
+    federation's scripts on a sidechain (docs/rotation.md).
 
-    Recorded the first time the portal builds a script from the set (a deposit address, a
-    transaction's change): so that every script the federation ever controlled stays known, to
-    refuse it as a withdraw address and to recognise its coins.
+    One version per sidechain is active: deposit scripts and change are built from its keys. A
+    change of the SON set never changes it by itself (a deregistered SON's key stays in the
+    active version until a rotation moves the coins away; alone it can sign nothing). Every
+    version stays recorded, to refuse its scripts as withdraw addresses and to recognise its
+    coins.
     """
 
+    class Status(models.TextChoices):
+        PROPOSED = "proposed"
+        ACCEPTED = "accepted"
+        ACTIVE = "active"
+        RETIRING = "retiring"
+        RETIRED = "retired"
+
     sidechain = models.CharField(max_length=16, choices=Sidechain)
+    status = models.CharField(max_length=16, choices=Status, default=Status.PROPOSED)
     keys = models.JSONField(help_text="The SONs' public keys (hex), sorted.")
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the sorted keys.")
     threshold = models.PositiveSmallIntegerField()
@@ -223,10 +241,19 @@ class FederationVersion(models.Model):
             models.UniqueConstraint(
                 fields=["sidechain", "fingerprint"], name="sons_federationversion_keys"
             ),
+            models.UniqueConstraint(
+                fields=["sidechain"],
+                condition=Q(status="active"),
+                name="sons_federationversion_one_active",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.sidechain} {self.threshold} of {len(self.keys)} ({self.fingerprint[:12]})"
+
+    def short_fingerprint(self) -> str:
+        """What an operator compares by eye: the first 16 hex digits, in groups of four."""
+        return " ".join(self.fingerprint[i : i + 4] for i in range(0, 16, 4))
 
     @staticmethod
     def fingerprint_of(keys: list[str]) -> str:

@@ -17,6 +17,14 @@ class HeartbeatInput(serializers.Serializer):
         help_text="DER ECDSA signature (hex) over sha256('sonportal-heartbeat:v1:'"
         " + son + ':' + timestamp + ':' + nonce).",
     )
+    federations = serializers.ListField(
+        child=serializers.RegexField(r"^[0-9a-f]{64}$"),
+        max_length=16,
+        required=False,
+        help_text="Fingerprints (SHA-256 hex of the sorted hex keys joined by commas) of the"
+        " federation versions the signer's configuration accepts. Informational: the signer"
+        " enforces its configuration itself.",
+    )
 
 
 class HeartbeatOutput(serializers.Serializer):

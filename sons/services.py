@@ -114,9 +114,17 @@ def heartbeat_signature_valid(*, public_key: str, message: bytes, signature: str
 
 @transaction.atomic
 def son_heartbeat_accept(
-    *, son: SON, son_id: int, timestamp: int, nonce: str, signature: str, now=None
+    *,
+    son: SON,
+    son_id: int,
+    timestamp: int,
+    nonce: str,
+    signature: str,
+    federations: list[str] | None = None,
+    now=None,
 ) -> SON:
-    """Check a signed heartbeat from the SON's signer, then record it.
+    """Check a signed heartbeat from the SON's signer, then record it, with the federation
+    versions its signer accepts when it says (None: an older signer, nothing changes).
 
     Raises HeartbeatRejected when the body names another SON, the signature is not the SON's,
     the timestamp is more than HEARTBEAT_MAX_SKEW seconds off, or the nonce was seen before.
@@ -138,7 +146,13 @@ def son_heartbeat_accept(
             f"Stale heartbeat: its timestamp is {abs(skew)} s {side} the portal's clock"
             f" (at most {HEARTBEAT_MAX_SKEW} s).",
         )
-    signed_at = datetime.fromtimestamp(timestamp, tz=UTC)
+    _nonce_once(son, nonce, datetime.fromtimestamp(timestamp, tz=UTC), now)
+    if federations is not None:
+        SON.objects.filter(pk=son.pk).update(accepted_federations=sorted(set(federations)))
+    return son_heartbeat(son=son, now=now)
+
+
+def _nonce_once(son: SON, nonce: str, signed_at: datetime, now: datetime) -> None:
     try:
         with transaction.atomic():
             HeartbeatNonce.objects.create(
@@ -148,7 +162,6 @@ def son_heartbeat_accept(
         raise HeartbeatRejected(
             "replayed", "Replayed heartbeat: this nonce was already used."
         ) from None
-    return son_heartbeat(son=son, now=now)
 
 
 @transaction.atomic
@@ -281,13 +294,20 @@ def son_cancel_maintenance(*, son: SON, by, now=None) -> SON:
 def son_deregister(*, son: SON, reason: str, now=None) -> bool:
     """Deregister the SON for good (from any status). False if it already was.
 
-    Its keys leave the federation and its token stops authenticating. Call inside a
-    transaction: the SON row stays locked until it commits.
+    Its token stops authenticating. Its history stays: statistics are never reset, and a
+    downtime interval in progress is closed into its total downtime (a deregistered SON's
+    current downtime is 0, so the interval would otherwise vanish from its record). Call
+    inside a transaction: the SON row stays locked until it commits.
     """
     now = now or timezone.now()
     current = SON.objects.select_for_update().get(pk=son.pk)
     if current.status == SON.Status.DEREGISTERED:
         return False
     return _transition(
-        son=current, old=current.status, new=SON.Status.DEREGISTERED, reason=reason, now=now
+        son=current,
+        old=current.status,
+        new=SON.Status.DEREGISTERED,
+        reason=reason,
+        now=now,
+        total_downtime=F("total_downtime") + current.current_downtime(now),
     )

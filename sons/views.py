@@ -15,8 +15,9 @@ from django.views.decorators.http import require_GET, require_POST
 from chains.bitcoin.federation import threshold
 from core.htmx import HtmxHttpRequest
 from sons import services
+from sons.federation import federation_current
 from sons.forms import TokenRotationForm
-from sons.models import SON, Sidechain, SONStatistics
+from sons.models import SON, FederationVersion, Sidechain, SONStatistics
 
 
 def _get_son_for_user(request: HttpRequest, name: str) -> SON:
@@ -44,10 +45,28 @@ def operator_home(request: HttpRequest):
     return render(request, "sons/operator_home.html", {"sons": sons, "now": timezone.now()})
 
 
+@dataclass(frozen=True)
+class VersionRow:
+    version: FederationVersion
+    accepted: bool  # by the SON's signer, as of its last heartbeat that said
+
+
+def _federation_rows(son: SON) -> list[VersionRow]:
+    """The Bitcoin federation versions not yet retired, and whether the SON's signer accepts
+    each: what its operator compares (the fingerprint) before `signer federation add`."""
+    federation_current(Sidechain.BITCOIN)  # the first version is recorded on first use
+    versions = FederationVersion.objects.filter(sidechain=Sidechain.BITCOIN).exclude(
+        status=FederationVersion.Status.RETIRED
+    )
+    accepted = set(son.accepted_federations)
+    return [VersionRow(v, v.fingerprint in accepted) for v in versions]
+
+
 def _son_page_context(request: HttpRequest, son: SON, error: str = "", **extra) -> dict:
     now = timezone.now()
     return {
         "son": son,
+        "federation_rows": _federation_rows(son),
         "changes": son.status_changes.all()[:20],
         "now": now,
         "current_downtime": son.current_downtime(now),

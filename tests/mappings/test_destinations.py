@@ -21,7 +21,12 @@ from chains.bitcoin.federation import (
 from mappings import services
 from mappings.destinations import federation_scripts, withdraw_destination
 from mappings.models import AddressClaim, SidechainAddress
-from sons.federation import federation_current
+from sons.federation import (
+    federation_current,
+    federation_son_keys,
+    federation_version_activate,
+    federation_version_record,
+)
 from sons.models import SON, Sidechain
 from tests import fixtures
 from tests.mappings import helpers
@@ -114,9 +119,12 @@ def test_it_refuses_the_current_wallet_however_it_is_wrapped(federation):
 
 def test_it_refuses_the_wallets_of_earlier_federations(federation):
     earlier = federation_current(Sidechain.BITCOIN)  # e.g. the change of a batch was paid there
-    fixtures.make_son("son-9")  # the federation's set changes: a wallet of four keys now
-    current = federation_current(Sidechain.BITCOIN)
-    assert current.pk != earlier.pk
+    fixtures.make_son("son-9")  # the federation's set changes ...
+    assert federation_current(Sidechain.BITCOIN).pk == earlier.pk  # ... not its keys, by itself
+    keys = federation_son_keys(Sidechain.BITCOIN)
+    current = federation_version_record(sidechain=Sidechain.BITCOIN, keys=keys)
+    assert federation_version_activate(version=current)  # a rotation to four keys
+    assert federation_current(Sidechain.BITCOIN).pk == current.pk
 
     for version in (earlier, current):
         wallet = bytes(version.wallet_script)

@@ -6,7 +6,12 @@ from django.db import connection
 
 from mappings import hive_ownership, services
 from mappings.models import AddressClaim, SidechainAddress
-from sons.models import SON
+from sons.federation import (
+    federation_son_keys,
+    federation_version_activate,
+    federation_version_record,
+)
+from sons.models import SON, Sidechain
 from tests import fixtures
 from tests.mappings import helpers
 
@@ -49,10 +54,18 @@ def test_it_derives_the_same_address_whatever_the_order_of_the_sons(federation, 
     assert services.derive_bitcoin_deposit(bytes.fromhex(key)) == first
 
 
-def test_it_ignores_deregistered_sons_when_deriving(federation, user_carol):
+def test_it_derives_from_the_active_federation_version_not_the_sons_statuses(
+    federation, user_carol
+):
     key = bytes.fromhex(helpers.pubkey_hex())
     before = services.derive_bitcoin_deposit(key)
     SON.objects.filter(pk=federation[0].pk).update(status=SON.Status.DEREGISTERED)
+    # a deregistration changes no key by itself: deposits keep going where the coins are
+    assert services.derive_bitcoin_deposit(key) == before
+    rotated = federation_version_record(
+        sidechain=Sidechain.BITCOIN, keys=federation_son_keys(Sidechain.BITCOIN)
+    )
+    federation_version_activate(version=rotated)  # the end of a rotation
     after = services.derive_bitcoin_deposit(key)
     assert after.address != before.address
     assert bytes.fromhex(federation[0].public_key("bitcoin")) not in after.witness_script

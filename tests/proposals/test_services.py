@@ -11,7 +11,7 @@ from proposals import services
 from proposals.models import Approval, Proposal, ProposalEvent, Witness
 from proposals.tasks import proposals_tick
 from sons import services as son_services
-from sons.federation import federation_public_keys
+from sons.federation import federation_public_keys, federation_son_keys
 from sons.models import SON, SONStatusChange
 from tests import fixtures
 from tests.proposals.helpers import make_down_son, make_witnesses, raise_deregistration
@@ -52,6 +52,7 @@ def test_it_raises_exactly_one_deregistration_proposal_after_12_h_of_silence():
     assert services.proposals_tick(now=at(12 * 3600)) == {
         "expired": 0,
         "raised": 0,
+        "rotations": 0,
         "executed": 0,
         "hive_refunds": 0,
     }
@@ -120,12 +121,14 @@ def test_an_open_proposal_expires_after_three_witness_cycles_and_is_raised_again
     assert services.proposals_tick(now=at(16 * 3600 - 1)) == {
         "expired": 0,
         "raised": 0,
+        "rotations": 0,
         "executed": 0,
         "hive_refunds": 0,
     }
     assert services.proposals_tick(now=at(16 * 3600)) == {
         "expired": 1,
         "raised": 1,
+        "rotations": 0,
         "executed": 0,
         "hive_refunds": 0,
     }
@@ -137,6 +140,7 @@ def test_an_open_proposal_expires_after_three_witness_cycles_and_is_raised_again
     assert services.proposals_tick(now=at(16 * 3600 + 60)) == {
         "expired": 0,
         "raised": 0,
+        "rotations": 0,
         "executed": 0,
         "hive_refunds": 0,
     }
@@ -150,6 +154,7 @@ def test_it_does_not_raise_again_once_the_son_is_back(settings):
     assert services.proposals_tick(now=at(17 * 3600)) == {
         "expired": 1,
         "raised": 0,
+        "rotations": 0,
         "executed": 0,
         "hive_refunds": 0,
     }
@@ -297,8 +302,9 @@ def test_an_approved_deregistration_deregisters_the_son(alice_bob_dave):
         "in_maintenance",
         f"deregistered by proposal #{proposal.pk}",
     )
-    # No longer part of new signing sets, and its signer is locked out.
-    assert federation_public_keys() == [other.public_key("bitcoin")]
+    # The keys stay (its coins stay spendable by the others); its signer is locked out.
+    assert son.public_key("bitcoin") in federation_public_keys()
+    assert federation_son_keys() == [other.public_key("bitcoin")]
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get(reverse("api-son-me")).status_code == 401
@@ -445,5 +451,11 @@ def test_two_witnesses_approving_at_once_execute_once():
 def test_the_tick_runs_on_a_real_worker(celery_worker):
     son = make_down_son("son-1", silent_since=timezone.now() - 13 * HOUR)
     result = proposals_tick.delay().get(timeout=20)
-    assert result == {"expired": 0, "raised": 1, "executed": 0, "hive_refunds": 0}
+    assert result == {
+        "expired": 0,
+        "raised": 1,
+        "rotations": 0,
+        "executed": 0,
+        "hive_refunds": 0,
+    }
     assert Proposal.objects.get().son == son

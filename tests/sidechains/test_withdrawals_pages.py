@@ -11,7 +11,9 @@ from playwright.sync_api import expect
 from ledger.services import balances_of
 from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
+from sidechains.bitcoin.withdrawals.signatures import signatures_submit
 from sidechains.models import Withdrawal
+from sidechains.refusals import refusals_summary
 from tests import fixtures
 from tests.bitcoin_node import free_port
 from tests.browser import log_in
@@ -229,6 +231,45 @@ def test_it_shows_the_batch_txid_and_signatures_collected(
     )
     carols.refresh_from_db()
     assert f"0.{carols.payout:08d} BTC" in row
+
+
+def test_it_shows_signer_refusals_in_words_while_waiting(
+    client, user_carol, mapping, chain, tmp_path
+):
+    federation_coin(chain)
+    carols = withdrawal_request(user=user_carol, amount_pegged=20_000, request_id="c")
+    stx = withdrawals_batch(rpc=chain.rpc)
+    sons = son_tokens()
+    for son, reasons in (
+        (sons[1][0], ["NOT_FEDERATION_SCRIPT", "FOREIGN_CHANGE"]),
+        (sons[2][0], ["FEE_TOO_HIGH"]),
+    ):
+        signatures_submit(
+            son=son, sidechain_tx_id=stx.pk, answer={"refused": True, "reasons": reasons}
+        )
+    client.force_login(user_carol)
+
+    fragment = client.get(WITHDRAWALS, HTTP_HX_REQUEST="true").content.decode()
+
+    row = fragment.split(f'data-testid="withdrawal-{carols.pk}"')[1].split("</tr>")[0]
+    assert (
+        '<small data-testid="refusals">waiting: 2 SONs refused: federation changing,'
+        " fee above their limit</small>"
+    ) in row
+    assert "son-2" not in row  # users see what blocks them, not who
+    admin = fixtures.make_administrator()
+    client.force_login(admin)
+    listing = client.get(reverse("admin:sidechains_sidechaintransaction_changelist"))
+    assert "son-2 (federation changing); son-3 (fee above their limit)" in (
+        listing.content.decode()
+    )
+    detail = client.get(reverse("admin:sidechains_sidechaintransaction_change", args=[stx.pk]))
+    assert "federation changing" in detail.content.decode()
+
+
+def test_refusal_words_keep_an_unknown_code():
+    assert refusals_summary([["NEW_CODE"]]) == "waiting: 1 SON refused: other reason (NEW_CODE)"
+    assert refusals_summary([]) == ""
 
 
 # In Chromium.

@@ -14,22 +14,28 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from bitcoin.core import CTransaction
 from django.conf import settings as django_settings
 from django.core.signals import request_started
+from django.utils import timezone
 
 from chains.bitcoin.addresses import validate_address
 from ledger.models import Balance, Entry, LedgerAccount
 from ledger.services import balances_of, ledger_check, ledger_supply
+from proposals.models import Proposal
+from proposals.services import proposal_approve, proposal_raise_deregistrations
 from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
 from sidechains.models import SidechainTransaction, SignerRefusal, TxSignature, Withdrawal
 from signer.client import SIGNING_REQUESTS_PATH
 from signer.keystore import Keys, save
+from sons.federation import federation_current
+from sons.models import SON, Sidechain
 from tests import fixtures
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
 from tests.sidechains.withdrawal_helpers import credit, deposit_on_chain
@@ -335,3 +341,38 @@ def test_three_signers_pay_thirty_withdrawals_in_one_transaction(chain, mapping,
         assert balances_of(user)["pBTC"] == 100_000 - (20_000 + 1_000 * i)
     assert ledger_check() == []
     no_errors(signers)
+
+
+def test_after_a_deregistration_the_two_others_still_pay_from_the_same_federation(
+    chain, mapping, user_carol, signers, federation
+):
+    deposit_on_chain(chain, mapping, 2_000_000)  # the reserves: a coin under the 2-of-3 scripts
+    version = federation_current(Sidechain.BITCOIN)
+    son_3 = federation["son-3"][0]
+    silent = timezone.now() - timedelta(hours=13)
+    SON.objects.filter(pk=son_3.pk).update(
+        status=SON.Status.IN_MAINTENANCE, last_heartbeat_at=silent, last_down_at=silent
+    )
+    alice, bob = (fixtures.make_witness(name) for name in ("witness_alice", "witness_bob"))
+    [proposal] = proposal_raise_deregistrations()
+    proposal_approve(proposal=proposal, witness=alice)
+    assert proposal_approve(proposal=proposal, witness=bob).status == Proposal.Status.EXECUTED
+    son_3.refresh_from_db()
+    assert son_3.status == SON.Status.DEREGISTERED
+    assert federation_current(Sidechain.BITCOIN).pk == version.pk  # no key changed by itself
+
+    withdrawal = withdrawal_request(user=user_carol, amount_pegged=500_000, request_id="w1")
+    stx = withdrawals_batch(rpc=chain.rpc)
+    assert stx is not None, "the reserves must stay selectable"
+    assert bytes(stx.change_witness_script) == bytes(version.wallet_script)  # signers accept it
+    for process in signers.values():  # son-3's too: it is refused and idles
+        process.start()
+    broadcast(stx, signers)
+
+    stx.refresh_from_db()
+    assert sorted(stx.signers) == sorted(federation[n][0].pk for n in ("son-1", "son-2"))
+    settle(chain, stx, withdrawal)
+    no_errors(signers)
+    said = signers["son-3"].output()
+    assert said.count("the portal refuses this SON (son_deregistered)") == 1, said
+    assert not TxSignature.objects.filter(son=son_3).exists()

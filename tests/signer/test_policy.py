@@ -290,6 +290,12 @@ CASES = {
         with_coin(1, DEPOSIT_SCRIPT.replace(USER_KEY, SON_KEYS[1])),
     ),
     # --- sweeps: the federation's own wallet only ---
+    "a sweep naming a federation of keys the signer does not accept": case(
+        "VERSION_NOT_ACCEPTED",
+        SWEEP.but(
+            extra={"federation": {"keys": [k.hex() for k in (A, B, STRANGER_KEY)], "threshold": 2}}
+        ),
+    ),
     "a sweep to another script": case(
         ("FOREIGN_CHANGE", "NO_WALLET_OUTPUT"), SWEEP.but(outputs=(pays(MALLORY, SWEPT),))
     ),
@@ -811,6 +817,7 @@ DOCUMENTED_REASONS = [
     "PAYOUT_MISMATCH",
     "EXTRA_OUTPUT",
     "FOREIGN_CHANGE",
+    "VERSION_NOT_ACCEPTED",
     "NO_WALLET_OUTPUT",
     "DUST_OUTPUT",
     "NEGATIVE_FEE",

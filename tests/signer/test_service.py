@@ -3,6 +3,7 @@ import re
 import sqlite3
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from coincurve import PrivateKey
@@ -17,7 +18,7 @@ from signer.client import (
 from signer.journal import Journal
 from signer.keystore import Keys, generate
 from signer.service import Signer, Signing, is_transient, retry_delay
-from sons.models import SON
+from sons.models import SON, FederationVersion
 from tests.signer import withdrawals as drafts
 from tests.signer.conftest import last_heartbeat, register_keys
 
@@ -74,7 +75,8 @@ def test_it_retries_a_refused_heartbeat_with_backoff_and_recovers(
     signer = make_signer(portal.url, portal.token, heartbeat_every=5.0, poll_every=100.0)
     signer.run_once(0.0)
     before = last_heartbeat(portal.son)
-    _set_status(portal.son, SON.Status.DEREGISTERED)
+    issued = portal.son.token_created_at
+    SON.objects.filter(pk=portal.son.pk).update(token_created_at=issued - timedelta(days=400))
     ticks = [5.0, 5.9, 6.0, 7.9, 8.0, 11.9, 12.0, 16.9, 17.0]
     attempts = []
     with caplog.at_level(logging.INFO, logger="signer"):
@@ -87,9 +89,9 @@ def test_it_retries_a_refused_heartbeat_with_backoff_and_recovers(
         failures = [r for r in caplog.records if "heartbeat failed" in r.getMessage()]
         assert len(failures) == 5
         assert {r.levelno for r in failures} == {logging.ERROR}  # a human must look
-        assert "HTTP 401: This SON is deregistered." in failures[0].getMessage()
+        assert "HTTP 401: This SON token has expired" in failures[0].getMessage()
 
-        _set_status(portal.son, SON.Status.ACTIVE)
+        SON.objects.filter(pk=portal.son.pk).update(token_created_at=issued)
         seen = []
         for now in (22.0, 26.9, 27.0):
             signer.run_once(now)
@@ -97,6 +99,79 @@ def test_it_retries_a_refused_heartbeat_with_backoff_and_recovers(
     assert _advanced(seen) == [True, False, True]  # back on the regular 5 s schedule
     assert "heartbeat succeeded again after 5 failure(s)" in caplog.text
     assert portal_hits[ME] == 1  # the SON id is asked for once
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (SON.Status.DEREGISTERED, "son_deregistered"),
+        (SON.Status.INACTIVE, "son_not_in_federation"),
+    ],
+)
+def test_a_son_outside_the_federation_is_said_once_and_the_signer_idles(
+    portal, portal_hits, make_signer, caplog, status, code
+):
+    signer = make_signer(
+        portal.url, portal.token, heartbeat_every=5.0, poll_every=3.0, idle_every=60.0
+    )
+    signer.run_once(0.0)
+    _set_status(portal.son, status)
+    hits = portal_hits[HEARTBEAT] + portal_hits[POLL]
+    with caplog.at_level(logging.DEBUG, logger="signer"):
+        for now in range(3, 300):  # a tick every second for five minutes
+            signer.run_once(float(now))
+    # one refused call, then one every idle_every (60 s) instead of one every few seconds
+    assert portal_hits[HEARTBEAT] + portal_hits[POLL] - hits == 5
+    said = [r for r in caplog.records if r.name == "signer" and r.levelno >= logging.WARNING]
+    assert len(said) == 1  # said once, clearly, and never as an error
+    assert said[0].levelno == logging.WARNING
+    assert f"the portal refuses this SON ({code})" in said[0].getMessage()
+    assert "Idling; asking again every 60 s" in said[0].getMessage()
+
+    _set_status(portal.son, SON.Status.ACTIVE)  # (an inactive SON activated)
+    before = portal_hits[POLL]
+    with caplog.at_level(logging.INFO, logger="signer"):
+        for now in range(300, 370):
+            signer.run_once(float(now))
+    assert "the portal accepts this SON again: resuming" in caplog.text
+    assert portal_hits[POLL] - before > 5  # back on the 3 s schedule
+    assert last_heartbeat(portal.son) is not None
+
+
+def test_it_reports_the_federation_versions_its_configuration_accepts(
+    portal, make_signer, tmp_path, client
+):
+    own = portal.keys.bitcoin
+    others = [PrivateKey(drafts.secret(f"peer-{i}")).public_key.format() for i in (2, 3, 4)]
+    current = (own.public_key.format(), *others[:2])
+    rotated = (own.public_key.format(), others[0], others[2])
+    config = drafts.config(
+        federation_keys=current, private_key=own, accepted_federations=(rotated,)
+    )
+    journal = Journal(tmp_path / "journal.sqlite")
+    signing = Signing(config, journal)
+    signer = make_signer(portal.url, portal.token, signing=signing)
+    try:
+        signer.run_once(0.0)
+    finally:
+        journal.close()
+    portal.son.refresh_from_db()
+    fingerprints = [
+        FederationVersion.fingerprint_of([k.hex() for k in v]) for v in (current, rotated)
+    ]
+    assert portal.son.accepted_federations == sorted(fingerprints)  # the portal's own form
+    version = FederationVersion.objects.create(
+        sidechain="bitcoin",
+        keys=sorted(k.hex() for k in rotated),
+        fingerprint=fingerprints[1],
+        threshold=2,
+        status=FederationVersion.Status.PROPOSED,
+    )
+    client.force_login(portal.son.owner)
+    page = client.get(portal.son.get_absolute_url()).content.decode()
+    row = page.split('data-testid="federation-proposed"')[1].split("</tr>")[0]
+    assert version.short_fingerprint() in row
+    assert "<td>yes</td>" in row
 
 
 def test_it_signs_heartbeats_that_the_portal_verifies(portal, portal_hits, make_signer, caplog):
@@ -160,15 +235,17 @@ def test_it_never_logs_the_token_or_a_private_key(portal, keys, make_signer, cap
     def sleep(_seconds):
         clock[0] += 1.0
         if clock[0] == 3.0:
-            _set_status(portal.son, SON.Status.DEREGISTERED)
+            SON.objects.filter(pk=portal.son.pk).update(
+                token_created_at=portal.son.token_created_at - timedelta(days=400)
+            )
         if clock[0] >= 6.0:
             stop.set()
 
     signer = make_signer(portal.url, portal.token, 2.0, 2.0, clock=lambda: clock[0], sleep=sleep)
     with caplog.at_level(logging.DEBUG):
         signer.run_forever(stop)
-    assert "heartbeat accepted" in caplog.text  # before the SON was deregistered
-    assert "This SON is deregistered." in caplog.text  # after
+    assert "heartbeat accepted" in caplog.text  # before the token expired
+    assert "This SON token has expired" in caplog.text  # after
     for secret in (portal.token, keys.bitcoin.secret.hex(), keys.hive.secret.hex()):
         assert secret not in caplog.text
 

@@ -54,7 +54,8 @@ def beat(celery_worker):
     process.wait(timeout=20)
 
 
-def test_it_runs_the_beat_schedule_through_the_worker(beat, bitcoin, client):
+def test_it_runs_the_beat_schedule_through_the_worker(beat, bitcoin, client, settings):
+    settings.FEDERATION_MIN_SIZE = 1  # one SON left at the end: the federation check passes
     son, token = fixtures.make_son("son-1")
     son_2, _ = fixtures.make_son("son-2")
     SON.objects.filter(pk=son_2.pk).update(last_heartbeat_at=timezone.now() - timedelta(hours=1))
@@ -75,7 +76,16 @@ def test_it_runs_the_beat_schedule_through_the_worker(beat, bitcoin, client):
     report = response.json()
     assert response.status_code == 200, report
     names = {c["name"] for c in report["checks"] if c["ok"]}
-    assert names == {"database", "broker", "bitcoin", "beat", "ledger", "reserves", "signer son-1"}
+    assert names == {
+        "database",
+        "broker",
+        "bitcoin",
+        "beat",
+        "ledger",
+        "reserves",
+        "federation",
+        "signer son-1",
+    }
     assert beat.poll() is None
 
 

@@ -1,11 +1,13 @@
 """/healthz and the admin status panel on real components: each one up, then stopped."""
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from celery import Celery
 from django.contrib.auth.models import Permission
 from django.urls import reverse
+from django.utils import timezone
 
 from sonportal import health
 from tests import fixtures
@@ -192,3 +194,40 @@ def test_it_accepts_no_token_when_none_is_configured(client, all_down, settings)
     settings.HEALTH_TOKEN = ""
     assert client.get(reverse("healthz"), HTTP_AUTHORIZATION="Bearer ").status_code == 401
     assert client.get(reverse("healthz")).status_code == 503
+
+
+def test_it_asks_for_a_replacement_son_when_the_federation_is_below_its_minimum(
+    client, admin_user, settings
+):
+    from proposals.services import proposal_approve, proposal_raise_deregistrations
+    from sons.federation import federation_current
+    from tests.proposals.helpers import make_down_son, make_witnesses
+
+    settings.HEALTH_BROKER_TIMEOUT = 1
+    assert (health.check_federation().ok, health.check_federation().error) == (
+        False,
+        "no federation: no SON has a Bitcoin key",
+    )
+    fixtures.make_son("son-1"), fixtures.make_son("son-2")
+    make_down_son("son-3", silent_since=timezone.now() - timedelta(hours=13))
+    version = federation_current()
+    up = health.check_federation()
+    assert up.ok
+    assert up.detail == f"bitcoin: 2 of 3 ({version.short_fingerprint()})"
+
+    alice, bob = make_witnesses(1, 1)
+    [proposal] = proposal_raise_deregistrations()
+    proposal_approve(proposal=proposal, witness=alice)
+    proposal_approve(proposal=proposal, witness=bob)
+
+    down = health.check_federation()
+    assert not down.ok
+    assert down.error == (
+        f"bitcoin: 2 of 3 ({version.short_fingerprint()}); son-3 left: its key stays until a"
+        " rotation; 2 SONs in the federation, minimum 3: a replacement SON is needed"
+    )
+    client.force_login(admin_user)
+    page = client.get(reverse("admin-status"), HTTP_HX_REQUEST="true").content.decode()
+    assert "a replacement SON is needed" in page
+    settings.FEDERATION_MIN_SIZE = 2
+    assert health.check_federation().ok  # an operator who accepts two SONs is not nagged

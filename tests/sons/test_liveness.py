@@ -2,6 +2,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import transaction
 from django.urls import reverse
 
 from sons import services
@@ -239,3 +240,25 @@ def test_the_status_grid_refreshes_as_a_fragment(client, son_1):
     response = client.get(reverse("sons-status"), HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert b'id="son-grid"' in response.content and b"<html" not in response.content
+
+
+def test_deregistration_keeps_the_sons_history(son_1):
+    son, _ = son_1
+    SON.objects.filter(pk=son.pk).update(total_downtime=100)
+    son.statistics.filter(sidechain="bitcoin").update(txs_signed=12, deposits_reported=3)
+    services.son_heartbeat(son=son, now=T0)
+    services.son_liveness_check(now=at(400))
+    with transaction.atomic():
+        assert services.son_deregister(son=son, reason="test", now=at(13 * 3600))
+    son.refresh_from_db()
+    assert son.status == SON.Status.DEREGISTERED
+    # the interval in progress (400 s to 13 h) is kept, not dropped with the status
+    assert son.total_downtime == 100 + 13 * 3600 - 400
+    assert son.downtime(at(20 * 3600)) == son.total_downtime
+    assert son.last_down_at == at(400)
+    stats = son.statistics.get(sidechain="bitcoin")
+    assert (stats.txs_signed, stats.deposits_reported) == (12, 3)
+    with transaction.atomic():  # a second deregistration changes nothing
+        assert not services.son_deregister(son=son, reason="again", now=at(14 * 3600))
+    son.refresh_from_db()
+    assert son.total_downtime == 100 + 13 * 3600 - 400

@@ -41,6 +41,24 @@ def test_it_records_a_heartbeat(son_1):
     assert response.json()["status"] == "active"
 
 
+def test_it_records_the_federation_versions_a_signer_accepts(son_1):
+    son, token = son_1
+    accepted = ["b" * 64, "a" * 64]
+    body = {**fixtures.heartbeat_body(son), "federations": accepted}
+    assert post_heartbeat(token, body).status_code == 200
+    son.refresh_from_db()
+    assert son.accepted_federations == sorted(accepted)
+    # a heartbeat that does not say (an older signer) leaves them as they were
+    assert post_heartbeat(token, fixtures.heartbeat_body(son)).status_code == 200
+    son.refresh_from_db()
+    assert son.accepted_federations == sorted(accepted)
+    for bad in (["A" * 64], ["a" * 63], ["a" * 64] * 17, "a" * 64):
+        body = {**fixtures.heartbeat_body(son), "federations": bad}
+        assert post_heartbeat(token, body).status_code == 400
+    son.refresh_from_db()
+    assert son.accepted_federations == sorted(accepted)
+
+
 def test_it_tells_a_signer_its_son_and_registered_keys(son_1):
     son, token = son_1
     response = signer_client(token).get(reverse("api-son-me"))
