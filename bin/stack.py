@@ -34,6 +34,9 @@ PORTS = {
     "test": {"postgres": 54321, "redis": 63791},
 }
 SIGNERS = 3
+# With a Redis broker, gossip, mingle and heartbeat keep a worker from consuming again after the
+# broker restarts (celery/celery#8030, #8091); the portal uses none of them.
+WORKER_FLAGS = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 
 class StackError(Exception):
@@ -388,7 +391,7 @@ class Stack:
         self.spawn("web", gunicorn)
         self.wait_for_port("web", self.ports["web"])
         celery = [PYTHON, "-m", "celery", "-A", "sonportal"]
-        self.spawn("worker", [*celery, "worker", "-l", "info", "--concurrency", "2"])
+        self.spawn("worker", [*celery, "worker", "-l", "info", "--concurrency", "2", *WORKER_FLAGS])
         self.spawn("beat", [*celery, "beat", "-l", "info"])
         # A block every 15 s, so deposits confirm in the demo.
         self.spawn("miner", [PYTHON, "manage.py", "demo_wallet", "mine", "--every", "15"])

@@ -199,6 +199,7 @@ def report(stats: Path, changelist: dict[str, list[float]], args: argparse.Names
 def start_portal(processes: Processes, port: int, workers: int) -> None:
     """A Celery worker (for /healthz's broker round trip) and gunicorn."""
     worker = ["worker", "-l", "warning", "--concurrency", "1", "-n", "bench-web@%h"]
+    worker += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     processes.start("worker", [PYTHON, "-m", "celery", "-A", "sonportal", *worker])
     bind = ["--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--timeout", "120"]
     processes.start("gunicorn", [PYTHON, "-m", "gunicorn", "sonportal.wsgi", *bind])

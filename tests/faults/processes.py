@@ -168,6 +168,9 @@ def portal_processes(env: dict[str, str], folder: Path) -> tuple[dict[str, Proce
     celery = [python, "-m", "celery", "-A", "sonportal"]
     for name in ("worker-1", "worker-2"):
         argv = [*celery, "worker", "-l", "warning", "-n", f"{name}@faults", "--concurrency", "1"]
+        # As in production (README): with Redis, gossip, mingle and heartbeat keep a worker from
+        # consuming again after the broker restarts (celery/celery#8030, #8091).
+        argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         processes[name] = Process(name, argv, env, folder / f"{name}.log")
     beat = [*celery, "beat", "-l", "warning", "--pidfile="]
     processes["beat"] = Process("beat", beat, env, folder / "beat.log")
