@@ -308,7 +308,7 @@ def cast(db):
     MappingChange.objects.create(
         user=carol,
         sidechain="bitcoin",
-        fields={"withdraw_address": "bcrt1qwalk"},
+        fields={"deposit_public_key": mapping.deposit_public_key, "withdraw_address": "bcrt1qwalk"},
         token_hash=hashlib.sha256(change_token.encode()).hexdigest(),
         created_at=timezone.now(),
         expires_at=timezone.now() + timedelta(hours=1),
