@@ -3,7 +3,8 @@
     accepted, m of its SONs' signers accept it
       -> test fund:   the smallest coin of the active version paid whole to the new wallet
       -> test return: the new set spends that test coin back to its own wallet
-      -> activate:    the new version active, the old one retiring
+      -> activate:    the new version active, the old one retiring; users' deposit
+                      addresses re-derived under it (the old ones stay watched and credited)
       -> sweeps:      every coin of older versions moved to the active wallet, in batches
       -> retire:      a retiring version holding no coin and paid by no open transaction
 
@@ -28,6 +29,7 @@ from chains.bitcoin.fees import DUST_LIMIT
 from chains.bitcoin.rpc import BitcoinRPC
 from chains.bitcoin.script import ScriptError
 from chains.bitcoin.transactions import txid_of
+from mappings.services import mappings_follow_federation
 from sidechains.bitcoin.sweeps import SweepError, sweep_transaction, within_budget
 from sidechains.bitcoin.withdrawals.builder import coins_gone, is_spendable, near_reclaim
 from sidechains.bitcoin.withdrawals.fees import withdrawal_feerate
@@ -57,6 +59,7 @@ def rotation_process(*, rpc: BitcoinRPC) -> int:
     newest = accepted.order_by("-pk").first()
     if newest is not None and federation_version_ready(newest):
         done += test_spend_step(newest, rpc=rpc)
+    done += mappings_follow_federation()  # users' deposit addresses under the active version
     done += rotation_sweep_build(rpc=rpc) is not None
     return done + versions_retire()
 
@@ -241,17 +244,21 @@ def _persist(
     TxInput.objects.bulk_create(
         TxInput(sidechain_tx=stx, index=i, coin=coin) for i, coin in enumerate(coins)
     )
+    _reserve(coins, stx, note)
+    RotationStep.objects.create(
+        version=source or destination, step=step, sidechain_tx=stx, note=note
+    )
+    log.info("rotation %s %s: %s, %s sat fee", step, stx.pk, note, fee)
+    return stx
+
+
+def _reserve(coins: Sequence[Coin], stx: SidechainTransaction, note: str) -> None:
     for coin in coins:
         reserved = coin_transition(
             coin.pk, Coin.Status.AVAILABLE, Coin.Status.RESERVED, note, reserved_by=stx
         )
         if not reserved:  # cannot happen under our row locks
             raise SweepError(f"Coin {coin.pk} was taken while the rotation step was built.")
-    RotationStep.objects.create(
-        version=source or destination, step=step, sidechain_tx=stx, note=note
-    )
-    log.info("rotation %s %s: %s, %s sat fee", step, stx.pk, note, fee)
-    return stx
 
 
 def version_of(coin: Coin) -> list[str]:

@@ -14,6 +14,7 @@ from dataclasses import replace
 import pytest
 from bitcoin.core import CBlock, CTransaction, b2lx
 from django.db import transaction
+from django.urls import reverse
 
 from chains.bitcoin.federation import (
     deposit_witness_script,
@@ -21,6 +22,7 @@ from chains.bitcoin.federation import (
     p2wsh_script_pubkey,
 )
 from ledger.services import balances_of
+from mappings.models import SidechainAddress
 from mappings.services import mapping_set_bitcoin
 from proposals import services as proposals
 from proposals.models import Proposal
@@ -157,7 +159,7 @@ def world(chain, user_carol, tmp_path, settings):
 
 
 # Long because it is the whole rotation, step by step, with what each step must show.
-def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain, tmp_path):
+def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain, tmp_path, client):
     (son_1, t1), (son_2, t2), (son_3, _) = world[0]
     mapping, rpc = world[1], chain.rpc
     start = rpc.get_block_count()
@@ -202,6 +204,16 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     assert rotation_process(rpc=rpc) >= 1
     v1.refresh_from_db(), v2.refresh_from_db()
     assert (v1.status, v2.status) == (VS.RETIRING, VS.ACTIVE)
+
+    # The user's deposit address follows: a new one under version 2, the old one retired.
+    current = SidechainAddress.objects.get(user=mapping.user, expires=None)
+    assert (current.federation_version_id, mapping.federation_version_id) == (v2.pk, v1.pk)
+    assert current.deposit_address != mapping.deposit_address
+    assert current.withdraw_address == mapping.withdraw_address
+    client.force_login(mapping.user)
+    page = client.get(reverse("mappings-bitcoin-deposit")).content.decode()
+    assert current.deposit_address in page
+    assert f'{mapping.deposit_address}</span> <strong data-testid="retired-address">' in page
 
     # A signer whose config lacks version 2 refuses the sweep, saying why.
     sweep = SidechainTransaction.objects.get(kind="rotation_sweep", status=STX.AWAITING_SIGNATURES)
