@@ -167,3 +167,14 @@ def federation_version_retire(*, version: FederationVersion) -> bool:
     )
     version.refresh_from_db(fields=["status"])
     return n == 1
+
+
+def federation_version_consents(source: FederationVersion, destination: FederationVersion) -> bool:
+    """At least m of the source version's SONs still in the federation report the destination
+    version accepted: they sign the source's coins away to it, and a signer without it would
+    refuse (a refusal stands for that transaction), so nothing is built before."""
+    holders = SON.objects.federation().filter(
+        public_keys__sidechain=source.sidechain, public_keys__public_key__in=source.keys
+    )
+    consenting = [son for son in holders if destination.fingerprint in son.accepted_federations]
+    return len(consenting) >= source.threshold

@@ -1,6 +1,6 @@
 """The Bitcoin side of a federation rotation (docs/rotation.md), one step per beat.
 
-    accepted, m of its SONs' signers accept it
+    accepted, m of its SONs' signers accept it (and m of the active version's SONs)
       -> test fund:   the smallest coin of the active version paid whole to the new wallet
       -> test return: the new set spends that test coin back to its own wallet
       -> activate:    the new version active, the old one retiring; users' deposit
@@ -38,6 +38,7 @@ from sidechains.transitions import coin_transition, sidechain_tx_created
 from sons.federation import (
     federation_current,
     federation_version_activate,
+    federation_version_consents,
     federation_version_ready,
     federation_version_retire,
 )
@@ -106,7 +107,7 @@ def _locked(version: FederationVersion) -> FederationVersion:
 
 def _test_fund_build(version: FederationVersion, *, rpc: BitcoinRPC) -> SidechainTransaction | None:
     active = federation_current(Sidechain.BITCOIN)
-    if active is None:
+    if active is None or not federation_version_consents(active, version):
         return None
     feerate, tip = withdrawal_feerate(rpc=rpc), rpc.get_block_count()
     with transaction.atomic():
@@ -180,6 +181,8 @@ def rotation_sweep_build(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
     older = FederationVersion.objects.filter(sidechain=Sidechain.BITCOIN, status__in=OLDER)
     feerate, tip = withdrawal_feerate(rpc=rpc), rpc.get_block_count()
     for version in older.order_by("pk"):
+        if not federation_version_consents(version, active):
+            continue  # its SONs' signers would refuse: the rotation page shows who
         with transaction.atomic():
             coins = within_budget(_coins_of(version, tip)[: settings.BITCOIN_ROTATION_BATCH_SIZE])
             gone = coins_gone(rpc, coins)

@@ -70,10 +70,10 @@ def keygen(tmp_path) -> keystore.Keys:
     return keys
 
 
-def register_son_4(keys: keystore.Keys) -> tuple[SON, str]:
+def register_son_4(public_keys: dict[str, str]) -> tuple[SON, str]:
     """What an administrator does: a SON with the public keys its operator sent."""
     son = SON.objects.create(name="son-4", owner=fixtures.make_user("operator_son_4"))
-    for sidechain, public in keys.public().items():
+    for sidechain, public in public_keys.items():
         SONPublicKey.objects.create(son=son, sidechain=sidechain, public_key=public)
         SONStatistics.objects.create(son=son, sidechain=sidechain)
     token = son_services.son_issue_token(
@@ -172,7 +172,7 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     with transaction.atomic():
         son_services.son_deregister(son=son_3, reason="deregistered by the witnesses")
     keys_4 = keygen(tmp_path)
-    son_4, t4 = register_son_4(keys_4)
+    son_4, t4 = register_son_4(keys_4.public())
     assert proposals.proposals_tick()["rotations"] == 1
     proposal = Proposal.objects.rotations().get()
     alice, bob = make_witnesses(1, 1)
