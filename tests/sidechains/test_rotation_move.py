@@ -260,6 +260,16 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     assert late.status == Coin.Status.SPENT
     assert balances_of(mapping.user)["pBTC"] == 700_000  # both deposits, credited once
 
+    # Even once version 1 is retired, a deposit to its address is credited and swept.
+    later = deposit_on_chain(chain, mapping, 500_000)
+    assert rotation_process(rpc=rpc) == 1
+    settle(chain, s1, s2)
+    later.refresh_from_db()
+    assert later.status == Coin.Status.SPENT
+    assert balances_of(mapping.user)["pBTC"] == 1_200_000
+    v1.refresh_from_db()
+    assert v1.status == VS.RETIRED
+
     # On chain: no output under a script with son-3's key is left unspent.
     v1_keys = [bytes.fromhex(k) for k in v1.keys]
     user_key = bytes.fromhex(mapping.deposit_public_key)
