@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from chains.bitcoin.federation import p2wsh_script_pubkey, script_keys
 from chains.bitcoin.fees import DUST_LIMIT
@@ -34,6 +35,7 @@ from sidechains.bitcoin.sweeps import SweepError, sweep_transaction, within_budg
 from sidechains.bitcoin.withdrawals.builder import coins_gone, is_spendable, near_reclaim
 from sidechains.bitcoin.withdrawals.fees import withdrawal_feerate
 from sidechains.models import Coin, RotationStep, SidechainTransaction, TxInput
+from sidechains.models.transactions import CoinQuerySet
 from sidechains.transitions import coin_transition, sidechain_tx_created
 from sons.federation import (
     federation_current,
@@ -201,13 +203,20 @@ def _coins_of(version: FederationVersion, tip: int) -> list[Coin]:
     """Available coins under the version's scripts (wallet and deposit), locked, oldest first;
     never a deposit coin near its reclaim height."""
     keys = [bytes.fromhex(key) for key in version.keys]
-    available = Coin.objects.for_chain(Sidechain.BITCOIN).available().order_by("pk")
+    available = _candidates(version, Coin.objects.available()).order_by("pk")
     locked = available.select_for_update(skip_locked=True, of=("self",))
     return [
         c
         for c in locked.select_related("deposit__mapping")
         if is_spendable(c, keys) and not near_reclaim(c, tip)
     ]
+
+
+def _candidates(version: FederationVersion, coins: CoinQuerySet) -> CoinQuerySet:
+    """Coins that may be the version's: under its wallet script (every change coin is), or a
+    deposit coin (each user's deposit script differs; few stay unswept): the caller checks."""
+    wallet = Q(witness_script=version.wallet_script)
+    return coins.for_chain(Sidechain.BITCOIN).filter(wallet | Q(kind=Coin.Kind.DEPOSIT))
 
 
 def _wallet_spk(version: FederationVersion) -> bytes:
@@ -274,7 +283,7 @@ def version_of(coin: Coin) -> list[str]:
 
 def version_holdings(version: FederationVersion) -> tuple[int, int]:
     """(coins, satoshi) the federation still holds under the version's scripts."""
-    held = Coin.objects.for_chain(Sidechain.BITCOIN).held().only("amount", "witness_script")
+    held = _candidates(version, Coin.objects.held()).only("amount", "witness_script")
     mine = [c for c in held if version_of(c) == sorted(version.keys)]
     return len(mine), sum(c.amount for c in mine)
 
