@@ -1,18 +1,22 @@
 """The rotation page in Chromium at both widths: a witness sees the versions, which SONs'
-signers accepted the new one, the steps taken and what the old version still holds."""
+signers accepted the new one, the steps taken and what the old version still holds; after the
+activation a user's deposit page shows the new address and marks the old one retired."""
 
 import pytest
 from django.db import transaction
 
+from mappings.models import SidechainAddress
+from mappings.services import mappings_follow_federation
 from proposals.models import Proposal
 from proposals.services import proposal_approve, proposals_tick
 from sidechains.models import Coin, RotationStep
 from sons import services as son_services
-from sons.federation import federation_current
+from sons.federation import federation_current, federation_version_activate
 from sons.models import SON, FederationVersion
 from tests import fixtures
 from tests.browser import WIDTHS, assert_fits, log_in
 from tests.proposals.helpers import make_witnesses
+from tests.sidechains.deposit_helpers import make_bitcoin_mapping
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -59,4 +63,25 @@ def test_a_witness_follows_a_rotation(page, live_server, width):
     assert v2.short_fingerprint() in new.inner_text()
     assert old.get_by_test_id("version-status").inner_text() == "Active"
     assert old.get_by_test_id("holds").inner_text() == "3 coins, 210000 sat"
+    assert_fits(page)
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_a_user_sees_the_new_deposit_address_and_the_retired_one(page, live_server, width):
+    page.set_viewport_size(WIDTHS[width])
+    _, v2 = accepted_version_2()
+    carol = fixtures.make_user("user_carol")
+    old = make_bitcoin_mapping(carol)
+    federation_version_activate(version=v2)
+    assert mappings_follow_federation() == 1
+    new = SidechainAddress.objects.get(user=carol, expires=None)
+
+    log_in(page, live_server, "user_carol")
+    page.goto(f"{live_server.url}/addresses/bitcoin/deposit/")
+
+    assert page.get_by_test_id("deposit-address").inner_text() == new.deposit_address
+    older = page.get_by_test_id("older-addresses")
+    assert old.deposit_address in older.inner_text()
+    retired = older.get_by_test_id("retired-address")
+    assert retired.inner_text() == "retired: still credited, please use the new address"
     assert_fits(page)
