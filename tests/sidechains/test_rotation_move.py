@@ -27,7 +27,7 @@ from mappings.services import mapping_set_bitcoin
 from proposals import services as proposals
 from proposals.models import Proposal
 from sidechains.bitcoin.rotation import rotation_process, version_holdings
-from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
+from sidechains.bitcoin.withdrawals.builder import script_pubkey, withdrawals_batch
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.bitcoin.withdrawals.signatures import signing_request_for
 from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
@@ -142,6 +142,15 @@ def son_3_outputs_unspent(chain, from_height: int, scripts: set[bytes]) -> list[
                 if rpc.get_tx_out(txid, vout, include_mempool=True) is not None:
                     left.append(f"{txid}:{vout}")
     return left
+
+
+def payments_to(chain, from_height: int, spk: bytes) -> list[int]:
+    """The amounts of every output paying `spk` in the blocks since `from_height`."""
+    rpc, paid = chain.rpc, []
+    for height in range(from_height, rpc.get_block_count() + 1):
+        block = CBlock.deserialize(rpc.get_block_raw(rpc.get_block_hash(height)))
+        paid += [o.nValue for tx in block.vtx for o in tx.vout if bytes(o.scriptPubKey) == spk]
+    return paid
 
 
 @pytest.fixture
@@ -279,3 +288,6 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     }
     assert bytes(mapping.deposit_script_pubkey) in son_3_scripts
     assert son_3_outputs_unspent(chain, start + 1, son_3_scripts) == []
+    # The withdrawal was paid once on chain, whatever the sweeps around it did.
+    payee = script_pubkey(mapping.withdraw_address)
+    assert payments_to(chain, start + 1, payee) == [250_000 - withdrawal.fee_share]
