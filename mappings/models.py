@@ -47,6 +47,14 @@ class SidechainAddress(models.Model):
     deposit_witness_script = models.BinaryField(null=True, blank=True)
     deposit_script_pubkey = models.BinaryField(null=True, blank=True)
     deposit_timelock = models.PositiveIntegerField(null=True, blank=True)
+    federation_version = models.ForeignKey(
+        "sons.FederationVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Bitcoin: the federation version the deposit script was derived under.",
+    )
     # Hive
     hive_account = models.CharField(max_length=16, blank=True)
 

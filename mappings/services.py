@@ -4,6 +4,7 @@ Every change is atomic and serialised per user (a row lock on the user); identif
 claimed in AddressClaim so that two users can never hold the same one.
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,7 +21,7 @@ from chains.hive import names
 from chains.hive.rpc import HiveRPC, HiveRPCError, HiveRPCUnavailable
 from mappings import destinations
 from mappings.models import AddressClaim, SidechainAddress
-from sons.federation import federation_public_keys
+from sons.federation import federation_current, federation_public_keys
 from sons.models import Sidechain
 
 
@@ -115,12 +116,51 @@ def mapping_set_bitcoin(
         "deposit_witness_script": derived.witness_script,
         "deposit_script_pubkey": derived.script_pubkey,
         "deposit_timelock": derived.timelock,
+        "federation_version": federation_current(Sidechain.BITCOIN),
     }
     claims = [
         (AddressClaim.Kind.DEPOSIT_KEY, key.hex(), "deposit_public_key"),
         (AddressClaim.Kind.WITHDRAW_ADDRESS, address, "withdraw_address"),
     ]
     return _mapping_set(user, Sidechain.BITCOIN, fields, claims, request_id, cooldown)
+
+
+def mappings_follow_federation(*, limit: int = 200) -> int:
+    """After a rotation activated a new federation version: each active Bitcoin row derived
+    under another version gets a new row under the active one (same key, same withdraw
+    address); the old row expires and its address stays watched and credited
+    (docs/rotation.md). A row whose confirmed change is still cooling down waits: a new row
+    would make withdrawals pay the cooling address. Returns how many rows moved."""
+    active = federation_current(Sidechain.BITCOIN)
+    if active is None:
+        return 0
+    now = timezone.now()
+    stale = (
+        SidechainAddress.objects.for_chain(Sidechain.BITCOIN)
+        .active()
+        .exclude(federation_version=active)
+        .exclude(cooldown_until__gt=now)
+        .select_related("user")
+        .order_by("pk")[:limit]
+    )
+    moved = 0
+    for mapping in stale:
+        derived = derive_bitcoin_deposit(bytes.fromhex(mapping.deposit_public_key))
+        if bytes(mapping.deposit_script_pubkey or b"") == derived.script_pubkey:
+            # a row from before versions were recorded, already under the active keys
+            SidechainAddress.objects.filter(pk=mapping.pk).update(federation_version=active)
+            continue
+        try:
+            _, created = mapping_set_bitcoin(
+                user=mapping.user,
+                deposit_public_key=mapping.deposit_public_key,
+                withdraw_address=mapping.withdraw_address,
+            )
+        except MappingError as e:  # e.g. its withdraw address is refused today: it stays
+            logging.getLogger(__name__).warning("mapping %s keeps its address: %s", mapping.pk, e)
+            continue
+        moved += created
+    return moved
 
 
 def mapping_set_hive(

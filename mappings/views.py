@@ -31,7 +31,7 @@ def _context(user, **forms) -> dict:
         "hive": mappings.for_chain(Sidechain.HIVE).active().first(),
         "bitcoin_target": mappings.for_chain(Sidechain.BITCOIN).withdrawal_target(now),
         "hive_target": mappings.for_chain(Sidechain.HIVE).withdrawal_target(now),
-        "history": mappings.exclude(expires=None),
+        "history": mappings.exclude(expires=None).select_related("federation_version"),
         "bitcoin_form": forms.get("bitcoin_form") or BitcoinMappingForm(),
         "hive_form": forms.get("hive_form") or HiveMappingForm(),
         "hive_claims": hive_ownership.open_claims(user),
@@ -161,8 +161,16 @@ def bitcoin_deposit(request: HttpRequest):
         messages.info(request, "Register a Bitcoin deposit key first.")
         return redirect("mappings-home")
     script = bytes(mapping.deposit_witness_script)
+    older = (
+        SidechainAddress.objects.for_user(request.user)
+        .for_chain(Sidechain.BITCOIN)
+        .exclude(expires=None)
+        .exclude(deposit_address=mapping.deposit_address)
+        .select_related("federation_version")
+    )
     context = {
         "mapping": mapping,
+        "older": older,
         "qr_svg": qr.svg(f"bitcoin:{mapping.deposit_address}"),
         "witness_script_hex": script.hex(),
         "witness_script_asm": federation.describe(script),

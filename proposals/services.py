@@ -64,8 +64,8 @@ def _deregister_son(proposal: Proposal, now: datetime) -> str:
 @handler(Proposal.Kind.ROTATE_FEDERATION)
 def _rotate_federation(proposal: Proposal, now: datetime) -> str:
     """Witnesses approved the new key set: its version is accepted. Nothing moves yet: the move
-    (test spend, sweeps, activation) needs the signers' consent and is not built
-    (docs/rotation.md)."""
+    (test spend, activation, sweeps: sidechains/bitcoin/rotation.py) starts once m of its SONs'
+    signers accept it (docs/rotation.md)."""
     fingerprint = proposal.payload["to"]["fingerprint"]
     n = FederationVersion.objects.filter(
         sidechain=proposal.payload["sidechain"],

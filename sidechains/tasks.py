@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from chains.bitcoin.rpc import BitcoinRPCUnavailable
-from sidechains.bitcoin import deposits, listener, refunds, reserves, sweeps
+from sidechains.bitcoin import deposits, listener, refunds, reserves, rotation, sweeps
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals import builder, tracker
 from sidechains.hive import deposits as hive_deposits
@@ -71,10 +71,11 @@ def bitcoin_rescan(job_id: int) -> bool:
 
 @shared_task(name="sidechains.tasks.bitcoin_sweeps")
 def bitcoin_sweeps() -> int:
-    """Sweep credited deposit coins into the federation's wallet before their deadlines."""
+    """Sweep credited deposit coins into the federation's wallet before their deadlines; take
+    the next step of a federation rotation (docs/rotation.md)."""
     rpc = bitcoin_rpc()
     try:
-        return sweeps.sweeps_process(rpc=rpc)
+        return sweeps.sweeps_process(rpc=rpc) + rotation.rotation_process(rpc=rpc)
     finally:
         rpc.close()
 

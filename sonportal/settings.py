@@ -320,6 +320,8 @@ BITCOIN_RECLAIM_MARGIN = env_int("BITCOIN_RECLAIM_MARGIN", 144, minimum=1)
 BITCOIN_SWEEP_DEADLINE = env_int("BITCOIN_SWEEP_DEADLINE", 0, minimum=0)  # 0: T/4
 BITCOIN_SWEEP_ALERT_BEFORE = env_int("BITCOIN_SWEEP_ALERT_BEFORE", 36, minimum=1)
 BITCOIN_SWEEP_BATCH_SIZE = env_int("BITCOIN_SWEEP_BATCH_SIZE", 200, minimum=1)
+# A rotation's sweeps: at most this many coins of an older federation version per transaction.
+BITCOIN_ROTATION_BATCH_SIZE = env_int("BITCOIN_ROTATION_BATCH_SIZE", 100, minimum=1)
 # Reserves may fall short of liabilities by at most this many satoshi before the circuit
 # breaker stops new batches (rounding of rates, dust).
 BITCOIN_RESERVES_TOLERANCE = env_int("BITCOIN_RESERVES_TOLERANCE", 1_000, minimum=0)

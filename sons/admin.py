@@ -4,7 +4,7 @@ from django.template.response import TemplateResponse
 from audit.admin import AuditedAdminMixin
 from core.admin_actions import ReadOnlyAdmin, reason_or_page
 from sons import services
-from sons.models import SON, SONPublicKey, SONStatistics, SONStatusChange
+from sons.models import SON, FederationVersion, SONPublicKey, SONStatistics, SONStatusChange
 
 
 class SONPublicKeyInline(admin.TabularInline):
@@ -95,3 +95,22 @@ class SONAdmin(AuditedAdminMixin, admin.ModelAdmin):
 class SONStatusChangeAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "son", "old_status", "new_status", "reason"]
     list_filter = ["new_status", "son"]
+
+
+@admin.register(FederationVersion)
+class FederationVersionAdmin(ReadOnlyAdmin):
+    """View-only: versions change by the witnesses' proposal and the rotation's steps
+    (docs/rotation.md), never by hand."""
+
+    list_display = ["sidechain", "status", "fingerprint_short", "m_of_n", "created_at"]
+    list_filter = ["sidechain", "status"]
+    readonly_fields = ["sidechain", "status", "keys", "fingerprint", "threshold", "created_at"]
+    exclude = ["wallet_script"]
+
+    @admin.display(description="fingerprint")
+    def fingerprint_short(self, obj: FederationVersion) -> str:
+        return obj.short_fingerprint()
+
+    @admin.display(description="m of n")
+    def m_of_n(self, obj: FederationVersion) -> str:
+        return f"{obj.threshold} of {len(obj.keys)}"

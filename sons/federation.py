@@ -141,3 +141,40 @@ def federation_health(sidechain: str = Sidechain.BITCOIN) -> FederationHealth | 
     sons = SON.objects.federation().count()
     needed = sons < settings.FEDERATION_MIN_SIZE
     return FederationHealth(version, sons, gone, needed)
+
+
+def federation_version_acceptors(version: FederationVersion) -> list[SON]:
+    """The SONs of the version's key set whose signers report it as accepted (their last
+    heartbeat's accepted_federations): the ones that will sign for it."""
+    holders = SON.objects.filter(
+        public_keys__sidechain=version.sidechain, public_keys__public_key__in=version.keys
+    ).order_by("name")
+    return [son for son in holders if version.fingerprint in (son.accepted_federations or [])]
+
+
+def federation_version_ready(version: FederationVersion) -> bool:
+    """Accepted by witnesses and by at least m of its own SONs' signers: its move may start."""
+    if version.status != Status.ACCEPTED:
+        return False
+    return len(federation_version_acceptors(version)) >= version.threshold
+
+
+def federation_version_retire(*, version: FederationVersion) -> bool:
+    """retiring -> retired (the caller checked that it holds nothing); False if it was not
+    retiring."""
+    n = FederationVersion.objects.filter(pk=version.pk, status=Status.RETIRING).update(
+        status=Status.RETIRED
+    )
+    version.refresh_from_db(fields=["status"])
+    return n == 1
+
+
+def federation_version_consents(source: FederationVersion, destination: FederationVersion) -> bool:
+    """At least m of the source version's SONs still in the federation report the destination
+    version accepted: they sign the source's coins away to it, and a signer without it would
+    refuse (a refusal stands for that transaction), so nothing is built before."""
+    holders = SON.objects.federation().filter(
+        public_keys__sidechain=source.sidechain, public_keys__public_key__in=source.keys
+    )
+    consenting = [son for son in holders if destination.fingerprint in son.accepted_federations]
+    return len(consenting) >= source.threshold

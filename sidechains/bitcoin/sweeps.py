@@ -91,7 +91,7 @@ def sweep_build(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
         coins = _sweepable(keys)
         if not any(tip >= _half_way(coin.deposit) for coin in coins if coin.deposit):
             return None
-        coins = _within_budget(coins[: settings.BITCOIN_SWEEP_BATCH_SIZE])
+        coins = within_budget(coins[: settings.BITCOIN_SWEEP_BATCH_SIZE])
         gone = coins_gone(rpc, coins)
         coins = [coin for coin in coins if coin not in gone]
         if not coins:
@@ -112,7 +112,7 @@ def _half_way(deposit: Deposit) -> int:
     return (deposit.block_height + sweep_deadline(deposit)) // 2
 
 
-def _within_budget(coins: Sequence[Coin]) -> list[Coin]:
+def within_budget(coins: Sequence[Coin]) -> list[Coin]:
     """As many coins as the signers' request size allows (their previous transactions)."""
     chosen, carried, room = [], set(), PREV_TXS_BUDGET
     for coin in coins:
@@ -171,9 +171,15 @@ def _persist(coins: list[Coin], keys: list[bytes], feerate: int) -> SidechainTra
 
 
 def sweeps_escalate(*, rpc: BitcoinRPC, tip: int) -> int:
-    """Fee-bump each sent sweep (its latest member) whose coins now need a higher rate."""
+    """Fee-bump each sent sweep (its latest member; a rotation's too) whose deposit coins now
+    need a higher rate."""
     sent = SidechainTransaction.objects.for_chain(Sidechain.BITCOIN).filter(
-        kind=SWEEP, status=STX.BROADCAST, fee_bumps__isnull=True
+        kind__in=(
+            SWEEP,
+            SidechainTransaction.Kind.ROTATION_SWEEP,
+        ),  # a rotation's: docs/rotation.md
+        status=STX.BROADCAST,
+        fee_bumps__isnull=True,
     )
     base = withdrawal_feerate(rpc=rpc)
     bumped = 0

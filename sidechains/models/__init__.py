@@ -7,6 +7,7 @@ from sidechains.models.hive import (
     HiveTransaction,
 )
 from sidechains.models.reserves import CircuitBreaker, ReservesCheck
+from sidechains.models.rotation import RotationStep
 from sidechains.models.transactions import (
     Coin,
     CoinEvent,
@@ -35,6 +36,7 @@ __all__ = [
     "Refund",
     "ReservesCheck",
     "RescanJob",
+    "RotationStep",
     "SidechainTransaction",
     "SidechainTransactionEvent",
     "SignerRefusal",

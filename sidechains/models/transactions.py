@@ -199,11 +199,13 @@ class SidechainTransaction(models.Model):
         WITHDRAWAL = "withdrawal", "withdrawal batch"
         REFUND = "refund"
         SWEEP = "sweep", "sweep of deposit coins into the wallet"
+        ROTATION_TEST = "rotation_test", "test spend of a new federation version"
+        ROTATION_SWEEP = "rotation_sweep", "sweep of an older federation version's coins"
 
     OPEN_STATUSES = (Status.AWAITING_SIGNATURES, Status.BROADCAST)
 
     chain = models.CharField(max_length=16, choices=Sidechain, default=Sidechain.BITCOIN)
-    kind = models.CharField(max_length=12, choices=Kind, default=Kind.WITHDRAWAL)
+    kind = models.CharField(max_length=16, choices=Kind, default=Kind.WITHDRAWAL)
     status = models.CharField(max_length=24, choices=Status, default=Status.AWAITING_SIGNATURES)
     unsigned_tx = models.BinaryField()
     signed_tx = models.BinaryField(null=True, blank=True)
@@ -218,6 +220,14 @@ class SidechainTransaction(models.Model):
     )
     fee_bump_of = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="fee_bumps"
+    )
+    federation_version = models.ForeignKey(
+        "sons.FederationVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="A rotation's transaction: the version whose wallet it pays (docs/rotation.md).",
     )
     broadcast_at = models.DateTimeField(null=True, blank=True)
     mined_height = models.BigIntegerField(

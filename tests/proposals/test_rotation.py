@@ -1,6 +1,6 @@
 """The rotation proposal: raised when the SONs in the federation are no longer the active
 version's key set (and at least FEDERATION_MIN_SIZE), with its evidence; approving it accepts
-the new version, and nothing else changes yet (docs/rotation.md)."""
+the new version; the move itself is beat's (docs/rotation.md)."""
 
 import pytest
 from django.db import transaction
@@ -80,7 +80,7 @@ def test_a_replacement_raises_one_rotation_proposal_with_its_evidence(version_1,
     assert proposal.status == Proposal.Status.EXECUTED
     new.refresh_from_db()
     assert new.status == ACCEPTED
-    assert federation_current().pk == version_1.pk  # the move is not built: v1 stays active
+    assert federation_current().pk == version_1.pk  # the move is beat's: rotation.py
     assert services.proposals_tick()["rotations"] == 0  # decided: not proposed again
 
 

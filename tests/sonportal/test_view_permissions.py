@@ -112,6 +112,7 @@ URLS = {
     "admin-status": "sidechains.view_alert",
     "proposals-home": "proposals.view_proposal",
     "proposals-detail": "proposals.view_proposal",
+    "proposals-rotation": "sons.view_federationversion",
     "sons-detail": "sons.view_son",
     "rates-create": "rates.add_exchangerate",
     "rates-preview": "rates.add_exchangerate",
@@ -123,6 +124,7 @@ CALLS = {
     "admin-status": ("get", {}),
     "proposals-home": ("get", {}),
     "proposals-detail": ("get", {}),
+    "proposals-rotation": ("get", {}),
     "sons-detail": ("get", {}),
     "rates-create": ("post", {"pair": "BTC/pBTC", "rate": "0.5", "confirm_rate": "0.5"}),
     "rates-preview": ("get", {"pair": "BTC/pBTC", "rate": "0.5", "amount": "1"}),
@@ -265,6 +267,7 @@ OWN_OBJECT = {
 ALSO = {
     "proposals-home": {"witness"},
     "proposals-detail": {"witness"},
+    "proposals-rotation": {"witness", "operator", "other_operator"},
     "sons-detail": {"operator"},
 }
 

@@ -1,7 +1,9 @@
 """Batching: requested withdrawals into one unsigned transaction over the federation's coins.
 
-Coin selection takes the largest coins first; every payout carries an equal share of the
-size-aware fee; the change goes to the current federation wallet. The transaction, its inputs,
+Coin selection takes the largest coins first, of one federation version per transaction: the
+active version's coins, else (during a rotation) those of each older version in turn
+(docs/decisions.md); every payout carries an equal share of the size-aware fee; the change
+goes to the active version's wallet. The transaction, its inputs,
 the reserved coins and the batched withdrawals commit as one, before any signer can fetch it.
 A withdrawal the coins cannot pay waits (with the reason on its row) without holding back the
 ones behind it; one whose address today's rules refuse is held for review.
@@ -26,7 +28,11 @@ from chains.bitcoin.script import ScriptError
 from chains.bitcoin.transactions import txid_of, unsigned_transaction
 from mappings.destinations import federation_scripts, withdraw_destination
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
-from sidechains.bitcoin.withdrawals.fees import federation_keys, withdrawal_feerate
+from sidechains.bitcoin.withdrawals.fees import (
+    federation_keys,
+    older_federation_keys,
+    withdrawal_feerate,
+)
 from sidechains.bitcoin.withdrawals.requests import withdrawal_hold
 from sidechains.bitcoin.withdrawals.signatures import MAX_PREV_TX_BYTES, PREV_TXS_BUDGET
 from sidechains.models import CircuitBreaker, Coin, SidechainTransaction, TxInput, Withdrawal
@@ -74,14 +80,16 @@ def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
         withdrawals = _hold_undeliverable(withdrawals)
         if not withdrawals:
             return None
-        coins = _spendable_coins(keys, tip=rpc.get_block_count())
-        plan = plan_batch(withdrawals, coins, keys, feerate)
-        while plan is not None and (gone := coins_gone(rpc, plan.coins)):
-            coins = [coin for coin in coins if coin not in gone]
+        tip = rpc.get_block_count()
+        for version_keys in [keys, *older_federation_keys()]:  # one version's coins per batch
+            coins = _spendable_coins(version_keys, tip=tip)
             plan = plan_batch(withdrawals, coins, keys, feerate)
-        if plan is None:
-            return None
-        return _persist(plan, keys, feerate)
+            while plan is not None and (gone := coins_gone(rpc, plan.coins)):
+                coins = [coin for coin in coins if coin not in gone]
+                plan = plan_batch(withdrawals, coins, keys, feerate)
+            if plan is not None:
+                return _persist(plan, keys, feerate)
+        return None
 
 
 def coins_gone(rpc: BitcoinRPC, coins: Sequence[Coin]) -> list[Coin]:
@@ -121,7 +129,7 @@ def _hold_undeliverable(withdrawals: list[Withdrawal]) -> list[Withdrawal]:
 
 
 def _spendable_coins(keys: list[bytes], *, tip: int) -> list[Coin]:
-    """Available coins of the current federation, locked, largest first; never a deposit coin
+    """Available coins of the version with these keys, locked, largest first; never a deposit coin
     within BITCOIN_RECLAIM_MARGIN blocks of its reclaim height (the spend would race the
     depositor's own)."""
     available = Coin.objects.for_chain(Sidechain.BITCOIN).available()
@@ -143,8 +151,9 @@ def near_reclaim(coin: Coin, tip: int) -> bool:
 
 
 def is_spendable(coin: Coin, keys: list[bytes]) -> bool:
-    """Only coins of the current federation (the signers recognise no other scripts) whose
-    previous transaction is kept and within the signers' limit (they take no amount on trust)."""
+    """Only coins under the scripts of the version with these keys (each input is signed by
+    its own version's keys) whose previous transaction is kept and within the signers' limit
+    (they take no amount on trust)."""
     if coin.prev_tx is None or len(coin.prev_tx) > MAX_PREV_TX_BYTES:
         return False
     try:

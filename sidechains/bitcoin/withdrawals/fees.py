@@ -18,7 +18,7 @@ from chains.bitcoin.fees import (
 )
 from chains.bitcoin.rpc import BitcoinRPC, BitcoinRPCError, BitcoinRPCUnavailable
 from sons.federation import federation_current
-from sons.models import Sidechain
+from sons.models import FederationVersion, Sidechain
 
 FEE_TARGET_BLOCKS = 6
 TYPICAL_BATCH = 10  # withdrawals per batch, for the fee shown before a request
@@ -53,3 +53,13 @@ def federation_keys() -> list[bytes]:
     """Today's federation keys, sorted, its version recorded (its wallet pays the change)."""
     version = federation_current(Sidechain.BITCOIN)
     return [] if version is None else [bytes.fromhex(key) for key in version.keys]
+
+
+def older_federation_keys() -> list[list[bytes]]:
+    """The keys of each version a rotation replaced (retiring, or retired but paid by a late
+    deposit), oldest first: their coins may pay withdrawals too (docs/rotation.md)."""
+    older = FederationVersion.objects.filter(
+        sidechain=Sidechain.BITCOIN,
+        status__in=(FederationVersion.Status.RETIRING, FederationVersion.Status.RETIRED),
+    ).order_by("pk")
+    return [[bytes.fromhex(key) for key in version.keys] for version in older]

@@ -22,7 +22,6 @@ from sidechains.bitcoin.withdrawals.errors import (
     SignatureRejected,
 )
 from sidechains.models import SidechainTransaction, SignerRefusal, TxSignature, Withdrawal
-from sons.federation import federation_public_keys
 from sons.models import SON, Sidechain
 
 log = logging.getLogger(__name__)
@@ -69,7 +68,16 @@ def signing_request_for(sidechain_tx: SidechainTransaction) -> dict[str, Any]:
         ]
         + _refund_payouts(sidechain_tx),
         "fee_bump_of": str(sidechain_tx.fee_bump_of_id) if sidechain_tx.fee_bump_of_id else None,
-    }
+    } | _destination_version(sidechain_tx)
+
+
+def _destination_version(sidechain_tx: SidechainTransaction) -> dict[str, Any]:
+    """A rotation's transaction names the version whose wallet it pays: a signer whose operator
+    did not accept that version refuses it (VERSION_NOT_ACCEPTED, docs/rotation.md)."""
+    version = sidechain_tx.federation_version
+    if version is None:
+        return {}
+    return {"federation": {"keys": list(version.keys), "threshold": version.threshold}}
 
 
 def _refund_payouts(sidechain_tx: SidechainTransaction) -> list[dict[str, Any]]:
@@ -184,8 +192,9 @@ def _is_complete(stx: SidechainTransaction) -> bool:
 
 
 def chosen_signatures(stx: SidechainTransaction) -> list[dict[bytes, TxSignature]] | None:
-    """Per input, m signatures in key order by keys of its script; None while one is short."""
-    federation = {bytes.fromhex(k) for k in federation_public_keys(Sidechain.BITCOIN)}
+    """Per input, m signatures in key order by keys of its script (its own federation
+    version's: a coin of an older version needs m of that version's keys); None while one is
+    short. Every stored signature was verified against its SON's registered key."""
     signatures = list(stx.signatures.all())
     chosen = []
     for tx_input in stx.inputs.select_related("coin").order_by("index"):
@@ -193,7 +202,7 @@ def chosen_signatures(stx: SidechainTransaction) -> list[dict[bytes, TxSignature
         by_key = {
             bytes.fromhex(s.public_key): s for s in signatures if s.input_index == tx_input.index
         }
-        usable = [k for k in keys if k in by_key and k in federation]
+        usable = [k for k in keys if k in by_key]
         m = threshold(len(keys))
         if len(usable) < m:
             return None

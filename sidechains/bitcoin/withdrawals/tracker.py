@@ -374,6 +374,7 @@ def _persist_bump(old: SidechainTransaction, feerate: int, change: int) -> Sidec
         feerate=feerate,
         change_amount=change,
         change_witness_script=old.change_witness_script,
+        federation_version=old.federation_version,
         fee_bump_of=old,
     )
     sidechain_tx_created(bump, f"fee bump of transaction {old.pk} at {feerate} sat/vB")
