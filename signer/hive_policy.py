@@ -49,6 +49,8 @@ class HivePolicy:
     # transaction into a block past its expiration, and a block is irreversible ~45 s later).
     # The portal rebuilds once the expiration is irreversible, with a new expiration up to an
     # hour on: a short margin leaves the rebuilt transaction most of its life to be signed.
+    # Measured on the signer's clock; the rebuild's reference block must also be past the old
+    # expiration in chain time. The "hive" section's inclusion_margin sets it.
     inclusion_margin: int = 120
     # Versions of the Hive federation (keys "STM...", threshold) that the operator accepts: a
     # rotation to one of them may be signed (signer/hive_rotation.py).
@@ -151,7 +153,9 @@ def sign_hive_request(
     earlier = journal.signature_of(req.trx_id)
     if earlier is not None:
         return HiveVerdict(req.id, signature=earlier)
-    conflict = journal.live_conflict(req.withdrawals, req.trx_id, now, policy.inclusion_margin)
+    conflict = journal.live_conflict(
+        req.withdrawals, req.trx_id, now, policy.inclusion_margin, req.reference_time
+    )
     if conflict is not None:
         return HiveVerdict(req.id, (conflict,))
     if not _within_caps(req, policy, journal, now):
