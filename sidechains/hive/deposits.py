@@ -112,10 +112,18 @@ def _credit(deposit: HiveDeposit, old: str, *, note: str) -> None:
 
 @transaction.atomic
 def hive_deposit_refund(*, deposit_id: int) -> HiveDeposit:
-    """An administrator's "refund to sender" of a held deposit: refund_pending."""
+    """An administrator's "refund to sender" of a held deposit: refund_pending. Only HIVE and
+    HBD: a Hive transfer carries nothing else (hived refuses VESTS; tokens are not on the
+    chain), so an asset the portal could not read stays held for a person, not ordered as a
+    refund the signers would refuse (BAD_ASSET)."""
     deposit = HiveDeposit.objects.select_for_update().get(pk=deposit_id)
     if deposit.status != HiveDeposit.Status.HELD:
         raise HiveDepositError(f"Hive deposit {deposit.pk} is {deposit.status}, not held.")
+    if deposit.asset not in PAIRS:
+        raise HiveDepositError(
+            f"Hive deposit {deposit.pk} is {deposit.asset[:16]}, neither HIVE nor HBD: the signers"
+            " cannot pay it back. It stays held; see docs/hive.md."
+        )
     note = f"refund to @{deposit.sender} ordered by an administrator"
     hive_deposit_transition(deposit.pk, deposit.status, HiveDeposit.Status.REFUND_PENDING, note)
     deposit.refresh_from_db()
