@@ -39,6 +39,7 @@ class HiveMappingForm(forms.Form):
         "prove that it is yours: sign a message with its key, or send 0.001 HIVE with a code.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
+    code = second_factor_code()
 
 
 class HiveSignatureForm(forms.Form):
