@@ -507,6 +507,8 @@ class Stack:
         print("A deposit from the demo wallet, once user_carol has registered Bitcoin addresses:")
         print(f"  set -a; . {self.dir / 'env'}; set +a")
         print("  .venv/bin/python manage.py demo_wallet deposit --user user_carol --btc 0.5")
+        print("A Hive deposit from the demo's Hive wallet (@erin is then user_erin's account):")
+        print("  .venv/bin/python manage.py demo_hive deposit --user user_erin --account erin")
         print(f"Environment for manage.py: set -a; . {self.dir / 'env'}; set +a")
 
     def demo_hive_deposit(self) -> None:
