@@ -41,6 +41,11 @@ class HiveMappingForm(forms.Form):
     )
     code = second_factor_code()
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The Bitcoin form on the same page has a code field too: ids must differ.
+        self.fields["code"].widget.attrs["id"] = "id_hive_code"
+
 
 class HiveSignatureForm(forms.Form):
     signature = forms.CharField(

@@ -32,8 +32,9 @@ pytestmark = pytest.mark.django_db(transaction=True)
 NEW_SET = ("son-1", "son-2", "son-4")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def node():
+    """A fresh node per test: a rotation changes the federation account for good."""
     active = {
         "weight_threshold": 2,
         "account_auths": [],
@@ -160,3 +161,24 @@ def _status(htx: HiveTransaction) -> str:
 def _note(htx: HiveTransaction) -> str:
     htx.refresh_from_db(fields=["note"])
     return htx.note
+
+
+def test_an_unsigned_rotation_holds_back_withdrawals_and_is_built_anew_after_expiring(
+    node, world, user_carol, settings
+):
+    settings.HIVE_TX_EXPIRATION = 30
+    _signers, old, version = world
+    withdrawal = _requested(node, user_carol, 1_000)
+    tasks.hive_withdrawals()
+    first = HiveTransaction.objects.get(federation_version=version)
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "requested"  # no batch while the rotation is live
+    node.generate_blocks(11 + h.LAG)  # 3 s of chain time a block: past its expiration
+    tasks.hive_withdrawals()
+    assert _status(first) == "expired"
+    tasks.hive_withdrawals()
+    second = HiveTransaction.objects.exclude(pk=first.pk).get(federation_version=version)
+    assert second.status == "awaiting_signatures" and second.trx_id != first.trx_id
+    version.refresh_from_db()
+    old.refresh_from_db()
+    assert (version.status, old.status) == ("accepted", "active")
