@@ -11,7 +11,9 @@ other. Each signer signs it only for a version in its own configuration
     FederationVersion(hive) accepted --account_update in an irreversible block--> active
     (the version before it: retired at once; on Hive no coin stays behind under old keys)
 
-An update that expires unincluded is marked expired; the next tick builds a new one.
+An update that expires unincluded is marked expired; the next tick builds a new one, unless
+withdrawals are waiting: they get a batch first, so a rotation the signers do not sign (they
+have not accepted the version yet) never stops withdrawals for long.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from django.db import transaction
 from chains.hive import transactions as hive_tx
 from chains.hive.rpc import HiveRPC, HiveRPCError
 from sidechains.hive.withdrawals.transactions import _irreversible_block, _time
-from sidechains.models import HiveTransaction
+from sidechains.models import HiveTransaction, Withdrawal
 from sons.federation import federation_version_activate
 from sons.models import FederationVersion, Sidechain
 
@@ -51,7 +53,7 @@ def hive_rotation_build(*, rpc: HiveRPC) -> HiveTransaction | None:
     node's authority already is that version (an update confirmed, say, by hand), the version is
     activated instead."""
     version = hive_rotation_due()
-    if version is None or HiveTransaction.objects.live().exists():
+    if version is None or HiveTransaction.objects.live().exists() or _batch_first(version):
         return None
     account = federation_account(rpc)
     wanted = hive_version_authority(version)
@@ -82,6 +84,18 @@ def hive_rotation_build(*, rpc: HiveRPC) -> HiveTransaction | None:
             expiration=reference_time.replace(microsecond=0) + expires_in,
             federation_version=version,
         )
+
+
+def _batch_first(version: FederationVersion) -> bool:
+    """The last Hive transaction was this rotation, expired unincluded, and withdrawals wait."""
+    last = HiveTransaction.objects.order_by("-pk").only("federation_version", "status").first()
+    if last is None or last.federation_version_id != version.pk:
+        return False
+    if last.status != HiveTransaction.Status.EXPIRED:
+        return False
+    return Withdrawal.objects.filter(
+        chain=Sidechain.HIVE, status=Withdrawal.Status.REQUESTED
+    ).exists()
 
 
 def hive_rotation_request(htx: HiveTransaction) -> dict[str, Any]:

@@ -163,16 +163,11 @@ def _note(htx: HiveTransaction) -> str:
     return htx.note
 
 
-def test_an_unsigned_rotation_holds_back_withdrawals_and_is_built_anew_after_expiring(
-    node, world, user_carol, settings
-):
+def test_an_unsigned_rotation_is_built_anew_after_expiring(node, world, settings):
     settings.HIVE_TX_EXPIRATION = 30
     _signers, old, version = world
-    withdrawal = _requested(node, user_carol, 1_000)
     tasks.hive_withdrawals()
     first = HiveTransaction.objects.get(federation_version=version)
-    withdrawal.refresh_from_db()
-    assert withdrawal.status == "requested"  # no batch while the rotation is live
     node.generate_blocks(11 + h.LAG)  # 3 s of chain time a block: past its expiration
     tasks.hive_withdrawals()
     assert _status(first) == "expired"
@@ -182,3 +177,22 @@ def test_an_unsigned_rotation_holds_back_withdrawals_and_is_built_anew_after_exp
     version.refresh_from_db()
     old.refresh_from_db()
     assert (version.status, old.status) == ("accepted", "active")
+
+
+def test_a_rotation_holds_back_withdrawals_but_after_it_expires_they_go_first(
+    node, world, user_carol, settings
+):
+    settings.HIVE_TX_EXPIRATION = 30
+    _signers, _old, version = world
+    withdrawal = _requested(node, user_carol, 1_000)
+    tasks.hive_withdrawals()
+    rotation = HiveTransaction.objects.get(federation_version=version)
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "requested"  # no batch while the rotation is live
+    node.generate_blocks(11 + h.LAG)
+    tasks.hive_withdrawals()
+    assert _status(rotation) == "expired"
+    tasks.hive_withdrawals()
+    batch = HiveTransaction.objects.exclude(pk=rotation.pk).get()
+    assert batch.federation_version is None
+    assert list(batch.payouts.values_list("withdrawal", flat=True)) == [withdrawal.pk]
