@@ -5,6 +5,7 @@ signed by the new set lands while one signed by the old set is refused by the no
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 import pytest
@@ -130,12 +131,16 @@ def test_the_old_set_rotates_the_authority_and_only_the_new_set_can_pay(node, wo
 
 
 def _broadcast_signed_by(node, htx: HiveTransaction, *names: str) -> None:
-    digest = hashlib.sha256(portal_tx.signing_message(htx.tx, htx.chain_id)).digest()
+    _broadcast(node, htx.tx, htx.chain_id, *names)
+
+
+def _broadcast(node, tx: dict, chain_id: str, *names: str) -> None:
+    digest = hashlib.sha256(portal_tx.signing_message(tx, chain_id)).digest()
     keys = [fixtures.son_key(n, "hive") for n in names]
     assert {public_key_of(k) for k in keys} == {son_public(n) for n in names}
     signatures = [sign_digest(digest, key).hex() for key in keys]
     with node.rpc() as rpc:
-        rpc.broadcast_transaction({**htx.tx, "signatures": signatures})
+        rpc.broadcast_transaction({**tx, "signatures": signatures})
 
 
 def _requested(node, user, amount: int):
@@ -196,3 +201,30 @@ def test_a_rotation_holds_back_withdrawals_but_after_it_expires_they_go_first(
     batch = HiveTransaction.objects.exclude(pk=rotation.pk).get()
     assert batch.federation_version is None
     assert list(batch.payouts.values_list("withdrawal", flat=True)) == [withdrawal.pk]
+
+
+def test_a_version_the_node_already_has_is_activated_without_a_transaction(node, world):
+    _signers, old, version = world
+    with node.rpc() as rpc:
+        [account] = rpc.get_accounts([h.FEDERATION])
+        chain_id = rpc.get_config()["HIVE_CHAIN_ID"]
+        head = rpc.get_dynamic_global_properties()
+    tx = portal_tx.authority_update_transaction(
+        account=h.FEDERATION,
+        active=portal_tx.authority([son_public(n) for n in NEW_SET], 2),
+        memo_key=account["memo_key"],
+        reference_block_id=head["head_block_id"],
+        reference_time=portal_tx_time(head["time"]),
+        expires_in=dt.timedelta(seconds=60),
+    )
+    _broadcast(node, tx, chain_id, "son-1", "son-2")  # by hand, by the old set
+    h.make_irreversible(node)
+    tasks.hive_withdrawals()
+    assert not HiveTransaction.objects.exists()
+    version.refresh_from_db()
+    old.refresh_from_db()
+    assert (version.status, old.status) == ("active", "retired")
+
+
+def portal_tx_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
