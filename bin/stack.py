@@ -42,6 +42,9 @@ PORTS = {
     "test": {"postgres": 54321, "redis": 63791, "smtp": 10251, "mail": 10801},
 }
 SIGNERS = 3
+HIVE_FEDERATION = "son-federation"
+# Blocks come every 3 s on the demo's Hive dev node: a deposit is credited ~15 s after its block.
+HIVE_DEMO_LAG = 5
 # With a Redis broker, gossip, mingle and heartbeat keep a worker from consuming again after the
 # broker restarts (celery/celery#8030, #8091); the portal uses none of them.
 WORKER_FLAGS = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
@@ -49,6 +52,63 @@ WORKER_FLAGS = ["--without-gossip", "--without-mingle", "--without-heartbeat"]
 
 class StackError(Exception):
     pass
+
+
+def hive_threshold(n: int) -> int:
+    """m = n - floor(n/3), the federation's rule (docs/decisions.md)."""
+    return n - n // 3
+
+
+def hive_federation_spec(son_keys: list[str], account: str) -> dict:
+    """The federation account for the Hive dev node: its active and owner authorities are the
+    SONs' Hive keys ("STM..."), weight 1 each, threshold m; nobody else holds a key to it."""
+    authority = {
+        "weight_threshold": hive_threshold(len(son_keys)),
+        "account_auths": [],
+        "key_auths": [[key, 1] for key in son_keys],
+    }
+    return {
+        "name": account,
+        "balance": "10000.000 HIVE",
+        "hbd_balance": "1000.000 HBD",
+        "key": son_keys[0],  # posting and memo keys: they move nothing
+        "owner": authority,
+        "active": authority,
+    }
+
+
+def hive_signer_section(chain_id: str, account: str) -> dict:
+    """A signer's "hive" section (signer/hive_config.py): caps in 0.001 units per 24 h."""
+    return {
+        "chain_id": chain_id,
+        "federation_account": account,
+        "daily_caps": {"HIVE": 1_000_000_000, "HBD": 100_000_000},
+        "journal": "hive-journal.sqlite",
+    }
+
+
+def demo_hive_wallet(path: Path) -> dict[str, str]:
+    """The demo users' Hive private keys (WIF), made once and kept private in `path`."""
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    sys.path.insert(0, str(ROOT))
+    import coincurve
+
+    from devnode.hive.keys import private_key_to_wif
+
+    wallet = {name: private_key_to_wif(coincurve.PrivateKey()) for name in ("carol", "erin")}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(wallet, f)
+    return wallet
+
+
+def hive_user_spec(name: str, wif: str) -> dict:
+    sys.path.insert(0, str(ROOT))
+    from devnode.hive.keys import private_key_from_wif, public_key_of
+
+    key = public_key_of(private_key_from_wif(wif))
+    return {"name": name, "key": key, "balance": "1000.000 HIVE", "hbd_balance": "100.000 HBD"}
 
 
 def log(message: str) -> None:
@@ -101,6 +161,10 @@ class Stack:
                 "BITCOIN_RPC_PASSWORD_FILE": str(self.secret_file("bcoin_api_key")),
                 "BITCOIN_DEPOSIT_TIMELOCK": "144",
                 "HIVE_NODE_URL": f"http://127.0.0.1:{self.ports['hive']}/",
+                "HIVE_FEDERATION_ACCOUNT": HIVE_FEDERATION,
+                # The dev chain starts with the demo: read all of it, never skip a deposit.
+                "HIVE_START_BLOCK": "1",
+                "DEMO_HIVE_WALLET_FILE": str(self.dir / "demo-hive-wallet.json"),
                 "BITCOIN_START_HEIGHT": "600",
                 "BITCOIN_CONFIRMATIONS": "10000000:1,100000000:2,*:3",
                 "BITCOIN_WITHDRAWAL_CONFIRMATIONS": "1",
@@ -319,28 +383,34 @@ class Stack:
         self.spawn("bcoin", ["node", "devnode/bitcoin/regtest.js"], env)
         self.wait_for_port("bcoin", self.ports["bcoin"])
 
-    def start_hive(self) -> None:
-        """The Hive dev node, with an account for each demo user (public keys only: the demo
-        users have no Hive private keys yet)."""
+    def start_hive(self, son_hive_keys: list[str]) -> None:
+        """The Hive dev node, with the federation account (its active and owner authority the
+        SONs' keys, threshold m) and an account for each demo user, whose private keys only the
+        demo's Hive wallet file holds (it plays the users' own Hive wallets)."""
         folder = self.dir / "hive"
         folder.mkdir(exist_ok=True)
-        accounts = folder / "accounts.json"
-        if not accounts.exists():
-            sys.path.insert(0, str(ROOT))
-            import coincurve
-
-            from devnode.hive.keys import public_key_of
-
-            keys = [public_key_of(coincurve.PrivateKey()) for _ in range(2)]
-            specs = [
-                {"name": name, "key": key, "balance": "1000.000 HIVE", "hbd_balance": "100.000 HBD"}
-                for name, key in zip(["carol", "erin"], keys, strict=True)
-            ]
-            accounts.write_text(json.dumps(specs))
+        wallet_file, chain = self.dir / "demo-hive-wallet.json", folder / "chain.jsonl"
+        if chain.exists() and not wallet_file.exists():
+            # A chain from before the demo paid Hive: its users' keys were never kept.
+            log("the Hive dev chain predates the demo's Hive wallet: starting a new chain")
+            chain.unlink()
+        wallet = demo_hive_wallet(wallet_file)
+        specs = [hive_federation_spec(son_hive_keys, HIVE_FEDERATION)]
+        specs += [hive_user_spec(name, wif) for name, wif in sorted(wallet.items())]
+        (folder / "accounts.json").write_text(json.dumps(specs, indent=2))
         argv = [PYTHON, "-m", "devnode.hive", "--port", str(self.ports["hive"])]
-        argv += ["--state-file", str(folder / "chain.jsonl"), "--accounts", str(accounts)]
+        argv += ["--state-file", str(chain), "--accounts", str(folder / "accounts.json")]
+        argv += ["--irreversible-lag", str(HIVE_DEMO_LAG)]
         self.spawn("hive", argv)
         self.wait_for_port("hive", self.ports["hive"])
+
+    def hive_chain_id(self) -> str:
+        """The dev node's chain id, as its get_config reports it (signers check it)."""
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "database_api.get_config"})
+        url = f"http://127.0.0.1:{self.ports['hive']}/"
+        request = urllib.request.Request(url, body.encode(), {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return str(json.load(response)["result"]["HIVE_CHAIN_ID"])
 
     def manage(self, *args: str, capture: bool = False) -> str:
         result = subprocess.run(
@@ -374,7 +444,7 @@ class Stack:
         )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
-    def write_signer_configs(self, federation_keys: list[str]) -> None:
+    def write_signer_configs(self, federation_keys: list[str], hive_chain_id: str) -> None:
         """Each signer's own view of the federation (docs/signer.md): in production its
         operator writes it; nothing in it comes from the portal."""
         env = self.env()
@@ -387,22 +457,23 @@ class Stack:
                 "max_fee": 1_000_000,
                 "daily_cap": 100 * 100_000_000,
                 "journal": "journal.sqlite",
+                "hive": hive_signer_section(hive_chain_id, HIVE_FEDERATION),
             }
             (self.dir / f"signer-{i}" / "config.json").write_text(json.dumps(config, indent=2))
 
     def up(self) -> None:
         self.services()
         self.start_bcoin()
-        self.start_hive()
-        self.manage("migrate", "--noinput", "-v", "0")
         sons = []
         for i in range(1, SIGNERS + 1):
             keys = self.signer_public_keys(i)
             token_file = self.dir / f"signer-{i}" / "token"
             sons.append({"name": f"son-{i}", **keys, "token_file": str(token_file)})
+        self.start_hive([son["hive"] for son in sons])
+        self.manage("migrate", "--noinput", "-v", "0")
         for i in range(1, SIGNERS + 1):
             self.stop(f"signer-{i}")  # seeding issues new tokens; signers restart with them
-        self.write_signer_configs([son["bitcoin"] for son in sons])
+        self.write_signer_configs([son["bitcoin"] for son in sons], self.hive_chain_id())
         sons_file = self.dir / "sons.json"
         sons_file.write_text(json.dumps(sons))
         logins = self.manage("seed_demo", "--sons", str(sons_file), capture=True)
@@ -429,13 +500,26 @@ class Stack:
             argv += ["--heartbeat-every", "5", "--poll-every", "5"]
             self.spawn(f"signer-{i}", argv, self.signer_env(i))
         self.wait_healthy(web)
+        self.demo_hive_deposit()
         print(f"\nSON portal is running at {web}/\n")
         print(logins)
         print(f"Health: {web}/healthz   Stop: bin/demo stop   Logs: {self.logs}/")
         print("A deposit from the demo wallet, once user_carol has registered Bitcoin addresses:")
         print(f"  set -a; . {self.dir / 'env'}; set +a")
         print("  .venv/bin/python manage.py demo_wallet deposit --user user_carol --btc 0.5")
+        print("A Hive deposit from the demo's Hive wallet (@erin is then user_erin's account):")
+        print("  .venv/bin/python manage.py demo_hive deposit --user user_erin --account erin")
         print(f"Environment for manage.py: set -a; . {self.dir / 'env'}; set +a")
+
+    def demo_hive_deposit(self) -> None:
+        """user_carol's Hive account, proved by a deposit carrying the claim's code, credited
+        (once: a re-run finds the deposit credited and sends nothing)."""
+        try:
+            self.manage(
+                "demo_hive", "deposit", "--user", "user_carol", "--account", "carol", "--once"
+            )
+        except subprocess.CalledProcessError as e:
+            log(f"the demo's Hive deposit failed ({e}); see the output above")
 
     def wait_healthy(self, web: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout

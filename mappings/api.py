@@ -39,8 +39,7 @@ def _save(request, data: dict) -> Response:
     """Bitcoin: the mapping (201 new, 200 unchanged). Hive: a pending ownership claim (202)."""
     fields = {k: v for k, v in data.items() if k != "sidechain"}
     try:
-        # A Hive account changes through a claim proved by the account's own key.
-        if data["sidechain"] == Sidechain.BITCOIN and changes.change_needs_confirmation(
+        if changes.change_needs_confirmation(
             user=request.user, sidechain=data["sidechain"], fields=fields
         ):
             raise services.MappingError(CHANGE_ON_THE_PAGE, _destination_field(data["sidechain"]))

@@ -13,6 +13,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,7 +27,7 @@ class ChangeError(services.MappingError):
     pass
 
 
-def destination_of(sidechain: str, fields: dict) -> str:
+def destination_of(sidechain: str, fields: dict[str, str]) -> str:
     return fields["withdraw_address"] if sidechain == Sidechain.BITCOIN else fields["hive_account"]
 
 
@@ -36,7 +37,7 @@ def _row_destination(mapping: SidechainAddress) -> str:
     )
 
 
-def change_needs_confirmation(*, user, sidechain: str, fields: dict) -> bool:
+def change_needs_confirmation(*, user: User, sidechain: str, fields: dict[str, str]) -> bool:
     """Whether registering `fields` would pay somewhere other than the user's latest row on the
     chain (removing a mapping and registering anew is a change too)."""
     latest = SidechainAddress.objects.for_user(user).for_chain(sidechain).first()
@@ -46,7 +47,7 @@ def change_needs_confirmation(*, user, sidechain: str, fields: dict) -> bool:
     return _row_destination(latest) != destination_of(sidechain, canonical)
 
 
-def _canonical(sidechain: str, fields: dict) -> dict:
+def _canonical(sidechain: str, fields: dict[str, str]) -> dict[str, str]:
     """The fields as the services store them, checked by the same rules (MappingError)."""
     if sidechain == Sidechain.BITCOIN:
         key, address = services.parse_bitcoin(
@@ -66,7 +67,7 @@ def new_token() -> str:
 
 @transaction.atomic
 def mapping_change_request(
-    *, user, sidechain: str, fields: dict, token: str, confirm_url: str
+    *, user: User, sidechain: str, fields: dict[str, str], token: str, confirm_url: str
 ) -> MappingChange:
     """Record the change (superseding a pending one) and mail the link that confirms it."""
     canonical = _canonical(sidechain, fields)
@@ -94,7 +95,7 @@ def mapping_change_request(
     return change
 
 
-def change_for_token(*, user, token: str) -> MappingChange | None:
+def change_for_token(*, user: User, token: str) -> MappingChange | None:
     """The user's change with this link, whatever its state; None for anyone else's."""
     if not token or len(token) > 100:
         return None
@@ -102,7 +103,7 @@ def change_for_token(*, user, token: str) -> MappingChange | None:
 
 
 @transaction.atomic
-def mapping_change_confirm(*, user, token: str) -> SidechainAddress:
+def mapping_change_confirm(*, user: User, token: str) -> SidechainAddress:
     """Apply the change the link names, once; the same link again answers the same row."""
     change = (
         MappingChange.objects.select_for_update()
@@ -126,7 +127,7 @@ def mapping_change_confirm(*, user, token: str) -> SidechainAddress:
     return mapping
 
 
-def _apply(user, change: MappingChange) -> SidechainAddress:
+def _apply(user: User, change: MappingChange) -> SidechainAddress:
     if change.sidechain == Sidechain.BITCOIN:
         mapping, _ = services.mapping_set_bitcoin(user=user, cooldown=True, **change.fields)
     else:
@@ -134,7 +135,12 @@ def _apply(user, change: MappingChange) -> SidechainAddress:
     return mapping
 
 
-def _tell_changed(user, change, previous, mapping) -> None:
+def _tell_changed(
+    user: User,
+    change: MappingChange,
+    previous: SidechainAddress | None,
+    mapping: SidechainAddress,
+) -> None:
     context = {
         "user": user,
         "chain": Sidechain(change.sidechain).label,

@@ -39,6 +39,12 @@ class HiveMappingForm(forms.Form):
         "prove that it is yours: sign a message with its key, or send 0.001 HIVE with a code.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
+    code = second_factor_code()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The Bitcoin form on the same page has a code field too: ids must differ.
+        self.fields["code"].widget.attrs["id"] = "id_hive_code"
 
 
 class HiveSignatureForm(forms.Form):

@@ -6,6 +6,11 @@ key (the format Hive Keychain's signBuffer produces: a 65-byte compact signature
 sha256(message), hex), or by a transfer to the federation account carrying the claim's memo
 code (the deposit listener calls hive_claim_verify_transfer). Until then the claim blocks no
 one; it expires after HIVE_CLAIM_LIFETIME. The first proof wins the account (AddressClaim).
+
+A change of a user's Hive account (they had one) is a change of where their money goes, as for
+a Bitcoin withdraw address (mappings/changes.py): the claim is opened with the second factor
+(for_change), and its proof does not map the account but mails the link that confirms the
+change; confirmed, it cools down for MAPPING_CHANGE_COOLDOWN seconds.
 """
 
 import re
@@ -17,11 +22,18 @@ from beemgraphenebase.ecdsasig import verify_message
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from chains.hive.rpc import HiveRPC, HiveRPCError, HiveRPCUnavailable
-from mappings import services
+from mappings import changes, services
 from mappings.models import AddressClaim, HiveOwnershipClaim, SidechainAddress
+from sons.models import Sidechain
+
+NEEDS_CHANGE = (
+    "You have a Hive account already: changing it needs your second factor. Ask for the change "
+    "on the Addresses page."
+)
 
 # 65 bytes in hex: the recovery byte, r and s. Checked before anything is decoded.
 SIGNATURE_HEX = re.compile(r"[0-9a-fA-F]{130}")
@@ -35,15 +47,18 @@ def challenge_message(claim: HiveOwnershipClaim) -> str:
     return claim.challenge
 
 
-def hive_claim_start(*, user: User, hive_account: str) -> HiveOwnershipClaim:
-    """Open a claim (or return the user's open one for the same account)."""
+def hive_claim_start(
+    *, user: User, hive_account: str, for_change: bool = False
+) -> HiveOwnershipClaim:
+    """Open a claim (or return the user's open one for the same account). for_change: the
+    caller checked the user's second factor for a change of their Hive account."""
     name = services.parse_hive(hive_account)
     owner = AddressClaim.objects.filter(kind=AddressClaim.Kind.HIVE_ACCOUNT, value=name).first()
     if owner is not None and owner.user_id != user.pk:
         raise services.MappingError("This Hive account belongs to another account.", "hive_account")
     now = timezone.now()
     current = HiveOwnershipClaim.objects.open(now).filter(user=user, hive_account=name).first()
-    if current is not None:
+    if current is not None and (current.for_change or not for_change):
         return current
     token = secrets.token_hex(16)
     return HiveOwnershipClaim.objects.create(
@@ -53,11 +68,15 @@ def hive_claim_start(*, user: User, hive_account: str) -> HiveOwnershipClaim:
         memo_code=MEMO_CODE_PREFIX + secrets.token_hex(8),
         created_at=now,
         expires_at=now + timedelta(seconds=settings.HIVE_CLAIM_LIFETIME),
+        for_change=for_change,
     )
 
 
-def hive_claim_verify_signature(*, claim: HiveOwnershipClaim, signature: str) -> SidechainAddress:
-    """Check a signBuffer signature over the challenge and activate the mapping."""
+def hive_claim_verify_signature(
+    *, claim: HiveOwnershipClaim, signature: str
+) -> SidechainAddress | None:
+    """Check a signBuffer signature over the challenge and activate the mapping (None: a change,
+    now awaiting the mailed confirmation)."""
     if not claim.is_open(timezone.now()):
         raise services.MappingError("This claim has expired or is already verified.")
     key = recover_signer(challenge_message(claim), signature)
@@ -125,16 +144,38 @@ def hive_claim_verify_transfer(*, sender: str, memo: str) -> HiveOwnershipClaim 
 
 
 @transaction.atomic
-def _complete(claim_id: int, method: str) -> SidechainAddress:
+def _complete(claim_id: int, method: str) -> SidechainAddress | None:
     claim = HiveOwnershipClaim.objects.select_for_update().get(pk=claim_id)
     now = timezone.now()
     if not claim.is_open(now):
         raise services.MappingError("This claim has expired or is already verified.")
-    mapping, _ = services.mapping_set_hive(user=claim.user, hive_account=claim.hive_account)
+    fields = {"hive_account": claim.hive_account}
+    mapping = None
+    if not changes.change_needs_confirmation(
+        user=claim.user, sidechain=Sidechain.HIVE, fields=fields
+    ):
+        mapping, _ = services.mapping_set_hive(user=claim.user, hive_account=claim.hive_account)
+    elif not claim.for_change:
+        raise services.MappingError(NEEDS_CHANGE, "hive_account")
+    else:
+        _mail_change(claim)
     HiveOwnershipClaim.objects.filter(pk=claim.pk).update(
         verified_at=now, method=method, mapping=mapping
     )
     return mapping
+
+
+def _mail_change(claim: HiveOwnershipClaim) -> None:
+    """The proved account becomes a pending change: the mail's link confirms it."""
+    token = changes.new_token()
+    path = reverse("mappings-confirm-change", args=[token])
+    changes.mapping_change_request(
+        user=claim.user,
+        sidechain=Sidechain.HIVE,
+        fields={"hive_account": claim.hive_account},
+        token=token,
+        confirm_url=settings.PORTAL_URL.rstrip("/") + path,
+    )
 
 
 def open_claims(user: User) -> list[HiveOwnershipClaim]:

@@ -185,6 +185,11 @@ class HiveOwnershipClaim(models.Model):
     expires_at = models.DateTimeField()
     verified_at = models.DateTimeField(null=True, blank=True)
     method = models.CharField(max_length=16, choices=Method, blank=True)
+    for_change = models.BooleanField(
+        default=False,
+        help_text="Opened with the second factor to change the user's Hive account: once "
+        "proved, a mailed link confirms the change, which then cools down.",
+    )
     mapping = models.ForeignKey(
         SidechainAddress, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

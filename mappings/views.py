@@ -50,11 +50,14 @@ def _apply(request: HttpRequest, form, service, sidechain: str) -> str | None:
     None with the form's errors set."""
     fields = {k: v for k, v in form.cleaned_data.items() if k != "code"}
     try:
-        # A Hive account changes through a claim proved by the account's own key, not by mail.
-        if sidechain == Sidechain.BITCOIN and changes.change_needs_confirmation(
-            user=request.user, sidechain=sidechain, fields=fields
-        ):
-            return _request_change(request, form, sidechain, fields)
+        if changes.change_needs_confirmation(user=request.user, sidechain=sidechain, fields=fields):
+            if sidechain == Sidechain.BITCOIN:
+                return _request_change(request, form, sidechain, fields)
+            # Hive: the second factor now; proving the new account then mails the link.
+            if not _second_factor_ok(request, form):
+                return None
+            hive_ownership.hive_claim_start(user=request.user, for_change=True, **fields)
+            return "claimed"
         service(user=request.user, **fields)
     except services.MappingError as e:
         form.add_error(e.field, e.message)
@@ -62,12 +65,18 @@ def _apply(request: HttpRequest, form, service, sidechain: str) -> str | None:
     return "saved"
 
 
-def _request_change(request: HttpRequest, form, sidechain: str, fields: dict) -> str | None:
+def _second_factor_ok(request: HttpRequest, form) -> bool:
     if not has_second_factor(request.user):
         form.add_error(None, NEEDS_FACTOR)
-        return None
+        return False
     if not second_factor_verify(user=request.user, code=form.cleaned_data["code"]):
         form.add_error("code", "Enter the current code of your authenticator app.")
+        return False
+    return True
+
+
+def _request_change(request: HttpRequest, form, sidechain: str, fields: dict) -> str | None:
+    if not _second_factor_ok(request, form):
         return None
     token = changes.new_token()
     url = request.build_absolute_uri(reverse("mappings-confirm-change", args=[token]))
@@ -82,6 +91,8 @@ NEEDS_FACTOR = (
     "Two-factor authentication, then come back."
 )
 MAILED = "We sent you a mail: follow its link within the hour to confirm the change."
+CLAIMED = "Now prove that the new Hive account is yours; we then mail you a link to confirm."
+PROVED_CHANGE = "Proved. " + MAILED
 
 
 def _set(request: HtmxHttpRequest, form, service, partial: str, form_name: str):
@@ -89,7 +100,8 @@ def _set(request: HtmxHttpRequest, form, service, partial: str, form_name: str):
     outcome = _apply(request, form, service, sidechain) if form.is_valid() else None
     saved = outcome is not None
     if saved and not request.htmx:
-        messages.success(request, MAILED if outcome == "mailed" else "Saved.")
+        text = {"mailed": MAILED, "claimed": CLAIMED}.get(outcome or "", "Saved.")
+        messages.success(request, text)
         return redirect("mappings-home")
     context = _context(request.user, **({} if saved else {form_name: form}))
     context["mailed"] = outcome == "mailed"
@@ -125,17 +137,19 @@ def _get_claim_for_user(request: HttpRequest, pk: int) -> HiveOwnershipClaim:
 def verify_hive(request: HtmxHttpRequest, pk: int):
     claim = _get_claim_for_user(request, pk)
     form = HiveSignatureForm(request.POST)
-    saved = False
+    saved = mailed = False
     if form.is_valid():
         try:
-            hive_ownership.hive_claim_verify_signature(claim=claim, **form.cleaned_data)
-            saved = True
+            mapped = hive_ownership.hive_claim_verify_signature(claim=claim, **form.cleaned_data)
+            saved, mailed = True, mapped is None
         except services.MappingError as e:
             form.add_error(e.field, e.message)
     if saved and not request.htmx:
-        messages.success(request, f"@{claim.hive_account} is yours: deposits from it are credited.")
+        done = f"@{claim.hive_account} is yours: deposits from it are credited."
+        messages.success(request, PROVED_CHANGE if mailed else done)
         return redirect("mappings-home")
     context = _context(request.user, **({} if saved else {"signature_form": form}))
+    context["mailed"] = mailed
     if request.htmx:
         return render(request, "mappings/home.html#hive-card", context)
     return render(request, "mappings/home.html", context, status=400)

@@ -9,6 +9,7 @@ from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals import builder, tracker
 from sidechains.hive import deposits as hive_deposits
 from sidechains.hive import listener as hive_listener
+from sidechains.hive import rotation as hive_rotation
 from sidechains.hive.node import hive_rpc
 from sidechains.hive.withdrawals import tracker as hive_tracker
 from sidechains.hive.withdrawals import transactions as hive_batch
@@ -109,12 +110,14 @@ def hive_listen() -> int:
 
 @shared_task(name="sidechains.tasks.hive_withdrawals")
 def hive_withdrawals() -> int:
-    """Batch requested Hive withdrawals, then send, confirm or rebuild live transactions."""
+    """Rotate the federation account's authority to an accepted version, else batch requested
+    Hive withdrawals; then send, confirm or rebuild live transactions."""
     if not settings.HIVE_NODE_URL:
         return 0
     rpc = hive_rpc()
     try:
-        batched = hive_batch.hive_withdrawals_batch(rpc=rpc) is not None
+        batched = hive_rotation.hive_rotation_build(rpc=rpc) is not None
+        batched = batched or hive_batch.hive_withdrawals_batch(rpc=rpc) is not None
         return batched + hive_tracker.hive_withdrawals_track(rpc=rpc)
     finally:
         rpc.close()

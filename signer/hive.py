@@ -26,6 +26,7 @@ from coincurve._libsecp256k1 import ffi  # type: ignore[import-not-found]  # no 
 SYMBOLS = ("HIVE", "HBD")
 _BINARY_SYMBOL = {"HIVE": b"STEEM", "HBD": b"SBD"}
 _TRANSFER_OP = 2
+_ACCOUNT_UPDATE_OP = 10
 _B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 KEY_PREFIX = "STM"
 
@@ -47,6 +48,17 @@ class HiveTransaction:
     transfers: tuple[HiveTransfer, ...]
 
 
+@dataclass(frozen=True)
+class HiveAuthorityUpdate:
+    """An account_update that sets only the active authority: each key weight 1, the
+    threshold, no account authorities; the owner and posting authorities are left alone."""
+
+    account: str
+    threshold: int
+    keys: tuple[str, ...]  # "STM..."
+    memo_key: str  # "STM..."; account_update always states one
+
+
 def varint(value: int) -> bytes:
     out = bytearray()
     while True:
@@ -61,10 +73,30 @@ def _string(text: str) -> bytes:
     return varint(len(data)) + data
 
 
+def _header(ref_block_num: int, ref_block_prefix: int, expiration: dt.datetime) -> bytes:
+    return struct.pack(
+        "<HII", ref_block_num, ref_block_prefix, calendar.timegm(expiration.utctimetuple())
+    )
+
+
+def pack_authority_update(
+    ref_block_num: int, ref_block_prefix: int, expiration: dt.datetime, op: HiveAuthorityUpdate
+) -> bytes:
+    """A transaction of the one account_update, as hived packs it without signatures: the
+    optional owner absent, the active authority present, the posting absent, then the memo key
+    and empty JSON metadata. Keys are packed in the order of their bytes (hived's flat_map)."""
+    keys = sorted(public_key_bytes(key) for key in op.keys)
+    authority = struct.pack("<I", op.threshold) + varint(0) + varint(len(keys))
+    authority += b"".join(key + struct.pack("<H", 1) for key in keys)
+    body = _string(op.account) + b"\0" + b"\1" + authority + b"\0"
+    body += public_key_bytes(op.memo_key) + _string("")
+    header = _header(ref_block_num, ref_block_prefix, expiration)
+    return header + varint(1) + varint(_ACCOUNT_UPDATE_OP) + body + varint(0)
+
+
 def pack(tx: HiveTransaction) -> bytes:
     """The transaction as hived packs it without signatures."""
-    expiration = calendar.timegm(tx.expiration.utctimetuple())
-    out = struct.pack("<HII", tx.ref_block_num, tx.ref_block_prefix, expiration)
+    out = _header(tx.ref_block_num, tx.ref_block_prefix, tx.expiration)
     out += varint(len(tx.transfers))
     for t in tx.transfers:
         asset = struct.pack("<qB", t.amount, 3) + _BINARY_SYMBOL[t.symbol].ljust(7, b"\0")
@@ -101,6 +133,23 @@ def public_key_str(key: coincurve.PublicKey) -> str:
     raw = key.format(compressed=True)
     checksum = hashlib.new("ripemd160", raw).digest()[:4]
     return KEY_PREFIX + _b58encode(raw + checksum)
+
+
+def public_key_bytes(text: str) -> bytes:
+    """The compressed key of an "STM..." string; ValueError unless its checksum and point hold."""
+    if not text.startswith(KEY_PREFIX) or not 40 <= len(text) <= 60:
+        raise ValueError("not an STM public key")
+    number = 0
+    for char in text[len(KEY_PREFIX) :]:
+        if char not in _B58:
+            raise ValueError("not an STM public key")
+        number = number * 58 + _B58.index(char)
+    data = number.to_bytes(37, "big") if number < 1 << 296 else b""
+    raw, checksum = data[:33], data[33:]
+    if len(data) != 37 or hashlib.new("ripemd160", raw).digest()[:4] != checksum:
+        raise ValueError("not an STM public key")
+    coincurve.PublicKey(raw)  # ValueError if not on the curve
+    return raw
 
 
 def _b58encode(data: bytes) -> str:

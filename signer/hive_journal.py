@@ -46,10 +46,18 @@ class HiveJournal:
         return None if found is None else str(found[0])
 
     def live_conflict(
-        self, withdrawals: Sequence[HiveWithdrawal], trx_id: str, now: dt.datetime, margin: int
+        self,
+        withdrawals: Sequence[HiveWithdrawal],
+        trx_id: str,
+        now: dt.datetime,
+        margin: int,
+        reference_time: dt.datetime | None = None,
     ) -> str | None:
         """The reason to refuse: a withdrawal bound to another payout, or paid by another
-        transaction that can still be included."""
+        transaction that can still be included: its expiration plus `margin` is not past on
+        this signer's clock, or the new transaction's reference block (chain time, as the
+        request states it) is older than that expiration."""
+        chain_before = None if reference_time is None else _epoch(reference_time)
         for w in withdrawals:
             rows = self._db.execute(
                 "SELECT trx_id, account, asset, amount, expiration FROM hive_payout "
@@ -60,6 +68,8 @@ class HiveJournal:
                 if (account, asset, amount) != (w.account, w.asset, w.amount):
                     return "PAYOUT_REBOUND"
                 if expiration + margin > _epoch(now):
+                    return "WITHDRAWAL_IN_FLIGHT"
+                if chain_before is not None and chain_before < expiration:
                     return "WITHDRAWAL_IN_FLIGHT"
         return None
 

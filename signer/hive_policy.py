@@ -49,7 +49,15 @@ class HivePolicy:
     # transaction into a block past its expiration, and a block is irreversible ~45 s later).
     # The portal rebuilds once the expiration is irreversible, with a new expiration up to an
     # hour on: a short margin leaves the rebuilt transaction most of its life to be signed.
+    # Measured on the signer's clock; the rebuild's reference block must also be past the old
+    # expiration in chain time. The "hive" section's inclusion_margin sets it.
     inclusion_margin: int = 120
+    # Versions of the Hive federation (keys "STM...", threshold) that the operator accepts: a
+    # rotation to one of them may be signed (signer/hive_rotation.py).
+    accepted_federations: tuple[tuple[tuple[str, ...], int], ...] = ()
+
+    def accepted_versions(self) -> set[tuple[frozenset[str], int]]:
+        return {(frozenset(keys), threshold) for keys, threshold in self.accepted_federations}
 
 
 @dataclass(frozen=True)
@@ -111,10 +119,16 @@ def _operation_reasons(req: HiveRequest, policy: HivePolicy) -> list[str]:
 
 
 def _time_reasons(req: HiveRequest, now: dt.datetime, policy: HivePolicy) -> list[str]:
-    expiration = req.transaction.expiration
+    return time_reasons(req.transaction.expiration, req.reference_time, now, policy)
+
+
+def time_reasons(
+    expiration: dt.datetime, reference_time: dt.datetime, now: dt.datetime, policy: HivePolicy
+) -> list[str]:
+    """Not expired, and expiring at most an hour after the reference block and the clock."""
     if expiration <= now - policy.clock_skew:
         return [EXPIRED]
-    too_far = expiration - req.reference_time > MAX_EXPIRATION
+    too_far = expiration - reference_time > MAX_EXPIRATION
     too_far |= expiration - now > MAX_EXPIRATION + policy.clock_skew
     return [EXPIRATION_TOO_FAR] if too_far else []
 
@@ -139,7 +153,9 @@ def sign_hive_request(
     earlier = journal.signature_of(req.trx_id)
     if earlier is not None:
         return HiveVerdict(req.id, signature=earlier)
-    conflict = journal.live_conflict(req.withdrawals, req.trx_id, now, policy.inclusion_margin)
+    conflict = journal.live_conflict(
+        req.withdrawals, req.trx_id, now, policy.inclusion_margin, req.reference_time
+    )
     if conflict is not None:
         return HiveVerdict(req.id, (conflict,))
     if not _within_caps(req, policy, journal, now):

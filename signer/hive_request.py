@@ -67,25 +67,25 @@ class HiveRequest:
 
 
 def parse(document: object) -> HiveRequest:
-    doc = _object(document, _KEYS, "request")
+    doc = object_with(document, _KEYS, "request")
     if doc["chain"] != "hive":
         raise HiveRequestError(WRONG_CHAIN, f"chain {str(doc['chain'])[:16]!r} is not hive")
     if doc["version"] != VERSION or isinstance(doc["version"], bool):
         raise HiveRequestError(UNKNOWN_VERSION, "this signer reads Hive request version 1")
     ops = _list(doc["operations"], "operations", MAX_WITHDRAWALS)
     tx = hive.HiveTransaction(
-        ref_block_num=_int(doc["ref_block_num"], "ref_block_num", 0xFFFF),
-        ref_block_prefix=_int(doc["ref_block_prefix"], "ref_block_prefix", 0xFFFFFFFF),
-        expiration=_time(doc["expiration"], "expiration"),
+        ref_block_num=to_int(doc["ref_block_num"], "ref_block_num", 0xFFFF),
+        ref_block_prefix=to_int(doc["ref_block_prefix"], "ref_block_prefix", 0xFFFFFFFF),
+        expiration=parse_time(doc["expiration"], "expiration"),
         transfers=tuple(_operation(op) for op in ops),
     )
     items = _list(doc["withdrawals"], "withdrawals", MAX_WITHDRAWALS)
     return HiveRequest(
-        id=_match(doc["id"], _ID, "id"),
-        chain_id=_match(doc["chain_id"], _HEX64, "chain_id"),
-        reference_time=_time(doc["reference_time"], "reference_time"),
+        id=match(doc["id"], _ID, "id"),
+        chain_id=match(doc["chain_id"], _HEX64, "chain_id"),
+        reference_time=parse_time(doc["reference_time"], "reference_time"),
         transaction=tx,
-        trx_id=_match(doc["trx_id"], _HEX40, "trx_id"),
+        trx_id=match(doc["trx_id"], _HEX40, "trx_id"),
         withdrawals=tuple(_withdrawal(item) for item in items),
     )
 
@@ -96,30 +96,30 @@ def _operation(value: object) -> hive.HiveTransfer:
     if value[0] != "transfer":
         # Not malformed: a well-formed request for something a withdrawal never needs.
         return hive.HiveTransfer("", "", 0, f"op:{value[0][:32]}", "")
-    body = _object(value[1], {"from", "to", "amount", "memo"}, "transfer")
-    amount = _match(body["amount"], _LEGACY_AMOUNT, "amount")
-    match = _LEGACY_AMOUNT.fullmatch(amount)
-    assert match is not None
+    body = object_with(value[1], {"from", "to", "amount", "memo"}, "transfer")
+    amount = match(body["amount"], _LEGACY_AMOUNT, "amount")
+    found = _LEGACY_AMOUNT.fullmatch(amount)
+    assert found is not None
     return hive.HiveTransfer(
         sender=_text(body["from"], "from", 16),
         to=_text(body["to"], "to", 16),
-        amount=int(match.group(1)) * 1000 + int(match.group(2)),
-        symbol=match.group(3),
+        amount=int(found.group(1)) * 1000 + int(found.group(2)),
+        symbol=found.group(3),
         memo=_text(body["memo"], "memo", MAX_MEMO),
     )
 
 
 def _withdrawal(value: object) -> HiveWithdrawal:
-    item = _object(value, {"id", "account", "amount", "asset"}, "withdrawal")
+    item = object_with(value, {"id", "account", "amount", "asset"}, "withdrawal")
     return HiveWithdrawal(
-        id=_match(item["id"], _ID, "withdrawal id"),
+        id=match(item["id"], _ID, "withdrawal id"),
         account=_text(item["account"], "account", 16),
-        amount=_int(item["amount"], "amount", MAX_AMOUNT),
+        amount=to_int(item["amount"], "amount", MAX_AMOUNT),
         asset=_text(item["asset"], "asset", 8),
     )
 
 
-def _object(value: object, keys: set[str], what: str) -> dict[str, Any]:
+def object_with(value: object, keys: set[str], what: str) -> dict[str, Any]:
     if not isinstance(value, dict) or set(value) != keys:
         raise HiveRequestError(MALFORMED, f"a {what} has exactly the keys {sorted(keys)}")
     return value
@@ -131,7 +131,7 @@ def _list(value: object, what: str, limit: int) -> list[Any]:
     return value
 
 
-def _int(value: object, what: str, maximum: int) -> int:
+def to_int(value: object, what: str, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
         raise HiveRequestError(MALFORMED, f"{what} is an integer in 0..{maximum}")
     return value
@@ -143,14 +143,14 @@ def _text(value: object, what: str, limit: int) -> str:
     return value
 
 
-def _match(value: object, pattern: re.Pattern[str], what: str) -> str:
+def match(value: object, pattern: re.Pattern[str], what: str) -> str:
     if not isinstance(value, str) or len(value) > 160 or not pattern.fullmatch(value):
         raise HiveRequestError(MALFORMED, f"{what} is not in its format")
     return value
 
 
-def _time(value: object, what: str) -> dt.datetime:
-    text = _match(value, _TIME, what)
+def parse_time(value: object, what: str) -> dt.datetime:
+    text = match(value, _TIME, what)
     try:
         return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
     except ValueError as e:

@@ -39,6 +39,7 @@ from signer.client import (
 )
 from signer.hive_config import HiveSigning
 from signer.hive_policy import sign_hive_request
+from signer.hive_rotation import is_rotation, sign_hive_rotation
 from signer.journal import Journal, JournalError
 from signer.keystore import Keys
 from signer.policy import SignerConfig
@@ -276,9 +277,8 @@ class Signer:
 
 def hive_answer(document: dict[str, Any], hive: HiveSigning, now: datetime) -> dict[str, Any]:
     """The answer to a Hive request: the signature, or the refusal's reasons."""
-    verdict = sign_hive_request(
-        document, policy=hive.policy, key=hive.key, journal=hive.journal, now=now
-    )
+    sign = sign_hive_rotation if is_rotation(document) else sign_hive_request
+    verdict = sign(document, policy=hive.policy, key=hive.key, journal=hive.journal, now=now)
     if verdict.signature is None:
         log.warning("refused request %s: %s", verdict.request_id, ", ".join(verdict.reasons))
         return {"request_id": verdict.request_id, "refused": True, "reasons": list(verdict.reasons)}

@@ -82,6 +82,42 @@ def withdrawal_transaction(
     }
 
 
+def authority(keys: list[str], threshold: int) -> dict[str, Any]:
+    """An authority of "STM..." keys, weight 1 each, in the order hived keeps them (by the
+    keys' bytes): what a federation version is on Hive."""
+    ordered = sorted(keys, key=lambda key: bytes(PublicKey(key, prefix=KEY_PREFIX)))
+    return {
+        "weight_threshold": threshold,
+        "account_auths": [],
+        "key_auths": [[key, 1] for key in ordered],
+    }
+
+
+def authority_update_transaction(
+    *,
+    account: str,
+    active: dict[str, Any],
+    memo_key: str,
+    reference_block_id: str,
+    reference_time: dt.datetime,
+    expires_in: dt.timedelta,
+) -> dict[str, Any]:
+    """The unsigned transaction (legacy JSON) of one account_update setting only the active
+    authority (no owner or posting change, metadata left as it is)."""
+    if not dt.timedelta(0) < expires_in <= MAX_EXPIRATION:
+        raise ValueError("the expiration is at most an hour after the reference block")
+    ref_num, ref_prefix = reference_block(reference_block_id)
+    body = {"account": account, "active": active, "memo_key": memo_key, "json_metadata": ""}
+    return {
+        "ref_block_num": ref_num,
+        "ref_block_prefix": ref_prefix,
+        "expiration": format_time(reference_time.replace(microsecond=0) + expires_in),
+        "operations": [["account_update", body]],
+        "extensions": [],
+        "signatures": [],
+    }
+
+
 def packed(tx: dict[str, Any]) -> bytes:
     """The transaction's bytes without signatures, as beem packs them."""
     signed = Signed_Transaction(**{**tx, "signatures": []})

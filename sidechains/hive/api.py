@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from chains.hive.rpc import HiveRPCError, HiveRPCUnavailable
 from rates.assets import AmountError, Asset, amount_parse
 from sidechains.hive.node import hive_rpc
+from sidechains.hive.rotation import hive_rotation_request
 from sidechains.hive.withdrawals import tracker
 from sidechains.hive.withdrawals import transactions as txs
 from sidechains.hive.withdrawals.requests import HiveWithdrawalError, hive_withdrawal_request
@@ -60,7 +61,10 @@ def hive_signing_requests_of(son: SON) -> list[dict[str, Any]]:
         .exclude(son_signatures__son=son)
         .order_by("pk")
     )
-    return [txs.hive_signing_request(htx) for htx in pending]
+    return [
+        hive_rotation_request(htx) if htx.federation_version_id else txs.hive_signing_request(htx)
+        for htx in pending
+    ]
 
 
 @extend_schema(request=HiveAnswerInput, responses={200: None, 400: RejectionOutput})

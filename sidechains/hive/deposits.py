@@ -15,6 +15,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from core.transitions import attempt_succeeded, failed_attempt, transition
@@ -51,17 +52,28 @@ def hive_deposit_transition(pk: int, old: str, new: str, note: str, **fields: An
 
 
 def federation_quorum() -> tuple[int, int, int]:
-    """(active SONs, federation size, SONs needed): m = n - floor(n/3)."""
-    active, total = SON.objects.active().count(), SON.objects.federation().count()
+    """(active SONs, federation size, SONs needed): m = n - floor(n/3). One query."""
+    counts = SON.objects.aggregate(
+        active=Count("pk", filter=Q(status=SON.Status.ACTIVE)),
+        total=Count("pk", filter=Q(status__in=SON.FEDERATION_STATUSES)),
+    )
+    active, total = counts["active"], counts["total"]
     return active, total, (total - total // 3) if total else 1
 
 
 @transaction.atomic
-def hive_deposit_credit(*, deposit_id: int, user: User | None = None) -> HiveDeposit:
+def hive_deposit_credit(
+    *, deposit_id: int, user: User | None = None, quorum: tuple[int, int, int] | None = None
+) -> HiveDeposit:
     """Credit a received deposit (or a held one, to `user`, by an administrator) in pHIVE or
     pHBD at the rate in force, or set it aside for a refund when too few SONs are active.
-    A deposit already moved on is returned unchanged."""
-    deposit = HiveDeposit.objects.select_for_update().get(pk=deposit_id)
+    A deposit already moved on is returned unchanged. quorum: federation_quorum() as a pass
+    over many deposits read it at its start."""
+    deposit = (
+        HiveDeposit.objects.select_for_update(of=("self",))
+        .select_related("user")
+        .get(pk=deposit_id)
+    )
     old = deposit.status
     if old == HiveDeposit.Status.HELD:
         if user is None or deposit.asset not in PAIRS:
@@ -69,7 +81,7 @@ def hive_deposit_credit(*, deposit_id: int, user: User | None = None) -> HiveDep
         deposit.user = user
     elif old != HiveDeposit.Status.RECEIVED:
         return deposit  # a retry, or a second worker that waited for our lock
-    active, total, needed = federation_quorum()
+    active, total, needed = quorum or federation_quorum()
     if active < needed:
         note = f"{active} of {total} SONs active, {needed} needed to credit: refund pending"
         hive_deposit_transition(deposit.pk, old, HiveDeposit.Status.REFUND_PENDING, note)
@@ -112,10 +124,18 @@ def _credit(deposit: HiveDeposit, old: str, *, note: str) -> None:
 
 @transaction.atomic
 def hive_deposit_refund(*, deposit_id: int) -> HiveDeposit:
-    """An administrator's "refund to sender" of a held deposit: refund_pending."""
+    """An administrator's "refund to sender" of a held deposit: refund_pending. Only HIVE and
+    HBD: a Hive transfer carries nothing else (hived refuses VESTS; tokens are not on the
+    chain), so an asset the portal could not read stays held for a person, not ordered as a
+    refund the signers would refuse (BAD_ASSET)."""
     deposit = HiveDeposit.objects.select_for_update().get(pk=deposit_id)
     if deposit.status != HiveDeposit.Status.HELD:
         raise HiveDepositError(f"Hive deposit {deposit.pk} is {deposit.status}, not held.")
+    if deposit.asset not in PAIRS:
+        raise HiveDepositError(
+            f"Hive deposit {deposit.pk} is {deposit.asset[:16]}, neither HIVE nor HBD: the signers"
+            " cannot pay it back. It stays held; see docs/hive.md."
+        )
     note = f"refund to @{deposit.sender} ordered by an administrator"
     hive_deposit_transition(deposit.pk, deposit.status, HiveDeposit.Status.REFUND_PENDING, note)
     deposit.refresh_from_db()
@@ -128,9 +148,10 @@ def hive_deposits_process() -> int:
     now = timezone.now()
     moved = 0
     due = HiveDeposit.objects.creditable().exclude(retry_at__gt=now).order_by("pk")
+    quorum = federation_quorum()  # the pass credits as of its start (bench/hive: a query each)
     for deposit_id in due.values_list("pk", flat=True):
         try:
-            hive_deposit_credit(deposit_id=deposit_id)
+            hive_deposit_credit(deposit_id=deposit_id, quorum=quorum)
         except Exception as e:
             log.exception("Crediting Hive deposit %s failed", deposit_id)
             failed_attempt(

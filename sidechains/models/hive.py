@@ -127,7 +127,8 @@ class HiveTransactionQuerySet(models.QuerySet["HiveTransaction"]):
 
 
 class HiveTransaction(models.Model):
-    """One Hive transaction of transfers from the federation account paying withdrawals.
+    """One Hive transaction of transfers from the federation account paying withdrawals, or
+    of the account_update that rotates the federation (federation_version set).
 
     Its withdrawals are paid by at most one live transaction: a new one (a rebuild, `previous`)
     is made only after this one expired and its expiration is in an irreversible block.
@@ -156,6 +157,15 @@ class HiveTransaction(models.Model):
     )
     note = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    federation_version = models.ForeignKey(
+        "sons.FederationVersion",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="hive_transactions",
+        help_text="A rotation: the account_update giving the federation account this version's "
+        "keys as its active authority (no payouts).",
+    )
 
     objects = HiveTransactionQuerySet.as_manager()
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from chains.hive.rpc import HiveRPC
@@ -58,3 +60,40 @@ def set_hive_rates(hive: str = "1", hbd: str = "1") -> None:
 
 def rpc(node: HiveDevNode) -> HiveRPC:
     return node.rpc()
+
+
+def signer_processes(
+    *, portal_url: str, folder: Path, names: tuple[str, ...], hive: dict[str, Any], network: str
+) -> dict[str, Any]:
+    """Real signers (`python -m signer serve`) for SONs made by fixtures.make_son, each with
+    `hive` as its config's "hive" section (a callable: the section for that SON's name).
+    Not started; the caller stops them."""
+    from signer.keystore import Keys, save
+    from tests.sidechains.test_withdrawals_signers import EVERY, PASSPHRASE, SignerProcess
+
+    processes = {}
+    for name in names:
+        _son, token = fixtures.make_son(name)
+        home = folder / name
+        home.mkdir()
+        keys = Keys(bitcoin=fixtures.son_key(name), hive=fixtures.son_key(name, "hive"))
+        save(home / "son.key", keys, PASSPHRASE, n=2**10)
+        (home / "token").write_text(token + "\n")
+        config = {
+            "network": network,
+            "federation_keys": [fixtures.son_key(n).public_key.format().hex() for n in names],
+            "deposit_timelock": 144,
+            "max_feerate": 50,
+            "max_fee": 10_000_000,
+            "daily_cap": 10**10,
+            "journal": "journal.sqlite",
+            "hive": hive(name) if callable(hive) else hive,
+        }
+        (home / "signer.json").write_text(json.dumps(config))
+        args = ["serve", "--key", home / "son.key", "--config", home / "signer.json"]
+        args += ["--portal-url", portal_url, "--token-file", home / "token"]
+        args += ["--heartbeat-every", EVERY, "--poll-every", EVERY]
+        processes[name] = SignerProcess(
+            name, list(map(str, args)), home / "signer.log", home / "journal.sqlite"
+        )
+    return processes

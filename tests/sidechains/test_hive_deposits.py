@@ -6,6 +6,7 @@ import threading
 import pytest
 from django.db import connection
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditRecord
 from ledger.services import balances_of
@@ -236,6 +237,33 @@ def test_an_administrator_refunds_a_held_deposit_to_its_sender(hive, admin_user,
     client.post(changelist, {**body, "confirm_with_reason": "1", "reason": "unknown sender"})
     deposit.refresh_from_db()
     assert deposit.status == "refund_pending"
+
+
+def test_a_held_deposit_of_another_asset_is_not_ordered_as_a_refund(hive, admin_user, client):
+    # The dev node, like hived, carries only HIVE and HBD in transfers: the row stands for what
+    # the listener holds when a node reports anything else.
+    deposit = HiveDeposit.objects.create(
+        trx_id="ab" * 20,
+        op_index=0,
+        block_num=1,
+        block_time=timezone.now(),
+        sender="someone",
+        asset="@@000000037",
+        amount=5,
+        status="held",
+        hold="other_asset",
+        detected_at=timezone.now(),
+    )
+    client.force_login(admin_user)
+    changelist = reverse("admin:sidechains_hivedeposit_changelist")
+    body = {"action": "refund_to_sender", "_selected_action": [deposit.pk]}
+    answer = client.post(
+        changelist, {**body, "confirm_with_reason": "1", "reason": "x"}, follow=True
+    )
+    assert "neither HIVE nor HBD" in answer.content.decode()
+    deposit.refresh_from_db()
+    assert deposit.status == "held"
+    assert not AuditRecord.objects.filter(action="hive_deposit.refund").exists()
 
 
 def test_staff_without_the_review_permission_can_do_neither(hive, view_only_staff, client):

@@ -3,8 +3,6 @@ configuration section) against the live portal and the Hive dev node."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from ledger.models import Entry, LedgerAccount
@@ -14,18 +12,11 @@ from sidechains.hive.withdrawals import tracker
 from sidechains.hive.withdrawals import transactions as txs
 from sidechains.hive.withdrawals.requests import hive_withdrawal_request
 from sidechains.models import HiveTransaction, Withdrawal
-from signer.keystore import Keys, save
-from tests import fixtures
 from tests.devnode import helpers
 from tests.hive_node import start_hive_devnode
 from tests.sidechains import hive_helpers as h
 from tests.sidechains.test_hive_withdrawals import SONS, hive_balance, son_public
-from tests.sidechains.test_withdrawals_signers import (
-    EVERY,
-    PASSPHRASE,
-    SignerProcess,
-    wait_for,
-)
+from tests.sidechains.test_withdrawals_signers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -53,36 +44,19 @@ def signers(live_server, node, settings, tmp_path):
     settings.HIVE_TX_EXPIRATION = 600
     with node.rpc() as rpc:
         chain_id = rpc.get_config()["HIVE_CHAIN_ID"]
-    processes = {}
-    for name in SONS:
-        _son, token = fixtures.make_son(name)
-        folder = tmp_path / name
-        folder.mkdir()
-        keys = Keys(bitcoin=fixtures.son_key(name), hive=fixtures.son_key(name, "hive"))
-        save(folder / "son.key", keys, PASSPHRASE, n=2**10)
-        (folder / "token").write_text(token + "\n")
-        config = {
-            "network": settings.BITCOIN_NETWORK,
-            "federation_keys": [fixtures.son_key(n).public_key.format().hex() for n in SONS],
-            "deposit_timelock": 144,
-            "max_feerate": 50,
-            "max_fee": 10_000_000,
-            "daily_cap": 10**10,
-            "journal": "journal.sqlite",
-            "hive": {
-                "chain_id": chain_id,
-                "federation_account": h.FEDERATION,
-                "daily_caps": {"HIVE": 10**7, "HBD": 10**6},
-                "journal": "hive-journal.sqlite",
-            },
-        }
-        (folder / "signer.json").write_text(json.dumps(config))
-        args = ["serve", "--key", folder / "son.key", "--config", folder / "signer.json"]
-        args += ["--portal-url", live_server.url, "--token-file", folder / "token"]
-        args += ["--heartbeat-every", EVERY, "--poll-every", EVERY]
-        processes[name] = SignerProcess(
-            name, list(map(str, args)), folder / "signer.log", folder / "journal.sqlite"
-        )
+    hive = {
+        "chain_id": chain_id,
+        "federation_account": h.FEDERATION,
+        "daily_caps": {"HIVE": 10**7, "HBD": 10**6},
+        "journal": "hive-journal.sqlite",
+    }
+    processes = h.signer_processes(
+        portal_url=live_server.url,
+        folder=tmp_path,
+        names=SONS,
+        hive=hive,
+        network=settings.BITCOIN_NETWORK,
+    )
     yield processes
     for process in processes.values():
         process.stop()

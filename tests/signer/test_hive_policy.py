@@ -2,6 +2,7 @@
 and the key), and hostile ones are refused with their reason codes."""
 
 import copy
+import dataclasses
 import datetime as dt
 
 import coincurve
@@ -233,3 +234,42 @@ def test_it_refuses_hostile_requests_with_their_reason_and_signs_nothing(journal
 
 def test_there_are_at_least_twenty_hostile_requests():
     assert len(HOSTILE) >= 20
+
+
+def _rebuild_at(reference_time: dt.datetime, request_id: str) -> dict:
+    """The same withdrawals in a new transaction whose reference block is at `reference_time`."""
+    tx = portal_tx.withdrawal_transaction(
+        PAYOUTS,
+        federation=FEDERATION,
+        reference_block_id=BLOCK_ID,
+        reference_time=reference_time,
+        expires_in=dt.timedelta(seconds=600),
+    )
+    document = request(request_id=request_id)
+    document |= {
+        "reference_time": portal_tx.format_time(reference_time),
+        "expiration": tx["expiration"],
+        "trx_id": portal_tx.transaction_id(tx),
+    }
+    return document
+
+
+def test_a_rebuild_waits_for_the_chain_too_not_only_the_signers_clock(journal):
+    assert sign(request(expires_in=600), journal).approved
+    expiration = REFERENCE_TIME + dt.timedelta(seconds=600)
+    clock = expiration + dt.timedelta(seconds=POLICY.inclusion_margin + 10)
+    # The signer's clock is past the margin, but the new reference block is older than the
+    # first transaction's expiration: the chain may still include the first one.
+    early = _rebuild_at(expiration - dt.timedelta(seconds=30), "h-2")
+    assert sign(early, journal, now=clock).reasons == ("WITHDRAWAL_IN_FLIGHT",)
+    assert sign(_rebuild_at(expiration, "h-3"), journal, now=clock).approved
+
+
+def test_the_inclusion_margin_is_the_configured_one(journal):
+    patient = dataclasses.replace(POLICY, inclusion_margin=600)
+    assert sign(request(expires_in=600), journal, policy=patient).approved
+    expiration = REFERENCE_TIME + dt.timedelta(seconds=600)
+    rebuilt = _rebuild_at(expiration, "h-2")
+    soon = expiration + dt.timedelta(seconds=300)
+    assert sign(rebuilt, journal, now=soon, policy=patient).reasons == ("WITHDRAWAL_IN_FLIGHT",)
+    assert sign(rebuilt, journal, now=soon, policy=POLICY).approved

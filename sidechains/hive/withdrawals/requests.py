@@ -56,7 +56,12 @@ def hive_withdrawal_quote(
         raise HiveWithdrawalError(
             f"The largest withdrawal is {amount_format(max_amount(asset), asset)}."
         )
-    mapping = SidechainAddress.objects.active().for_user(user).for_chain(Sidechain.HIVE).first()
+    # While a confirmed change of account cools down, withdrawals pay the account before it.
+    mapping = (
+        SidechainAddress.objects.for_user(user)
+        .for_chain(Sidechain.HIVE)
+        .withdrawal_target(timezone.now())
+    )
     if mapping is None:
         raise HiveWithdrawalError("Register and verify your Hive account first.")
     try:

@@ -10,6 +10,7 @@ from django.db import transaction
 
 from chains.hive.rpc import HiveRPC, HiveRPCError
 from sidechains.hive.deposits import hive_deposit_transition
+from sidechains.hive.rotation import hive_rotation_activate
 from sidechains.hive.withdrawals.requests import hive_withdrawal_fail, hive_withdrawal_settle
 from sidechains.hive.withdrawals.transactions import _build, _irreversible_block, _time
 from sidechains.models import HiveDeposit, HiveTransaction, Withdrawal
@@ -69,6 +70,9 @@ def hive_tx_confirm(*, hive_tx_id: int, block_num: int) -> bool:
     if htx.status not in HiveTransaction.LIVE_STATUSES:
         return False
     HiveTransaction.objects.filter(pk=htx.pk).update(status=T.CONFIRMED, block_num=block_num)
+    if htx.federation_version is not None:
+        note = f"{htx.trx_id} in irreversible block {block_num}"
+        hive_rotation_activate(version=htx.federation_version, note=note)
     for w in Withdrawal.objects.filter(hive_payouts__hive_tx=htx).select_for_update():
         if w.status == W.BATCHED:
             withdrawal_transition(w.pk, W.BATCHED, W.BROADCAST, f"found in {htx.trx_id}")
@@ -88,6 +92,8 @@ def hive_tx_expire(*, hive_tx_id: int, reference: dict[str, object]) -> bool:
     if htx.status not in HiveTransaction.LIVE_STATUSES:
         return False
     HiveTransaction.objects.filter(pk=htx.pk).update(status=T.EXPIRED)
+    if htx.federation_version_id is not None:
+        return True  # a rotation: the next tick builds a new one while the version is accepted
     withdrawals = list(Withdrawal.objects.filter(hive_payouts__hive_tx=htx).order_by("pk"))
     refunds = list(HiveDeposit.objects.filter(payouts__hive_tx=htx).order_by("pk"))
     if _rebuilds(htx) >= settings.HIVE_TX_MAX_REBUILDS:

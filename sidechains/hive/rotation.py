@@ -1,0 +1,149 @@
+"""Rotating the Hive federation (docs/rotation.md, "Hive").
+
+On Hive the federation is one account whose active authority is the SONs' keys, weight 1 each,
+threshold m. A rotation is one account_update of that account setting its active authority to
+the accepted version's keys and threshold, signed by the old authority: the same signing,
+broadcast and tracking as a withdrawal transaction (sidechains/hive/withdrawals/), and like it
+the only live Hive transaction, so no withdrawal is signed by one set and broadcast under the
+other. Each signer signs it only for a version in its own configuration
+(signer/hive_rotation.py).
+
+    FederationVersion(hive) accepted --account_update in an irreversible block--> active
+    (the version before it: retired at once; on Hive no coin stays behind under old keys)
+
+An update that expires unincluded is marked expired; the next tick builds a new one, unless
+withdrawals are waiting: they get a batch first, so a rotation the signers do not sign (they
+have not accepted the version yet) never stops withdrawals for long.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from chains.hive import transactions as hive_tx
+from chains.hive.rpc import HiveRPC, HiveRPCError
+from sidechains.hive.withdrawals.transactions import _irreversible_block, _time
+from sidechains.models import HiveTransaction, Withdrawal
+from sons.federation import federation_version_activate
+from sons.models import FederationVersion, Sidechain
+
+log = logging.getLogger(__name__)
+Status = FederationVersion.Status
+
+
+def hive_version_authority(version: FederationVersion) -> dict[str, Any]:
+    """The active authority that is `version` on Hive."""
+    keys = [hive_tx.public_key_text(key) for key in version.keys]
+    return hive_tx.authority(keys, version.threshold)
+
+
+def hive_rotation_due() -> FederationVersion | None:
+    """The Hive version the witnesses accepted and that is not active yet (the oldest first)."""
+    accepted = FederationVersion.objects.filter(sidechain=Sidechain.HIVE, status=Status.ACCEPTED)
+    return accepted.order_by("created_at", "id").first()
+
+
+def hive_rotation_build(*, rpc: HiveRPC) -> HiveTransaction | None:
+    """The account_update to the accepted version, unless a Hive transaction is live. When the
+    node's authority already is that version (an update confirmed, say, by hand), the version is
+    activated instead."""
+    version = hive_rotation_due()
+    if version is None or HiveTransaction.objects.live().exists() or _batch_first(version):
+        return None
+    account = federation_account(rpc)
+    wanted = hive_version_authority(version)
+    if same_authority(account["active"], wanted):
+        with transaction.atomic():
+            hive_rotation_activate(version=version, note="the node's authority already is it")
+        return None
+    reference = _irreversible_block(rpc)
+    chain_id = str(rpc.get_config()["HIVE_CHAIN_ID"])
+    reference_time = _time(reference["timestamp"])
+    expires_in = dt.timedelta(seconds=min(settings.HIVE_TX_EXPIRATION, 3600))
+    tx = hive_tx.authority_update_transaction(
+        account=settings.HIVE_FEDERATION_ACCOUNT,
+        active=wanted,
+        memo_key=str(account["memo_key"]),
+        reference_block_id=reference["block_id"],
+        reference_time=reference_time,
+        expires_in=expires_in,
+    )
+    with transaction.atomic():
+        if HiveTransaction.objects.select_for_update().live().exists():
+            return None
+        return HiveTransaction.objects.create(
+            trx_id=hive_tx.transaction_id(tx),
+            chain_id=chain_id,
+            tx=tx,
+            reference_time=reference_time,
+            expiration=reference_time.replace(microsecond=0) + expires_in,
+            federation_version=version,
+        )
+
+
+def _batch_first(version: FederationVersion) -> bool:
+    """The last Hive transaction was this rotation, expired unincluded, and withdrawals wait."""
+    last = HiveTransaction.objects.order_by("-pk").only("federation_version", "status").first()
+    if last is None or last.federation_version_id != version.pk:
+        return False
+    if last.status != HiveTransaction.Status.EXPIRED:
+        return False
+    return Withdrawal.objects.filter(
+        chain=Sidechain.HIVE, status=Withdrawal.Status.REQUESTED
+    ).exists()
+
+
+def hive_rotation_request(htx: HiveTransaction) -> dict[str, Any]:
+    """What a signer gets for a rotation (docs/signing-requests.md, "Hive rotation")."""
+    active = htx.tx["operations"][0][1]["active"]
+    return {
+        "id": f"hive-{htx.pk}",
+        "version": 1,
+        "chain": "hive",
+        "chain_id": htx.chain_id,
+        "ref_block_num": htx.tx["ref_block_num"],
+        "ref_block_prefix": htx.tx["ref_block_prefix"],
+        "reference_time": hive_tx.format_time(htx.reference_time),
+        "expiration": htx.tx["expiration"],
+        "operations": htx.tx["operations"],
+        "trx_id": htx.trx_id,
+        "federation": {
+            "keys": [key for key, _ in active["key_auths"]],
+            "threshold": active["weight_threshold"],
+        },
+    }
+
+
+def hive_rotation_activate(*, version: FederationVersion, note: str) -> bool:
+    """The version is the active one; the one before it is retired (the caller's transaction)."""
+    if not federation_version_activate(version=version):
+        return False
+    FederationVersion.objects.filter(sidechain=Sidechain.HIVE, status=Status.RETIRING).update(
+        status=Status.RETIRED
+    )
+    log.info("Hive federation version %s active: %s", version.fingerprint[:16], note)
+    return True
+
+
+def federation_account(rpc: HiveRPC) -> dict[str, Any]:
+    name = settings.HIVE_FEDERATION_ACCOUNT
+    for account in rpc.get_accounts([name]):
+        if account["name"] == name:
+            return dict(account)
+    raise HiveRPCError("database_api.find_accounts", f"no account {name}")
+
+
+def same_authority(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    def canonical(authority: dict[str, Any]) -> tuple[object, ...]:
+        return (
+            int(authority["weight_threshold"]),
+            sorted((str(n), int(w)) for n, w in authority["account_auths"]),
+            sorted((str(k), int(w)) for k, w in authority["key_auths"]),
+        )
+
+    return canonical(a) == canonical(b)

@@ -1,0 +1,230 @@
+"""Rotating the Hive federation with real signer processes and the Hive dev node: the
+federation account's active authority is updated by an account_update that the old set signs,
+a signer without the new version in its configuration refuses it, and afterwards a withdrawal
+signed by the new set lands while one signed by the old set is refused by the node."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+
+from chains.hive import transactions as portal_tx
+from chains.hive.rpc import HiveRPCError
+from devnode.hive.keys import public_key_of
+from devnode.hive.transactions import sign_digest
+from ledger.models import Entry, LedgerAccount
+from ledger.services import ledger_account_for, ledger_transfer, system_account
+from mappings.services import mapping_set_hive
+from sidechains import tasks
+from sidechains.hive.withdrawals.requests import hive_withdrawal_request
+from sidechains.models import HiveTransaction
+from sons.federation import federation_current, federation_version_record
+from sons.models import FederationVersion, Sidechain
+from tests import fixtures
+from tests.devnode import helpers
+from tests.hive_node import start_hive_devnode
+from tests.sidechains import hive_helpers as h
+from tests.sidechains.test_hive_withdrawals import SONS, hive_balance, son_public
+from tests.sidechains.test_withdrawals_signers import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+NEW_SET = ("son-1", "son-2", "son-4")
+
+
+@pytest.fixture
+def node():
+    """A fresh node per test: a rotation changes the federation account for good."""
+    active = {
+        "weight_threshold": 2,
+        "account_auths": [],
+        "key_auths": [[son_public(n), 1] for n in SONS],
+    }
+    spec = {
+        "name": h.FEDERATION,
+        "balance": "1000.000 HIVE",
+        "key": helpers.public_key(h.FEDERATION),
+        "active": active,
+    }
+    node = start_hive_devnode(block_interval=0, irreversible_lag=h.LAG, accounts=[spec])
+    node.generate_blocks(h.LAG + 1)
+    yield node
+    node.stop()
+
+
+@pytest.fixture
+def world(live_server, node, settings, tmp_path):
+    """son-1..3 are the active Hive version; son-4 joined; the witnesses accepted the version of
+    son-1, son-2 and son-4. Every signer but son-3's has that version in its configuration."""
+    settings.HIVE_NODE_URL = node.url
+    settings.HIVE_FEDERATION_ACCOUNT = h.FEDERATION
+    with node.rpc() as rpc:
+        chain_id = rpc.get_config()["HIVE_CHAIN_ID"]
+    new = {"keys": [son_public(n) for n in NEW_SET], "threshold": 2}
+
+    def section(name: str) -> dict:
+        accepted = [] if name == "son-3" else [new]
+        return {
+            "chain_id": chain_id,
+            "federation_account": h.FEDERATION,
+            "daily_caps": {"HIVE": 10**7, "HBD": 10**6},
+            "journal": "hive-journal.sqlite",
+            "accepted_federations": accepted,
+        }
+
+    common = {"portal_url": live_server.url, "folder": tmp_path, "hive": section}
+    common["network"] = settings.BITCOIN_NETWORK
+    signers = h.signer_processes(names=SONS, **common)
+    old = federation_current(Sidechain.HIVE)
+    signers |= h.signer_processes(names=("son-4",), **common)
+    keys = [fixtures.son_key(n, "hive").public_key.format().hex() for n in NEW_SET]
+    version = federation_version_record(sidechain=Sidechain.HIVE, keys=keys)
+    FederationVersion.objects.filter(pk=version.pk).update(status="accepted")
+    yield signers, old, version
+    for process in signers.values():
+        process.stop()
+
+
+def test_the_old_set_rotates_the_authority_and_only_the_new_set_can_pay(node, world, user_carol):
+    signers, old, version = world
+    tasks.hive_withdrawals()
+    rotation = HiveTransaction.objects.get(federation_version=version)
+    # son-3 has not accepted the version: it refuses with its reason and signs nothing.
+    signers["son-3"].start()
+    wait_for(lambda: "VERSION_NOT_ACCEPTED" in _note(rotation), signers, 30, "son-3's refusal")
+    assert not rotation.son_signatures.exists()
+    signers["son-1"].start()
+    signers["son-2"].start()
+    wait_for(lambda: _status(rotation) == "broadcast", signers, 30, "the rotation's broadcast")
+    h.make_irreversible(node)
+    tasks.hive_withdrawals()
+    version.refresh_from_db()
+    old.refresh_from_db()
+    assert (version.status, old.status) == ("active", "retired")
+    with node.rpc() as rpc:
+        [account] = rpc.get_accounts([h.FEDERATION])
+    assert sorted(k for k, _ in account["active"]["key_auths"]) == sorted(
+        son_public(n) for n in NEW_SET
+    )
+
+    # From here on only son-1 of the old set signs: the payout waits for son-4, the joiner.
+    signers["son-2"].stop()
+    signers["son-3"].stop()
+    withdrawal = _requested(node, user_carol, 3_000)
+    tasks.hive_withdrawals()
+    payout = HiveTransaction.objects.get(payouts__withdrawal=withdrawal)
+    # A quorum of the old set (son-1 and son-3) no longer meets the authority.
+    assert _status(payout) == "awaiting_signatures"
+    with pytest.raises(HiveRPCError) as refused:
+        _broadcast_signed_by(node, payout, "son-1", "son-3")
+    assert refused.value.name == "tx_missing_active_auth"
+    before = hive_balance(node, withdrawal.address)
+    signers["son-4"].start()
+    wait_for(lambda: _status(payout) == "broadcast", signers, 30, "the withdrawal's broadcast")
+    h.make_irreversible(node)
+    tasks.hive_withdrawals()
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "settled"
+    assert hive_balance(node, withdrawal.address) == before + 3_000
+    assert "refused request" not in signers["son-4"].output()
+
+
+def _broadcast_signed_by(node, htx: HiveTransaction, *names: str) -> None:
+    _broadcast(node, htx.tx, htx.chain_id, *names)
+
+
+def _broadcast(node, tx: dict, chain_id: str, *names: str) -> None:
+    digest = hashlib.sha256(portal_tx.signing_message(tx, chain_id)).digest()
+    keys = [fixtures.son_key(n, "hive") for n in names]
+    assert {public_key_of(k) for k in keys} == {son_public(n) for n in names}
+    signatures = [sign_digest(digest, key).hex() for key in keys]
+    with node.rpc() as rpc:
+        rpc.broadcast_transaction({**tx, "signatures": signatures})
+
+
+def _requested(node, user, amount: int):
+    h.set_hive_rates()
+    account = h.new_sender(node, "payee")
+    mapping_set_hive(user=user, hive_account=account)
+    ledger_transfer(
+        source=system_account(LedgerAccount.System.ISSUANCE),
+        destination=ledger_account_for(user),
+        asset="pHIVE",
+        amount=amount,
+        reason=Entry.Reason.DEPOSIT,
+        reference="test:rotation",
+    )
+    return hive_withdrawal_request(user=user, pegged="pHIVE", amount_pegged=amount, request_id="r")
+
+
+def _status(htx: HiveTransaction) -> str:
+    htx.refresh_from_db(fields=["status"])
+    return htx.status
+
+
+def _note(htx: HiveTransaction) -> str:
+    htx.refresh_from_db(fields=["note"])
+    return htx.note
+
+
+def test_an_unsigned_rotation_is_built_anew_after_expiring(node, world, settings):
+    settings.HIVE_TX_EXPIRATION = 30
+    _signers, old, version = world
+    tasks.hive_withdrawals()
+    first = HiveTransaction.objects.get(federation_version=version)
+    node.generate_blocks(11 + h.LAG)  # 3 s of chain time a block: past its expiration
+    tasks.hive_withdrawals()
+    assert _status(first) == "expired"
+    tasks.hive_withdrawals()
+    second = HiveTransaction.objects.exclude(pk=first.pk).get(federation_version=version)
+    assert second.status == "awaiting_signatures" and second.trx_id != first.trx_id
+    version.refresh_from_db()
+    old.refresh_from_db()
+    assert (version.status, old.status) == ("accepted", "active")
+
+
+def test_a_rotation_holds_back_withdrawals_but_after_it_expires_they_go_first(
+    node, world, user_carol, settings
+):
+    settings.HIVE_TX_EXPIRATION = 30
+    _signers, _old, version = world
+    withdrawal = _requested(node, user_carol, 1_000)
+    tasks.hive_withdrawals()
+    rotation = HiveTransaction.objects.get(federation_version=version)
+    withdrawal.refresh_from_db()
+    assert withdrawal.status == "requested"  # no batch while the rotation is live
+    node.generate_blocks(11 + h.LAG)
+    tasks.hive_withdrawals()
+    assert _status(rotation) == "expired"
+    tasks.hive_withdrawals()
+    batch = HiveTransaction.objects.exclude(pk=rotation.pk).get()
+    assert batch.federation_version is None
+    assert list(batch.payouts.values_list("withdrawal", flat=True)) == [withdrawal.pk]
+
+
+def test_a_version_the_node_already_has_is_activated_without_a_transaction(node, world):
+    _signers, old, version = world
+    with node.rpc() as rpc:
+        [account] = rpc.get_accounts([h.FEDERATION])
+        chain_id = rpc.get_config()["HIVE_CHAIN_ID"]
+        head = rpc.get_dynamic_global_properties()
+    tx = portal_tx.authority_update_transaction(
+        account=h.FEDERATION,
+        active=portal_tx.authority([son_public(n) for n in NEW_SET], 2),
+        memo_key=account["memo_key"],
+        reference_block_id=head["head_block_id"],
+        reference_time=portal_tx_time(head["time"]),
+        expires_in=dt.timedelta(seconds=60),
+    )
+    _broadcast(node, tx, chain_id, "son-1", "son-2")  # by hand, by the old set
+    h.make_irreversible(node)
+    tasks.hive_withdrawals()
+    assert not HiveTransaction.objects.exists()
+    version.refresh_from_db()
+    old.refresh_from_db()
+    assert (version.status, old.status) == ("active", "retired")
+
+
+def portal_tx_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
