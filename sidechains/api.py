@@ -127,6 +127,7 @@ def _withdrawals_of(user):
 
 @extend_schema(
     methods=["GET"],
+    operation_id="withdrawals_list",
     parameters=PAGE_PARAMETERS,
     responses=page_of("WithdrawalPage", WithdrawalOutput(many=True)),
     description="The user's withdrawals, newest first, a page at a time (docs/withdrawals.md).",
