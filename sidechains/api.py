@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from accounts.second_factor import has_second_factor
 from chains.bitcoin.rpc import BitcoinRPCError
+from core.api_pages import PAGE_PARAMETERS, page_of, paged
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals import errors, requests, signatures, tracker
 from sidechains.hive.api import hive_signing_requests_of, hive_withdrawal_post
@@ -116,10 +117,21 @@ NEEDS_SECOND_FACTOR = "Withdrawing needs a second factor: add one under Account 
 
 
 def _withdrawals_of(user):
-    return Withdrawal.objects.for_user(user).select_related("sidechain_tx")
+    transactions = ("unsigned_tx", "signed_tx", "change_witness_script")
+    return (
+        Withdrawal.objects.for_user(user)
+        .select_related("sidechain_tx")
+        .defer(*(f"sidechain_tx__{field}" for field in transactions))
+    )
 
 
-@extend_schema(methods=["GET"], responses=WithdrawalOutput(many=True))
+@extend_schema(
+    methods=["GET"],
+    operation_id="withdrawals_list",
+    parameters=PAGE_PARAMETERS,
+    responses=page_of("WithdrawalPage", WithdrawalOutput(many=True)),
+    description="The user's withdrawals, newest first, a page at a time (docs/withdrawals.md).",
+)
 @extend_schema(
     methods=["POST"],
     request=WithdrawalInput,
@@ -134,7 +146,7 @@ def _withdrawals_of(user):
 @api_view(["GET", "POST"])
 def withdrawal_list(request):
     if request.method == "GET":
-        return Response(WithdrawalOutput(_withdrawals_of(request.user), many=True).data)
+        return paged(request, _withdrawals_of(request.user), WithdrawalOutput)
     if hasattr(request.data, "get") and request.data.get("asset", "pBTC") != "pBTC":
         return hive_withdrawal_post(request)  # pHIVE or pHBD (docs/hive.md)
     data = WithdrawalInput(data=request.data)

@@ -27,6 +27,8 @@ def install_schedule(sender: Celery, **kwargs: Any) -> None:
 
     listener = settings.BITCOIN_LISTENER_INTERVAL
     sender.conf.beat_schedule = {
+        # The checks /healthz and the admin status panel read (sonportal.health.report).
+        "health-check": _every(settings.HEALTH_CHECK_EVERY, "sonportal.tasks.health_check"),
         "son-liveness": _every(settings.SON_LIVENESS_CHECK_EVERY, "sons.tasks.son_liveness"),
         # Expiry, deregistration proposals and execution retries.
         "proposals-tick": _every(60, "proposals.tasks.proposals_tick"),

@@ -1,5 +1,9 @@
 """Health of every component the portal depends on, for /healthz and the admin status panel.
 
+Beat's health task runs the checks every HEALTH_CHECK_EVERY seconds and stores them
+(health_record); /healthz and the panel read the stored report (report), so a poll never waits
+on a node or a worker.
+
 Each check returns a Check; a check never raises. Error texts come from the component's own
 error message and never contain credentials. Details and errors are for people with
 DETAIL_PERMISSION and for monitoring with HEALTH_TOKEN; anyone else sees up or down per component.
@@ -28,6 +32,8 @@ from rates.assets import amount_format
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.models import CircuitBreaker, ReservesCheck
 from sonportal.celery import app as celery_app
+from sonportal.models import LATEST, HealthReport
+from sonportal.oncall import oncall_figures
 from sonportal.tasks import PING_TASK
 from sons.federation import federation_health
 from sons.models import SON, Sidechain
@@ -209,10 +215,12 @@ def check_federation() -> Check:
     return Check("federation", True, detail=health.summary())
 
 
-def run_checks() -> list[Check]:
+def run_checks(*, broker: Check | None = None) -> list[Check]:
+    """Every check, live. `broker` stands in for the round trip when the caller is itself a
+    task a worker took from the broker (beat's health task)."""
     checks = [
         check_database(),
-        check_broker(),
+        broker or check_broker(),
         check_bitcoin(),
         check_beat(),
         check_ledger(),
@@ -225,11 +233,47 @@ def run_checks() -> list[Check]:
     return checks + check_signers()
 
 
+def health_record(*, ran_on: str = "") -> HealthReport:
+    """Run the checks and the on-call figures and store them as the latest report. Beat's task
+    runs it on a worker (`ran_on`): that the task arrived is the broker's round trip."""
+    broker = Check("broker", True, detail=f"beat's check ran on {ran_on}") if ran_on else None
+    checks = run_checks(broker=broker)
+    stored, _ = HealthReport.objects.update_or_create(
+        key=LATEST,
+        defaults={
+            "checked_at": timezone.now(),
+            "checks": [asdict(c) for c in checks],
+            "oncall": oncall_figures(),
+            "ran_on": ran_on,
+        },
+    )
+    return stored
+
+
 def report() -> dict:
-    checks = run_checks()
+    """The last stored checks, with a live database check (one cheap query) in front. Stored
+    checks older than HEALTH_STALE_AFTER are still listed, under a "checks" line that is down
+    and says since when: beat, the broker or every worker has stopped running them."""
+    database = check_database()
+    stored = HealthReport.objects.filter(key=LATEST).first() if database.ok else None
+    checks, oncall, checked_at, age = [database], [], None, None
+    if stored is None:
+        why = "cannot be read" if not database.ok else "not run yet (beat runs them)"
+        checks.append(Check("checks", False, error=f"the stored checks {why}"))
+    else:
+        oncall, checked_at = stored.oncall, stored.checked_at
+        age = (timezone.now() - checked_at).total_seconds()
+        if age > settings.HEALTH_STALE_AFTER:
+            error = f"last run {age:.0f} s ago, at {checked_at:%H:%M:%S} UTC: stale"
+            checks.append(Check("checks", False, error=error))
+        checks += [Check(**c) for c in stored.checks if c["name"] != "database"]
     return {
         "status": "ok" if all(c.ok for c in checks) else "fail",
+        "checked_at": checked_at.isoformat() if checked_at else None,
+        "age_seconds": round(age) if age is not None else None,
+        "stale": age is None or age > settings.HEALTH_STALE_AFTER,
         "checks": [asdict(c) for c in checks],
+        "oncall": oncall,
     }
 
 

@@ -383,7 +383,11 @@ SOLVENCY_EPOCH_INTERVAL = env_int("SOLVENCY_EPOCH_INTERVAL", 24 * 3600, minimum=
 # Seconds a signed transfer's message stays valid after the portal prepared it.
 TRANSFER_MESSAGE_LIFETIME = env_int("TRANSFER_MESSAGE_LIFETIME", 15 * 60, minimum=60)
 
-# How long /healthz waits for a worker to answer its round trip through the broker.
+# Seconds between beat's runs of the health checks, which /healthz and the status panel read.
+HEALTH_CHECK_EVERY = env_int("HEALTH_CHECK_EVERY", 15, minimum=1)
+# Seconds after which the stored checks are reported stale (and /healthz says fail).
+HEALTH_STALE_AFTER = env_int("HEALTH_STALE_AFTER", 60, minimum=1)
+# How long the health check waits for a worker to answer its round trip through the broker.
 HEALTH_BROKER_TIMEOUT = env_int("HEALTH_BROKER_TIMEOUT", 5, minimum=1)
 # Monitoring's bearer token for /healthz's details (anonymous callers see only up or down).
 HEALTH_TOKEN = env_secret("HEALTH_TOKEN", required=False, min_length=32)

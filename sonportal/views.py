@@ -18,7 +18,7 @@ from mappings.models import SidechainAddress
 from rates.assets import Asset, amount_format
 from sidechains.models import Deposit, Withdrawal
 from solvency.models import Epoch
-from sonportal import health
+from sonportal import health, oncall
 from sonportal.forms import StatementForm
 from sonportal.roles import home_url
 from sons.models import SON, Sidechain
@@ -147,10 +147,14 @@ def healthz(request: HttpRequest):
 @permission_required("sidechains.view_alert", raise_exception=True)
 @never_cache
 def admin_status(request: HtmxHttpRequest):
-    """The admin's status panel: who may see alerts may see the system's health."""
+    """The admin's status panel: who may see alerts may see the system's health. It shows the
+    checks beat last stored, and the on-call figures with the admin list of each."""
     report = health.report()
+    for figure in report["oncall"]:
+        figure["url"] = oncall.link(figure["key"]) if figure["key"] in oncall.LINKS else ""
+    checked_at = report["checked_at"] and datetime.fromisoformat(report["checked_at"])
     template = "admin/status.html#panel" if request.htmx else "admin/status.html"
-    return render(request, template, {"report": report})
+    return render(request, template, {"report": report, "checked_at": checked_at})
 
 
 def not_found(request: HttpRequest, exception: Exception):

@@ -140,9 +140,20 @@ def ledger_balanced() -> list[str]:
     return problems + [f"account {a} negative: {amount}" for a, amount in negative]
 
 
-def reserves_cover_supply(rpc: BitcoinRPC) -> tuple[list[str], int, int]:
+def sweep_fees(mined: set[str]) -> int:
+    """Satoshi the mined sweeps paid in fees. The federation pays them from its reserves and
+    no ledger entry carries them (docs/testing.md, "What the fault run found")."""
+    rows = _rows(
+        "SELECT txid, fee FROM sidechains_sidechaintransaction"
+        " WHERE kind = 'sweep' AND status IN ('broadcast', 'confirmed')"
+    )
+    return sum(fee for txid, fee in rows if txid in mined)
+
+
+def reserves_cover_supply(rpc: BitcoinRPC, allowance: int = 0) -> tuple[list[str], int, int]:
     """The federation's coins still unspent on chain (gettxout) hold at least the pBTC supply
-    (the rate is 1 in the run: a satoshi per base unit). Returns (problems, reserves, supply)."""
+    (the rate is 1 in the run: a satoshi per base unit), less `allowance` (the sweeps' fees).
+    Returns (problems, reserves, supply)."""
     reserves = 0
     for txid, vout in _rows("SELECT txid, vout FROM sidechains_coin"):
         out = rpc.call("gettxout", txid, vout, False)
@@ -152,7 +163,8 @@ def reserves_cover_supply(rpc: BitcoinRPC) -> tuple[list[str], int, int]:
         "SELECT coalesce(-sum(b.amount), 0) FROM ledger_balance b JOIN ledger_ledgeraccount a"
         " ON a.id = b.account_id WHERE a.system = 'issuance' AND b.asset = 'pBTC'"
     )[0]
-    problems = [] if reserves >= supply else [f"reserves {reserves} < supply {supply}"]
+    short = [f"reserves {reserves} + sweep fees {allowance} < supply {supply}"]
+    problems = [] if reserves + allowance >= supply else short
     return problems, reserves, supply
 
 
@@ -173,3 +185,29 @@ def coins_reserved_once() -> list[str]:
            GROUP BY i.coin_id HAVING count(DISTINCT f.root) > 1"""
     )
     return [f"coin {coin} reserved by {n} transaction families" for coin, n in rows]
+
+
+def deposits_swept_by_deadline(
+    rpc: BitcoinRPC, deadline: int, mined: set[str]
+) -> tuple[list[str], int]:
+    """Every credited deposit whose sweep deadline (`deadline` blocks after its block) has
+    passed is spent on chain (gettxout, mempool excluded): a sweep or a withdrawal batch took
+    it before its depositor could reclaim it. Every sweep recorded confirmed is in a block.
+    Returns (problems, sweeps mined)."""
+    tip = rpc.get_block_count()
+    problems = [
+        f"deposit {pk} ({txid}:{vout}) unspent at {tip}, past its deadline {height + deadline}"
+        for pk, txid, vout, height in _rows(
+            "SELECT id, txid, vout, block_height FROM sidechains_deposit WHERE status = 'credited'"
+        )
+        if height + deadline < tip and rpc.call("gettxout", txid, vout, False)
+    ]
+    sweeps = {
+        txid
+        for (txid,) in _rows(
+            "SELECT txid FROM sidechains_sidechaintransaction"
+            " WHERE kind = 'sweep' AND status = 'confirmed'"
+        )
+    }
+    problems += [f"sweep {txid} recorded confirmed, not in a block" for txid in sweeps - mined]
+    return problems, len(sweeps & mined)

@@ -135,6 +135,10 @@ def restart_redis() -> float:
     return time.monotonic() - started
 
 
+# Blocks after a deposit's block by which the run's portal sweeps it (half way it starts).
+SWEEP_DEADLINE = 12
+
+
 def portal_env(node: Node, database: str, start_height: int) -> dict[str, str]:
     """The web, worker and beat processes' environment: the test stack's settings, this run's
     database and node, and short intervals so that the pipelines turn many times."""
@@ -151,6 +155,8 @@ def portal_env(node: Node, database: str, start_height: int) -> dict[str, str]:
         "BITCOIN_LISTENER_INTERVAL": "1",
         "BITCOIN_WITHDRAWAL_REBROADCAST_AFTER": "5",
         "BITCOIN_DEPOSIT_TIMELOCK": str(settings.BITCOIN_DEPOSIT_TIMELOCK),
+        # Deposits are swept a few blocks after their block, so sweeps run under the kills too.
+        "BITCOIN_SWEEP_DEADLINE": str(SWEEP_DEADLINE),
         "SON_LIVENESS_CHECK_EVERY": "5",
         "LOG_LEVEL": "WARNING",
         "PYTHONDONTWRITEBYTECODE": "1",

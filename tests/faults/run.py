@@ -45,12 +45,16 @@ class Report:
     driver_errors: Counter = field(default_factory=Counter)
     deposits: int = 0
     withdrawals: int = 0
+    sweeps: int = 0  # sweep transactions mined (counted by the invariants)
 
     def print(self, violations: list[str], elapsed: float) -> None:
         print(f"\nFault run: seed {self.seed} (replay: FAULT_SEED={self.seed}), {elapsed:.0f} s")
         print(f"  kills: {sum(self.kills.values())}  " + _pairs(self.kills))
         print(f"  restarts: {_pairs(self.restarts)}")
-        print(f"  deposits sent {self.deposits}, withdrawals requested {self.withdrawals}")
+        print(
+            f"  deposits sent {self.deposits}, withdrawals requested {self.withdrawals},"
+            f" sweeps mined {self.sweeps}"
+        )
         print(f"  driver retries: {_pairs(self.driver_errors) or 'none'}")
         print("  kills by process and pipeline step in flight:")
         for name in WEIGHTS:

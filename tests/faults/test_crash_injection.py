@@ -1,7 +1,8 @@
 """Crash injection across the money path (docs/testing.md, "Fault runs"): deposits, crediting,
-withdrawals, batching, signing, broadcast and settlement on bcoin, with two web processes, two
-Celery workers, beat and three signer processes, while processes are SIGKILLed at random moments
-and PostgreSQL and Redis restart; then the invariants, checked from the chain and the database.
+sweeps, withdrawals, batching, signing, broadcast and settlement on bcoin, with two web
+processes, two Celery workers, beat and three signer processes, while processes are SIGKILLed at
+random moments and PostgreSQL and Redis restart; then the invariants, checked from the chain and
+the database.
 
 `bin/test` runs the short form (FAULT_KILLS=30); `bin/test --faults --long` runs 300 kills.
 FAULT_SEED replays a run's schedule.
@@ -114,10 +115,18 @@ def test_money_survives_random_kills(node, world, supervised, settings, capsys):
 def check(run: Run, world: World) -> list[str]:
     rpc = world.wallet.rpc
     outputs, mined = invariants.chain_outputs(rpc, world.start_height)
-    problems, reserves, supply = invariants.reserves_cover_supply(rpc)
-    print(f"  reserves {reserves} sat on chain, supply {supply} pBTC base units")
+    fees = invariants.sweep_fees(mined)
+    problems, reserves, supply = invariants.reserves_cover_supply(rpc, allowance=fees)
+    print(f"  reserves {reserves} sat on chain, supply {supply} pBTC base units,")
+    print(f"  sweep fees {fees} sat (paid from the reserves, not in the ledger)")
+    unswept, run.report.sweeps = invariants.deposits_swept_by_deadline(
+        rpc, processes.SWEEP_DEADLINE, mined
+    )
+    if not run.report.sweeps:
+        unswept.append("no sweep was mined: the run did not drive sweeps")
     return (
-        invariants.deposits_credited_once(run.sent, mined)
+        unswept
+        + invariants.deposits_credited_once(run.sent, mined)
         + invariants.withdrawals_paid_once(outputs, world.withdraw_scripts)
         + invariants.withdrawals_not_lost()
         + invariants.ledger_balanced()

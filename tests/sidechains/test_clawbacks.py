@@ -8,7 +8,6 @@ from bitcoin.core import b2lx
 
 from ledger.models import Entry
 from ledger.services import balances_of, ledger_receivables
-from mappings.services import mapping_set_bitcoin
 from sidechains.bitcoin.deposits import deposits_process
 from sidechains.bitcoin.listener import listener_scan
 from sidechains.bitcoin.sweeps import sweep_deadline, sweeps_process
@@ -18,10 +17,14 @@ from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
 from sidechains.models import Alert, ChainCursor, Coin, Deposit, SidechainTransaction, Withdrawal
 from tests import fixtures
-from tests.mappings.helpers import new_key, regtest_p2wpkh
-from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
+from tests.mappings.helpers import new_key
+from tests.sidechains.deposit_helpers import make_bitcoin_mapping
 from tests.sidechains.test_withdrawals_failure import reclaim
-from tests.sidechains.withdrawal_helpers import deposit_on_chain
+from tests.sidechains.withdrawal_helpers import (
+    deposit_on_chain,
+    federation_of_three,
+    mapping_with_key,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
 
@@ -41,7 +44,7 @@ def chain(chain, settings):
 
 @pytest.fixture
 def federation(db):
-    return [fixtures.make_son(f"son-{i}") for i in (1, 2, 3)]
+    return federation_of_three()
 
 
 @pytest.fixture
@@ -51,13 +54,7 @@ def user_key():
 
 @pytest.fixture
 def mapping(chain, federation, user_carol, user_key):
-    set_btc_rate("1")
-    mapping, _ = mapping_set_bitcoin(
-        user=user_carol,
-        deposit_public_key=user_key.public_key.format().hex(),
-        withdraw_address=regtest_p2wpkh(),
-    )
-    return mapping
+    return mapping_with_key(user_carol, user_key)
 
 
 def step(rpc, blocks: int = 1) -> None:

@@ -8,7 +8,6 @@ from bitcoin.core import CTransaction
 from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey
 from chains.bitcoin.rpc import BitcoinRPCError
 from ledger.services import balances_of
-from mappings.services import mapping_set_bitcoin
 from sidechains.bitcoin.sweeps import (
     sweep_alerts,
     sweep_deadline,
@@ -21,10 +20,14 @@ from sidechains.bitcoin.withdrawals.signatures import signing_request_for
 from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
 from sidechains.models import Alert, Coin, Deposit, SidechainTransaction
 from tests import fixtures
-from tests.mappings.helpers import new_key, regtest_p2wpkh
-from tests.sidechains.deposit_helpers import set_btc_rate
+from tests.mappings.helpers import new_key
 from tests.sidechains.test_withdrawals_failure import reclaim
-from tests.sidechains.withdrawal_helpers import deposit_on_chain, make_signers
+from tests.sidechains.withdrawal_helpers import (
+    deposit_on_chain,
+    federation_of_three,
+    make_signers,
+    mapping_with_key,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
 
@@ -45,7 +48,7 @@ def chain(chain, settings):
 
 @pytest.fixture
 def federation(db):
-    return [fixtures.make_son(f"son-{i}") for i in (1, 2, 3)]
+    return federation_of_three()
 
 
 @pytest.fixture
@@ -55,13 +58,7 @@ def user_key():
 
 @pytest.fixture
 def mapping(chain, federation, user_carol, user_key):
-    set_btc_rate("1")
-    mapping, _ = mapping_set_bitcoin(
-        user=user_carol,
-        deposit_public_key=user_key.public_key.format().hex(),
-        withdraw_address=regtest_p2wpkh(),
-    )
-    return mapping
+    return mapping_with_key(user_carol, user_key)
 
 
 @pytest.fixture

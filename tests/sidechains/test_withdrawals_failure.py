@@ -19,7 +19,6 @@ from bitcoin.core import (
 from chains.bitcoin.spend import REFUND_TX_VERSION, refund_sequence, sign_input, user_witness
 from ledger.models import Entry
 from ledger.services import balances_of, ledger_check
-from mappings.services import mapping_set_bitcoin
 from sidechains.bitcoin.clawbacks import coin_lost
 from sidechains.bitcoin.listener import listener_scan
 from sidechains.bitcoin.withdrawals.builder import withdrawals_batch
@@ -29,10 +28,13 @@ from sidechains.bitcoin.withdrawals.tracker import (
     withdrawals_track,
 )
 from sidechains.models import Alert, Coin, SidechainTransaction, Withdrawal, WithdrawalEvent
-from tests import fixtures
-from tests.mappings.helpers import new_key, regtest_p2wpkh
-from tests.sidechains.deposit_helpers import set_btc_rate
-from tests.sidechains.withdrawal_helpers import deposit_on_chain, make_signers
+from tests.mappings.helpers import new_key
+from tests.sidechains.withdrawal_helpers import (
+    deposit_on_chain,
+    federation_of_three,
+    make_signers,
+    mapping_with_key,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
 
@@ -50,7 +52,7 @@ def chain(chain, settings):
 
 @pytest.fixture
 def federation(db):
-    return [fixtures.make_son(f"son-{i}") for i in (1, 2, 3)]
+    return federation_of_three()
 
 
 @pytest.fixture
@@ -60,12 +62,7 @@ def user_key():
 
 @pytest.fixture
 def mapping(chain, federation, user_carol, user_key):
-    set_btc_rate("1")
-    mapping, _ = mapping_set_bitcoin(
-        user=user_carol,
-        deposit_public_key=user_key.public_key.format().hex(),
-        withdraw_address=regtest_p2wpkh(),
-    )
+    mapping = mapping_with_key(user_carol, user_key)
     assert mapping.deposit_timelock == TIMELOCK
     return mapping
 

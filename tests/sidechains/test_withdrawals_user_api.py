@@ -114,7 +114,7 @@ def test_it_lists_and_shows_only_the_users_own_withdrawals(api, user_carol, mapp
     mine = api.get(reverse("api-withdrawal", args=[carols.pk]))
     theirs = api.get(reverse("api-withdrawal", args=[daves.pk]))
 
-    assert [w["id"] for w in listing.json()] == [carols.pk]
+    assert [w["id"] for w in listing.json()["results"]] == [carols.pk]
     assert mine.status_code == 200 and mine.json()["id"] == carols.pk
     assert theirs.status_code == 404
     assert theirs.json() == {"detail": "You have no withdrawal with this id.", "code": "not_found"}

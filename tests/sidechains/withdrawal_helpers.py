@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import coincurve
 from bitcoin.core import CTransaction, b2lx
 from django.conf import settings
 from django.urls import reverse
@@ -14,6 +15,8 @@ from rest_framework.test import APIClient
 from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey
 from ledger.models import Entry, LedgerAccount
 from ledger.services import ledger_account_for, ledger_transfer, system_account
+from mappings.models import SidechainAddress
+from mappings.services import mapping_set_bitcoin
 from rates.assets import Asset
 from sidechains.bitcoin.deposits import deposits_process
 from sidechains.bitcoin.listener import listener_scan
@@ -23,6 +26,26 @@ from signer.policy import SignerConfig
 from signer.signing import sign_request
 from sons.models import SON, Sidechain
 from tests import fixtures
+from tests.mappings.helpers import regtest_p2wpkh
+from tests.sidechains.deposit_helpers import set_btc_rate
+
+
+def federation_of_three() -> list[tuple[SON, str]]:
+    """son-1..3 with their API tokens."""
+    return [fixtures.make_son(f"son-{i}") for i in (1, 2, 3)]
+
+
+def mapping_with_key(user, key: coincurve.PrivateKey) -> SidechainAddress:
+    """The BTC rate at 1 and the user's Bitcoin mapping whose deposit key is `key`: deposits to
+    it are credited, and the user can reclaim them alone after the timelock (set
+    BITCOIN_DEPOSIT_TIMELOCK before)."""
+    set_btc_rate("1")
+    mapping, _ = mapping_set_bitcoin(
+        user=user,
+        deposit_public_key=key.public_key.format().hex(),
+        withdraw_address=regtest_p2wpkh(),
+    )
+    return mapping
 
 
 def credit(user, amount: int, label: str = "test") -> None:

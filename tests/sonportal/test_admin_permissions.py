@@ -418,3 +418,78 @@ def test_every_admin_page_answers_every_persona_as_its_permissions_say(admin_cas
 
 def _add(meta) -> str:
     return reverse(f"admin:{meta.app_label}_{meta.model_name}_add")
+
+
+# --- Every admin action x all eight personas ---------------------------------------------------
+
+EIGHT_PERSONAS = [
+    "anonymous",
+    "user",
+    "another_user",
+    "witness",
+    "operator",
+    "another_operator",
+    "viewer",
+    "admin",
+]
+# The actions each persona may run; everyone else is refused and nothing changes. Beat's task
+# actions and verifying an email address are the superuser's (no group holds them).
+ADMINISTRATOR_ACTIONS = {key for key, permission in ACTIONS.items() if permission != BEAT_CHANGE}
+ADMINISTRATOR_ACTIONS -= {("account", "emailaddress", "make_verified")}
+EXPECTED_ACTIONS = {persona: set() for persona in EIGHT_PERSONAS} | {"admin": ADMINISTRATOR_ACTIONS}
+# What a confirmed action changes, where the world shows it.
+CHANGES = {
+    ("sons", "son", "issue_token"): "token",
+    ("sidechains", "withdrawal", "fail_and_return"): "withdrawal",
+    ("sidechains", "alert", "mark_resolved"): "alert",
+    ("sidechains", "circuitbreaker", "resume"): "breaker",
+    ("sidechains", "hivedeposit", "refund_to_sender"): "hive_deposit",
+}
+
+
+def _eight(world, admin_user, view_only_staff) -> dict:
+    witness = fixtures.make_witness("witness_alice").user
+    return {
+        "anonymous": None,
+        "user": world.user,
+        "another_user": fixtures.make_user("user_dave"),
+        "witness": witness,
+        "operator": world.son.owner,
+        "another_operator": SON.objects.get(name="son-2").owner,
+        "viewer": view_only_staff,
+        "admin": admin_user,
+    }
+
+
+def _outcome(response) -> str:
+    """accepted (the action's next step, or done), refused (the list again), or login."""
+    if response.status_code == 302 and response["Location"].startswith(reverse("admin:login")):
+        return "login"
+    listed = response.status_code == 200 and "cl" in (response.context or {})
+    if listed and 'data-testid="reason-form"' not in response.content.decode():
+        return "refused"
+    return "accepted"
+
+
+@pytest.mark.parametrize("persona", EIGHT_PERSONAS)
+def test_every_admin_action_answers_all_eight_personas_as_expected(
+    persona, world, admin_user, view_only_staff, client
+):
+    user = _eight(world, admin_user, view_only_staff)[persona]
+    if user is not None:
+        client.force_login(user)
+    expected = EXPECTED_ACTIONS[persona]
+    assert {k for k in ACTIONS if user is not None and user.has_perm(ACTIONS[k])} == expected
+    for key in ACTIONS:
+        before = world.state()
+        first = _outcome(_post_action(client, key, world, None))
+        confirmed = _outcome(_post_action(client, key, world, "on call: checked with the SONs"))
+        why = (persona, key, first, confirmed)
+        if key in expected:
+            assert (first, confirmed) == ("accepted", "accepted"), why
+            if key in CHANGES:
+                assert world.state()[CHANGES[key]] != before[CHANGES[key]], why
+        else:
+            refused = "refused" if user is not None and user.is_staff else "login"
+            assert (first, confirmed) == (refused, refused), why
+            assert world.state() == before, why

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from sonportal import health
+from sonportal.models import HealthReport
 from sons.models import SON
 from sons.tasks import son_liveness
 from tests import fixtures
@@ -46,6 +47,7 @@ def beat(celery_worker):
         **os.environ,
         "DATABASE_NAME": settings.DATABASES["default"]["NAME"],
         "SON_LIVENESS_CHECK_EVERY": "1",
+        "HEALTH_CHECK_EVERY": "1",
     }
     argv = [sys.executable, "-m", "celery", "-A", "sonportal", "beat", "-l", "warning"]
     process = subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.PIPE)
@@ -54,7 +56,9 @@ def beat(celery_worker):
     process.wait(timeout=20)
 
 
-def test_it_runs_the_beat_schedule_through_the_worker(beat, bitcoin, client, settings):
+def test_it_runs_the_beat_schedule_through_the_worker(
+    beat, celery_worker, bitcoin, client, settings
+):
     settings.FEDERATION_MIN_SIZE = 1  # one SON left at the end: the federation check passes
     son, token = fixtures.make_son("son-1")
     son_2, _ = fixtures.make_son("son-2")
@@ -72,6 +76,9 @@ def test_it_runs_the_beat_schedule_through_the_worker(beat, bitcoin, client, set
         HTTP_AUTHORIZATION=f"Token {token}",
     )
     SON.objects.filter(pk=son_2.pk).update(status=SON.Status.DEREGISTERED)
+    # /healthz reads the checks beat's health task stored: wait for a run after the changes.
+    changed = timezone.now()
+    wait_for(lambda: HealthReport.objects.filter(checked_at__gt=changed).exists())
     response = client.get(reverse("healthz"))
     report = response.json()
     assert response.status_code == 200, report
@@ -86,6 +93,10 @@ def test_it_runs_the_beat_schedule_through_the_worker(beat, bitcoin, client, set
         "federation",
         "signer son-1",
     }
+    stored = HealthReport.objects.get()
+    [broker] = [c for c in stored.checks if c["name"] == "broker"]
+    ran_on = broker["detail"].removeprefix("beat's check ran on ")
+    assert ran_on and ran_on in celery_worker.hostname  # the worker's node or host name
     assert beat.poll() is None
 
 
