@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sonportal", "0003_hive_review"),
+        ("sonportal", "0004_administrators_federation_versions"),
     ]
 
     operations = [
