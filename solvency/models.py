@@ -40,6 +40,12 @@ class Epoch(models.Model):
     chunk_tops = models.BinaryField(
         editable=False, help_text="The top node of each chunk of leaves (hash and sums)."
     )
+    anchor_txid = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The Bitcoin transaction whose OP_RETURN carries the root, once confirmed.",
+    )
+    anchor_height = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-number"]

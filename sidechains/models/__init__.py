@@ -6,7 +6,12 @@ from sidechains.models.hive import (
     HiveSignature,
     HiveTransaction,
 )
-from sidechains.models.reserves import CircuitBreaker, ReservesCheck
+from sidechains.models.reserves import (
+    CircuitBreaker,
+    FederationBalance,
+    ReservesCheck,
+    ReservesCoin,
+)
 from sidechains.models.transactions import (
     Coin,
     CoinEvent,
@@ -27,6 +32,7 @@ __all__ = [
     "CoinEvent",
     "Deposit",
     "DepositEvent",
+    "FederationBalance",
     "HiveDeposit",
     "HiveDepositEvent",
     "HivePayout",
@@ -34,6 +40,7 @@ __all__ = [
     "HiveTransaction",
     "Refund",
     "ReservesCheck",
+    "ReservesCoin",
     "RescanJob",
     "SidechainTransaction",
     "SidechainTransactionEvent",

@@ -73,6 +73,8 @@ URLS = {
     "solvency-epochs": PUBLIC,
     "solvency-epoch": PUBLIC,
     "api-epochs": PUBLIC,
+    "sidechains-reserves": PUBLIC,
+    "api-reserves": PUBLIC,
     "solvency-proof": OWN,
     "api-epoch-proof": OWN,
     "solvency-transfer": OWN,
