@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from ledger.services import ledger_account_for
 from solvency.epochs import proof_for
 from solvency.models import Epoch
-from solvency.serializers import EpochOutput, ProofOutput
+from solvency.serializers import EpochListOutput, ProofOutput
 
 PAGE = 100
 
@@ -17,13 +17,17 @@ PAGE = 100
 @extend_schema(
     operation_id="epochs_list",
     summary="The newest liabilities epochs, as published",
-    responses=EpochOutput(many=True),
+    responses=EpochListOutput(many=True),
 )
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def epochs(request):
     rows = Epoch.objects.defer("secret", "chunk_tops")[:PAGE]
-    return Response([row.header() for row in rows])
+    return Response([row.header() | _anchor(row) for row in rows])
+
+
+def _anchor(epoch: Epoch) -> dict:
+    return {"anchor_txid": epoch.anchor_txid or None, "anchor_height": epoch.anchor_height}
 
 
 @extend_schema(

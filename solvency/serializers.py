@@ -14,6 +14,13 @@ class EpochOutput(serializers.Serializer):
     leaf_count = serializers.IntegerField()
 
 
+class EpochListOutput(EpochOutput):
+    anchor_txid = serializers.CharField(
+        allow_null=True, help_text="The confirmed Bitcoin transaction carrying the root."
+    )
+    anchor_height = serializers.IntegerField(allow_null=True)
+
+
 class PathStep(serializers.Serializer):
     side = serializers.ChoiceField(choices=["left", "right"])
     hash = serializers.CharField()
