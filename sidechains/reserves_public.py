@@ -141,7 +141,7 @@ def breaker_state(chain: str) -> dict[str, Any]:
 
 
 def latest_epoch() -> dict[str, Any] | None:
-    epoch = Epoch.objects.defer("secret", "chunk_tops").first()
+    epoch = Epoch.objects.defer("chunk_tops").first()
     if epoch is None:
         return None
     return {

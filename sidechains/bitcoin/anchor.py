@@ -45,7 +45,7 @@ def anchor_root(script_pubkey: bytes) -> bytes | None:
 
 def anchor_due() -> Epoch | None:
     """The newest epoch, if it is not anchored and no live transaction carries it."""
-    epoch = Epoch.objects.defer("secret", "chunk_tops").first()
+    epoch = Epoch.objects.defer("chunk_tops").first()
     if epoch is None or epoch.anchor_txid:
         return None
     carrying = SidechainTransaction.objects.for_chain("bitcoin").filter(
