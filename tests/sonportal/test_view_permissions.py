@@ -79,6 +79,9 @@ URLS = {
     "api-epoch-proof": OWN,
     "solvency-transfer": OWN,
     "solvency-transfer-sign": OWN,
+    "api-transfers": OWN,
+    "api-transfer": OWN,
+    "api-transfer-sign": OWN,
     "home": OWN,
     "account-home": OWN,
     "account-statement": OWN,
@@ -259,6 +262,8 @@ OWN_OBJECT = {
     "solvency-proof",  # only an account in the epoch's tree has a proof: carol's here
     "api-epoch-proof",
     "solvency-transfer-sign",
+    "api-transfer",
+    "api-transfer-sign",
     "sidechains-deposit",
     "sidechains-withdrawal",
     "mappings-confirm-change",
@@ -362,6 +367,8 @@ def cast(db):
         "solvency-proof": [epoch.number],
         "api-epoch-proof": [epoch.number],
         "solvency-transfer-sign": [transfer.pk],
+        "api-transfer": [transfer.pk],
+        "api-transfer-sign": [transfer.pk],
         "mappings-verify-hive": [claim.pk],
         "api-hive-claim-verify": [claim.pk],
     }
