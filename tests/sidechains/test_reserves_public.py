@@ -149,3 +149,19 @@ def test_it_reads_the_hive_federation_accounts_balances(hive_node, settings, cli
     by_asset = {a["asset"]: a for a in hive["assets"]}
     assert by_asset["HIVE"]["balance"] == 1_002_500 and by_asset["HIVE"]["margin"] == 1_002_500
     assert by_asset["HBD"]["balance"] == 750
+
+
+def test_the_work_per_request_does_not_grow_with_the_coins(client, django_assert_max_num_queries):
+    from sidechains.models import ReservesCheck
+
+    ReservesCheck.objects.create(chain="bitcoin", height=900, reserves=0, liabilities=0)
+    coins = [
+        ReservesCoin(txid=f"{i:064x}", vout=0, amount=1_000, witness_script=b"\x51", height=800)
+        for i in range(1_200)
+    ]
+    ReservesCoin.objects.bulk_create(coins)
+    with django_assert_max_num_queries(20):
+        answer = client.get(reverse("api-reserves"), {"limit": "500"}).json()["bitcoin"]["coins"]
+    assert (answer["count"], answer["total"], len(answer["results"])) == (1_200, 1_200_000, 500)
+    with django_assert_max_num_queries(20):
+        assert client.get(reverse("sidechains-reserves"), {"page": "24"}).status_code == 200
