@@ -142,6 +142,7 @@ class Stack:
         env = {
             "DJANGO_SETTINGS_MODULE": "sonportal.settings",
             "SECRET_KEY_FILE": str(self.secret_file("secret_key")),
+            "SOLVENCY_SALT_KEY_FILE": str(self.secret_file("solvency_salt_key")),
             "DATABASE_HOST": "127.0.0.1",
             "DATABASE_PORT": str(self.ports["postgres"]),
             "DATABASE_NAME": "sonportal",

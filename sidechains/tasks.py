@@ -11,6 +11,7 @@ from sidechains.hive import deposits as hive_deposits
 from sidechains.hive import listener as hive_listener
 from sidechains.hive import rotation as hive_rotation
 from sidechains.hive.node import hive_rpc
+from sidechains.hive.reserves import hive_reserves_read
 from sidechains.hive.withdrawals import tracker as hive_tracker
 from sidechains.hive.withdrawals import transactions as hive_batch
 
@@ -119,5 +120,17 @@ def hive_withdrawals() -> int:
         batched = hive_rotation.hive_rotation_build(rpc=rpc) is not None
         batched = batched or hive_batch.hive_withdrawals_batch(rpc=rpc) is not None
         return batched + hive_tracker.hive_withdrawals_track(rpc=rpc)
+    finally:
+        rpc.close()
+
+
+@shared_task(name="sidechains.tasks.hive_reserves")
+def hive_reserves() -> int:
+    """Read the federation account's balances for /reserves; returns its HIVE balance."""
+    if not settings.HIVE_NODE_URL:
+        return 0
+    rpc = hive_rpc()
+    try:
+        return hive_reserves_read(rpc=rpc)["HIVE"]
     finally:
         rpc.close()

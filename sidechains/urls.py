@@ -1,6 +1,6 @@
 from django.urls import path
 
-from sidechains import api, detail_views, views
+from sidechains import api, detail_views, reserves_views, views
 from sidechains.hive import api as hive_api
 from sidechains.hive import views as hive_views
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("withdrawals/hive/", hive_views.hive_withdraw, name="sidechains-hive-withdraw"),
     path("deposits/<int:pk>/", detail_views.deposit_detail, name="sidechains-deposit"),
     path("withdrawals/<int:pk>/", detail_views.withdrawal_detail, name="sidechains-withdrawal"),
+    path("reserves/", reserves_views.reserves, name="sidechains-reserves"),
 ]
 
 api_urlpatterns = [
@@ -26,4 +27,5 @@ api_urlpatterns = [
     ),
     path("withdrawals", api.withdrawal_list, name="api-withdrawals"),
     path("withdrawals/<int:pk>", api.withdrawal_detail, name="api-withdrawal"),
+    path("reserves", reserves_views.reserves_api, name="api-reserves"),
 ]

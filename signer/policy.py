@@ -58,6 +58,9 @@ FOREIGN_CHANGE = "FOREIGN_CHANGE"
 VERSION_NOT_ACCEPTED = "VERSION_NOT_ACCEPTED"
 NO_WALLET_OUTPUT = "NO_WALLET_OUTPUT"
 DUST_OUTPUT = "DUST_OUTPUT"
+ANCHOR_DUPLICATE = "ANCHOR_DUPLICATE"
+ANCHOR_MALFORMED = "ANCHOR_MALFORMED"
+ANCHOR_NOT_ZERO = "ANCHOR_NOT_ZERO"
 NEGATIVE_FEE = "NEGATIVE_FEE"
 FEE_TOO_HIGH = "FEE_TOO_HIGH"
 FEERATE_TOO_HIGH = "FEERATE_TOO_HIGH"
@@ -75,6 +78,12 @@ TX_VERSION = 2
 FINAL_SEQUENCE = 0xFFFFFFFD  # and above: no relative lock (BIP68), replaceable or not
 CAP_WINDOW = timedelta(hours=24)
 DEFAULT_DUST_LIMIT = 546  # the highest dust threshold of standard outputs (P2PKH)
+# The one OP_RETURN output a transaction may carry: a liabilities epoch's root, anchored
+# (docs/proofs.md, "The anchor"): OP_RETURN, a push of 40 bytes, this prefix, the 32-byte root.
+OP_RETURN = 0x6A
+ANCHOR_PREFIX = b"SONROOT1"
+ANCHOR_SCRIPT_START = bytes([OP_RETURN, len(ANCHOR_PREFIX) + 32]) + ANCHOR_PREFIX
+ANCHOR_SCRIPT_LENGTH = len(ANCHOR_SCRIPT_START) + 32
 
 
 @dataclass(frozen=True)
@@ -402,12 +411,15 @@ def _output_reasons(tx: Tx, payouts: list[Payout], config: SignerConfig) -> list
     """Every withdrawal paid exactly once, at most one change output, to the wallet, nothing
     else. While a withdrawal is not paid, the outputs cannot be told apart: PAYOUT_MISMATCH.
     A request without withdrawals (a sweep of deposit coins) pays the federation's own wallet
-    and nothing else: its one output is the wallet's, or NO_WALLET_OUTPUT."""
+    and nothing else: its one output is the wallet's, or NO_WALLET_OUTPUT. Besides, at most one
+    OP_RETURN output, an epoch's anchor exactly (_anchor_reasons)."""
     expected = Counter((payout.script_pubkey, payout.amount) for payout in payouts)
     unpaid = expected.copy()
     listed = {payout.script_pubkey for payout in payouts}
-    reasons, surplus, change = [], [], 0
+    reasons, surplus, change = _anchor_reasons(tx.outputs), [], 0
     for out in tx.outputs:
+        if out.script_pubkey[:1] == bytes([OP_RETURN]):
+            continue  # an anchor, judged above
         if out.amount < config.dust_limit:
             reasons.append(DUST_OUTPUT)
         key = (out.script_pubkey, out.amount)
@@ -424,6 +436,22 @@ def _output_reasons(tx: Tx, payouts: list[Payout], config: SignerConfig) -> list
     if not payouts and change == 0:
         surplus.append(NO_WALLET_OUTPUT)
     return [*surplus, *reasons]
+
+
+def _anchor_reasons(outputs: Sequence[TxOut]) -> list[str]:
+    """At most one OP_RETURN output, and that one exactly an epoch's anchor: the prefix, a
+    32-byte root, nothing else in the script, and no value."""
+    anchors = [out for out in outputs if out.script_pubkey[:1] == bytes([OP_RETURN])]
+    reasons = [ANCHOR_DUPLICATE] if len(anchors) > 1 else []
+    for out in anchors:
+        script_pubkey = out.script_pubkey
+        if len(script_pubkey) != ANCHOR_SCRIPT_LENGTH or not script_pubkey.startswith(
+            ANCHOR_SCRIPT_START
+        ):
+            reasons.append(ANCHOR_MALFORMED)
+        if out.amount != 0:
+            reasons.append(ANCHOR_NOT_ZERO)
+    return reasons
 
 
 def _vsize(

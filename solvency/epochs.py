@@ -5,7 +5,7 @@ chunks' top nodes is the tree over all leaves: an epoch keeps its leaves' amount
 tops, and a proof rebuilds one chunk (at most CHUNK leaves) instead of the whole tree.
 """
 
-import secrets
+import hmac
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -47,12 +47,13 @@ def epoch_create(
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EPOCH_LOCK])
         last = Epoch.objects.order_by("-number").first()
-        secret = secrets.token_bytes(32)
+        number = last.number + 1 if last else 1
+        secret = epoch_secret(number, now)
         leaves = build_leaves(secret, snapshot())
         tops = leaf_chunk_tops(leaves)
         top = tree.top_of(tops, len(LEDGER_ASSETS))
         epoch = Epoch.objects.create(
-            number=last.number + 1 if last else 1,
+            number=number,
             created_at=now,
             created_by=by if by is not None and by.is_authenticated else None,
             assets=list(LEDGER_ASSETS),
@@ -61,7 +62,7 @@ def epoch_create(
             prev_root=last.root if last else GENESIS,
             audit_head=audit_head_hash(),
             leaf_count=len(leaves),
-            secret=secret,
+            salt_key_id=salt_key_id(),
             chunk_tops=encode_nodes(tops),
         )
         copy_leaves(epoch.pk, leaves)
@@ -73,6 +74,35 @@ def epoch_create(
             details={"number": epoch.number, "root": epoch.root},
         )
     return epoch
+
+
+def _salt_key() -> bytes:
+    key = settings.SOLVENCY_SALT_KEY
+    if not key:
+        raise EpochError("SOLVENCY_SALT_KEY is not set: no epoch's salts can be derived.")
+    return key.encode()
+
+
+def salt_key_id() -> str:
+    """Names the salt key without revealing it: an epoch keeps the id of the key that made it."""
+    return hmac.digest(_salt_key(), b"son-portal salt key id", "sha256")[:8].hex()
+
+
+def epoch_secret(number: int, created_at: datetime) -> bytes:
+    """The secret an epoch's salts are derived from (tree.salt_for): HMAC-SHA256 of the epoch's
+    number and time under SOLVENCY_SALT_KEY, which is not in the database; derived again for
+    every proof, never stored."""
+    message = f"son-portal liabilities epoch {number} {created_at.isoformat()}"
+    return hmac.digest(_salt_key(), message.encode(), "sha256")
+
+
+def _secret_of(epoch: Epoch) -> bytes:
+    if not epoch.salt_key_id or epoch.salt_key_id != salt_key_id():
+        raise EpochError(
+            f"{epoch}'s salts came from another salt key than SOLVENCY_SALT_KEY (or from a "
+            "secret kept before the key existed): its proofs cannot be made."
+        )
+    return epoch_secret(epoch.number, epoch.created_at)
 
 
 def epoch_create_if_due(*, now: datetime | None = None) -> Epoch | None:
@@ -168,7 +198,7 @@ def _proof(epoch: Epoch, key: str, leaf: tree.Node, steps: list[tuple[str, tree.
         **epoch.header(),
         "leaf": {
             "account": key,
-            "salt": tree.salt_for(bytes(epoch.secret), key).hex(),
+            "salt": tree.salt_for(_secret_of(epoch), key).hex(),
             "amounts": list(leaf.sums),
         },
         "path": [
@@ -186,7 +216,7 @@ def _chunk(epoch: Epoch, chunk: int, top: tree.Node) -> tuple[list[str], list[tr
         .order_by("position")
         .values_list("account__user_id", "account__system", "amounts")
     )
-    secret = bytes(epoch.secret)
+    secret = _secret_of(epoch)
     keys, nodes = [], []
     for user_id, system, amounts in rows:
         key = account_key(user_id=user_id, system=system)

@@ -3,7 +3,8 @@
 An Epoch publishes its number, time, root, the totals per asset, the previous epoch's root and
 the audit log's head hash. Its leaves (one row per account that held anything) keep the amounts
 the tree was built from, so anyone's inclusion proof can be rebuilt for any epoch; the salts are
-derived from the epoch's secret, which is never shown. docs/proofs.md is the format.
+derived from SOLVENCY_SALT_KEY (the environment's, never the database's). docs/proofs.md is
+the format.
 """
 
 from datetime import datetime
@@ -36,10 +37,21 @@ class Epoch(models.Model):
     prev_root = models.CharField(max_length=64, help_text="64 zeros for the first epoch.")
     audit_head = models.CharField(max_length=64, help_text="The audit log's head hash.")
     leaf_count = models.PositiveIntegerField()
-    secret = models.BinaryField(editable=False, help_text="Derives the salts; never shown.")
+    salt_key_id = models.CharField(
+        max_length=16,
+        blank=True,
+        editable=False,
+        help_text="Names the SOLVENCY_SALT_KEY its salts come from (the key is not stored).",
+    )
     chunk_tops = models.BinaryField(
         editable=False, help_text="The top node of each chunk of leaves (hash and sums)."
     )
+    anchor_txid = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The Bitcoin transaction whose OP_RETURN carries the root, once confirmed.",
+    )
+    anchor_height = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-number"]

@@ -14,6 +14,13 @@ class EpochOutput(serializers.Serializer):
     leaf_count = serializers.IntegerField()
 
 
+class EpochListOutput(EpochOutput):
+    anchor_txid = serializers.CharField(
+        allow_null=True, help_text="The confirmed Bitcoin transaction carrying the root."
+    )
+    anchor_height = serializers.IntegerField(allow_null=True)
+
+
 class PathStep(serializers.Serializer):
     side = serializers.ChoiceField(choices=["left", "right"])
     hash = serializers.CharField()
@@ -30,3 +37,32 @@ class ProofOutput(EpochOutput):
     format = serializers.CharField()
     leaf = ProofLeaf()
     path = PathStep(many=True)
+
+
+class TransferInput(serializers.Serializer):
+    receiver = serializers.CharField(max_length=150, help_text="Their portal user name.")
+    asset = serializers.ChoiceField(choices=["pBTC", "pHIVE", "pHBD"])
+    amount = serializers.CharField(
+        max_length=40, help_text='A decimal string in whole units, e.g. "0.0015".'
+    )
+
+
+class SignatureInput(serializers.Serializer):
+    signature = serializers.CharField(
+        max_length=100, help_text='Base64 "Bitcoin Signed Message" signature of `message`.'
+    )
+
+
+class TransferOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    sender = serializers.CharField(source="sender.username")
+    receiver = serializers.CharField(source="receiver.username")
+    asset = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Base units.")
+    nonce = serializers.CharField()
+    message = serializers.CharField(help_text="Exactly what the sender signs.")
+    public_key = serializers.CharField(help_text="The sender's key that must sign it.")
+    created_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    done_at = serializers.DateTimeField(allow_null=True)

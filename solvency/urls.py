@@ -1,6 +1,6 @@
 from django.urls import path
 
-from solvency import api, views
+from solvency import api, transfers_api, views
 
 urlpatterns = [
     path("", views.epochs, name="solvency-epochs"),
@@ -17,4 +17,7 @@ transfer_urlpatterns = [
 api_urlpatterns = [
     path("epochs", api.epochs, name="api-epochs"),
     path("epochs/<int:number>/proof", api.epoch_proof, name="api-epoch-proof"),
+    path("transfers", transfers_api.transfer_list, name="api-transfers"),
+    path("transfers/<int:pk>", transfers_api.transfer_detail, name="api-transfer"),
+    path("transfers/<int:pk>/signature", transfers_api.transfer_sign, name="api-transfer-sign"),
 ]

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from audit.services import AuditError, audit_reason
 from ledger.services import ledger_account_for
-from solvency.epochs import epoch_create, proof_for
+from solvency.epochs import EpochError, epoch_create, proof_for
 from solvency.forms import SignatureForm, TransferForm
 from solvency.models import Epoch, Transfer
 from solvency.transfers import TransferError, sender_key, transfer_execute, transfer_prepare
@@ -32,7 +32,7 @@ def _get_epoch(number: int) -> Epoch:
 @require_GET
 def epochs(request: HttpRequest):
     context = {
-        "epochs": Epoch.objects.defer("secret", "chunk_tops")[:PAGE],
+        "epochs": Epoch.objects.defer("chunk_tops")[:PAGE],
         "may_create": request.user.has_perm("solvency.create_epoch"),
     }
     return render(request, "solvency/epochs.html", context)
@@ -49,7 +49,10 @@ def epoch_detail(request: HttpRequest, number: int):
 def proof_download(request: HttpRequest, number: int):
     """The signed-in user's proof as a JSON file; 404 when they held nothing in that epoch."""
     epoch = _get_epoch(number)
-    proof = proof_for(epoch=epoch, account=ledger_account_for(request.user))
+    try:
+        proof = proof_for(epoch=epoch, account=ledger_account_for(request.user))
+    except EpochError as e:
+        raise Http404(str(e)) from e
     if proof is None:
         raise Http404("You held nothing in this epoch, so it has no proof for you.")
     response = HttpResponse(

@@ -37,6 +37,7 @@ def install_schedule(sender: Celery, **kwargs: Any) -> None:
         "bitcoin-withdrawals": _every(listener, "sidechains.tasks.bitcoin_withdrawals"),
         "bitcoin-sweeps": _every(listener, "sidechains.tasks.bitcoin_sweeps"),
         "bitcoin-reserves": _every(60, "sidechains.tasks.bitcoin_reserves"),
+        "hive-reserves": _every(60, "sidechains.tasks.hive_reserves"),
         # A new liabilities epoch when the last one is SOLVENCY_EPOCH_INTERVAL old.
         "solvency-epoch": _every(300, "solvency.tasks.solvency_epoch"),
         "hive-listen": _every(settings.HIVE_LISTENER_INTERVAL, "sidechains.tasks.hive_listen"),

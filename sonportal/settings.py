@@ -380,6 +380,9 @@ SON_LIVENESS_CHECK_EVERY = env_int("SON_LIVENESS_CHECK_EVERY", 30, minimum=1)
 
 # Seconds between liabilities epochs (the Merkle sum tree of balances, docs/proofs.md).
 SOLVENCY_EPOCH_INTERVAL = env_int("SOLVENCY_EPOCH_INTERVAL", 24 * 3600, minimum=60)
+# Derives every epoch's per-account salts (docs/proofs.md, "The tree"); kept out of the
+# database, so a copy of it cannot tell who holds what. No epoch is made without it.
+SOLVENCY_SALT_KEY = env_secret("SOLVENCY_SALT_KEY", required=False, min_length=32)
 # Seconds a signed transfer's message stays valid after the portal prepared it.
 TRANSFER_MESSAGE_LIFETIME = env_int("TRANSFER_MESSAGE_LIFETIME", 15 * 60, minimum=60)
 

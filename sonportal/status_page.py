@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from chains.bitcoin.federation import threshold
 from sidechains.models import Alert
+from sidechains.reserves_public import reserves_report
 from sonportal import health
 from sons.models import SON
 
@@ -26,5 +27,6 @@ def status_page(request: HttpRequest):
         "sons": SON.objects.exclude(status=SON.Status.DEREGISTERED).order_by("name"),
         # Kinds and times only: an alert's message is for the operators.
         "incidents": Alert.objects.filter(resolved_at=None).order_by("-created_at")[:20],
+        "reserves": reserves_report(limit=0),
     }
     return render(request, "sonportal/status.html", context)

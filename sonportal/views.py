@@ -79,7 +79,7 @@ def account_home(request: HtmxHttpRequest):
         "bitcoin": mappings.for_chain(Sidechain.BITCOIN).first(),
         "hive": mappings.for_chain(Sidechain.HIVE).first(),
         **_money_summary(request.user),
-        "epoch": Epoch.objects.defer("secret", "chunk_tops").first(),
+        "epoch": Epoch.objects.defer("chunk_tops").first(),
     }
     return render(request, "sonportal/account_home.html", context)
 

@@ -15,6 +15,7 @@ it with a recorded reason.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -23,7 +24,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from audit.services import audit_record, audit_target
+from chains.bitcoin.federation import script_keys
 from chains.bitcoin.rpc import BitcoinRPC
+from chains.bitcoin.script import ScriptError
 from chains.bitcoin.transactions import output_count
 from ledger.services import ledger_liabilities, ledger_receivables
 from rates.assets import Asset, Pair
@@ -35,11 +38,12 @@ from sidechains.models import (
     Coin,
     Deposit,
     ReservesCheck,
+    ReservesCoin,
     SidechainTransaction,
     Withdrawal,
 )
 from sidechains.transitions import coin_transition
-from sons.models import Sidechain
+from sons.models import FederationVersion, Sidechain
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,8 @@ class BreakerError(Exception):
 def reserves_check(*, rpc: BitcoinRPC) -> ReservesCheck:
     """One comparison, stored; trips the breaker on a shortfall beyond the tolerance."""
     height = rpc.get_block_count()
-    reserves, missing = _reserves(rpc)
+    reserves, missing, seen = _reserves(rpc, height)
+    _publish(seen)
     pegged = ledger_liabilities()[Asset.PBTC]
     escrows = Withdrawal.objects.for_chain(CHAIN).filter(status__in=UNSENT)
     liabilities = _in_satoshi(pegged) + (escrows.aggregate(s=Sum("amount"))["s"] or 0)
@@ -83,15 +88,18 @@ def _in_satoshi(pegged: int) -> int:
     return to_sidechain(pegged, rate, Pair.BTC_PBTC)
 
 
-def _reserves(rpc: BitcoinRPC) -> tuple[int, list[str]]:
-    """Satoshi the node confirms unspent under the federation's coins, and the coins it does
-    not show (an available one is marked missing; a missing one it shows again whose deposit
-    is credited is available again)."""
-    total, missing = 0, []
+def _reserves(rpc: BitcoinRPC, tip: int) -> tuple[int, list[str], list[ReservesCoin]]:
+    """Satoshi the node confirms unspent under the federation's coins, the coins it does not
+    show (an available one is marked missing; a missing one it shows again whose deposit is
+    credited is available again), and the coins it shows, as /reserves publishes them."""
+    total, missing, seen = 0, [], []
     coins = Coin.objects.for_chain(CHAIN).filter(status__in=COUNTED).select_related("deposit")
     for coin in coins.order_by("pk"):
-        if rpc.get_tx_out(coin.txid, coin.vout, include_mempool=False) is not None:
+        found = rpc.get_tx_out(coin.txid, coin.vout, include_mempool=False)
+        if found is not None:
             total += coin.amount
+            script = bytes(coin.witness_script)
+            seen.append(_seen(coin.txid, coin.vout, coin.amount, script, tip, found))
             _restore(coin)
         elif not _spent_by_own_tx(coin):
             missing.append(f"coin {coin.pk} ({coin.outpoint}, {coin.amount} sat, {coin.status})")
@@ -101,9 +109,41 @@ def _reserves(rpc: BitcoinRPC) -> tuple[int, list[str]]:
         status=SidechainTransaction.Status.BROADCAST, change_amount__gt=0
     ):
         vout = output_count(bytes(stx.unsigned_tx)) - 1
-        if rpc.get_tx_out(stx.txid, vout, include_mempool=False) is not None:
+        found = rpc.get_tx_out(stx.txid, vout, include_mempool=False)
+        if found is not None:
             total += stx.change_amount  # mined, not settled yet: its wallet output
-    return total, missing
+            script = bytes(stx.change_witness_script or b"")
+            seen.append(_seen(stx.txid, vout, stx.change_amount, script, tip, found))
+    return total, missing, seen
+
+
+def _seen(
+    txid: str, vout: int, amount: int, script: bytes, tip: int, found: dict[str, Any]
+) -> ReservesCoin:
+    depth = max(1, int(found.get("confirmations") or 1))
+    return ReservesCoin(
+        chain=CHAIN,
+        txid=txid,
+        vout=vout,
+        amount=amount,
+        witness_script=bytes(script),
+        height=tip - depth + 1,
+    )
+
+
+@transaction.atomic
+def _publish(seen: list[ReservesCoin]) -> None:
+    """The coins /reserves lists become this check's, each with the federation version whose
+    keys its script holds (anyone can rebuild the script from them)."""
+    versions = {v.fingerprint: v for v in FederationVersion.objects.filter(sidechain=CHAIN)}
+    for coin in seen:
+        try:
+            keys, _ = script_keys(bytes(coin.witness_script))
+        except ScriptError:
+            continue
+        coin.version = versions.get(FederationVersion.fingerprint_of([k.hex() for k in keys]))
+    ReservesCoin.objects.filter(chain=CHAIN).delete()
+    ReservesCoin.objects.bulk_create(seen, ignore_conflicts=True)
 
 
 def _spent_by_own_tx(coin: Coin) -> bool:

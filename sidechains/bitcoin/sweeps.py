@@ -29,6 +29,7 @@ from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pu
 from chains.bitcoin.fees import DUST_LIMIT, signed_vsize
 from chains.bitcoin.rpc import BitcoinRPC
 from chains.bitcoin.transactions import txid_of, unsigned_transaction
+from sidechains.bitcoin.anchor import anchor_add
 from sidechains.bitcoin.withdrawals.builder import coins_gone, is_spendable
 from sidechains.bitcoin.withdrawals.fees import federation_keys, withdrawal_feerate
 from sidechains.bitcoin.withdrawals.signatures import PREV_TXS_BUDGET
@@ -145,6 +146,7 @@ def _persist(coins: list[Coin], keys: list[bytes], feerate: int) -> SidechainTra
     if output < DUST_LIMIT:
         log.warning("no sweep: %s coin(s) cannot pay its fee of %s sat", len(coins), fee)
         return None
+    tx, fee, vsize, output = anchor_add(tx, fee=fee, vsize=vsize, change=output, feerate=feerate)
     stx = SidechainTransaction.objects.create(
         chain=Sidechain.BITCOIN,
         kind=SWEEP,

@@ -6,7 +6,12 @@ from sidechains.models.hive import (
     HiveSignature,
     HiveTransaction,
 )
-from sidechains.models.reserves import CircuitBreaker, ReservesCheck
+from sidechains.models.reserves import (
+    CircuitBreaker,
+    FederationBalance,
+    ReservesCheck,
+    ReservesCoin,
+)
 from sidechains.models.rotation import RotationStep
 from sidechains.models.transactions import (
     Coin,
@@ -28,6 +33,7 @@ __all__ = [
     "CoinEvent",
     "Deposit",
     "DepositEvent",
+    "FederationBalance",
     "HiveDeposit",
     "HiveDepositEvent",
     "HivePayout",
@@ -35,6 +41,7 @@ __all__ = [
     "HiveTransaction",
     "Refund",
     "ReservesCheck",
+    "ReservesCoin",
     "RescanJob",
     "RotationStep",
     "SidechainTransaction",

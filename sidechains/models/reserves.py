@@ -66,3 +66,51 @@ class CircuitBreaker(models.Model):
     @classmethod
     def is_tripped(cls, chain: str) -> bool:
         return cls.objects.filter(chain=chain, tripped=True).exists()
+
+
+class ReservesCoin(models.Model):
+    """A coin the last reserves check saw unspent and confirmed on the node, as /reserves
+    publishes it: each check replaces its chain's rows, so the list is the check's."""
+
+    chain = models.CharField(max_length=16, choices=Sidechain, default=Sidechain.BITCOIN)
+    txid = models.CharField(max_length=64)
+    vout = models.PositiveIntegerField()
+    amount = models.BigIntegerField(help_text="Satoshi.")
+    witness_script = models.BinaryField(help_text="The script the P2WSH output commits to.")
+    height = models.BigIntegerField(help_text="The block it was mined in, by the node.")
+    version = models.ForeignKey(
+        "sons.FederationVersion", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["height", "txid", "vout"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain", "txid", "vout"], name="sidechains_reservescoin_outpoint"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.txid}:{self.vout}"
+
+
+class FederationBalance(models.Model):
+    """A balance of the federation's account on an account-based sidechain (Hive), as last
+    read from its node; /reserves publishes it."""
+
+    chain = models.CharField(max_length=16, choices=Sidechain)
+    asset = models.CharField(max_length=8)
+    account = models.CharField(max_length=32)
+    amount = models.BigIntegerField(help_text="Base units (0.001 HIVE/HBD).")
+    read_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["chain", "asset"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["chain", "asset"], name="sidechains_federationbalance_asset"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.chain} {self.account} {self.amount} {self.asset}"

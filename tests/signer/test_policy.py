@@ -227,7 +227,12 @@ CASES = {
         "EXTRA_OUTPUT", BASE.but(outputs=outputs(Output(WALLET_SPK, 1_000_000)))
     ),
     "an OP_RETURN output": case(
-        "FOREIGN_CHANGE", BASE.but(outputs=outputs(Output(b"\x6a\x04fake", 1_000)))
+        ("ANCHOR_MALFORMED", "ANCHOR_NOT_ZERO"),
+        BASE.but(outputs=outputs(Output(b"\x6a\x04fake", 1_000))),
+    ),
+    "two epoch anchors": case(
+        "ANCHOR_DUPLICATE",
+        BASE.but(outputs=outputs(*[Output(b"\x6a\x28SONROOT1" + bytes(32), 0)] * 2)),
     ),
     "amounts swapped between two withdrawals": case(
         "PAYOUT_MISMATCH",
@@ -820,6 +825,9 @@ DOCUMENTED_REASONS = [
     "VERSION_NOT_ACCEPTED",
     "NO_WALLET_OUTPUT",
     "DUST_OUTPUT",
+    "ANCHOR_DUPLICATE",
+    "ANCHOR_MALFORMED",
+    "ANCHOR_NOT_ZERO",
     "NEGATIVE_FEE",
     "FEE_TOO_HIGH",
     "FEERATE_TOO_HIGH",

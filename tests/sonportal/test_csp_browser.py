@@ -51,7 +51,7 @@ def everyone(bitcoin, settings):
 
 
 def test_public_and_user_pages_pass_the_policy(page, live_server, csp_violations, everyone):
-    for path in ("/login/", "/rates/", "/sons/"):
+    for path in ("/login/", "/rates/", "/sons/", "/reserves/"):
         visit(page, live_server, csp_violations, path)
     log_in(page, live_server, "user_carol")
     for path in ("/account/", "/addresses/", "/addresses/bitcoin/deposit/", "/deposits/"):

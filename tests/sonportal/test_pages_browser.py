@@ -28,6 +28,7 @@ PUBLIC = [
     "/rates/",
     "/sons/",
     "/status/",
+    "/reserves/",
 ]
 USER = [
     "/account/",

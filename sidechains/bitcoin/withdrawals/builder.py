@@ -27,6 +27,7 @@ from chains.bitcoin.rpc import BitcoinRPC
 from chains.bitcoin.script import ScriptError
 from chains.bitcoin.transactions import txid_of, unsigned_transaction
 from mappings.destinations import federation_scripts, withdraw_destination
+from sidechains.bitcoin.anchor import anchor_add
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.bitcoin.withdrawals.fees import (
     federation_keys,
@@ -258,6 +259,9 @@ def script_pubkey(address: str) -> bytes:
 
 
 def _persist(plan: Plan, keys: list[bytes], feerate: int) -> SidechainTransaction:
+    plan.tx, plan.fee, plan.vsize, plan.change = anchor_add(
+        plan.tx, fee=plan.fee, vsize=plan.vsize, change=plan.change, feerate=feerate
+    )
     stx = SidechainTransaction.objects.create(
         chain=Sidechain.BITCOIN,
         unsigned_tx=plan.tx.serialize(),

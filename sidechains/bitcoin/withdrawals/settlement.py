@@ -12,6 +12,7 @@ from chains.bitcoin.transactions import output_count
 from ledger.models import Entry, LedgerAccount
 from ledger.services import ledger_transfer, system_account
 from rates.assets import Asset
+from sidechains.bitcoin.anchor import epoch_anchor_confirmed
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.models import Coin, SidechainTransaction, Withdrawal
 from sidechains.transitions import (
@@ -41,6 +42,7 @@ def sidechain_tx_confirm(*, sidechain_tx_id: int, height: int) -> bool:
         stx.family_withdrawals().update(sidechain_tx=stx)  # the transaction that paid them
     if stx.change_amount:
         _keep_change(stx)
+    epoch_anchor_confirmed(stx)
     for withdrawal in stx.withdrawals.all():
         _settle(withdrawal, stx)
     SONStatistics.objects.filter(son_id__in=stx.signers, sidechain=Sidechain.BITCOIN).update(
