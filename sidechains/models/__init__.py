@@ -6,6 +6,7 @@ from sidechains.models.hive import (
     HiveSignature,
     HiveTransaction,
 )
+from sidechains.models.mempool import MempoolDeposit
 from sidechains.models.reserves import CircuitBreaker, ReservesCheck
 from sidechains.models.transactions import (
     Coin,
@@ -28,6 +29,7 @@ __all__ = [
     "Deposit",
     "DepositEvent",
     "HiveDeposit",
+    "MempoolDeposit",
     "HiveDepositEvent",
     "HivePayout",
     "HiveSignature",
