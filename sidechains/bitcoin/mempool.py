@@ -9,6 +9,7 @@ listener finds the output in a block, and crediting waits for its confirmations 
 """
 
 from datetime import timedelta
+from typing import Any
 
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
@@ -74,7 +75,7 @@ def _read(rpc: BitcoinRPC, txid: str) -> int:
     return new
 
 
-def mempool_deposits_for(user) -> list[MempoolDeposit]:
+def mempool_deposits_for(user: Any) -> list[MempoolDeposit]:
     """The user's outputs in the mempool that no block the listener read holds yet."""
     rows = MempoolDeposit.objects.filter(user=user)[:20]
     recorded = set(
