@@ -50,10 +50,11 @@ def change_needs_confirmation(*, user: User, sidechain: str, fields: dict[str, s
 def _canonical(sidechain: str, fields: dict[str, str]) -> dict[str, str]:
     """The fields as the services store them, checked by the same rules (MappingError)."""
     if sidechain == Sidechain.BITCOIN:
-        key, address = services.parse_bitcoin(
+        # The key's source as typed (normalised): an extended key derives at confirmation.
+        spec, address = services.parse_bitcoin(
             fields["deposit_public_key"], fields["withdraw_address"]
         )
-        return {"deposit_public_key": key.hex(), "withdraw_address": address}
+        return {"deposit_public_key": spec.source, "withdraw_address": address}
     return {"hive_account": services.parse_hive(fields["hive_account"])}
 
 

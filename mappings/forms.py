@@ -1,4 +1,7 @@
 from django import forms
+from django.conf import settings
+
+from chains.bitcoin.keys import MAX_KEY_INPUT
 
 
 def second_factor_code() -> forms.CharField:
@@ -17,9 +20,7 @@ def second_factor_code() -> forms.CharField:
 class BitcoinMappingForm(forms.Form):
     deposit_public_key = forms.CharField(
         label="Deposit public key",
-        max_length=200,
-        help_text="Your compressed secp256k1 public key, hex (66 characters, 02... or 03...). "
-        "With its private key you can take back a deposit on your own after the timelock.",
+        max_length=MAX_KEY_INPUT,
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     withdraw_address = forms.CharField(
@@ -29,6 +30,16 @@ class BitcoinMappingForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     code = second_factor_code()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        xpub = "xpub (or zpub)" if settings.BITCOIN_NETWORK == "mainnet" else "tpub (or vpub)"
+        self.fields["deposit_public_key"].help_text = (
+            f"Your wallet's extended public key, {xpub}, or a descriptor such as "
+            "wpkh([fingerprint/84h/1h/0h]" + xpub.split()[0] + "…/0/*): each deposit address "
+            "gets a fresh key of it. A single compressed public key in hex (66 digits, 02… or "
+            "03…) works too."
+        )
 
 
 class HiveMappingForm(forms.Form):

@@ -42,6 +42,12 @@ class SidechainAddress(models.Model):
     sidechain = models.CharField(max_length=16, choices=Sidechain)
     # Bitcoin
     deposit_public_key = models.CharField(max_length=66, blank=True)
+    # When the user gave an extended public key or a descriptor: what they gave, the index of
+    # the key derived from it for this row (None for a fixed key) and the key's origin as a
+    # descriptor writes it, [fingerprint/path], which their wallet needs to sign a reclaim.
+    deposit_key_source = models.CharField(max_length=300, blank=True)
+    deposit_key_index = models.PositiveIntegerField(null=True, blank=True)
+    deposit_key_origin = models.CharField(max_length=200, blank=True)
     withdraw_address = models.CharField(max_length=90, blank=True)
     deposit_address = models.CharField(max_length=90, blank=True)
     deposit_witness_script = models.BinaryField(null=True, blank=True)

@@ -1,12 +1,19 @@
 from rest_framework import serializers
 
+from chains.bitcoin.keys import MAX_KEY_INPUT
 from mappings.models import HiveOwnershipClaim, SidechainAddress
 from sons.models import Sidechain
 
 
 class MappingInput(serializers.Serializer):
     sidechain = serializers.ChoiceField(choices=Sidechain.choices)
-    deposit_public_key = serializers.CharField(required=False, max_length=200)
+    deposit_public_key = serializers.CharField(
+        required=False,
+        max_length=MAX_KEY_INPUT,
+        help_text="A compressed public key in hex, an extended public key (xpub/tpub) or a "
+        "descriptor of one key (wpkh, pkh, sh(wpkh)); a ranged one gives each deposit address "
+        "a fresh key.",
+    )
     withdraw_address = serializers.CharField(required=False, max_length=200)
     hive_account = serializers.CharField(required=False, max_length=64)
     request_id = serializers.CharField(
@@ -46,6 +53,9 @@ class MappingOutput(serializers.ModelSerializer):
             "id",
             "sidechain",
             "deposit_public_key",
+            "deposit_key_source",
+            "deposit_key_index",
+            "deposit_key_origin",
             "withdraw_address",
             "deposit_address",
             "deposit_witness_script",

@@ -13,10 +13,10 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from chains.bitcoin import addresses, federation
+from chains.bitcoin import addresses, federation, keys
 from chains.hive import names
 from chains.hive.rpc import HiveRPC, HiveRPCError, HiveRPCUnavailable
 from mappings import destinations
@@ -59,18 +59,22 @@ def derive_bitcoin_deposit(user_key: bytes) -> BitcoinDeposit:
     )
 
 
-def parse_bitcoin(deposit_public_key: str, withdraw_address: str) -> tuple[bytes, str]:
-    """The user's key bytes and the canonical withdraw address, or MappingError. The address
-    is checked on its own here; mapping_set_bitcoin also checks it against the federation."""
+def parse_bitcoin(
+    deposit_public_key: str, withdraw_address: str
+) -> tuple[keys.DepositKeySpec, str]:
+    """Where the user's deposit keys come from (a hex key, an extended public key or a
+    descriptor: chains/bitcoin/keys.py) and the canonical withdraw address, or MappingError.
+    The address is checked on its own here; mapping_set_bitcoin also checks it against the
+    federation."""
     try:
-        key = addresses.validate_pubkey(deposit_public_key)
+        spec = keys.parse_deposit_key(deposit_public_key, settings.BITCOIN_NETWORK)
     except addresses.PublicKeyError as e:
         raise MappingError(str(e), "deposit_public_key") from e
     try:
         address = addresses.validate_address(withdraw_address, settings.BITCOIN_NETWORK)
     except addresses.AddressError as e:
         raise MappingError(str(e), "withdraw_address") from e
-    return key, address.text
+    return spec, address.text
 
 
 def _check_withdraw_destination(address: str, derived: BitcoinDeposit) -> None:
@@ -95,6 +99,7 @@ def parse_hive(account: str) -> str:
     return name
 
 
+@transaction.atomic
 def mapping_set_bitcoin(
     *,
     user: User,
@@ -104,13 +109,30 @@ def mapping_set_bitcoin(
     cooldown: bool = False,
 ) -> tuple[SidechainAddress, bool]:
     """Register or change the user's Bitcoin addresses: (mapping, whether a row was created).
+    deposit_public_key may be an extended public key or a descriptor with a wildcard: each new
+    deposit address then gets the next unused key of it (docs/decisions.md).
     cooldown: a confirmed change of where money goes (mappings/changes.py): withdrawals pay the
     previous row for MAPPING_CHANGE_COOLDOWN seconds."""
-    key, address = parse_bitcoin(deposit_public_key, withdraw_address)
+    spec, address = parse_bitcoin(deposit_public_key, withdraw_address)
+    # The lock orders this user's registrations, so two never pick the same key index.
+    get_user_model().objects.select_for_update().get(pk=user.pk)
+    fields = _bitcoin_fields(spec, _key_index(user, spec, address), address)
+    claims = [
+        (AddressClaim.Kind.DEPOSIT_KEY, fields["deposit_public_key"], "deposit_public_key"),
+        (AddressClaim.Kind.WITHDRAW_ADDRESS, address, "withdraw_address"),
+    ]
+    return _mapping_set(user, Sidechain.BITCOIN, fields, claims, request_id, cooldown)
+
+
+def _bitcoin_fields(spec: keys.DepositKeySpec, index: int | None, address: str) -> dict[str, Any]:
+    key = spec.key_at(index)
     derived = derive_bitcoin_deposit(key)
     _check_withdraw_destination(address, derived)
-    fields = {
+    return {
         "deposit_public_key": key.hex(),
+        "deposit_key_source": "" if spec.source == key.hex() else spec.source,
+        "deposit_key_index": index,
+        "deposit_key_origin": spec.origin_of(index),
         "withdraw_address": address,
         "deposit_address": derived.address,
         "deposit_witness_script": derived.witness_script,
@@ -118,11 +140,22 @@ def mapping_set_bitcoin(
         "deposit_timelock": derived.timelock,
         "federation_version": federation_current(Sidechain.BITCOIN),
     }
-    claims = [
-        (AddressClaim.Kind.DEPOSIT_KEY, key.hex(), "deposit_public_key"),
-        (AddressClaim.Kind.WITHDRAW_ADDRESS, address, "withdraw_address"),
-    ]
-    return _mapping_set(user, Sidechain.BITCOIN, fields, claims, request_id, cooldown)
+
+
+def _key_index(user: User, spec: keys.DepositKeySpec, address: str) -> int | None:
+    """None for a fixed key. For a ranged one: the active row's index when registering the same
+    thing again would give the same row, else one past the highest this user has used."""
+    if not spec.ranged:
+        return None
+    rows = SidechainAddress.objects.for_user(user).for_chain(Sidechain.BITCOIN)
+    rows = rows.filter(deposit_key_source=spec.source, deposit_key_index__isnull=False)
+    current = rows.filter(expires__isnull=True).first()
+    if current is not None and current.withdraw_address == address:
+        same = _bitcoin_fields(spec, current.deposit_key_index, address)
+        if _same(current, same):
+            return current.deposit_key_index
+    highest = rows.aggregate(m=models.Max("deposit_key_index"))["m"]
+    return 0 if highest is None else highest + 1
 
 
 def mappings_follow_federation(*, limit: int = 200) -> int:

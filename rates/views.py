@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from core.htmx import HtmxHttpRequest
 from rates import services
 from rates.assets import Pair
-from rates.chart import StepChart, step_chart
+from rates.chart import DEFAULT_RANGE, RANGES, StepChart, step_chart
 from rates.forms import RateForm, RatePreviewForm
 from rates.models import ExchangeRate, rate_in_force
 
@@ -46,20 +46,31 @@ class PairBoard:
     chart: StepChart
 
 
-def _pair_board(pair: Pair, now) -> PairBoard:
+def _pair_board(pair: Pair, now, range_key: str = DEFAULT_RANGE) -> PairBoard:
     current = ExchangeRate.objects.for_pair(pair).in_force(now).first()
     rows = list(
         ExchangeRate.objects.for_pair(pair).select_related("set_by").newest_first()[:HISTORY_LIMIT]
     )
     labelled = [(row, row.status_at(now, current).label) for row in rows]
-    chart = step_chart([(row.valid_from, row.rate) for row in reversed(rows)], now=now)
+    steps = [(row.valid_from, row.rate) for row in reversed(rows)]
+    chart = step_chart(steps, now=now, length=RANGES[range_key][1])
     return PairBoard(pair, current, labelled, chart)
+
+
+def _range(request: HtmxHttpRequest) -> str:
+    """The chart's range from ?range=, one of RANGES' keys; anything else is the default."""
+    key = request.GET.get("range", "")[:8]
+    return key if key in RANGES else DEFAULT_RANGE
 
 
 def _render(request: HtmxHttpRequest, *, form=None, preview=None, created=None, status=200):
     now = timezone.now()
+    range_key = _range(request)
     context = {
-        "boards": [_pair_board(pair, now) for pair in Pair],
+        "boards": [_pair_board(pair, now, range_key) for pair in Pair],
+        "ranges": [(key, label) for key, (label, _) in RANGES.items()],
+        "range_key": range_key,
+        "range_label": RANGES[range_key][0],
         "form": form,
         "preview": preview,
         "created": created,

@@ -51,6 +51,17 @@ class DepositEventInline(admin.TabularInline):
         return False
 
 
+def btc(satoshi: int) -> str:
+    """Amounts in admin lists carry their unit: 150000000 -> "1.50000000 BTC"."""
+    return amount_format(satoshi, Asset.BTC)
+
+
+def sidechain_amount(withdrawal: Withdrawal) -> str:
+    if withdrawal.asset in (Asset.HIVE, Asset.HBD):
+        return amount_format(withdrawal.amount, withdrawal.asset)
+    return f"{withdrawal.amount} base units"
+
+
 @admin.register(Deposit)
 class DepositAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = [
@@ -70,7 +81,7 @@ class DepositAdmin(LargeTableAdmin, ReadOnlyAdmin):
 
     @admin.display(description="amount", ordering="amount")
     def amount_display(self, obj: Deposit) -> str:
-        return amount_format(obj.amount, Asset.BTC) if obj.chain == Sidechain.BITCOIN else ""
+        return btc(obj.amount) if obj.chain == Sidechain.BITCOIN else str(obj.amount)
 
 
 class AlertOpenFilter(admin.SimpleListFilter):
@@ -298,8 +309,8 @@ class SidechainTransactionAdmin(LargeTableAdmin, ReadOnlyAdmin):
         "pk",
         "txid",
         "status",
-        "fee",
-        "feerate",
+        "fee_display",
+        "feerate_display",
         "created_at",
         "broadcast_at",
         "refused_by",
@@ -312,6 +323,14 @@ class SidechainTransactionAdmin(LargeTableAdmin, ReadOnlyAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("refusals__son")
+
+    @admin.display(description="fee", ordering="fee")
+    def fee_display(self, obj: SidechainTransaction) -> str:
+        return btc(obj.fee)
+
+    @admin.display(description="fee rate", ordering="feerate")
+    def feerate_display(self, obj: SidechainTransaction) -> str:
+        return f"{obj.feerate} sat/vB"
 
     @admin.display(description="refused by")
     def refused_by(self, obj: SidechainTransaction) -> str:
@@ -329,12 +348,29 @@ class WithdrawalEventInline(ReadOnlyInline):
 
 @admin.register(Withdrawal)
 class WithdrawalAdmin(LargeTableAdmin, ReadOnlyAdmin):
-    list_display = ["pk", "user", "amount", "fee_share", "address", "status", "created_at"]
+    list_display = [
+        "pk",
+        "user",
+        "amount_display",
+        "fee_share_display",
+        "address",
+        "status",
+        "created_at",
+    ]
     list_filter = ["status", "chain", "created_at"]
     search_fields = ["user__username", "address", "sidechain_tx__txid"]
     list_select_related = ["user"]
     inlines = [WithdrawalEventInline]
     actions = ["fail_and_return"]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Withdrawal) -> str:
+        """What it pays before its fee share, in the sidechain's asset."""
+        return btc(obj.amount) if obj.chain == Sidechain.BITCOIN else sidechain_amount(obj)
+
+    @admin.display(description="fee share", ordering="fee_share")
+    def fee_share_display(self, obj: Withdrawal) -> str:
+        return btc(obj.fee_share) if obj.chain == Sidechain.BITCOIN else "–"
 
     def has_resolve_withdrawal_permission(self, request) -> bool:
         return request.user.has_perm("sidechains.resolve_withdrawal")
@@ -371,10 +407,14 @@ class WithdrawalAdmin(LargeTableAdmin, ReadOnlyAdmin):
 
 @admin.register(Coin)
 class CoinAdmin(ReadOnlyAdmin):
-    list_display = ["txid", "vout", "amount", "kind", "status", "reserved_by", "spent_by"]
+    list_display = ["txid", "vout", "amount_display", "kind", "status", "reserved_by", "spent_by"]
     list_filter = ["status", "kind", "chain"]
     search_fields = ["=txid"]
     exclude = ["witness_script"]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: Coin) -> str:
+        return btc(obj.amount)
 
 
 @admin.register(ReservesCheck)

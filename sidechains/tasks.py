@@ -4,7 +4,7 @@ from celery import shared_task
 from django.conf import settings
 
 from chains.bitcoin.rpc import BitcoinRPCUnavailable
-from sidechains.bitcoin import deposits, listener, refunds, reserves, rotation, sweeps
+from sidechains.bitcoin import deposits, listener, mempool, refunds, reserves, rotation, sweeps
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals import builder, tracker
 from sidechains.hive import deposits as hive_deposits
@@ -34,6 +34,18 @@ def bitcoin_withdrawals() -> int:
     try:
         batched = builder.withdrawals_batch(rpc=rpc) is not None
         return batched + tracker.withdrawals_track(rpc=rpc) + refunds.refunds_track()
+    finally:
+        rpc.close()
+
+
+@shared_task(name="sidechains.tasks.bitcoin_mempool")
+def bitcoin_mempool() -> int:
+    """Note deposits seen in the node's mempool, for their depositors' pages."""
+    rpc = bitcoin_rpc()
+    try:
+        return mempool.mempool_scan(rpc=rpc)
+    except BitcoinRPCUnavailable:
+        return 0
     finally:
         rpc.close()
 

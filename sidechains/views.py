@@ -21,6 +21,7 @@ from core.htmx import HtmxHttpRequest
 from core.pagination import page_of
 from ledger.services import balances_of
 from rates.assets import Asset, amount_format
+from sidechains.bitcoin import mempool
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.bitcoin.withdrawals.fees import withdrawal_fee_estimate
@@ -35,6 +36,7 @@ from sidechains.hive.views import hive_withdrawals_context
 from sidechains.models import (
     ChainCursor,
     Deposit,
+    MempoolDeposit,
     SidechainTransaction,
     SignerRefusal,
     TxSignature,
@@ -96,7 +98,23 @@ def deposits(request: HtmxHttpRequest):
     rows = [_deposit_row(deposit, cursor) for deposit in page]
     template = "sidechains/deposits.html#table" if request.htmx else "sidechains/deposits.html"
     context = {"rows": rows, "page": page, "tip": tip, "now": timezone.now(), **hive}
+    context["in_mempool"] = [
+        _mempool_row(seen) for seen in mempool.mempool_deposits_for(request.user)
+    ]
     return render(request, template, context)
+
+
+@dataclass(frozen=True)
+class MempoolRow:
+    seen: MempoolDeposit
+    amount: str
+    estimate: str  # "about 30 min"
+
+
+def _mempool_row(seen: MempoolDeposit) -> MempoolRow:
+    minutes = int(mempool.credit_estimate(seen.confirmations_required).total_seconds() // 60)
+    estimate = f"about {minutes} min" if minutes < 120 else f"about {minutes // 60} h"
+    return MempoolRow(seen, amount_format(seen.amount, Asset.BTC), estimate)
 
 
 # --- Withdrawals --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def install_schedule(sender: Celery, **kwargs: Any) -> None:
         # Expiry, deregistration proposals and execution retries.
         "proposals-tick": _every(60, "proposals.tasks.proposals_tick"),
         "bitcoin-listen": _every(listener, "sidechains.tasks.bitcoin_listen"),
+        "bitcoin-mempool": _every(listener, "sidechains.tasks.bitcoin_mempool"),
         "bitcoin-deposits": _every(listener, "sidechains.tasks.bitcoin_process_deposits"),
         "bitcoin-withdrawals": _every(listener, "sidechains.tasks.bitcoin_withdrawals"),
         "bitcoin-sweeps": _every(listener, "sidechains.tasks.bitcoin_sweeps"),

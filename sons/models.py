@@ -207,6 +207,27 @@ class HeartbeatNonce(models.Model):
         return f"{self.son_id}:{self.nonce}"
 
 
+class SONHeartbeatHour(models.Model):
+    """A SON's accepted heartbeats, summed per hour (sons/activity.py): how many, their delay
+    (arrival at the portal minus the time the signer signed, whole seconds on the signer's
+    side, so up to a second more than the transit) and the longest silence before one."""
+
+    son = models.ForeignKey(SON, on_delete=models.CASCADE, related_name="heartbeat_hours")
+    hour = models.DateTimeField()
+    heartbeats = models.PositiveIntegerField(default=0)
+    delay_ms_total = models.BigIntegerField(default=0)
+    delay_ms_max = models.IntegerField(default=0)
+    gap_max_s = models.IntegerField(default=0, help_text="Seconds since the heartbeat before.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["son", "hour"], name="sons_heartbeathour_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.son_id} {self.hour:%Y-%m-%d %H}h: {self.heartbeats}"
+
+
 class FederationVersion(models.Model):
     """A set of SON keys that controls, has controlled or is proposed to control the
     federation's scripts on a sidechain (docs/rotation.md).

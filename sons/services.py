@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audit.services import audit_reason, audit_record, audit_target
+from sons.activity import heartbeat_hour_record
 from sons.models import SON, HeartbeatNonce, Sidechain, SONStatusChange, hash_token
 
 # A signed heartbeat is accepted only if its timestamp is this close to the portal's clock.
@@ -146,10 +147,19 @@ def son_heartbeat_accept(
             f"Stale heartbeat: its timestamp is {abs(skew)} s {side} the portal's clock"
             f" (at most {HEARTBEAT_MAX_SKEW} s).",
         )
-    _nonce_once(son, nonce, datetime.fromtimestamp(timestamp, tz=UTC), now)
+    _record_accepted(son, nonce, timestamp, now)
     if federations is not None:
         SON.objects.filter(pk=son.pk).update(accepted_federations=sorted(set(federations)))
     return son_heartbeat(son=son, now=now)
+
+
+def _record_accepted(son: SON, nonce: str, timestamp: int, now: datetime) -> None:
+    """The nonce, once (a replay raises), and the heartbeat in its hour's sums (activity)."""
+    signed_at = datetime.fromtimestamp(timestamp, tz=UTC)
+    _nonce_once(son, nonce, signed_at, now)
+    heartbeat_hour_record(
+        son_id=son.pk, signed_at=signed_at, received_at=now, previous=son.last_heartbeat_at
+    )
 
 
 def _nonce_once(son: SON, nonce: str, signed_at: datetime, now: datetime) -> None:

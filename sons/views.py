@@ -15,9 +15,10 @@ from django.views.decorators.http import require_GET, require_POST
 from chains.bitcoin.federation import threshold
 from core.htmx import HtmxHttpRequest
 from sons import services
+from sons.activity import HEADINGS, Activity, son_activity
 from sons.federation import federation_current
 from sons.forms import TokenRotationForm
-from sons.models import SON, FederationVersion, Sidechain, SONStatistics
+from sons.models import SON, FederationVersion, Sidechain
 
 
 def _get_son_for_user(request: HttpRequest, name: str) -> SON:
@@ -75,6 +76,8 @@ def _son_page_context(request: HttpRequest, son: SON, error: str = "", **extra) 
         "error": error,
         "token_form": TokenRotationForm(),
         "maintenance_consequence": _maintenance_consequence(son),
+        "activity": son_activity([son], now)[son.pk],
+        "headings": HEADINGS,
         **extra,
     }
 
@@ -161,13 +164,27 @@ class GridRow:
     son: SON
     downtime: int
     current_downtime: int
-    statistics: list[SONStatistics | None]  # one per sidechain, in Sidechain order
+    activity: Activity
+
+    def value(self, key: str, window: int) -> object:
+        row = self.activity.row(key)
+        return None if row is None else row.values[window]
+
+    @property
+    def signed_30d(self) -> int:
+        return sum(int(self.value(key, 2) or 0) for key in ("bitcoin_signed", "hive_signed"))
+
+    @property
+    def refused_30d(self) -> object:
+        return self.value("refused", 2)
+
+    @property
+    def delay_24h(self) -> object:
+        return self.value("delay", 0)
 
 
-def _grid_row(son: SON, now) -> GridRow:
-    by_chain = {s.sidechain: s for s in son.statistics.all()}
-    statistics = [by_chain.get(chain) for chain in Sidechain.values]
-    return GridRow(son, son.downtime(now), son.current_downtime(now), statistics)
+def _grid_row(son: SON, now, activity: Activity) -> GridRow:
+    return GridRow(son, son.downtime(now), son.current_downtime(now), activity)
 
 
 @require_GET
@@ -175,13 +192,9 @@ def status_grid(request: HtmxHttpRequest):
     """Every SON's status and statistics, for everyone (no login): the federation is public."""
     now = timezone.now()
     sons = sorted(
-        SON.objects.prefetch_related("statistics"),
-        key=lambda son: (son.status == SON.Status.DEREGISTERED, son.name),
+        SON.objects.all(), key=lambda son: (son.status == SON.Status.DEREGISTERED, son.name)
     )
-    context = {
-        "rows": [_grid_row(son, now) for son in sons],
-        "sidechains": Sidechain.choices,
-        "now": now,
-    }
+    activity = son_activity(sons, now)
+    context = {"rows": [_grid_row(son, now, activity[son.pk]) for son in sons], "now": now}
     grid = "sons/status_grid.html"
     return render(request, f"{grid}#grid" if request.htmx else grid, context)

@@ -98,6 +98,20 @@ def parse_block(
     return Block(block_hash, prev_hash, tx_count, outputs, spends, raw, spans)
 
 
+def parse_transaction(raw: bytes, keep: Callable[[bytes], bool] | None = None) -> list[Output]:
+    """The (kept) outputs of one raw transaction, as parse_block reads them (the mempool
+    watcher reads transactions that are in no block yet)."""
+    view = memoryview(raw)
+    outputs: list[Output] = []
+    try:
+        end = _read_transaction(view, 0, outputs, keep, [], None, {})
+    except IndexError:
+        raise BlockParseError("The transaction ends too early.") from None
+    if end != len(view):
+        raise BlockParseError(f"The transaction ends at byte {end}, its bytes at {len(view)}.")
+    return outputs
+
+
 def parse_header(raw: bytes) -> tuple[str, str]:
     """(hash, previous block's hash) of a raw block or header, without reading the rest."""
     header = memoryview(raw)[:HEADER_SIZE]

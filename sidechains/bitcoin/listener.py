@@ -308,6 +308,12 @@ def could_be_deposit(script: bytes) -> bool:
     return len(script) == P2WSH_SIZE and script[:2] == P2WSH_PREFIX
 
 
+def deposit_outputs(outputs: list[Output]) -> list[tuple[Output, int, int]]:
+    """(output, mapping id, user id) of the outputs paying a deposit script (the mempool
+    watcher uses the listener's own matching)."""
+    return _match(outputs)
+
+
 def _match(outputs: list[Output]) -> list[tuple[Output, int, int]]:
     """(output, mapping id, user id) for each output paying a registered deposit script.
 

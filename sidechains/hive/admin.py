@@ -13,6 +13,7 @@ from django.urls import URLPattern, path, reverse
 
 from audit.services import audit_record, audit_target
 from core.admin_actions import ReadOnlyAdmin, ReadOnlyInline, reason_or_page
+from rates.assets import DECIMALS, amount_format
 from sidechains.hive import deposits
 from sidechains.models import (
     HiveDeposit,
@@ -44,12 +45,18 @@ class HiveDepositEventInline(ReadOnlyInline):
 
 @admin.register(HiveDeposit)
 class HiveDepositAdmin(ReadOnlyAdmin):
-    list_display = ["trx_id", "op_index", "sender", "amount", "asset", "user", "status", "hold"]
+    list_display = ["trx_id", "op_index", "sender", "amount_display", "user", "status", "hold"]
     list_filter = ["status", "hold", "asset"]
     search_fields = ["=trx_id", "=sender", "user__username"]
     list_select_related = ["user"]
     inlines = (HiveDepositEventInline,)
     actions = ["credit_to_user", "refund_to_sender"]
+
+    @admin.display(description="amount", ordering="amount")
+    def amount_display(self, obj: HiveDeposit) -> str:
+        if obj.asset not in DECIMALS:  # a transfer of something else, held
+            return f"{obj.amount} thousandths of {obj.asset}"
+        return amount_format(obj.amount, obj.asset)
 
     def has_review_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("sidechains.review_hivedeposit"))

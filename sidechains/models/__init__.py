@@ -6,6 +6,7 @@ from sidechains.models.hive import (
     HiveSignature,
     HiveTransaction,
 )
+from sidechains.models.mempool import MempoolDeposit
 from sidechains.models.reserves import (
     CircuitBreaker,
     FederationBalance,
@@ -35,6 +36,7 @@ __all__ = [
     "DepositEvent",
     "FederationBalance",
     "HiveDeposit",
+    "MempoolDeposit",
     "HiveDepositEvent",
     "HivePayout",
     "HiveSignature",

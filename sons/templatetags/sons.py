@@ -19,3 +19,19 @@ def duration(seconds) -> str:
                     text += f" {rest} {smaller}"
             return text
     return "0 s"
+
+
+@register.filter
+def percent(share) -> str:
+    """A share (0..1) as "99.95 %", "100 %"; "–" for None (not in the federation then)."""
+    if share is None:
+        return "–"
+    text = f"{share * 100:.2f}".rstrip("0").rstrip(".")
+    return f"{text} %"
+
+
+@register.filter
+def activity_value(value, unit: str = "count") -> str:
+    if value is None:
+        return "–"
+    return duration(value) if unit == "duration" else str(value)

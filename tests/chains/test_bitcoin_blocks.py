@@ -25,7 +25,13 @@ from bitcoin.core.script import CScript
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chains.bitcoin.blocks import BlockParseError, outpoint_key, parse_block, parse_header
+from chains.bitcoin.blocks import (
+    BlockParseError,
+    outpoint_key,
+    parse_block,
+    parse_header,
+    parse_transaction,
+)
 
 bitcoin.SelectParams("regtest")
 
@@ -184,3 +190,17 @@ def test_it_parses_bcoin_blocks_like_bitcoinlib(wallet):
     assert segwit.has_witness() and not legacy.has_witness()
     for height in range(1, 4):  # early blocks: coinbase only, before segwit
         assert_parses_like_bitcoinlib(wallet.rpc.get_block_raw(wallet.rpc.get_block_hash(height)))
+
+
+@given(transactions())
+@settings(max_examples=150, deadline=None)
+def test_it_reads_one_transaction_like_python_bitcoinlib(tx):
+    raw = tx.serialize()
+    outputs = parse_transaction(raw)
+    txid = b2lx(tx.GetTxid())
+    expected = [(txid, n, o.nValue, bytes(o.scriptPubKey)) for n, o in enumerate(tx.vout)]
+    assert [tuple(o) for o in outputs] == expected
+    with pytest.raises(BlockParseError):
+        parse_transaction(raw[:-1])
+    with pytest.raises(BlockParseError):
+        parse_transaction(raw + b"\x00")

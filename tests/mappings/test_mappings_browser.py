@@ -2,11 +2,12 @@
 
 import pytest
 from beemgraphenebase.ecdsasig import sign_message
+from playwright.sync_api import expect
 
 from devnode.hive.keys import private_key_to_wif, public_key_of
 from mappings.models import SidechainAddress
 from tests import fixtures
-from tests.browser import log_in
+from tests.browser import WIDTHS, assert_fits, log_in
 from tests.mappings import helpers
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -61,3 +62,31 @@ def test_it_registers_both_mappings_and_shows_the_deposit_address(
     assert qr.is_visible()
     assert qr.bounding_box()["width"] > 100
     assert "OP_CHECKMULTISIG" in page.get_by_test_id("witness-script-asm").inner_text()
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_it_registers_an_extended_public_key_and_shows_the_derived_key(page, live_server, width):
+    for i in (1, 2, 3):
+        fixtures.make_son(f"son-{i}")
+    fixtures.make_user("user_carol")
+    tpub, nodes, master = helpers.account_tpub()
+    page.set_viewport_size(WIDTHS[width])
+    log_in(page, live_server, "user_carol", next_path="/addresses/")
+    assert "never asks for them" in page.get_by_test_id("why-public-key").inner_text()
+    assert "tpub" in page.locator("#bitcoin-card").inner_text()  # the help names this network's
+
+    # A private key is refused in place, with a warning, and nothing is saved.
+    page.fill("#id_deposit_public_key", "wpkh(tprv" + tpub[4:] + "/0/*)")
+    page.fill("#id_withdraw_address", helpers.regtest_p2wpkh())
+    page.click("text=Register Bitcoin addresses")
+    expect(page.get_by_test_id("error-deposit_public_key")).to_contain_text("PRIVATE")
+    assert not SidechainAddress.objects.exists()
+
+    page.fill("#id_deposit_public_key", f"wpkh([{master.hex()}/84h/1h/0h]{tpub}/0/*)")
+    page.click("text=Register Bitcoin addresses")
+    expect(page.get_by_test_id("deposit-key-derivation")).to_contain_text("key 0 of")
+    first_key = helpers.public_of(helpers.bip32_child(helpers.bip32_child(nodes[3], 0), 0))
+    assert page.get_by_test_id("deposit-public-key").inner_text() == first_key.hex()
+    origin = f"[{master.hex()}/84h/1h/0h/0/0]"
+    assert origin in page.get_by_test_id("deposit-key-derivation").inner_text()
+    assert_fits(page)

@@ -1,15 +1,17 @@
 """Administrators change rates on the rates page in Chromium; everybody else only reads them."""
 
 import re
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from rates.assets import Pair
 from rates.models import ExchangeRate, rate_in_force
 from tests import fixtures
-from tests.browser import log_in
+from tests.browser import WIDTHS, assert_fits, axe_serious, log_in
 
 pytestmark = [
     pytest.mark.browser,
@@ -89,3 +91,39 @@ def test_it_shows_a_user_the_rates_but_no_form_and_refuses_their_post(page, live
         == 403
     )
     assert ExchangeRate.objects.count() == before
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_the_chart_has_a_time_axis_a_range_and_shows_a_value_on_hover(page, live_server, width):
+    now = timezone.now()
+    for days, rate in ((40, "0.99"), (10, "0.995")):
+        ExchangeRate.objects.create(
+            pair=Pair.BTC_PBTC, rate=Decimal(rate), valid_from=now - timedelta(days=days)
+        )
+    page.set_viewport_size(WIDTHS[width])
+    page.goto(f"{live_server.url}/rates/")
+    chart = page.get_by_test_id("chart-btc-pbtc")
+    # 30 days: the rate in force 30 days ago from the left edge, then the change 10 days ago.
+    expect(chart).to_have_attribute("data-steps", "2")
+    expect(chart.get_by_test_id("tick")).to_have_count(5)
+    expect(page.get_by_test_id("range-30d")).to_have_attribute("aria-current", "true")
+
+    # Hovering the last step shows its time and rate under the chart (chart.js, a static file).
+    tip = page.get_by_test_id("tip-btc-pbtc")
+    chart.locator(".chart-hit").last.hover()
+    expect(tip).to_contain_text("0.99500000")
+    expect(tip).to_contain_text(f"{now - timedelta(days=10):%Y-%m-%d}")
+    chart.locator(".chart-hit").first.hover()
+    expect(tip).to_have_text(re.compile(r"UTC: 0\.99000000$"))
+    # The keyboard reads the steps too.
+    chart.focus()
+    page.keyboard.press("ArrowRight")
+    expect(tip).to_contain_text("0.99500000")
+
+    page.get_by_test_id("range-all").click()
+    expect(page.get_by_test_id("range-all")).to_have_attribute("aria-current", "true")
+    expect(chart).to_have_attribute("data-steps", "3")  # the seed of 2000 as well
+    page.get_by_test_id("range-7d").click()
+    expect(chart).to_have_attribute("data-steps", "1")
+    assert_fits(page)
+    assert axe_serious(page) == []

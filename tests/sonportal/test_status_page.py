@@ -25,10 +25,16 @@ def test_anyone_sees_the_federation_and_open_incidents_without_their_details(cli
 
     assert "2 of 3 SONs active; signing needs 2." in page
     assert "Withdrawals are signed and deposits credited." in page
-    assert "reorg deeper than the kept block hashes" in page
+    assert "The Bitcoin chain reorganised deeper than the portal follows by itself." in page
     assert "secret operator detail" not in page
     assert "spent outside the portal" not in page  # resolved
     assert 'data-testid="components"' in page and "database" in page
+
+
+def test_every_alert_kind_has_public_words():
+    from sonportal.status_page import PUBLIC_WORDS
+
+    assert set(PUBLIC_WORDS) == set(Alert.Kind)
 
 
 def test_it_says_when_too_few_sons_are_active(client, settings):

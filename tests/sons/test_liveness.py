@@ -210,7 +210,8 @@ def test_the_son_page_shows_downtime_and_statistics(son_1, client):
     client.force_login(son.owner)
     content = client.get(son.get_absolute_url()).content.decode()
     assert "2 h 5 min" in content
-    assert "<td>Bitcoin</td><td>12</td><td>3</td><td>0</td>" in content
+    assert '<span data-testid="son-settled-signed">12</span>' in content
+    assert "Deposits reported" not in content  # nothing fills it: not shown
 
 
 # The public status grid
