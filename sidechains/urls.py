@@ -27,3 +27,4 @@ api_urlpatterns = [
     path("withdrawals", api.withdrawal_list, name="api-withdrawals"),
     path("withdrawals/<int:pk>", api.withdrawal_detail, name="api-withdrawal"),
 ]
+    path("withdrawals/quote", api.withdrawal_fee_quote, name="api-withdrawal-quote"),

@@ -23,7 +23,7 @@ from ledger.services import balances_of
 from rates.assets import Asset, amount_format
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
-from sidechains.bitcoin.withdrawals.fees import withdrawal_fee_estimate
+from sidechains.bitcoin.withdrawals.fees import FeeQuote, FeeQuoteExpired, fee_quote_make
 from sidechains.bitcoin.withdrawals.requests import (
     withdrawal_mapping,
     withdrawal_quote,
@@ -118,6 +118,7 @@ class WithdrawalPreview:
     value: str  # BTC the amount is worth at the rate, before the fee
     fee: str  # "" when the node cannot estimate it
     receive: str
+    quote: FeeQuote | None  # the fee quoted: what the withdrawal is charged
 
 
 @dataclass(frozen=True)
@@ -125,18 +126,18 @@ class WithdrawalRow:
     withdrawal: Withdrawal
     amount: str
     value: str
-    fee_share: str  # "" until batched: the share is fixed by the batch
+    fee_share: str  # the fee charged; "" for one without a quote until batched
     payout: str
     confirmations: int | None  # None: the node cannot tell
     signatures: str  # "k of n SON signatures (m needed)" once in a transaction
     refusals: str  # "waiting: 2 SONs refused: ..." while awaiting signatures
 
 
-def _withdrawal_fee() -> int | None:
+def _fee_quote(user) -> FeeQuote | None:
     rpc = bitcoin_rpc()
     rpc.timeout = min(rpc.timeout, TIP_TIMEOUT)
     try:
-        return withdrawal_fee_estimate(rpc=rpc)
+        return fee_quote_make(user=user, rpc=rpc)
     except BitcoinRPCError:
         return None
     finally:
@@ -144,11 +145,12 @@ def _withdrawal_fee() -> int | None:
 
 
 def _withdrawal_preview(user, amount_pegged: int) -> WithdrawalPreview:
-    """What requesting amount_pegged would do; WithdrawalError for what the request itself
-    would refuse (the same rules: withdrawal_quote; it decides again on confirmation)."""
+    """What requesting amount_pegged would do, with the fee quoted; WithdrawalError for what
+    the request itself would refuse (the same rules: withdrawal_quote; it decides again on
+    confirmation)."""
     quote = withdrawal_quote(user=user, amount_pegged=amount_pegged)
-    fee = _withdrawal_fee()
-    if fee is not None and quote.amount - fee < DUST_LIMIT:
+    fee = _fee_quote(user)
+    if fee is not None and quote.amount - fee.fee < DUST_LIMIT:
         raise WithdrawalError("This amount is too small to pay its share of the network fee.")
     return WithdrawalPreview(
         amount=amount_format(amount_pegged, Asset.PBTC).split()[0],
@@ -157,8 +159,9 @@ def _withdrawal_preview(user, amount_pegged: int) -> WithdrawalPreview:
         address=quote.address,
         rate=quote.rate,
         value=amount_format(quote.amount, Asset.BTC),
-        fee="" if fee is None else amount_format(fee, Asset.BTC),
-        receive="" if fee is None else amount_format(quote.amount - fee, Asset.BTC),
+        fee="" if fee is None else fee.fee_text,
+        receive="" if fee is None else amount_format(quote.amount - fee.fee, Asset.BTC),
+        quote=fee,
     )
 
 
@@ -205,8 +208,8 @@ def _withdrawal_rows(page: Page) -> tuple[list[WithdrawalRow], bool]:
             withdrawal=w,
             amount=amount_format(w.amount_pegged, Asset.PBTC),
             value=amount_format(w.amount, Asset.BTC),
-            fee_share=amount_format(w.fee_share, Asset.BTC) if w.sidechain_tx_id else "",
-            payout=amount_format(w.payout, Asset.BTC) if w.sidechain_tx_id else "",
+            fee_share=amount_format(w.fee_share, Asset.BTC) if _fee_fixed(w) else "",
+            payout=amount_format(w.payout, Asset.BTC) if _fee_fixed(w) else "",
             confirmations=depths.get(w.sidechain_tx_id),
             signatures=(
                 f"{signed.get(w.sidechain_tx_id, 0)} of {n} SON signatures ({m} needed)"
@@ -218,6 +221,11 @@ def _withdrawal_rows(page: Page) -> tuple[list[WithdrawalRow], bool]:
         for w in mine
     ]
     return rows, any(d is None for d in depths.values())
+
+
+def _fee_fixed(w: Withdrawal) -> bool:
+    """Its fee is known: quoted with the request, or its batch's share once batched."""
+    return w.fee_quoted or w.sidechain_tx_id is not None
 
 
 def _withdrawals_of(user):
@@ -257,20 +265,18 @@ def _withdrawals_page(request: HttpRequest, form: WithdrawalForm, preview=None, 
 
 
 def _withdrawal_confirm(request: HtmxHttpRequest, form: WithdrawalForm):
-    if not has_second_factor(request.user):
-        raise WithdrawalError(NEEDS_SECOND_FACTOR)
     request_id = form.cleaned_data["request_id"]
-    if request_id is None:
+    if request_id is None or not form.cleaned_data["quote"]:
         raise WithdrawalError("Preview the withdrawal before confirming it.")
-    replay = Withdrawal.objects.for_user(request.user).filter(request_id=str(request_id))
-    if not replay.exists() and _withdrawal_fee() is None:
-        raise WithdrawalError("The Bitcoin node cannot estimate the fee now; try again later.")
     withdrawal = withdrawal_request(
-        user=request.user, amount_pegged=form.cleaned_data["amount"], request_id=str(request_id)
+        user=request.user,
+        amount_pegged=form.cleaned_data["amount"],
+        request_id=str(request_id),
+        quote=form.cleaned_data["quote"],
     )
     message = (
         f"Withdrawal {withdrawal.pk} of {amount_format(withdrawal.amount_pegged, Asset.PBTC)} "
-        "requested."
+        f"requested. Its fee is {amount_format(withdrawal.fee_share, Asset.BTC)}."
     )
     if request.htmx:
         context = {"form": WithdrawalForm(), "done": message}
@@ -289,6 +295,8 @@ def _withdrawal_post(request: HtmxHttpRequest):
             if request.POST.get("step") == "confirm":
                 return _withdrawal_confirm(request, form)
             preview = _withdrawal_preview(request.user, form.cleaned_data["amount"])
+        except FeeQuoteExpired as e:
+            preview = _fresh_preview(request, form, str(e))
         except WithdrawalError as e:
             form.add_error("amount", str(e))
     if request.htmx:
@@ -297,10 +305,15 @@ def _withdrawal_post(request: HtmxHttpRequest):
     return _withdrawals_page(request, form, preview, status=200 if preview else 400)
 
 
-NEEDS_SECOND_FACTOR = (
-    "Withdrawing needs a second factor: add one under Account settings, Two-factor "
-    "authentication, then come back."
-)
+def _fresh_preview(request: HtmxHttpRequest, form: WithdrawalForm, expired: str):
+    """An expired quote: the preview again with a fresh one, saying why."""
+    try:
+        preview = _withdrawal_preview(request.user, form.cleaned_data["amount"])
+    except WithdrawalError as e:
+        form.add_error("amount", str(e))
+        return None
+    form.add_error(None, expired)
+    return preview
 
 
 @require_http_methods(["GET", "POST"])

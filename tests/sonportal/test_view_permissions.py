@@ -97,6 +97,7 @@ URLS = {
     "api-withdrawals": OWN,
     "api-withdrawal": OWN,
     "api-mappings": OWN,
+    "api-withdrawal-quote": OWN,
     "api-mapping": OWN,
     "api-hive-claims": OWN,
     "api-hive-claim-verify": OWN,
@@ -369,7 +370,7 @@ def cast(db):
 # Reading is open where writing needs a permission.
 METHOD_WHO = {("api-rates", "get"): PUBLIC}
 # healthz answers 503 when a component is down (here: no worker, no node): an answer, not an error.
-DOWN_OK = {"healthz"}
+DOWN_OK = {"healthz", "api-withdrawal-quote"}  # the quote asks the Bitcoin node
 
 
 def _may(name: str, method: str, persona: str, user) -> bool:

@@ -1,5 +1,6 @@
 """A withdrawal transaction deep enough on the chain: its coins spent, its change a new coin,
-the rest of its fee-bump family closed, its withdrawals settled and their escrow burned, and
+the rest of its fee-bump family closed, its withdrawals settled and their escrow burned, the
+difference between the fees they were charged and the network fee recorded in the fee pool, and
 its signers' statistics counted; all in one database transaction, exactly once."""
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from django.utils import timezone
 from chains.bitcoin.transactions import output_count
 from ledger.models import Entry, LedgerAccount
 from ledger.services import ledger_transfer, system_account
-from rates.assets import Asset
+from rates.assets import Asset, Pair
+from rates.conversion import to_pegged
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.models import Coin, SidechainTransaction, Withdrawal
 from sidechains.transitions import (
@@ -41,8 +43,12 @@ def sidechain_tx_confirm(*, sidechain_tx_id: int, height: int) -> bool:
         stx.family_withdrawals().update(sidechain_tx=stx)  # the transaction that paid them
     if stx.change_amount:
         _keep_change(stx)
-    for withdrawal in stx.withdrawals.all():
+    withdrawals = list(stx.withdrawals.order_by("pk"))
+    for withdrawal, network_share in zip(
+        withdrawals, network_shares(stx.fee, len(withdrawals)), strict=True
+    ):
         _settle(withdrawal, stx)
+        _fee_pool(withdrawal, network_share)
     SONStatistics.objects.filter(son_id__in=stx.signers, sidechain=Sidechain.BITCOIN).update(
         txs_signed=F("txs_signed") + 1
     )
@@ -100,5 +106,36 @@ def _settle(withdrawal: Withdrawal, stx: SidechainTransaction) -> None:
         asset=Asset.PBTC,
         amount=withdrawal.amount_pegged,
         reason=Entry.Reason.WITHDRAWAL_BURN,
+        reference=f"withdrawal:{withdrawal.pk}",
+    )
+
+
+def network_shares(fee: int, n: int) -> list[int]:
+    """The transaction's real fee split over its n withdrawals: equal shares, the remainder a
+    satoshi each to the first ones, so the shares add up to the fee exactly."""
+    if n == 0:
+        return []
+    share, rest = divmod(fee, n)
+    return [share + (1 if i < rest else 0) for i in range(n)]
+
+
+def _fee_pool(withdrawal: Withdrawal, network_share: int) -> None:
+    """The fee the withdrawal was charged less its share of the network fee goes to the fee
+    pool (issuance -> fee-pool: the satoshi the federation kept back it), or a shortfall comes
+    from it (fee-pool -> issuance), in pBTC at the withdrawal's rate, rounded down."""
+    Withdrawal.objects.filter(pk=withdrawal.pk).update(network_fee_share=network_share)
+    difference = withdrawal.fee_share - network_share
+    amount = to_pegged(abs(difference), withdrawal.rate, Pair.BTC_PBTC)
+    if amount == 0:
+        return
+    issuance = system_account(LedgerAccount.System.ISSUANCE)
+    pool = system_account(LedgerAccount.System.FEE_POOL)
+    source, destination = (issuance, pool) if difference > 0 else (pool, issuance)
+    ledger_transfer(
+        source=source,
+        destination=destination,
+        asset=Asset.PBTC,
+        amount=amount,
+        reason=Entry.Reason.WITHDRAWAL_FEE,
         reference=f"withdrawal:{withdrawal.pk}",
     )
