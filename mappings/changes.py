@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.mail import mail_send
+from accounts.second_factor import has_second_factor, second_factor_verify
 from mappings import services
 from mappings.models import MappingChange, SidechainAddress
 from sons.models import Sidechain
@@ -64,12 +65,29 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+NEEDS_FACTOR = (
+    "Changing where your money goes needs a second factor: add one under Account settings, "
+    "Two-factor authentication, then come back."
+)
+
+
+def _check_second_factor(user, code: str) -> None:
+    """The person's second factor, checked here so that no caller can skip it."""
+    if not has_second_factor(user):
+        raise ChangeError(NEEDS_FACTOR)
+    if not second_factor_verify(user=user, code=code):
+        raise ChangeError("Enter the current code of your authenticator app.", "code")
+
+
 @transaction.atomic
 def mapping_change_request(
-    *, user, sidechain: str, fields: dict, token: str, confirm_url: str
+    *, user, sidechain: str, fields: dict, code: str, token: str, confirm_url: str
 ) -> MappingChange:
-    """Record the change (superseding a pending one) and mail the link that confirms it."""
+    """Check the person's second factor (`code`: their authenticator app's current code or a
+    recovery code), record the change (superseding a pending one) and mail the link that
+    confirms it."""
     canonical = _canonical(sidechain, fields)
+    _check_second_factor(user, code)
     now = timezone.now()
     MappingChange.objects.filter(
         user=user, sidechain=sidechain, status=MappingChange.Status.PENDING

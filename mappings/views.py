@@ -7,7 +7,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.second_factor import has_second_factor, second_factor_verify
 from chains.bitcoin import federation
 from core.htmx import HtmxHttpRequest
 from mappings import changes, hive_ownership, qr, services
@@ -63,24 +62,19 @@ def _apply(request: HttpRequest, form, service, sidechain: str) -> str | None:
 
 
 def _request_change(request: HttpRequest, form, sidechain: str, fields: dict) -> str | None:
-    if not has_second_factor(request.user):
-        form.add_error(None, NEEDS_FACTOR)
-        return None
-    if not second_factor_verify(user=request.user, code=form.cleaned_data["code"]):
-        form.add_error("code", "Enter the current code of your authenticator app.")
-        return None
     token = changes.new_token()
     url = request.build_absolute_uri(reverse("mappings-confirm-change", args=[token]))
     changes.mapping_change_request(
-        user=request.user, sidechain=sidechain, fields=fields, token=token, confirm_url=url
-    )
+        user=request.user,
+        sidechain=sidechain,
+        fields=fields,
+        code=form.cleaned_data["code"],
+        token=token,
+        confirm_url=url,
+    )  # MappingError (no second factor, a wrong code) goes to the form (_apply)
     return "mailed"
 
 
-NEEDS_FACTOR = (
-    "Changing where your money goes needs a second factor: add one under Account settings, "
-    "Two-factor authentication, then come back."
-)
 MAILED = "We sent you a mail: follow its link within the hour to confirm the change."
 
 
