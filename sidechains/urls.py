@@ -9,6 +9,11 @@ urlpatterns = [
     path("withdrawals/", views.withdrawals, name="sidechains-withdrawals"),
     path("withdrawals/hive/", hive_views.hive_withdraw, name="sidechains-hive-withdraw"),
     path("deposits/<int:pk>/", detail_views.deposit_detail, name="sidechains-deposit"),
+    path(
+        "deposits/<int:pk>/reclaim.psbt",
+        detail_views.deposit_reclaim_psbt,
+        name="sidechains-deposit-psbt",
+    ),
     path("withdrawals/<int:pk>/", detail_views.withdrawal_detail, name="sidechains-withdrawal"),
 ]
 
@@ -25,6 +30,6 @@ api_urlpatterns = [
         name="api-son-hive-signing-answer",
     ),
     path("withdrawals", api.withdrawal_list, name="api-withdrawals"),
+    path("withdrawals/quote", api.withdrawal_fee_quote, name="api-withdrawal-quote"),
     path("withdrawals/<int:pk>", api.withdrawal_detail, name="api-withdrawal"),
 ]
-    path("withdrawals/quote", api.withdrawal_fee_quote, name="api-withdrawal-quote"),

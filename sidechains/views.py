@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page
-from django.db.models import Count
+from django.db.models import Count, Prefetch
 from django.http import HttpRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -35,11 +35,13 @@ from sidechains.hive.views import hive_withdrawals_context
 from sidechains.models import (
     ChainCursor,
     Deposit,
+    Refund,
     SidechainTransaction,
     SignerRefusal,
     TxSignature,
     Withdrawal,
 )
+from sidechains.next_steps import deposit_next_step
 from sidechains.refusals import refusals_summary
 from sons.federation import federation_public_keys
 from sons.models import Sidechain
@@ -53,6 +55,10 @@ TIP_TIMEOUT = 3
 PER_PAGE = 50
 
 
+# A refund transaction's serialized forms, which the deposits page never shows.
+REFUND_TX = ("sidechain_tx__unsigned_tx", "sidechain_tx__signed_tx")
+
+
 @dataclass(frozen=True)
 class DepositRow:
     deposit: Deposit
@@ -61,6 +67,7 @@ class DepositRow:
     confirmations: int | None  # None: the listener's tip is unknown; capped at the requirement
     done: bool  # deep enough
     on_best_chain: bool
+    next_step: str  # what happens next, in words
 
 
 def _deposit_row(deposit: Deposit, cursor: ChainCursor | None) -> DepositRow:
@@ -75,6 +82,7 @@ def _deposit_row(deposit: Deposit, cursor: ChainCursor | None) -> DepositRow:
         confirmations=None if depth is None else min(depth, required),
         done=depth is not None and depth >= required,
         on_best_chain=cursor is None or deposit.on_best_chain(cursor),
+        next_step=deposit_next_step(deposit, None if cursor is None else cursor.height),
     )
 
 
@@ -89,6 +97,10 @@ def deposits(request: HtmxHttpRequest):
         Deposit.objects.for_user(request.user)
         .for_chain(Sidechain.BITCOIN)
         .defer("raw_tx")  # a previous transaction for the signers, never shown
+        .select_related("mapping")
+        .prefetch_related(
+            Prefetch("refunds", Refund.objects.select_related("sidechain_tx").defer(*REFUND_TX))
+        )
     )
     page = page_of(request, mine, PER_PAGE)
     cursor = ChainCursor.objects.filter(chain=Sidechain.BITCOIN).first()
