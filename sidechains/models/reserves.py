@@ -25,6 +25,7 @@ class ReservesCheck(models.Model):
     )
     fee_pool = models.BigIntegerField(
         default=0,
+        db_default=0,
         help_text="The fee pool's balance in the chain's asset at the rate in force: the "
         "federation's own money, not a liability; the part of the margin it explains.",
     )

@@ -49,6 +49,7 @@ class Withdrawal(models.Model):
     )
     network_fee_share = models.BigIntegerField(
         default=0,
+        db_default=0,  # rows written by raw SQL (bench/web/seed.py) leave it out
         help_text="Satoshi of its transaction's real network fee this withdrawal accounts for; "
         "the fee pool takes the difference from fee_share at settlement.",
     )
