@@ -21,6 +21,7 @@ from sidechains.bitcoin.withdrawals.errors import SecondFactorRequired, Withdraw
 from sidechains.bitcoin.withdrawals.fees import fee_quote_make
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
+from sidechains.hive.withdrawals.requests import HiveWithdrawalError, hive_withdrawal_request
 from sidechains.models import SidechainTransaction, Withdrawal
 from tests import fixtures
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
@@ -230,3 +231,18 @@ def test_the_service_itself_needs_a_second_factor(mapping):
     assert "needs a second factor" in answer.json()["non_field_errors"][0]
     assert not Withdrawal.objects.exists()
     assert balances_of(erin)["pBTC"] == 50_000
+
+
+def test_the_hive_withdrawal_service_needs_a_second_factor_too(db):
+    erin = fixtures.make_user("user_erin", second_factor=False)
+
+    with pytest.raises(HiveWithdrawalError, match="needs a second factor"):
+        hive_withdrawal_request(user=erin, pegged="pHIVE", amount_pegged=1_000, request_id="h")
+
+    api = APIClient()
+    api.force_authenticate(erin)
+    body = {"asset": "pHIVE", "amount": "1.000", "request_id": "h"}
+    answer = api.post(API, body, format="json")
+    assert answer.status_code == 400
+    assert "needs a second factor" in str(answer.json())
+    assert not Withdrawal.objects.exists()
