@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET
 
 from rates.assets import Asset, amount_format
 from sidechains.models import ChainCursor, Deposit, SignerRefusal, TxSignature, Withdrawal
-from sidechains.next_steps import deposit_next_step
+from sidechains.next_steps import deposit_next_step, withdrawal_next_step
 from sidechains.self_refund import reclaim_kit
 from sons.models import Sidechain
 
@@ -107,6 +107,7 @@ def withdrawal_detail(request: HttpRequest, pk: int):
         "withdrawal": withdrawal,
         "amount": amount_format(withdrawal.amount_pegged, Asset.PBTC),
         "value": amount_format(withdrawal.amount, Asset.BTC),
+        "next_step": withdrawal_next_step(withdrawal),
         "timeline": sorted(timeline, key=lambda m: m.at),
     }
     return render(request, "sidechains/withdrawal_detail.html", context)

@@ -1,6 +1,6 @@
-"""What happens next to a user's Bitcoin deposit, in words, for every stage (the deposits list
-and a deposit's page): who acts, what it costs, where the money goes, and what the user can do
-alone. Read from the rows only; no node is asked."""
+"""What happens next to a user's Bitcoin deposit or withdrawal, in words, for every stage (the
+deposits list and the deposit's and withdrawal's pages): who acts, what it costs, where the
+money goes, and what the user can do alone. Read from the rows only; no node is asked."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.conf import settings
 
 from rates.assets import Asset, amount_format
 from sidechains.bitcoin.refunds import refund_plan
-from sidechains.models import Deposit, Refund, SidechainTransaction
+from sidechains.models import Deposit, Refund, SidechainTransaction, Withdrawal
 
 S = Deposit.Status
 
@@ -92,3 +92,26 @@ def _refund_pending(deposit: Deposit, tip: int | None) -> str:
         "the network is busy). You can also take it back alone with your deposit key "
         f"{when}: see the self-refund on your deposit address page."
     )
+
+
+W = Withdrawal.Status
+
+
+def withdrawal_next_step(withdrawal: Withdrawal) -> str:
+    """What happens next to a Bitcoin withdrawal, in words."""
+    fee = amount_format(withdrawal.fee_share, Asset.BTC)
+    payout = amount_format(withdrawal.payout, Asset.BTC)
+    fixed = f"You pay a network fee of {fee}: {payout} arrive." if withdrawal.fee_quoted else ""
+    steps = {
+        W.REQUESTED: "Waiting to be batched with other withdrawals into one transaction (every "
+        f"{settings.BITCOIN_LISTENER_INTERVAL} s when the federation's coins can pay it). {fixed}",
+        W.HELD: "Held for review: an operator fails it and the pBTC return to your balance; "
+        "register another address and withdraw again.",
+        W.BATCHED: "In a transaction awaiting the SONs' signatures; it is sent as soon as enough "
+        f"of them have signed. {fixed}",
+        W.BROADCAST: "Sent to the Bitcoin network; settled after "
+        f"{settings.BITCOIN_WITHDRAWAL_CONFIRMATIONS} confirmations.",
+        W.SETTLED: f"Paid: {payout} to {withdrawal.address}. Nothing more happens.",
+        W.FAILED: "Failed: the pBTC were returned to your balance.",
+    }
+    return steps.get(withdrawal.status, "").strip()  # type: ignore[call-overload]

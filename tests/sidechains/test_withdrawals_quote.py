@@ -94,9 +94,14 @@ def test_the_page_preview_fee_is_the_fee_charged_and_the_pool_keeps_the_rest(
     shown, request_id, quote = page_preview(client, "0.01")
 
     assert page_confirm(client, "0.01", request_id, quote).status_code == 302
+    detail = reverse("sidechains-withdrawal", args=[Withdrawal.objects.get().pk])
+    waiting = client.get(detail).content.decode().split('data-testid="next-step">')[1]
+    assert f"You pay a network fee of {shown / 10**8:.8f} BTC" in waiting
     stx = settle(chain, signers)
 
     withdrawal = Withdrawal.objects.get()
+    paid = client.get(detail).content.decode().split('data-testid="next-step">')[1]
+    assert f"Paid: {(1_000_000 - shown) / 10**8:.8f} BTC to {mapping.withdraw_address}" in paid
     assert withdrawal.status == Withdrawal.Status.SETTLED
     assert withdrawal.fee_share == shown
     assert paid_to(chain, stx.txid, mapping.withdraw_address) == 1_000_000 - shown
