@@ -43,6 +43,7 @@ from sidechains.models import (
 )
 from sidechains.next_steps import deposit_next_step
 from sidechains.refusals import refusals_summary
+from sidechains.self_refund import RECLAIMABLE
 from sons.federation import federation_public_keys
 from sons.models import Sidechain
 
@@ -68,6 +69,7 @@ class DepositRow:
     done: bool  # deep enough
     on_best_chain: bool
     next_step: str  # what happens next, in words
+    reclaim_from: int | None  # uncredited: the block from which the depositor's key may spend it
 
 
 def _deposit_row(deposit: Deposit, cursor: ChainCursor | None) -> DepositRow:
@@ -83,6 +85,7 @@ def _deposit_row(deposit: Deposit, cursor: ChainCursor | None) -> DepositRow:
         done=depth is not None and depth >= required,
         on_best_chain=cursor is None or deposit.on_best_chain(cursor),
         next_step=deposit_next_step(deposit, None if cursor is None else cursor.height),
+        reclaim_from=deposit.reclaim_height() if deposit.status in RECLAIMABLE else None,
     )
 
 

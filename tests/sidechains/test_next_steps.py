@@ -77,6 +77,15 @@ def test_the_deposit_pages_say_what_happens_next(client, user_carol, settings):
     assert f"withdraw address {mapping.withdraw_address}" in waiting
     assert "network fee of about 0.00000" in waiting
     assert f"take it back alone with your deposit key from block {reclaim}" in waiting
+    kit = page.split(f'data-testid="deposit-{pending.pk}"')[1].split('data-testid="self-refund">')[
+        1
+    ]
+    assert kit.startswith(f"Yours to take back alone from block {reclaim}:")
+    assert reverse("sidechains-deposit-psbt", args=[pending.pk]) in kit.split("</small>")[0]
+    assert (
+        'data-testid="self-refund"'
+        not in page.split(f'data-testid="deposit-{refund.deposit_id}"')[1].split("</tr>")[0]
+    )
     done = _row_text(page, refund.deposit_id)
     assert f"{refund.amount / 10**8:.8f} BTC paid to {refund.address}" in done
     assert f"in transaction {refund.sidechain_tx.txid}" in done
