@@ -18,6 +18,8 @@ class LedgerAccount(models.Model):
     class System(models.TextChoices):
         ISSUANCE = "issuance"
         SON_ACCOUNT = "son-account", "SON account (withdrawal escrow)"
+        # Quoted withdrawal fees less the network fees paid: the federation's own money.
+        FEE_POOL = "fee-pool", "fee pool (quoted less paid withdrawal fees)"
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -45,7 +47,9 @@ class LedgerAccount(models.Model):
 
     @property
     def may_go_negative(self) -> bool:
-        return self.system == self.System.ISSUANCE
+        # The fee pool pays a network fee above the quote whatever its balance: the
+        # transaction is mined already. Below zero it is a shortfall the reserves check shows.
+        return self.system in (self.System.ISSUANCE, self.System.FEE_POOL)
 
 
 class Balance(models.Model):
@@ -75,6 +79,8 @@ class Entry(models.Model):
         WITHDRAWAL_RETURN = "withdrawal_return", "withdrawal failed (escrow returned)"
         CLAWBACK = "clawback", "credited deposit taken back (reorged out or reclaimed)"
         TRANSFER = "transfer", "transfer between users (signed by the sender's key)"
+        WITHDRAWAL_FEE = "withdrawal_fee", "withdrawal fee quoted less network fee (fee pool)"
+        FEDERATION_FEE = "federation_fee", "network fee of a sweep or rotation (fee pool)"
 
     source = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="debits")
     destination = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="credits")

@@ -257,8 +257,19 @@ def _negative_balances() -> list[str]:
     )
     negative = (
         Balance.objects.filter(amount__lt=0)
-        .exclude(account__system=LedgerAccount.System.ISSUANCE)
+        .exclude(account__system__in=[LedgerAccount.System.ISSUANCE, LedgerAccount.System.FEE_POOL])
         .exclude(Exists(clawed_back))
         .select_related("account")
     )
     return [f"{b.account} has a negative {b.asset} balance {b.amount}" for b in negative]
+
+
+def ledger_fee_pool() -> dict[str, int]:
+    """Per asset, the fee pool's balance: quoted withdrawal fees less the network fees paid
+    (the federation's own money; negative when it paid more than it charged)."""
+    held = dict(
+        Balance.objects.filter(account__system=LedgerAccount.System.FEE_POOL)
+        .values_list("asset", "amount")
+        .order_by()
+    )
+    return {asset: held.get(asset, 0) for asset in LEDGER_ASSETS}

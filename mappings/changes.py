@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.mail import mail_send
+from accounts.second_factor import has_second_factor, second_factor_verify
 from mappings import services
 from mappings.models import MappingChange, SidechainAddress
 from sons.models import Sidechain
@@ -66,11 +67,40 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+NEEDS_FACTOR = (
+    "Changing where your money goes needs a second factor: add one under Account settings, "
+    "Two-factor authentication, then come back."
+)
+
+
+def second_factor_check(user: User, code: str) -> None:
+    """The person's second factor (`code`: their authenticator app's current code or a
+    recovery code), checked by the services themselves so that no caller can skip it."""
+    if not has_second_factor(user):
+        raise ChangeError(NEEDS_FACTOR)
+    if not second_factor_verify(user=user, code=code):
+        raise ChangeError("Enter the current code of your authenticator app.", "code")
+
+
 @transaction.atomic
 def mapping_change_request(
+    *, user: User, sidechain: str, fields: dict[str, str], code: str, token: str, confirm_url: str
+) -> MappingChange:
+    """Check the person's second factor, record the change (superseding a pending one) and mail
+    the link that confirms it."""
+    second_factor_check(user, code)
+    return change_record(
+        user=user, sidechain=sidechain, fields=fields, token=token, confirm_url=confirm_url
+    )
+
+
+@transaction.atomic
+def change_record(
     *, user: User, sidechain: str, fields: dict[str, str], token: str, confirm_url: str
 ) -> MappingChange:
-    """Record the change (superseding a pending one) and mail the link that confirms it."""
+    """Record the change and mail its link, for a change whose second factor was checked when
+    it began: mapping_change_request, or a Hive account change proved by its claim, which
+    hive_claim_start opened only with the second factor."""
     canonical = _canonical(sidechain, fields)
     now = timezone.now()
     MappingChange.objects.filter(

@@ -48,11 +48,13 @@ def challenge_message(claim: HiveOwnershipClaim) -> str:
 
 
 def hive_claim_start(
-    *, user: User, hive_account: str, for_change: bool = False
+    *, user: User, hive_account: str, for_change: bool = False, code: str = ""
 ) -> HiveOwnershipClaim:
-    """Open a claim (or return the user's open one for the same account). for_change: the
-    caller checked the user's second factor for a change of their Hive account."""
+    """Open a claim (or return the user's open one for the same account). for_change: a change
+    of the user's Hive account, opened only with their second factor (`code`)."""
     name = services.parse_hive(hive_account)
+    if for_change:
+        changes.second_factor_check(user, code)
     owner = AddressClaim.objects.filter(kind=AddressClaim.Kind.HIVE_ACCOUNT, value=name).first()
     if owner is not None and owner.user_id != user.pk:
         raise services.MappingError("This Hive account belongs to another account.", "hive_account")
@@ -169,7 +171,7 @@ def _mail_change(claim: HiveOwnershipClaim) -> None:
     """The proved account becomes a pending change: the mail's link confirms it."""
     token = changes.new_token()
     path = reverse("mappings-confirm-change", args=[token])
-    changes.mapping_change_request(
+    changes.change_record(
         user=claim.user,
         sidechain=Sidechain.HIVE,
         fields={"hive_account": claim.hive_account},

@@ -7,7 +7,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from accounts.second_factor import has_second_factor, second_factor_verify
 from chains.bitcoin import federation
 from core.htmx import HtmxHttpRequest
 from mappings import changes, hive_ownership, qr, services
@@ -54,9 +53,8 @@ def _apply(request: HttpRequest, form, service, sidechain: str) -> str | None:
             if sidechain == Sidechain.BITCOIN:
                 return _request_change(request, form, sidechain, fields)
             # Hive: the second factor now; proving the new account then mails the link.
-            if not _second_factor_ok(request, form):
-                return None
-            hive_ownership.hive_claim_start(user=request.user, for_change=True, **fields)
+            code = form.cleaned_data["code"]
+            hive_ownership.hive_claim_start(user=request.user, for_change=True, code=code, **fields)
             return "claimed"
         service(user=request.user, **fields)
     except services.MappingError as e:
@@ -65,31 +63,20 @@ def _apply(request: HttpRequest, form, service, sidechain: str) -> str | None:
     return "saved"
 
 
-def _second_factor_ok(request: HttpRequest, form) -> bool:
-    if not has_second_factor(request.user):
-        form.add_error(None, NEEDS_FACTOR)
-        return False
-    if not second_factor_verify(user=request.user, code=form.cleaned_data["code"]):
-        form.add_error("code", "Enter the current code of your authenticator app.")
-        return False
-    return True
-
-
 def _request_change(request: HttpRequest, form, sidechain: str, fields: dict) -> str | None:
-    if not _second_factor_ok(request, form):
-        return None
     token = changes.new_token()
     url = request.build_absolute_uri(reverse("mappings-confirm-change", args=[token]))
     changes.mapping_change_request(
-        user=request.user, sidechain=sidechain, fields=fields, token=token, confirm_url=url
-    )
+        user=request.user,
+        sidechain=sidechain,
+        fields=fields,
+        code=form.cleaned_data["code"],
+        token=token,
+        confirm_url=url,
+    )  # MappingError (no second factor, a wrong code) goes to the form (_apply)
     return "mailed"
 
 
-NEEDS_FACTOR = (
-    "Changing where your money goes needs a second factor: add one under Account settings, "
-    "Two-factor authentication, then come back."
-)
 MAILED = "We sent you a mail: follow its link within the hour to confirm the change."
 CLAIMED = "Now prove that the new Hive account is yours; we then mail you a link to confirm."
 PROVED_CHANGE = "Proved. " + MAILED

@@ -199,8 +199,10 @@ def home(request: HtmxHttpRequest):
     cards = _cards(list(page), me, now, total)
     history = (
         Proposal.objects.closed()
-        .select_related("son")
-        .prefetch_related("events__witness__user")[:HISTORY_LIMIT]
+        .select_related("son", "deposit")
+        .defer("deposit__raw_tx")
+        # An executed refund's line says where its transaction stands now.
+        .prefetch_related("events__witness__user", "deposit__refunds__sidechain_tx")[:HISTORY_LIMIT]
     )
     context = {
         "me": me,

@@ -419,7 +419,16 @@ class CoinAdmin(ReadOnlyAdmin):
 
 @admin.register(ReservesCheck)
 class ReservesCheckAdmin(ReadOnlyAdmin):
-    list_display = ["checked_at", "chain", "height", "reserves", "liabilities", "margin"]
+    list_display = [
+        "checked_at",
+        "chain",
+        "height",
+        "reserves",
+        "liabilities",
+        "margin",
+        "fee_pool",
+        "unexplained",
+    ]
     list_filter = ["chain"]
     date_hierarchy = "checked_at"
 

@@ -10,14 +10,14 @@ from rest_framework.decorators import (
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from accounts.second_factor import has_second_factor
 from chains.bitcoin.rpc import BitcoinRPCError
 from core.api_pages import PAGE_PARAMETERS, page_of, paged
 from sidechains.bitcoin.node import bitcoin_rpc
-from sidechains.bitcoin.withdrawals import errors, requests, signatures, tracker
+from sidechains.bitcoin.withdrawals import errors, fees, requests, signatures, tracker
 from sidechains.hive.api import hive_signing_requests_of, hive_withdrawal_post
 from sidechains.models import SidechainTransaction, Withdrawal
 from sidechains.serializers import (
+    FeeQuoteOutput,
     SigningAnswerInput,
     SigningAnswerOutput,
     SigningRequestList,
@@ -113,9 +113,6 @@ def _get_withdrawal_for_user(request, pk: int) -> Withdrawal:
     return withdrawal
 
 
-NEEDS_SECOND_FACTOR = "Withdrawing needs a second factor: add one under Account settings first."
-
-
 def _withdrawals_of(user):
     transactions = ("unsigned_tx", "signed_tx", "change_witness_script")
     return (
@@ -141,7 +138,8 @@ def _withdrawals_of(user):
     "when created, 200 with the first withdrawal when request_id was used "
     "before; 400 (nothing saved) for a bad amount (a decimal string: a JSON number is refused), "
     "too low a balance, an amount below the minimum, or no registered address the portal may "
-    "pay, or no second factor (non_field_errors).",
+    "pay, or no second factor (non_field_errors), or a quote that is not the user's or has "
+    "expired (quote; with fresh_quote, a new quote to confirm with).",
 )
 @api_view(["GET", "POST"])
 def withdrawal_list(request):
@@ -155,17 +153,49 @@ def withdrawal_list(request):
     earlier = _withdrawals_of(request.user).filter(request_id=request_id).first()
     if earlier is not None:
         return Response(WithdrawalOutput(earlier).data, status=200)
-    if not has_second_factor(request.user):
-        raise ValidationError({"non_field_errors": [NEEDS_SECOND_FACTOR]})
     try:
         withdrawal = requests.withdrawal_request(
-            user=request.user, amount_pegged=amount, request_id=request_id
+            user=request.user,
+            amount_pegged=amount,
+            request_id=request_id,
+            quote=data.validated_data.get("quote"),
         )
+    except fees.FeeQuoteExpired as e:
+        # 400 with the reason and a fresh quote (null when the node cannot be asked now).
+        return Response({"quote": [str(e)], "fresh_quote": _fee_quote(request.user)}, status=400)
     except errors.WithdrawalAddressError as e:
+        raise ValidationError({"non_field_errors": [str(e)]}) from e
+    except errors.SecondFactorRequired as e:
         raise ValidationError({"non_field_errors": [str(e)]}) from e
     except errors.WithdrawalError as e:
         raise ValidationError({"amount": [str(e)]}) from e
     return Response(WithdrawalOutput(withdrawal).data, status=201)
+
+
+def _fee_quote(user) -> dict | None:
+    rpc = bitcoin_rpc(timeout=5)
+    try:
+        return dict(FeeQuoteOutput(fees.fee_quote_make(user=user, rpc=rpc)).data)
+    except BitcoinRPCError:
+        return None
+    finally:
+        rpc.close()
+
+
+@extend_schema(
+    request=None,
+    responses={200: FeeQuoteOutput, 503: RejectionOutput},
+    description="A quote of the network fee of a pBTC withdrawal, valid a few minutes "
+    "(BITCOIN_WITHDRAWAL_QUOTE_VALIDITY): post its `quote` with the request and the "
+    "withdrawal is charged exactly `fee`. 503 when the Bitcoin node cannot be asked.",
+)
+@api_view(["POST"])
+def withdrawal_fee_quote(request):
+    quote = _fee_quote(request.user)
+    if quote is None:
+        detail = "The Bitcoin node cannot estimate the fee now; try again later."
+        return Response({"detail": detail, "code": "unavailable"}, status=503)
+    return Response(quote)
 
 
 @extend_schema(responses=WithdrawalOutput)

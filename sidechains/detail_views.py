@@ -6,11 +6,15 @@ from datetime import datetime
 
 from django.contrib.auth.decorators import login_required
 from django.db.models import Min
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.http import require_GET
 
 from rates.assets import Asset, amount_format
-from sidechains.models import Deposit, SignerRefusal, TxSignature, Withdrawal
+from sidechains.models import ChainCursor, Deposit, SignerRefusal, TxSignature, Withdrawal
+from sidechains.next_steps import deposit_next_step, withdrawal_next_step
+from sidechains.self_refund import reclaim_kit
+from sons.models import Sidechain
 
 
 @dataclass(frozen=True)
@@ -43,12 +47,37 @@ def _status_moments(events) -> list[Moment]:
 def deposit_detail(request: HttpRequest, pk: int):
     deposit = _get_deposit_for_user(request, pk)
     timeline = _status_moments(deposit.events.all())
+    tip = ChainCursor.height_of(Sidechain.BITCOIN)
+    kit = reclaim_kit(deposit)
     context = {
         "deposit": deposit,
         "amount": amount_format(deposit.amount, Asset.BTC),
+        "next_step": deposit_next_step(deposit, tip),
         "timeline": sorted(timeline, key=lambda m: m.at),
+        "kit": kit,
+        "kit_amount": "" if kit is None else amount_format(kit.amount, Asset.BTC),
+        "kit_fee": "" if kit is None else amount_format(kit.fee, Asset.BTC),
+        "kit_in": None if kit is None or tip is None else max(0, kit.reclaim_height - tip - 1),
     }
     return render(request, "sidechains/deposit_detail.html", context)
+
+
+@require_GET
+@login_required
+def deposit_reclaim_psbt(request: HttpRequest, pk: int):
+    """The unsigned PSBT of the depositor's own reclaim, as a file their wallet opens."""
+    deposit = _get_deposit_for_user(request, pk)
+    kit = reclaim_kit(deposit)
+    if kit is None:
+        return HttpResponse(
+            "This deposit is not yours to take back alone (credited, refunded or reclaimed), "
+            "or it is too small to pay the fee.",
+            status=409,
+            content_type="text/plain; charset=utf-8",
+        )
+    response = HttpResponse(kit.psbt, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="deposit-{deposit.pk}-reclaim.psbt"'
+    return response
 
 
 def _signing_moments(withdrawal: Withdrawal) -> list[Moment]:
@@ -78,6 +107,7 @@ def withdrawal_detail(request: HttpRequest, pk: int):
         "withdrawal": withdrawal,
         "amount": amount_format(withdrawal.amount_pegged, Asset.PBTC),
         "value": amount_format(withdrawal.amount, Asset.BTC),
+        "next_step": withdrawal_next_step(withdrawal),
         "timeline": sorted(timeline, key=lambda m: m.at),
     }
     return render(request, "sidechains/withdrawal_detail.html", context)

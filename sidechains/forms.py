@@ -12,6 +12,8 @@ class WithdrawalForm(forms.Form):
     )
     # Generated when the preview is shown: a repeated confirmation is the same request.
     request_id = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # The fee quoted with the preview: the fee the withdrawal is charged.
+    quote = forms.CharField(required=False, max_length=300, widget=forms.HiddenInput)
 
 
 class HiveWithdrawalForm(forms.Form):

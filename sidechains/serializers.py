@@ -104,12 +104,26 @@ class WithdrawalInput(serializers.Serializer):
         max_length=64,
         help_text="A client-chosen id; repeating a request with it returns the first result.",
     )
+    quote = serializers.CharField(
+        max_length=300,
+        required=False,
+        help_text="pBTC only: the token of POST /api/v1/withdrawals/quote; the withdrawal is "
+        "charged exactly its fee. Without it, the withdrawal pays its share of its batch's fee.",
+    )
+
+
+class FeeQuoteOutput(serializers.Serializer):
+    fee = serializers.IntegerField(help_text="Satoshi a withdrawal requested with it is charged.")
+    expires_at = serializers.DateTimeField()
+    quote = serializers.CharField(source="token", help_text="Post it back with the request.")
 
 
 class WithdrawalOutput(serializers.ModelSerializer):
     amount = serializers.SerializerMethodField(help_text="pBTC escrowed, decimal.")
     amount_sat = serializers.IntegerField(source="amount", help_text="Satoshi before the fee.")
-    fee_share = serializers.IntegerField(help_text="Satoshi; 0 until batched.")
+    fee_share = serializers.IntegerField(
+        help_text="Satoshi charged: the quoted fee; without a quote 0 until batched."
+    )
     payout = serializers.IntegerField(help_text="Satoshi paid: amount_sat less fee_share.")
     txid = serializers.CharField(source="sidechain_tx.txid", allow_null=True, default=None)
     status = serializers.ChoiceField(choices=Withdrawal.Status.choices)

@@ -9,6 +9,11 @@ urlpatterns = [
     path("withdrawals/", views.withdrawals, name="sidechains-withdrawals"),
     path("withdrawals/hive/", hive_views.hive_withdraw, name="sidechains-hive-withdraw"),
     path("deposits/<int:pk>/", detail_views.deposit_detail, name="sidechains-deposit"),
+    path(
+        "deposits/<int:pk>/reclaim.psbt",
+        detail_views.deposit_reclaim_psbt,
+        name="sidechains-deposit-psbt",
+    ),
     path("withdrawals/<int:pk>/", detail_views.withdrawal_detail, name="sidechains-withdrawal"),
     path("reserves/", reserves_views.reserves, name="sidechains-reserves"),
 ]
@@ -26,6 +31,7 @@ api_urlpatterns = [
         name="api-son-hive-signing-answer",
     ),
     path("withdrawals", api.withdrawal_list, name="api-withdrawals"),
+    path("withdrawals/quote", api.withdrawal_fee_quote, name="api-withdrawal-quote"),
     path("withdrawals/<int:pk>", api.withdrawal_detail, name="api-withdrawal"),
     path("reserves", reserves_views.reserves_api, name="api-reserves"),
 ]

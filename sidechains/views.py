@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page
-from django.db.models import Count
+from django.db.models import Count, Prefetch
 from django.http import HttpRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -24,7 +24,7 @@ from rates.assets import Asset, amount_format
 from sidechains.bitcoin import mempool
 from sidechains.bitcoin.node import bitcoin_rpc
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
-from sidechains.bitcoin.withdrawals.fees import withdrawal_fee_estimate
+from sidechains.bitcoin.withdrawals.fees import FeeQuote, FeeQuoteExpired, fee_quote_make
 from sidechains.bitcoin.withdrawals.requests import (
     withdrawal_mapping,
     withdrawal_quote,
@@ -37,12 +37,15 @@ from sidechains.models import (
     ChainCursor,
     Deposit,
     MempoolDeposit,
+    Refund,
     SidechainTransaction,
     SignerRefusal,
     TxSignature,
     Withdrawal,
 )
+from sidechains.next_steps import deposit_next_step
 from sidechains.refusals import refusals_summary
+from sidechains.self_refund import RECLAIMABLE
 from sons.federation import federation_public_keys
 from sons.models import Sidechain
 
@@ -55,6 +58,10 @@ TIP_TIMEOUT = 3
 PER_PAGE = 50
 
 
+# A refund transaction's serialized forms, which the deposits page never shows.
+REFUND_TX = ("sidechain_tx__unsigned_tx", "sidechain_tx__signed_tx")
+
+
 @dataclass(frozen=True)
 class DepositRow:
     deposit: Deposit
@@ -63,6 +70,8 @@ class DepositRow:
     confirmations: int | None  # None: the listener's tip is unknown; capped at the requirement
     done: bool  # deep enough
     on_best_chain: bool
+    next_step: str  # what happens next, in words
+    reclaim_from: int | None  # uncredited: the block from which the depositor's key may spend it
 
 
 def _deposit_row(deposit: Deposit, cursor: ChainCursor | None) -> DepositRow:
@@ -77,6 +86,8 @@ def _deposit_row(deposit: Deposit, cursor: ChainCursor | None) -> DepositRow:
         confirmations=None if depth is None else min(depth, required),
         done=depth is not None and depth >= required,
         on_best_chain=cursor is None or deposit.on_best_chain(cursor),
+        next_step=deposit_next_step(deposit, None if cursor is None else cursor.height),
+        reclaim_from=deposit.reclaim_height() if deposit.status in RECLAIMABLE else None,
     )
 
 
@@ -91,6 +102,10 @@ def deposits(request: HtmxHttpRequest):
         Deposit.objects.for_user(request.user)
         .for_chain(Sidechain.BITCOIN)
         .defer("raw_tx")  # a previous transaction for the signers, never shown
+        .select_related("mapping")
+        .prefetch_related(
+            Prefetch("refunds", Refund.objects.select_related("sidechain_tx").defer(*REFUND_TX))
+        )
     )
     page = page_of(request, mine, PER_PAGE)
     cursor = ChainCursor.objects.filter(chain=Sidechain.BITCOIN).first()
@@ -136,6 +151,7 @@ class WithdrawalPreview:
     value: str  # BTC the amount is worth at the rate, before the fee
     fee: str  # "" when the node cannot estimate it
     receive: str
+    quote: FeeQuote | None  # the fee quoted: what the withdrawal is charged
 
 
 @dataclass(frozen=True)
@@ -143,18 +159,18 @@ class WithdrawalRow:
     withdrawal: Withdrawal
     amount: str
     value: str
-    fee_share: str  # "" until batched: the share is fixed by the batch
+    fee_share: str  # the fee charged; "" for one without a quote until batched
     payout: str
     confirmations: int | None  # None: the node cannot tell
     signatures: str  # "k of n SON signatures (m needed)" once in a transaction
     refusals: str  # "waiting: 2 SONs refused: ..." while awaiting signatures
 
 
-def _withdrawal_fee() -> int | None:
+def _fee_quote(user) -> FeeQuote | None:
     rpc = bitcoin_rpc()
     rpc.timeout = min(rpc.timeout, TIP_TIMEOUT)
     try:
-        return withdrawal_fee_estimate(rpc=rpc)
+        return fee_quote_make(user=user, rpc=rpc)
     except BitcoinRPCError:
         return None
     finally:
@@ -162,11 +178,12 @@ def _withdrawal_fee() -> int | None:
 
 
 def _withdrawal_preview(user, amount_pegged: int) -> WithdrawalPreview:
-    """What requesting amount_pegged would do; WithdrawalError for what the request itself
-    would refuse (the same rules: withdrawal_quote; it decides again on confirmation)."""
+    """What requesting amount_pegged would do, with the fee quoted; WithdrawalError for what
+    the request itself would refuse (the same rules: withdrawal_quote; it decides again on
+    confirmation)."""
     quote = withdrawal_quote(user=user, amount_pegged=amount_pegged)
-    fee = _withdrawal_fee()
-    if fee is not None and quote.amount - fee < DUST_LIMIT:
+    fee = _fee_quote(user)
+    if fee is not None and quote.amount - fee.fee < DUST_LIMIT:
         raise WithdrawalError("This amount is too small to pay its share of the network fee.")
     return WithdrawalPreview(
         amount=amount_format(amount_pegged, Asset.PBTC).split()[0],
@@ -175,8 +192,9 @@ def _withdrawal_preview(user, amount_pegged: int) -> WithdrawalPreview:
         address=quote.address,
         rate=quote.rate,
         value=amount_format(quote.amount, Asset.BTC),
-        fee="" if fee is None else amount_format(fee, Asset.BTC),
-        receive="" if fee is None else amount_format(quote.amount - fee, Asset.BTC),
+        fee="" if fee is None else fee.fee_text,
+        receive="" if fee is None else amount_format(quote.amount - fee.fee, Asset.BTC),
+        quote=fee,
     )
 
 
@@ -223,8 +241,8 @@ def _withdrawal_rows(page: Page) -> tuple[list[WithdrawalRow], bool]:
             withdrawal=w,
             amount=amount_format(w.amount_pegged, Asset.PBTC),
             value=amount_format(w.amount, Asset.BTC),
-            fee_share=amount_format(w.fee_share, Asset.BTC) if w.sidechain_tx_id else "",
-            payout=amount_format(w.payout, Asset.BTC) if w.sidechain_tx_id else "",
+            fee_share=amount_format(w.fee_share, Asset.BTC) if _fee_fixed(w) else "",
+            payout=amount_format(w.payout, Asset.BTC) if _fee_fixed(w) else "",
             confirmations=depths.get(w.sidechain_tx_id),
             signatures=(
                 f"{signed.get(w.sidechain_tx_id, 0)} of {n} SON signatures ({m} needed)"
@@ -236,6 +254,11 @@ def _withdrawal_rows(page: Page) -> tuple[list[WithdrawalRow], bool]:
         for w in mine
     ]
     return rows, any(d is None for d in depths.values())
+
+
+def _fee_fixed(w: Withdrawal) -> bool:
+    """Its fee is known: quoted with the request, or its batch's share once batched."""
+    return w.fee_quoted or w.sidechain_tx_id is not None
 
 
 def _withdrawals_of(user):
@@ -275,20 +298,18 @@ def _withdrawals_page(request: HttpRequest, form: WithdrawalForm, preview=None, 
 
 
 def _withdrawal_confirm(request: HtmxHttpRequest, form: WithdrawalForm):
-    if not has_second_factor(request.user):
-        raise WithdrawalError(NEEDS_SECOND_FACTOR)
     request_id = form.cleaned_data["request_id"]
-    if request_id is None:
+    if request_id is None or not form.cleaned_data["quote"]:
         raise WithdrawalError("Preview the withdrawal before confirming it.")
-    replay = Withdrawal.objects.for_user(request.user).filter(request_id=str(request_id))
-    if not replay.exists() and _withdrawal_fee() is None:
-        raise WithdrawalError("The Bitcoin node cannot estimate the fee now; try again later.")
     withdrawal = withdrawal_request(
-        user=request.user, amount_pegged=form.cleaned_data["amount"], request_id=str(request_id)
+        user=request.user,
+        amount_pegged=form.cleaned_data["amount"],
+        request_id=str(request_id),
+        quote=form.cleaned_data["quote"],
     )
     message = (
         f"Withdrawal {withdrawal.pk} of {amount_format(withdrawal.amount_pegged, Asset.PBTC)} "
-        "requested."
+        f"requested. Its fee is {amount_format(withdrawal.fee_share, Asset.BTC)}."
     )
     if request.htmx:
         context = {"form": WithdrawalForm(), "done": message}
@@ -307,6 +328,8 @@ def _withdrawal_post(request: HtmxHttpRequest):
             if request.POST.get("step") == "confirm":
                 return _withdrawal_confirm(request, form)
             preview = _withdrawal_preview(request.user, form.cleaned_data["amount"])
+        except FeeQuoteExpired as e:
+            preview = _fresh_preview(request, form, str(e))
         except WithdrawalError as e:
             form.add_error("amount", str(e))
     if request.htmx:
@@ -315,10 +338,15 @@ def _withdrawal_post(request: HtmxHttpRequest):
     return _withdrawals_page(request, form, preview, status=200 if preview else 400)
 
 
-NEEDS_SECOND_FACTOR = (
-    "Withdrawing needs a second factor: add one under Account settings, Two-factor "
-    "authentication, then come back."
-)
+def _fresh_preview(request: HtmxHttpRequest, form: WithdrawalForm, expired: str):
+    """An expired quote: the preview again with a fresh one, saying why."""
+    try:
+        preview = _withdrawal_preview(request.user, form.cleaned_data["amount"])
+    except WithdrawalError as e:
+        form.add_error("amount", str(e))
+        return None
+    form.add_error(None, expired)
+    return preview
 
 
 @require_http_methods(["GET", "POST"])

@@ -338,6 +338,11 @@ BITCOIN_WITHDRAWAL_REBROADCAST_AFTER = env_int(
     "BITCOIN_WITHDRAWAL_REBROADCAST_AFTER", 600, minimum=1
 )
 BITCOIN_WITHDRAWAL_BUMP_AFTER = env_int("BITCOIN_WITHDRAWAL_BUMP_AFTER", 3600, minimum=1)
+# The fee a withdrawal is quoted, and charged (docs/withdrawals.md, "The fee quote"): the share
+# of a batch of one at today's rate plus this margin in percent, which keeps the fee pool
+# positive; a quote is valid this many seconds.
+BITCOIN_WITHDRAWAL_FEE_MARGIN = env_int("BITCOIN_WITHDRAWAL_FEE_MARGIN", 10, minimum=0)
+BITCOIN_WITHDRAWAL_QUOTE_VALIDITY = env_int("BITCOIN_WITHDRAWAL_QUOTE_VALIDITY", 300, minimum=30)
 HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
 # The Hive account the SONs control together: deposits are transfers to it.
 HIVE_FEDERATION_ACCOUNT = env_str("HIVE_FEDERATION_ACCOUNT", "son-federation")

@@ -87,10 +87,12 @@ class World:
         return make_bitcoin_mapping(user).deposit_timelock
 
     def _user(self):
-        from tests.fixtures import User
+        from tests.fixtures import User, enrol_totp
 
         self.users += 1
-        return User.objects.create_user(username=f"bench_{self.users}", password=None)
+        user = User.objects.create_user(username=f"bench_{self.users}", password=None)
+        enrol_totp(user)  # withdrawal_request refuses a person without a second factor
+        return user
 
     def fund(self, count: int) -> None:
         """`count` coins of COIN_AMOUNT paying P2WSH(the federation's wallet script), mined and

@@ -6,10 +6,12 @@ or held (credited deposits' coins under their deposit scripts, wallet coins), pl
 output of each sent transaction once it is mined, and compares their sum with what the
 federation owes: positive user pBTC balances at the rate in force plus the escrows of
 withdrawals not yet sent. A negative balance left by a clawback is a receivable and is never
-netted. Each run is stored (ReservesCheck): /healthz and the admin read the last one instead
-of recomputing. A shortfall beyond BITCOIN_RESERVES_TOLERANCE trips the chain's circuit
-breaker: no new withdrawal batches, an alert naming the cause, until an administrator resumes
-it with a recorded reason.
+netted. The fee pool (quoted withdrawal fees less the network fees paid) is the federation's
+own money, not a liability: it is recorded with each run as the part of the margin it explains,
+and a pool below zero is a shortfall like any other. Each run is stored (ReservesCheck):
+/healthz and the admin read the last one instead of recomputing. A shortfall beyond
+BITCOIN_RESERVES_TOLERANCE trips the chain's circuit breaker: no new withdrawal batches, an
+alert naming the cause, until an administrator resumes it with a recorded reason.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from chains.bitcoin.federation import script_keys
 from chains.bitcoin.rpc import BitcoinRPC
 from chains.bitcoin.script import ScriptError
 from chains.bitcoin.transactions import output_count
-from ledger.services import ledger_liabilities, ledger_receivables
+from ledger.services import ledger_fee_pool, ledger_liabilities, ledger_receivables
 from rates.assets import Asset, Pair
 from rates.conversion import to_sidechain
 from rates.models import ExchangeRate, rate_in_force
@@ -70,6 +72,7 @@ def reserves_check(*, rpc: BitcoinRPC) -> ReservesCheck:
         reserves=reserves,
         liabilities=liabilities,
         receivables=_in_satoshi(ledger_receivables()[Asset.PBTC]),
+        fee_pool=_signed_in_satoshi(ledger_fee_pool()[Asset.PBTC]),
         missing="; ".join(missing)[:10_000],
     )
     accepted = (
@@ -86,6 +89,10 @@ def _in_satoshi(pegged: int) -> int:
     except ExchangeRate.DoesNotExist:
         return pegged  # no rate yet: nothing was credited either
     return to_sidechain(pegged, rate, Pair.BTC_PBTC)
+
+
+def _signed_in_satoshi(pegged: int) -> int:
+    return _in_satoshi(pegged) if pegged >= 0 else -_in_satoshi(-pegged)
 
 
 def _reserves(rpc: BitcoinRPC, tip: int) -> tuple[int, list[str], list[ReservesCoin]]:
@@ -167,7 +174,7 @@ def _cause(check: ReservesCheck, missing: list[str]) -> str:
     return (
         f"Reserves {check.reserves} sat < liabilities {check.liabilities} sat at height "
         f"{check.height} (short {-check.margin} sat; receivables {check.receivables} sat not "
-        f"netted). Coins gone: {'; '.join(missing) or 'none held'}. "
+        f"netted; fee pool {check.fee_pool} sat). Coins gone: {'; '.join(missing) or 'none held'}. "
         f"Clawed back: {'; '.join(lost) or 'none'}."
     )
 

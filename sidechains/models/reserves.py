@@ -23,6 +23,12 @@ class ReservesCheck(models.Model):
     receivables = models.BigIntegerField(
         default=0, help_text="Negative user balances after clawbacks: never netted."
     )
+    fee_pool = models.BigIntegerField(
+        default=0,
+        db_default=0,
+        help_text="The fee pool's balance in the chain's asset at the rate in force: the "
+        "federation's own money, not a liability; the part of the margin it explains.",
+    )
     missing = models.TextField(blank=True, help_text="Held coins the node does not show.")
     checked_at = models.DateTimeField(auto_now_add=True)
 
@@ -36,6 +42,12 @@ class ReservesCheck(models.Model):
     @property
     def margin(self) -> int:
         return self.reserves - self.liabilities
+
+    @property
+    def unexplained(self) -> int:
+        """The margin beyond the fee pool: rounding of rates in the federation's favour, or
+        money the books do not account for."""
+        return self.margin - self.fee_pool
 
 
 class CircuitBreaker(models.Model):

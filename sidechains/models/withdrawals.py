@@ -39,7 +39,20 @@ class Withdrawal(models.Model):
     amount_pegged = models.BigIntegerField(help_text="Base units of the pegged token escrowed.")
     rate = models.DecimalField(max_digits=12, decimal_places=8)
     amount = models.BigIntegerField(help_text="Satoshi before the fee.")
-    fee_share = models.BigIntegerField(default=0, help_text="Satoshi; set when batched.")
+    fee_share = models.BigIntegerField(
+        default=0,
+        help_text="Satoshi the user is charged: the quoted fee, fixed at the request; without a "
+        "quote, the batch's share, set when batched.",
+    )
+    fee_quote_expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the quoted fee would have expired; empty: no quote."
+    )
+    network_fee_share = models.BigIntegerField(
+        default=0,
+        db_default=0,  # rows written by raw SQL (bench/web/seed.py) leave it out
+        help_text="Satoshi of its transaction's real network fee this withdrawal accounts for; "
+        "the fee pool takes the difference from fee_share at settlement.",
+    )
     address = models.CharField(max_length=90, help_text="Bitcoin address, or Hive account.")
     asset = models.CharField(
         max_length=8, blank=True, help_text="What a Hive withdrawal pays: HIVE or HBD."
@@ -87,8 +100,13 @@ class Withdrawal(models.Model):
 
     @property
     def payout(self) -> int:
-        """Satoshi the user receives: the amount less their share of the fee."""
+        """Satoshi the user receives: the amount less the fee they are charged."""
         return self.amount - self.fee_share
+
+    @property
+    def fee_quoted(self) -> bool:
+        """Charged the fee quoted before the request (not the batch's share)."""
+        return self.fee_quote_expires_at is not None
 
 
 class WithdrawalEvent(models.Model):

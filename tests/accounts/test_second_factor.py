@@ -89,7 +89,13 @@ def test_withdrawing_needs_a_second_factor(client, settings):
     client.force_login(erin)
     page = client.get(reverse("sidechains-withdrawals"))
     assert 'data-testid="needs-second-factor"' in page.content.decode()
-    confirm = {"amount": "0.0002", "step": "confirm", "request_id": str(uuid.uuid4())}
+    # The withdrawal service itself refuses, before it even reads the quote.
+    confirm = {
+        "amount": "0.0002",
+        "step": "confirm",
+        "request_id": str(uuid.uuid4()),
+        "quote": "never-read",
+    }
     refused = client.post(reverse("sidechains-withdrawals"), confirm)
     assert refused.status_code == 400
     assert "Withdrawing needs a second factor" in refused.content.decode()

@@ -111,6 +111,7 @@ def test_another_person_cannot_use_the_link(client, federation, carol, mail_catc
             "deposit_public_key": old.deposit_public_key,
             "withdraw_address": helpers.regtest_p2wpkh(),
         },
+        code=fixtures.totp_code(carol),
         token=token,
         confirm_url="http://x/",
     )
@@ -130,6 +131,7 @@ def test_an_expired_or_superseded_link_changes_nothing(federation, carol, mail_c
             user=carol,
             sidechain=Sidechain.BITCOIN,
             fields=fields | {"withdraw_address": helpers.regtest_p2wpkh()},
+            code=fixtures.totp_code(carol),
             token=token,
             confirm_url="http://x/",
         )
@@ -151,3 +153,36 @@ def test_removing_a_mapping_and_registering_anew_is_a_change(client, federation,
     assert response.status_code == 400
     assert "Enter the current code of your authenticator app" in response.content.decode()
     assert not SidechainAddress.objects.active().filter(user=carol).exists()
+
+
+@pytest.mark.parametrize("code", ["", "000000", "x" * 65])
+def test_the_change_service_itself_refuses_a_missing_or_wrong_code(federation, carol, code):
+    old = register(carol)
+
+    with pytest.raises(changes.ChangeError, match="current code") as e:
+        changes.mapping_change_request(
+            user=carol,
+            sidechain=Sidechain.BITCOIN,
+            fields={"deposit_public_key": old.deposit_public_key,
+                    "withdraw_address": helpers.regtest_p2wpkh()},
+            code=code, token=changes.new_token(), confirm_url="http://x/",
+        )  # fmt: skip
+
+    assert e.value.field == "code"
+    assert not MappingChange.objects.exists()
+
+
+def test_the_change_service_itself_refuses_a_person_without_a_second_factor(federation):
+    erin = fixtures.make_user("user_erin", second_factor=False)
+    old = register(erin)
+
+    with pytest.raises(changes.ChangeError, match="needs a second factor"):
+        changes.mapping_change_request(
+            user=erin,
+            sidechain=Sidechain.BITCOIN,
+            fields={"deposit_public_key": old.deposit_public_key,
+                    "withdraw_address": helpers.regtest_p2wpkh()},
+            code="123456", token=changes.new_token(), confirm_url="http://x/",
+        )  # fmt: skip
+
+    assert not MappingChange.objects.exists()

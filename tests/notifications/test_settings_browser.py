@@ -20,6 +20,9 @@ def test_a_person_chooses_a_time_zone_and_their_mails(page, live_server, width):
     assert page.url == f"{live_server.url}/settings/"
     assert page.get_attribute("nav.subnav a[aria-current=page]", "href") == "/settings/"
     assert page.is_checked("input[value=deposit_credited]")  # everything is on by default
+    always = page.locator("#always-destination-changed")  # a security notice, never muted
+    assert always.is_checked() and always.is_disabled()
+    assert "always sent" in page.get_by_test_id("always-on").inner_text()
     assert_fits(page)
 
     page.select_option("#id_time_zone", "Europe/Zurich")
@@ -32,4 +35,5 @@ def test_a_person_chooses_a_time_zone_and_their_mails(page, live_server, width):
     assert profile.time_zone == "Europe/Zurich"
     assert profile.muted == [Notification.Kind.DEPOSIT_SEEN]
     assert not page.is_checked("input[value=deposit_seen]")
+    assert page.locator("#always-destination-changed").is_checked()
     assert_fits(page)

@@ -7,7 +7,9 @@ from bitcoin.core import CTransaction
 
 from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey
 from chains.bitcoin.rpc import BitcoinRPCError
-from ledger.services import balances_of
+from ledger.models import Entry
+from ledger.services import balances_of, ledger_fee_pool
+from sidechains.bitcoin.reserves import reserves_check
 from sidechains.bitcoin.sweeps import (
     sweep_alerts,
     sweep_deadline,
@@ -122,6 +124,13 @@ def test_a_credited_deposit_is_swept_before_its_deadline_and_a_reclaim_then_fail
         "available",
         2_000_000 - sweep.fee,
     )
+    # Nobody was charged the sweep's fee: the fee pool paid it, once, and the books explain
+    # the reserves to the satoshi.
+    assert ledger_fee_pool()["pBTC"] == -sweep.fee
+    assert withdrawals_track(rpc=rpc) == 0
+    assert Entry.objects.filter(reason=Entry.Reason.FEDERATION_FEE).count() == 1
+    check = reserves_check(rpc=rpc)
+    assert (check.margin, check.fee_pool, check.unexplained) == (-sweep.fee, -sweep.fee, 0)
     # After T the depositor's own spend fails: the coin is the federation's now.
     chain.mine(deposit.reclaim_height() - rpc.get_block_count() - 1)
     with pytest.raises(BitcoinRPCError):

@@ -43,8 +43,14 @@ def preview(client, amount: str, **extra):
     return client.post(WITHDRAWALS, {"step": "preview", "amount": amount}, **extra)
 
 
-def confirm(client, amount: str, request_id: str, **extra):
-    data = {"step": "confirm", "amount": amount, "request_id": request_id}
+def quote_of(response) -> str:
+    """The fee quote a preview carries, as the confirmation posts it back."""
+    return response.content.decode().split('name="quote" value="')[1].split('"')[0]
+
+
+def confirm(client, amount: str, request_id: str, quote: str | None = None, **extra):
+    quote = quote_of(preview(client, "0.0002")) if quote is None else quote
+    data = {"step": "confirm", "amount": amount, "request_id": request_id, "quote": quote}
     return client.post(WITHDRAWALS, data, **extra)
 
 
@@ -93,8 +99,8 @@ def test_it_refuses_to_confirm_without_a_fee_estimate(client, user_carol, mappin
 
     assert "unavailable: the Bitcoin node cannot be reached" in page
     assert 'data-testid="withdrawal-confirm"' not in page
-    refused = confirm(client, "0.0002", str(uuid.uuid4())).content.decode()
-    assert "cannot estimate the fee now" in refused
+    refused = confirm(client, "0.0002", str(uuid.uuid4()), quote="").content.decode()
+    assert "Preview the withdrawal before confirming it." in refused
     assert not Withdrawal.objects.exists()
 
 
@@ -150,8 +156,10 @@ def test_it_refuses_a_bad_amount_and_saves_nothing(
 ):
     client.force_login(user_carol)
 
+    quote = quote_of(preview(client, "0.0002"))  # a tampered confirmation is checked again
     response = client.post(
-        WITHDRAWALS, {"step": step, "amount": amount, "request_id": str(uuid.uuid4())}
+        WITHDRAWALS,
+        {"step": step, "amount": amount, "request_id": str(uuid.uuid4()), "quote": quote},
     )
 
     assert response.status_code == 400

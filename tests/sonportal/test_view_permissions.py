@@ -90,6 +90,7 @@ URLS = {
     "sidechains-withdrawals": OWN,
     "sidechains-hive-withdraw": OWN,
     "sidechains-deposit": OWN,
+    "sidechains-deposit-psbt": OWN,
     "sidechains-withdrawal": OWN,
     "mappings-home": OWN,
     "mappings-set-bitcoin": OWN,
@@ -101,6 +102,7 @@ URLS = {
     "notifications-settings": OWN,
     "api-withdrawals": OWN,
     "api-withdrawal": OWN,
+    "api-withdrawal-quote": OWN,
     "api-mappings": OWN,
     "api-mapping": OWN,
     "api-hive-claims": OWN,
@@ -267,6 +269,7 @@ OWN_OBJECT = {
     "api-transfer",
     "api-transfer-sign",
     "sidechains-deposit",
+    "sidechains-deposit-psbt",
     "sidechains-withdrawal",
     "mappings-confirm-change",
 }
@@ -364,6 +367,7 @@ def cast(db):
         "api-son-signing-answer": [1],
         "api-son-hive-signing-answer": [1],
         "sidechains-deposit": [deposit.pk],
+        "sidechains-deposit-psbt": [deposit.pk],
         "mappings-confirm-change": [change_token],
         "sidechains-withdrawal": [withdrawal.pk],
         "solvency-epoch": [epoch.number],
@@ -381,7 +385,7 @@ def cast(db):
 # Reading is open where writing needs a permission.
 METHOD_WHO = {("api-rates", "get"): PUBLIC}
 # healthz answers 503 when a component is down (here: no worker, no node): an answer, not an error.
-DOWN_OK = {"healthz"}
+DOWN_OK = {"healthz", "api-withdrawal-quote"}  # the quote asks the Bitcoin node
 
 
 def _may(name: str, method: str, persona: str, user) -> bool:

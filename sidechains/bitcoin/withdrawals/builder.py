@@ -59,9 +59,15 @@ class Plan:
     coins: list[Coin]
     tx: CMutableTransaction
     fee: int
-    fee_share: int
+    fee_share: int  # each withdrawal's share of the network fee
     vsize: int
     change: int
+    charged: dict[int, int]  # withdrawal id -> the fee it pays: its quote, or fee_share
+
+
+def charged_fee(withdrawal: Withdrawal, fee_share: int) -> int:
+    """What a withdrawal pays: the fee it was quoted, or without a quote its batch's share."""
+    return withdrawal.fee_share if withdrawal.fee_quoted else fee_share
 
 
 def withdrawals_batch(*, rpc: BitcoinRPC) -> SidechainTransaction | None:
@@ -178,7 +184,7 @@ def plan_batch(
             _note([largest], WAITING_FOR_COINS)
             pending.remove(largest)
             continue
-        too_small = [w for w in pending if w.amount - plan.fee_share < DUST_LIMIT]
+        too_small = [w for w in pending if w.amount - plan.charged[w.pk] < DUST_LIMIT]
         if not too_small:
             return plan
         _note(
@@ -229,25 +235,34 @@ def _priced(
     *,
     dust_to_fee: bool = False,
 ) -> Plan | None:
-    """The payouts carry the fee (each its equal share), so the change is what the coins hold
-    beyond the withdrawals' amounts."""
-    with_change = _unsigned(withdrawals, coins, change_spk, 1, 0)
+    """The payouts carry the fees charged (each withdrawal's quote, or its equal share of the
+    network fee), so the change is what the coins hold beyond the withdrawals' amounts, plus
+    what the quotes charged above the network fee (or less what they fall short of it)."""
+    with_change = _unsigned(withdrawals, coins, change_spk, 1, {})
     vsize = signed_vsize(len(with_change.serialize()), [bytes(c.witness_script) for c in coins])
     fee_share = math.ceil(feerate * vsize / len(withdrawals))
+    charged = {w.pk: charged_fee(w, fee_share) for w in withdrawals}
     change = sum(c.amount for c in coins) - sum(w.amount for w in withdrawals)
+    change += sum(charged.values()) - fee_share * len(withdrawals)
+    if change < 0:
+        return None  # the fee pool's part needs more coins
     if 0 < change < DUST_LIMIT:
         if not dust_to_fee:
             return None
         change = 0
-    tx = _unsigned(withdrawals, coins, change_spk, change, fee_share)
+    tx = _unsigned(withdrawals, coins, change_spk, change, charged)
     fee = sum(c.amount for c in coins) - sum(o.nValue for o in tx.vout)
-    return Plan(list(withdrawals), list(coins), tx, fee, fee_share, vsize, change)
+    return Plan(list(withdrawals), list(coins), tx, fee, fee_share, vsize, change, charged)
 
 
 def _unsigned(
-    withdrawals: list[Withdrawal], coins: list[Coin], change_spk: bytes, change: int, fee_share: int
+    withdrawals: list[Withdrawal],
+    coins: list[Coin],
+    change_spk: bytes,
+    change: int,
+    charged: dict[int, int],
 ) -> CMutableTransaction:
-    outputs = [(script_pubkey(w.address), w.amount - fee_share) for w in withdrawals]
+    outputs = [(script_pubkey(w.address), w.amount - charged.get(w.pk, 0)) for w in withdrawals]
     if change:
         outputs.append((change_spk, change))
     return unsigned_transaction([(c.txid, c.vout) for c in coins], outputs)
@@ -289,7 +304,8 @@ def _persist(plan: Plan, keys: list[bytes], feerate: int) -> SidechainTransactio
             Withdrawal.Status.BATCHED,
             note,
             sidechain_tx=stx,
-            fee_share=plan.fee_share,
+            fee_share=plan.charged[withdrawal.pk],
+            network_fee_share=plan.fee_share,
             note=note,
         )
         if not moved:

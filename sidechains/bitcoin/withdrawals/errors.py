@@ -19,3 +19,7 @@ class SidechainTxNotFound(WithdrawalError):
 
 class SidechainTxClosed(WithdrawalError):
     """An answer for a transaction that no longer awaits signatures; nothing was stored."""
+
+
+class SecondFactorRequired(WithdrawalError):
+    """The user has no second factor: withdrawing needs one (docs/accounts.md)."""

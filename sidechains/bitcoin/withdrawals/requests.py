@@ -13,8 +13,10 @@ from django.contrib.auth.models import AnonymousUser, User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.second_factor import has_second_factor
 from audit.services import audit_record, audit_target
 from chains.bitcoin.addresses import AddressError
+from chains.bitcoin.fees import DUST_LIMIT
 from ledger.models import Entry, LedgerAccount
 from ledger.services import (
     balances_of,
@@ -28,7 +30,12 @@ from mappings.models import SidechainAddress
 from rates.assets import Asset, Pair, amount_format, max_amount
 from rates.conversion import to_sidechain
 from rates.models import ExchangeRate, rate_in_force
-from sidechains.bitcoin.withdrawals.errors import WithdrawalAddressError, WithdrawalError
+from sidechains.bitcoin.withdrawals.errors import (
+    SecondFactorRequired,
+    WithdrawalAddressError,
+    WithdrawalError,
+)
+from sidechains.bitcoin.withdrawals.fees import FeeQuote, fee_quote_read
 from sidechains.models import Deposit, Withdrawal, WithdrawalEvent
 from sidechains.transitions import withdrawal_transition
 from sons.models import Sidechain
@@ -127,23 +134,60 @@ def _check_value(amount_pegged: int, amount: int) -> None:
         )
 
 
-def withdrawal_request(*, user: User, amount_pegged: int, request_id: str) -> Withdrawal:
+NEEDS_SECOND_FACTOR = (
+    "Withdrawing needs a second factor: add one under Account settings, Two-factor "
+    "authentication, then come back."
+)
+
+
+def withdrawal_request(
+    *, user: User, amount_pegged: int, request_id: str, quote: str | None = None
+) -> Withdrawal:
     """Escrow `amount_pegged` pBTC of the user's and record a withdrawal to their registered
-    withdraw address. Every rule (withdrawal_quote) passes before any row is written, the
-    balance under the ledger's lock. A request_id seen before returns that first withdrawal."""
+    withdraw address, charged the fee of `quote` (a token of fee_quote_make; without one, the
+    share of its batch's fee). The user must have a second factor, whoever calls. Every rule
+    (withdrawal_quote) passes before any row is written, the balance under the ledger's lock.
+    A request_id seen before returns that first withdrawal."""
     earlier = _earlier(user, request_id)
     if earlier is not None:
         return earlier
+    if not has_second_factor(user):
+        raise SecondFactorRequired(NEEDS_SECOND_FACTOR)
+    fee = None if quote is None else fee_quote_read(user=user, token=quote)
+    return _request(user, amount_pegged, request_id, fee)
+
+
+def withdrawal_request_again(*, withdrawal: Withdrawal, request_id: str) -> Withdrawal:
+    """The portal requests a failed withdrawal again for its user (a transaction no node ever
+    held, docs/withdrawals.md): the same amount and the same fee charged, on the user's
+    original authority (their second factor and quote were checked then)."""
+    earlier = _earlier(withdrawal.user, request_id)
+    if earlier is not None:
+        return earlier
+    fee = None
+    if withdrawal.fee_quote_expires_at is not None:
+        fee = FeeQuote(withdrawal.fee_share, withdrawal.fee_quote_expires_at, "")
+    return _request(withdrawal.user, withdrawal.amount_pegged, request_id, fee)
+
+
+def _request(user: User, amount_pegged: int, request_id: str, fee: FeeQuote | None) -> Withdrawal:
     # Refuse what is refused anyway before taking the escrow account's lock, which every
     # request shares.
-    withdrawal_quote(user=user, amount_pegged=amount_pegged)
+    _check_fee(withdrawal_quote(user=user, amount_pegged=amount_pegged), fee)
     try:
-        return _escrow(user, amount_pegged, request_id)
+        return _escrow(user, amount_pegged, request_id, fee)
     except IntegrityError:
         earlier = _earlier(user, request_id)
         if earlier is None:
             raise
         return earlier  # a concurrent replay committed first
+
+
+def _check_fee(quote: WithdrawalQuote, fee: FeeQuote | None) -> None:
+    if fee is not None and quote.amount - fee.fee < DUST_LIMIT:
+        raise WithdrawalError(
+            f"This amount is too small to pay its fee ({amount_format(fee.fee, Asset.BTC)})."
+        )
 
 
 def _earlier(user: User, request_id: str) -> Withdrawal | None:
@@ -158,7 +202,7 @@ def _rate() -> Decimal:
 
 
 @transaction.atomic
-def _escrow(user: User, amount_pegged: int, request_id: str) -> Withdrawal:
+def _escrow(user: User, amount_pegged: int, request_id: str, fee: FeeQuote | None) -> Withdrawal:
     source = ledger_account_for(user)
     escrow = system_account(LedgerAccount.System.SON_ACCOUNT)
     held = ledger_lock(accounts=[source, escrow], asset=Asset.PBTC)
@@ -166,6 +210,7 @@ def _escrow(user: User, amount_pegged: int, request_id: str) -> Withdrawal:
     if earlier is not None:
         return earlier
     quote = withdrawal_quote(user=user, amount_pegged=amount_pegged, balance=held[source.pk])
+    _check_fee(quote, fee)
     withdrawal = Withdrawal.objects.create(
         user=user,
         amount_pegged=amount_pegged,
@@ -173,6 +218,8 @@ def _escrow(user: User, amount_pegged: int, request_id: str) -> Withdrawal:
         amount=quote.amount,
         address=quote.address,
         request_id=request_id,
+        fee_share=0 if fee is None else fee.fee,
+        fee_quote_expires_at=None if fee is None else fee.expires_at,
     )
     ledger_transfer(
         source=source,

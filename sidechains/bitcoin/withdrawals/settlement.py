@@ -1,5 +1,6 @@
 """A withdrawal transaction deep enough on the chain: its coins spent, its change a new coin,
-the rest of its fee-bump family closed, its withdrawals settled and their escrow burned, and
+the rest of its fee-bump family closed, its withdrawals settled and their escrow burned, the
+difference between the fees they were charged and the network fee recorded in the fee pool, and
 its signers' statistics counted; all in one database transaction, exactly once."""
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from django.utils import timezone
 from chains.bitcoin.transactions import output_count
 from ledger.models import Entry, LedgerAccount
 from ledger.services import ledger_transfer, system_account
-from rates.assets import Asset
+from rates.assets import Asset, Pair
+from rates.conversion import to_pegged
+from rates.models import ExchangeRate, rate_in_force
 from sidechains.bitcoin.anchor import epoch_anchor_confirmed
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.models import Coin, SidechainTransaction, Withdrawal
@@ -24,6 +27,13 @@ from sidechains.transitions import (
 from sons.models import Sidechain, SONStatistics
 
 STX = SidechainTransaction.Status
+# Transactions that move the federation's own coins: nobody is charged their network fee, the
+# fee pool pays it (a refund's fee comes out of the refunded coin; a batch's, out of its quotes).
+FEDERATION_COSTS = (
+    SidechainTransaction.Kind.SWEEP,
+    SidechainTransaction.Kind.ROTATION_TEST,
+    SidechainTransaction.Kind.ROTATION_SWEEP,
+)
 
 
 @transaction.atomic
@@ -43,8 +53,14 @@ def sidechain_tx_confirm(*, sidechain_tx_id: int, height: int) -> bool:
     if stx.change_amount:
         _keep_change(stx)
     epoch_anchor_confirmed(stx)
-    for withdrawal in stx.withdrawals.all():
+    withdrawals = list(stx.withdrawals.order_by("pk"))
+    for withdrawal, network_share in zip(
+        withdrawals, network_shares(stx.fee, len(withdrawals)), strict=True
+    ):
         _settle(withdrawal, stx)
+        _fee_pool(withdrawal, network_share)
+    if stx.kind in FEDERATION_COSTS:
+        _federation_fee(stx)
     SONStatistics.objects.filter(son_id__in=stx.signers, sidechain=Sidechain.BITCOIN).update(
         txs_signed=F("txs_signed") + 1
     )
@@ -103,4 +119,58 @@ def _settle(withdrawal: Withdrawal, stx: SidechainTransaction) -> None:
         amount=withdrawal.amount_pegged,
         reason=Entry.Reason.WITHDRAWAL_BURN,
         reference=f"withdrawal:{withdrawal.pk}",
+    )
+
+
+def network_shares(fee: int, n: int) -> list[int]:
+    """The transaction's real fee split over its n withdrawals: equal shares, the remainder a
+    satoshi each to the first ones, so the shares add up to the fee exactly."""
+    if n == 0:
+        return []
+    share, rest = divmod(fee, n)
+    return [share + (1 if i < rest else 0) for i in range(n)]
+
+
+def _fee_pool(withdrawal: Withdrawal, network_share: int) -> None:
+    """The fee the withdrawal was charged less its share of the network fee goes to the fee
+    pool (issuance -> fee-pool: the satoshi the federation kept back it), or a shortfall comes
+    from it (fee-pool -> issuance), in pBTC at the withdrawal's rate, rounded down."""
+    Withdrawal.objects.filter(pk=withdrawal.pk).update(network_fee_share=network_share)
+    difference = withdrawal.fee_share - network_share
+    amount = to_pegged(abs(difference), withdrawal.rate, Pair.BTC_PBTC)
+    if amount == 0:
+        return
+    issuance = system_account(LedgerAccount.System.ISSUANCE)
+    pool = system_account(LedgerAccount.System.FEE_POOL)
+    source, destination = (issuance, pool) if difference > 0 else (pool, issuance)
+    ledger_transfer(
+        source=source,
+        destination=destination,
+        asset=Asset.PBTC,
+        amount=amount,
+        reason=Entry.Reason.WITHDRAWAL_FEE,
+        reference=f"withdrawal:{withdrawal.pk}",
+    )
+
+
+def _federation_fee(stx: SidechainTransaction) -> None:
+    """The network fee of a sweep or a rotation step left the reserves: the fee pool pays it
+    (fee-pool -> issuance, in pBTC at the rate in force, rounded down like the withdrawals'
+    differences), once per confirmed transaction; the pool may go below zero."""
+    if stx.fee <= 0:
+        return
+    try:
+        rate = rate_in_force(Pair.BTC_PBTC).rate
+    except ExchangeRate.DoesNotExist:
+        return  # no rate: nothing was ever credited, so there is no pool to charge
+    amount = to_pegged(stx.fee, rate, Pair.BTC_PBTC)
+    if amount == 0:
+        return
+    ledger_transfer(
+        source=system_account(LedgerAccount.System.FEE_POOL),
+        destination=system_account(LedgerAccount.System.ISSUANCE),
+        asset=Asset.PBTC,
+        amount=amount,
+        reason=Entry.Reason.FEDERATION_FEE,
+        reference=f"sidechain-tx:{stx.pk}",
     )

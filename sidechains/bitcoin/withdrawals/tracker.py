@@ -25,7 +25,10 @@ from chains.bitcoin.transactions import txid_of
 from core.transitions import attempt_succeeded, failed_attempt
 from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.bitcoin.withdrawals.fees import withdrawal_feerate
-from sidechains.bitcoin.withdrawals.requests import withdrawal_request, withdrawal_return_escrow
+from sidechains.bitcoin.withdrawals.requests import (
+    withdrawal_request_again,
+    withdrawal_return_escrow,
+)
 from sidechains.bitcoin.withdrawals.settlement import sidechain_tx_confirm
 from sidechains.bitcoin.withdrawals.signatures import chosen_signatures
 from sidechains.models import (
@@ -258,10 +261,8 @@ def _request_again(withdrawals: list[Withdrawal]) -> None:
     clawback) stays failed, its escrow returned."""
     for withdrawal in withdrawals:
         try:
-            again = withdrawal_request(
-                user=withdrawal.user,
-                amount_pegged=withdrawal.amount_pegged,
-                request_id=f"rebuild-{withdrawal.pk}",
+            again = withdrawal_request_again(
+                withdrawal=withdrawal, request_id=f"rebuild-{withdrawal.pk}"
             )
         except WithdrawalError as e:
             log.warning("withdrawal %s not requested again: %s", withdrawal.pk, e)

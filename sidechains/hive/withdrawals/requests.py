@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.second_factor import has_second_factor
 from ledger.models import Entry, LedgerAccount
 from ledger.services import balances_of, ledger_account_for, ledger_lock, ledger_transfer
 from ledger.services import system_account as ledger_system_account
@@ -89,6 +90,11 @@ def hive_withdrawal_request(
     earlier = Withdrawal.objects.filter(user=user, request_id=request_id).first()
     if earlier is not None:
         return earlier
+    if not has_second_factor(user):  # checked here, so that no caller can skip it
+        raise HiveWithdrawalError(
+            "Withdrawing needs a second factor: add one under Account settings, Two-factor "
+            "authentication, then come back."
+        )
     hive_withdrawal_quote(user=user, pegged=pegged, amount_pegged=amount_pegged)
     try:
         return _escrow(user, pegged, amount_pegged, request_id)
