@@ -92,7 +92,12 @@ def test_a_confirmed_change_of_address_derives_the_next_key(federation, mail_cat
     token = changes.new_token()
     fields = {"deposit_public_key": tpub, "withdraw_address": helpers.regtest_p2wpkh()}
     change = changes.mapping_change_request(
-        user=carol, sidechain="bitcoin", fields=fields, token=token, confirm_url="http://x/"
+        user=carol,
+        sidechain="bitcoin",
+        fields=fields,
+        code=fixtures.totp_code(carol),
+        token=token,
+        confirm_url="http://x/",
     )
     assert change.fields["deposit_public_key"] == tpub  # derived only when confirmed
     mapping = changes.mapping_change_confirm(user=carol, token=token)
