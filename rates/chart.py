@@ -11,7 +11,7 @@ the markup, so the chart reads the same without JavaScript (each step's <title>)
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 _PLACES = Decimal("0.1")
 RANGES: dict[str, tuple[str, timedelta | None]] = {
@@ -161,4 +161,6 @@ def _y(rate: Decimal, low: Decimal, high: Decimal, height: int, pad: int) -> Dec
 
 
 def _coord(value: Decimal) -> str:
-    return str(Decimal(value).quantize(_PLACES))
+    # Rounding named: beem sets the thread's decimal context to ROUND_DOWN when it builds an
+    # Amount, and a chart must not depend on what ran before it.
+    return str(Decimal(value).quantize(_PLACES, rounding=ROUND_HALF_EVEN))

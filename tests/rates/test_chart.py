@@ -1,5 +1,5 @@
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal, localcontext
 
 from rates.chart import RANGES, step_chart
 
@@ -43,6 +43,13 @@ def test_it_puts_higher_rates_higher_up():
     ys = [Decimal(m.y) for m in chart.markers]
     assert ys == [Decimal("62.7"), Decimal("88.0"), Decimal("12.0")]  # 12 + 76 * (2 - r) / 1.5
     assert (chart.top_label, chart.bottom_label) == ("2", "0.5")
+
+
+def test_it_rounds_the_same_whatever_decimal_context_beem_left_behind():
+    with localcontext() as context:
+        context.rounding = ROUND_DOWN  # what beembase's value_to_decimal sets, thread-wide
+        chart = chart_of(days_ago((3, "1"), (2, "0.5"), (1, "2")), length=7 * DAY)
+    assert chart.markers[0].y == "62.7"  # 62.666..., rounded to nearest
 
 
 def test_it_draws_a_flat_history_in_the_middle():
