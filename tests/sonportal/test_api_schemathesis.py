@@ -1,7 +1,9 @@
 """Property-based calls to every API operation, generated from the published OpenAPI schema, against
 the live portal: anonymous, as a user, as an administrator and as a SON's signer. No answer may
 be a server error, and every answer (status, content type, body) must be one the schema
-documents (sonportal/schema.py adds the framework's own 4xx answers to every operation)."""
+documents (sonportal/schema.py adds the framework's own 4xx answers to every operation). The
+portal is pointed at a bcoin node, as in production, so that an operation that asks the node
+(the withdrawal fee quote) answers; a node that is down is the fault run's business."""
 
 import secrets
 
@@ -52,7 +54,7 @@ def _headers(persona: str) -> dict[str, str]:
 
 
 @pytest.fixture(params=PERSONAS)
-def headers(request, live_server) -> dict[str, str]:
+def headers(request, live_server, chain) -> dict[str, str]:
     """Made once per test; hypothesis's examples share them."""
     return _headers(request.param)
 
