@@ -230,6 +230,9 @@ class SidechainTransaction(models.Model):
         help_text="A rotation's transaction: the version whose wallet it pays (docs/rotation.md).",
     )
     broadcast_at = models.DateTimeField(null=True, blank=True)
+    broadcast_height = models.BigIntegerField(
+        null=True, blank=True, help_text="The node's tip when it was first sent, if it was."
+    )
     mined_height = models.BigIntegerField(
         null=True, blank=True, help_text="The block it was seen in by the tracker, if any."
     )

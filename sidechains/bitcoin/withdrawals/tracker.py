@@ -106,7 +106,7 @@ def sidechain_tx_broadcast(*, sidechain_tx_id: int, rpc: BitcoinRPC) -> Sidechai
     if stx.status != STX.AWAITING_SIGNATURES or stx.signed_tx is None:
         return stx
     if _send(stx, bytes(stx.signed_tx), rpc):
-        _mark_broadcast(stx)
+        _mark_broadcast(stx, height=rpc.get_block_count())
     elif _inputs_gone(stx, rpc):
         # Rejected because an input is gone: failed now, never retried forever; a family the
         # node never held is rebuilt without that coin (its withdrawals requested again).
@@ -172,13 +172,14 @@ def _finalized(sidechain_tx_id: int) -> SidechainTransaction:
 
 
 @transaction.atomic
-def _mark_broadcast(stx: SidechainTransaction) -> None:
+def _mark_broadcast(stx: SidechainTransaction, *, height: int) -> None:
     sent = sidechain_tx_transition(
         stx.pk,
         STX.AWAITING_SIGNATURES,
         STX.BROADCAST,
         f"sent {stx.txid}",
         broadcast_at=timezone.now(),
+        broadcast_height=height,
         last_error="",
     )
     if not sent:
