@@ -31,6 +31,7 @@ from chains.bitcoin.rpc import BitcoinRPC
 from chains.bitcoin.script import ScriptError
 from chains.bitcoin.transactions import txid_of
 from mappings.services import mappings_follow_federation
+from sidechains.bitcoin.rotation_abandon import rotation_reoffer_abandoned
 from sidechains.bitcoin.sweeps import SweepError, sweep_transaction, within_budget
 from sidechains.bitcoin.withdrawals.builder import coins_gone, is_spendable, near_reclaim
 from sidechains.bitcoin.withdrawals.fees import withdrawal_feerate
@@ -58,7 +59,7 @@ OLDER = (VS.RETIRING, VS.RETIRED)  # versions whose coins go to the active one
 
 def rotation_process(*, rpc: BitcoinRPC) -> int:
     """One beat of the move; returns how many steps were taken."""
-    done = 0
+    done = rotation_reoffer_abandoned(rpc=rpc)  # before the builders would take new coins
     accepted = FederationVersion.objects.filter(sidechain=Sidechain.BITCOIN, status=VS.ACCEPTED)
     newest = accepted.order_by("-pk").first()
     if newest is not None and federation_version_ready(newest):

@@ -48,7 +48,7 @@ def accepted(chain, tmp_path, settings):
         signer_for(son, token, tmp_path, TIMELOCK, keys=v1.keys, accepted=[v2.keys])
         for son, token in ((son_1, t1), (son_2, t2))
     ]
-    return v2, signers
+    return v2, signers, {"son-1": t1, "son-2": t2}
 
 
 def sent_but_lost(chain, settings, signers) -> SidechainTransaction:
@@ -72,7 +72,7 @@ def sent_but_lost(chain, settings, signers) -> SidechainTransaction:
 def test_an_unmined_test_spend_is_fee_bumped_after_the_setting_s_blocks(
     chain, accepted, settings, tmp_path
 ):
-    v2, signers = accepted
+    v2, signers, _tokens = accepted
     fund = sent_but_lost(chain, settings, signers)
     chain.mine(2)
     assert rotation_bump_stale(rpc=chain.rpc) == 0  # 2 blocks: not yet

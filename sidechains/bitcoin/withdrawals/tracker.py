@@ -244,7 +244,7 @@ def _fail_family(stx_pk: int, family: list[int]) -> bool:
         sidechain_tx_transition(
             member.pk, member.status, STX.FAILED, reason, last_error=f"failed: {reason}"[:2000]
         )
-    _release_coins(family)
+    family_coins_release(family)
     failure = f"Its transaction {stx.txid} can never be mined: a coin it spends was {kind.label}."
     failed = _fail_withdrawals(family, failure)
     if not SidechainTransactionEvent.objects.filter(
@@ -272,7 +272,7 @@ def _request_again(withdrawals: list[Withdrawal]) -> None:
         Withdrawal.objects.filter(pk=withdrawal.pk).update(note=note[:200])
 
 
-def _release_coins(family: list[int]) -> None:
+def family_coins_release(family: list[int]) -> None:
     """The family's reserved coins that can still be spent are available again; an
     unspendable one stays reserved by the failed transaction: never batched again."""
     reserved = Coin.objects.reserved_by_any(family).select_for_update(of=("self",))
