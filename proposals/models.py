@@ -5,6 +5,7 @@ from typing import Self
 from django.conf import settings
 from django.db import models
 from django.db.models import Q, Sum
+from django.db.models.fields.json import KeyTextTransform
 from django.urls import reverse
 
 
@@ -163,10 +164,11 @@ class Proposal(models.Model):
                 condition=Q(status__in=["open", "approved"]),
                 name="proposals_proposal_one_pending_per_hive_deposit",
             ),
+            # One pending rotation per sidechain (the payload names it).
             models.UniqueConstraint(
-                fields=["kind"],
+                KeyTextTransform("sidechain", "payload"),
                 condition=Q(kind="rotate_federation", status__in=["open", "approved"]),
-                name="proposals_proposal_one_pending_rotation",
+                name="proposals_proposal_one_pending_rotation_per_sidechain",
             ),
             models.CheckConstraint(
                 condition=Q(expires_at__gt=models.F("created_at")),

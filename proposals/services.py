@@ -336,40 +336,45 @@ def proposal_pass_due(*, now=None) -> int:
     return executed
 
 
-def proposal_raise_rotation(*, now=None) -> Proposal | None:
-    """A rotation proposal when the SONs in the federation are no longer the active version's
-    key set and are at least FEDERATION_MIN_SIZE (below it the status panel asks for a
-    replacement instead); None when there is nothing to propose or one is pending."""
-    sidechain = Sidechain.BITCOIN
+def proposal_raise_rotations(*, now=None) -> list[Proposal]:
+    """A rotation proposal for each sidechain whose key set changed (below)."""
+    raised = [proposal_raise_rotation(sidechain=sidechain, now=now) for sidechain in Sidechain]
+    return [proposal for proposal in raised if proposal is not None]
+
+
+def proposal_raise_rotation(*, sidechain: str = Sidechain.BITCOIN, now=None) -> Proposal | None:
+    """A rotation proposal when the SONs in the federation no longer hold the sidechain's active
+    version's key set (their registered keys for it) and are at least FEDERATION_MIN_SIZE (below
+    it the status panel asks for a replacement instead); None when there is nothing to propose
+    or one for the sidechain is pending."""
     current = federation_current(sidechain)
     keys = federation_son_keys(sidechain)
     if current is None or keys == list(current.keys) or len(keys) < settings.FEDERATION_MIN_SIZE:
         return None
-    if Proposal.objects.rotations().pending().exists():
+    if Proposal.objects.rotations().pending().filter(payload__sidechain=sidechain).exists():
         return None
     proposed = federation_version_record(sidechain=sidechain, keys=keys)
     if proposed is None or proposed.status != FederationVersion.Status.PROPOSED:
         return None  # a set no script holds, or one already decided on
     payload = _rotation_payload(current, proposed)
-    detail = f"{len(current.keys)} -> {len(keys)} keys; leaving: {', '.join(payload['leaving'])}"
+    detail = (
+        f"{sidechain}: {len(current.keys)} -> {len(keys)} keys;"
+        f" leaving: {', '.join(payload['leaving'])}"
+    )
     return proposal_raise(
         kind=Proposal.Kind.ROTATE_FEDERATION, payload=payload, detail=detail, now=now
     )
 
 
 def _rotation_payload(current: FederationVersion, proposed: FederationVersion) -> dict:
-    """The evidence, fixed when raised: who leaves and joins, both versions, the coins to move."""
+    """The evidence, fixed when raised: who leaves and joins, both versions, the coins to move
+    (Bitcoin; on Hive nothing moves but the account's authority: no coins)."""
     holders = dict(
         SONPublicKey.objects.filter(sidechain=current.sidechain).values_list(
             "public_key", "son__name"
         )
     )
-    old_keys = [bytes.fromhex(k) for k in current.keys]
-    coins = [
-        c.amount
-        for c in Coin.objects.held().only("amount", "witness_script")
-        if list(script_keys(bytes(c.witness_script))[0]) == old_keys
-    ]
+    coins = _coins_of(current) if current.sidechain == Sidechain.BITCOIN else []
     return {
         "sidechain": current.sidechain,
         "from": _version_summary(current),
@@ -379,6 +384,16 @@ def _rotation_payload(current: FederationVersion, proposed: FederationVersion) -
         "coins": len(coins),
         "amount": sum(coins),
     }
+
+
+def _coins_of(version: FederationVersion) -> list[int]:
+    """The amounts of the held coins under the (Bitcoin) version's keys."""
+    keys = [bytes.fromhex(k) for k in version.keys]
+    return [
+        c.amount
+        for c in Coin.objects.held().only("amount", "witness_script")
+        if list(script_keys(bytes(c.witness_script))[0]) == keys
+    ]
 
 
 def _version_summary(version: FederationVersion) -> dict:
@@ -395,7 +410,7 @@ def proposals_tick(*, now=None) -> dict[str, int]:
     return {
         "expired": proposal_expire_due(now=now),
         "raised": len(proposal_raise_deregistrations(now=now)),
-        "rotations": int(proposal_raise_rotation(now=now) is not None),
+        "rotations": len(proposal_raise_rotations(now=now)),
         "executed": proposal_pass_due(now=now),
         "hive_refunds": len(hive_proposals.proposal_raise_hive_refunds(now=now)),
     }

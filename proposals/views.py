@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
+from chains.hive import transactions as hive_tx
 from core.htmx import HtmxHttpRequest
 from core.pagination import page_of
 from proposals import services
@@ -151,13 +152,18 @@ def _rotation_evidence(proposal: Proposal) -> dict:
     rotation = proposal.payload
     fingerprint = rotation["to"]["fingerprint"]
     sons = SON.objects.federation().order_by("name")
-    return {
+    evidence = {
         "rotation": rotation,
+        "hive": rotation["sidechain"] == Sidechain.HIVE,
         "old": _short(rotation["from"]["fingerprint"]),
         "new": _short(fingerprint),
-        "accepted_by": [s.name for s in sons if fingerprint in s.accepted_federations],
-        "not_yet": [s.name for s in sons if fingerprint not in s.accepted_federations],
     }
+    if evidence["hive"]:  # signers report their accepted Bitcoin versions only
+        evidence["stm_keys"] = [hive_tx.public_key_text(k) for k in rotation["to"]["keys"]]
+        return evidence
+    evidence["accepted_by"] = [s.name for s in sons if fingerprint in s.accepted_federations]
+    evidence["not_yet"] = [s.name for s in sons if fingerprint not in s.accepted_federations]
+    return evidence
 
 
 def _short(fingerprint: str) -> str:

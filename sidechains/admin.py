@@ -320,9 +320,41 @@ class SidechainTransactionAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_defer = ("unsigned_tx", "signed_tx", "change_witness_script")
     exclude = ["unsigned_tx", "signed_tx", "change_witness_script"]
     inlines = [TxInputInline, TxSignatureInline, SignerRefusalInline]
+    actions = ["abandon"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("refusals__son")
+
+    def has_abandon_permission(self, request) -> bool:
+        return request.user.has_perm("sidechains.abandon_sidechaintransaction")
+
+    @admin.action(
+        description="Abandon the selected rotation transactions stranded awaiting signatures",
+        permissions=["abandon"],
+    )
+    def abandon(self, request, queryset):
+        from sidechains.bitcoin.rotation_abandon import AbandonError, rotation_tx_abandon
+
+        reason = reason_or_page(
+            self,
+            request,
+            queryset,
+            title="Abandon rotation transactions",
+            warning="Only a rotation's test spend or sweep awaiting signatures that was never "
+            "sent. It fails, its coins are released, and the next beat builds the step again.",
+        )
+        if not isinstance(reason, str):
+            return reason
+        abandoned = 0
+        for stx in queryset:
+            try:
+                rotation_tx_abandon(sidechain_tx=stx, by=request.user, reason=reason)
+            except AbandonError as e:
+                self.message_user(request, str(e), messages.ERROR)
+            else:
+                abandoned += 1
+        self.message_user(request, f"{abandoned} transaction(s) abandoned.", messages.SUCCESS)
+        return None
 
     @admin.display(description="fee", ordering="fee")
     def fee_display(self, obj: SidechainTransaction) -> str:

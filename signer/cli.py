@@ -96,19 +96,30 @@ def _add_federation_parser(
         "add", help="accept a federation version (after checking its fingerprint)"
     )
     add.add_argument("--config", required=True, type=Path, help="the configuration file")
-    add.add_argument("--keys", required=True, nargs="+", help="its Bitcoin public keys (hex)")
+    add.add_argument(
+        "--sidechain",
+        choices=["bitcoin", "hive"],
+        default="bitcoin",
+        help="whose federation (default bitcoin; hive: the hive section's list)",
+    )
+    add.add_argument(
+        "--keys", required=True, nargs="+", help="its public keys (Bitcoin: hex; Hive: STM...)"
+    )
     add.add_argument("--threshold", required=True, type=int, help="its threshold m")
     add.set_defaults(command=federation_add_command)
 
 
 def federation_add_command(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
-    """Accept a version: the signer then signs its coins and moves coins to its wallet. The
-    fingerprint printed must be the one on the portal's SON page and rotation proposal; a
-    running signer reads its configuration when it starts."""
-    fingerprint, added = config.add_accepted(args.config, args.keys, args.threshold)
+    """Accept a version: the signer then signs its coins and moves coins to its wallet (Hive:
+    signs the account_update setting the federation account's authority to it). The fingerprint
+    printed must be the one on the portal's SON page and rotation proposal; a running signer
+    reads its configuration when it starts."""
+    add = config.add_accepted_hive if args.sidechain == "hive" else config.add_accepted
+    fingerprint, added = add(args.config, args.keys, args.threshold)
     n = len(args.keys)
     what = "accepted" if added else "already accepted"
-    print(f"{what}: federation {args.threshold} of {n}, fingerprint {fingerprint}")
+    chain = "Hive federation" if args.sidechain == "hive" else "federation"
+    print(f"{what}: {chain} {args.threshold} of {n}, fingerprint {fingerprint}")
     return 0
 
 

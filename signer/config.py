@@ -32,7 +32,9 @@ from typing import Any
 import coincurve
 
 from signer import script
+from signer.hive import public_key_bytes as hive_key_bytes
 from signer.hive_config import HiveConfigError, parse_hive
+from signer.hive_config import accepted as hive_accepted
 from signer.hive_policy import HivePolicy
 from signer.policy import DEFAULT_DUST_LIMIT, SignerConfig
 
@@ -171,11 +173,7 @@ def add_accepted(path: str | Path, keys: list[str], threshold: int) -> tuple[str
     other field as it is; (its fingerprint, whether it was added). Written to a new file that
     replaces the old one, so a crash leaves either."""
     path = Path(path)
-    try:
-        document = json.loads(path.read_text(encoding="utf-8")[:_MAX_SIZE])
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise ConfigError(f"cannot read the configuration file {path}: {exc}") from None
-    document = _check_fields(document, str(path))
+    document = _read_document(path)
     keys = sorted(keys)
     accepted = accepted_federations([{"keys": keys, "threshold": threshold}], str(path))
     if not all(script.is_compressed_key(key) for key in accepted[0]):
@@ -190,7 +188,45 @@ def add_accepted(path: str | Path, keys: list[str], threshold: int) -> tuple[str
     ):
         return fingerprint(keys), False
     listed.append({"keys": keys, "threshold": threshold})
+    _replace(path, document)
+    return fingerprint(keys), True
+
+
+def add_accepted_hive(path: str | Path, keys: list[str], threshold: int) -> tuple[str, bool]:
+    """As add_accepted, for the "hive" section's accepted_federations (keys "STM..."). The
+    fingerprint is the portal's: that of the keys as 66 hex digits."""
+    path = Path(path)
+    document = _read_document(path)
+    section = document.get("hive")
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: no hive section: set up Hive signing first (docs/signer.md)")
+    keys = sorted(keys)
+    if len(set(keys)) != len(keys):
+        raise ConfigError("a key is listed twice")
+    listed = section.setdefault("accepted_federations", [])
+    try:
+        hive_accepted([{"keys": keys, "threshold": threshold}], str(path))
+        hive_accepted(listed, str(path))  # the file's own list must be readable
+    except HiveConfigError as exc:
+        raise ConfigError(str(exc)) from None
+    hex_keys = [hive_key_bytes(key).hex() for key in keys]
+    if any(sorted(item["keys"]) == keys for item in listed):
+        return fingerprint(hex_keys), False
+    listed.append({"keys": keys, "threshold": threshold})
+    _replace(path, document)
+    return fingerprint(hex_keys), True
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8")[:_MAX_SIZE])
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"cannot read the configuration file {path}: {exc}") from None
+    return _check_fields(document, str(path))
+
+
+def _replace(path: Path, document: dict[str, Any]) -> None:
+    """Written to a new file that replaces the old one, so a crash leaves either."""
     new = path.with_name(path.name + ".new")
     new.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     new.replace(path)
-    return fingerprint(keys), True

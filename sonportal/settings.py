@@ -322,6 +322,8 @@ BITCOIN_SWEEP_ALERT_BEFORE = env_int("BITCOIN_SWEEP_ALERT_BEFORE", 36, minimum=1
 BITCOIN_SWEEP_BATCH_SIZE = env_int("BITCOIN_SWEEP_BATCH_SIZE", 200, minimum=1)
 # A rotation's sweeps: at most this many coins of an older federation version per transaction.
 BITCOIN_ROTATION_BATCH_SIZE = env_int("BITCOIN_ROTATION_BATCH_SIZE", 100, minimum=1)
+# A rotation's test spend or sweep sent and still unmined this many blocks later is fee-bumped.
+BITCOIN_ROTATION_BUMP_AFTER_BLOCKS = env_int("BITCOIN_ROTATION_BUMP_AFTER_BLOCKS", 6, minimum=1)
 # Reserves may fall short of liabilities by at most this many satoshi before the circuit
 # breaker stops new batches (rounding of rates, dust).
 BITCOIN_RESERVES_TOLERANCE = env_int("BITCOIN_RESERVES_TOLERANCE", 1_000, minimum=0)

@@ -76,6 +76,9 @@ def administrators_group() -> Group:
         )
         solvency.administrators_grant(django_apps, None)
         importlib.import_module("sonportal.migrations.0003_hive_review").grant(django_apps, None)
+        importlib.import_module("sonportal.migrations.0006_administrators_abandon_rotation").grant(
+            django_apps, None
+        )
         accounts = importlib.import_module(
             "accounts.migrations.0001_profiles_and_administrators_see_accounts"
         )

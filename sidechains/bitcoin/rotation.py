@@ -31,9 +31,11 @@ from chains.bitcoin.rpc import BitcoinRPC
 from chains.bitcoin.script import ScriptError
 from chains.bitcoin.transactions import txid_of
 from mappings.services import mappings_follow_federation
+from sidechains.bitcoin.rotation_abandon import rotation_reoffer_abandoned
 from sidechains.bitcoin.sweeps import SweepError, sweep_transaction, within_budget
 from sidechains.bitcoin.withdrawals.builder import coins_gone, is_spendable, near_reclaim
 from sidechains.bitcoin.withdrawals.fees import withdrawal_feerate
+from sidechains.bitcoin.withdrawals.tracker import sidechain_tx_bump
 from sidechains.models import Coin, RotationStep, SidechainTransaction, TxInput
 from sidechains.models.transactions import CoinQuerySet
 from sidechains.transitions import coin_transition, sidechain_tx_created
@@ -57,14 +59,35 @@ OLDER = (VS.RETIRING, VS.RETIRED)  # versions whose coins go to the active one
 
 def rotation_process(*, rpc: BitcoinRPC) -> int:
     """One beat of the move; returns how many steps were taken."""
-    done = 0
+    done = rotation_reoffer_abandoned(rpc=rpc)  # before the builders would take new coins
     accepted = FederationVersion.objects.filter(sidechain=Sidechain.BITCOIN, status=VS.ACCEPTED)
     newest = accepted.order_by("-pk").first()
     if newest is not None and federation_version_ready(newest):
         done += test_spend_step(newest, rpc=rpc)
     done += mappings_follow_federation()  # users' deposit addresses under the active version
     done += rotation_sweep_build(rpc=rpc) is not None
+    done += rotation_bump_stale(rpc=rpc)
     return done + versions_retire()
+
+
+def rotation_bump_stale(*, rpc: BitcoinRPC) -> int:
+    """Fee-bump (RBF, the withdrawals' sidechain_tx_bump) each sent test spend or rotation sweep
+    still unmined BITCOIN_ROTATION_BUMP_AFTER_BLOCKS blocks after it was sent: its latest
+    member only, so each bump waits as long again. A sweep's deposit coins also raise its rate
+    as their deadline nears (sweeps_escalate); wallet coins have no deadline, this is their
+    only bump besides the tracker's time-based one. Returns how many were bumped."""
+    tip = rpc.get_block_count()
+    stale = SidechainTransaction.objects.for_chain(Sidechain.BITCOIN).filter(
+        kind__in=(Kind.ROTATION_TEST, Kind.ROTATION_SWEEP),
+        status=STX.BROADCAST,
+        fee_bumps__isnull=True,
+        mined_height__isnull=True,
+        broadcast_height__lte=tip - settings.BITCOIN_ROTATION_BUMP_AFTER_BLOCKS,
+    )
+    bumped = 0
+    for pk in stale.order_by("pk").values_list("pk", flat=True):
+        bumped += sidechain_tx_bump(sidechain_tx_id=pk, rpc=rpc) is not None
+    return bumped
 
 
 def family_state(stx: SidechainTransaction) -> tuple[str, SidechainTransaction | None]:

@@ -230,6 +230,14 @@ class SidechainTransaction(models.Model):
         help_text="A rotation's transaction: the version whose wallet it pays (docs/rotation.md).",
     )
     broadcast_at = models.DateTimeField(null=True, blank=True)
+    abandoned_reason = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Why an administrator abandoned it (a rotation's, stranded awaiting signatures).",
+    )
+    broadcast_height = models.BigIntegerField(
+        null=True, blank=True, help_text="The node's tip when it was first sent, if it was."
+    )
     mined_height = models.BigIntegerField(
         null=True, blank=True, help_text="The block it was seen in by the tracker, if any."
     )
@@ -251,6 +259,12 @@ class SidechainTransaction(models.Model):
             models.CheckConstraint(condition=Q(fee__gte=0), name="sidechains_sidechaintx_fee"),
         ]
         indexes = [models.Index(fields=["status", "id"], name="sidechains_sidechaintx_status")]
+        permissions = [
+            (
+                "abandon_sidechaintransaction",
+                "Can abandon a rotation transaction stranded awaiting signatures",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.chain} tx {self.pk} {self.txid[:16]} ({self.status})"

@@ -3,15 +3,16 @@ version's key set (and at least FEDERATION_MIN_SIZE), with its evidence; approvi
 the new version; the move itself is beat's (docs/rotation.md)."""
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from chains.hive.transactions import public_key_text
 from proposals import services
 from proposals.models import Proposal
 from sidechains.models import Coin
 from sons import services as son_services
 from sons.federation import federation_current
-from sons.models import SON, FederationVersion
+from sons.models import SON, FederationVersion, Sidechain
 from tests import fixtures
 from tests.proposals.helpers import make_witnesses
 
@@ -101,3 +102,31 @@ def test_an_expired_rotation_proposal_is_raised_again(version_1, settings):
     second = Proposal.objects.rotations().pending().get()
     assert second.pk != first.pk
     assert second.payload["to"] == first.payload["to"]
+
+
+def test_each_sidechain_gets_its_own_rotation_proposal_and_hive_evidence(version_1, client):
+    hive_1 = federation_current(Sidechain.HIVE)
+    deregister("son-3")
+    fixtures.make_son("son-4")
+    assert services.proposals_tick()["rotations"] == 2
+    hive = Proposal.objects.rotations().get(payload__sidechain=Sidechain.HIVE)
+    assert hive.payload["from"]["fingerprint"] == hive_1.fingerprint
+    assert (hive.payload["leaving"], hive.payload["joining"]) == (["son-3"], ["son-4"])
+    # The database allows one pending rotation per sidechain, whatever the caller checked.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Proposal.objects.create(
+            kind=Proposal.Kind.ROTATE_FEDERATION,
+            payload={"sidechain": "hive"},
+            created_at=hive.created_at,
+            expires_at=hive.expires_at,
+        )
+
+    alice, _bob, _ = make_witnesses(1, 1, 1)
+    client.force_login(alice.user)
+    page = client.get(reverse("proposals-detail", args=[hive.pk])).content.decode()
+    new = FederationVersion.objects.get(fingerprint=hive.payload["to"]["fingerprint"])
+    assert 'data-testid="evidence-sidechain">Hive<' in page
+    assert new.short_fingerprint() in page and hive_1.short_fingerprint() in page
+    assert public_key_text(fixtures.son_key("son-4", "hive").public_key.format().hex()) in page
+    assert "none: one account_update" in page
+    assert 'data-testid="evidence-accepted"' not in page  # signers report Bitcoin versions only

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 
 import pytest
+from django.db import transaction
 
 from chains.hive import transactions as portal_tx
 from chains.hive.rpc import HiveRPCError
@@ -17,14 +18,18 @@ from devnode.hive.transactions import sign_digest
 from ledger.models import Entry, LedgerAccount
 from ledger.services import ledger_account_for, ledger_transfer, system_account
 from mappings.services import mapping_set_hive
+from proposals import services as proposals
+from proposals.models import Proposal
 from sidechains import tasks
 from sidechains.hive.withdrawals.requests import hive_withdrawal_request
 from sidechains.models import HiveTransaction
+from sons import services as son_services
 from sons.federation import federation_current, federation_version_record
-from sons.models import FederationVersion, Sidechain
+from sons.models import SON, FederationVersion, Sidechain
 from tests import fixtures
 from tests.devnode import helpers
 from tests.hive_node import start_hive_devnode
+from tests.proposals.helpers import make_witnesses
 from tests.sidechains import hive_helpers as h
 from tests.sidechains.test_hive_withdrawals import SONS, hive_balance, son_public
 from tests.sidechains.test_withdrawals_signers import wait_for
@@ -54,9 +59,9 @@ def node():
 
 
 @pytest.fixture
-def world(live_server, node, settings, tmp_path):
-    """son-1..3 are the active Hive version; son-4 joined; the witnesses accepted the version of
-    son-1, son-2 and son-4. Every signer but son-3's has that version in its configuration."""
+def signers(live_server, node, settings, tmp_path):
+    """son-1..3 are the active Hive (and Bitcoin) version; son-4 joined (not in it yet). Every
+    signer but son-3's has the version of son-1, son-2 and son-4 in its configuration."""
     settings.HIVE_NODE_URL = node.url
     settings.HIVE_FEDERATION_ACCOUNT = h.FEDERATION
     with node.rpc() as rpc:
@@ -75,15 +80,67 @@ def world(live_server, node, settings, tmp_path):
 
     common = {"portal_url": live_server.url, "folder": tmp_path, "hive": section}
     common["network"] = settings.BITCOIN_NETWORK
-    signers = h.signer_processes(names=SONS, **common)
+    processes = h.signer_processes(names=SONS, **common)
     old = federation_current(Sidechain.HIVE)
-    signers |= h.signer_processes(names=("son-4",), **common)
+    federation_current(Sidechain.BITCOIN)  # recorded too: both sidechains' sets are son-1..3
+    processes |= h.signer_processes(names=("son-4",), **common)
+    yield processes, old
+    for process in processes.values():
+        process.stop()
+
+
+@pytest.fixture
+def world(signers):
+    """As `signers`, and the witnesses accepted the version of son-1, son-2 and son-4."""
+    processes, old = signers
     keys = [fixtures.son_key(n, "hive").public_key.format().hex() for n in NEW_SET]
     version = federation_version_record(sidechain=Sidechain.HIVE, keys=keys)
     FederationVersion.objects.filter(pk=version.pk).update(status="accepted")
-    yield signers, old, version
-    for process in signers.values():
-        process.stop()
+    return processes, old, version
+
+
+def test_witnesses_approve_a_hive_rotation_proposal_and_the_move_activates_it(node, signers):
+    """son-3 deregistered: the proposals tick raises one Hive rotation proposal (and one for
+    Bitcoin, each sidechain its own), approved by the witnesses it accepts the version, which
+    the Hive move then puts on the node."""
+    processes, old = signers
+    with transaction.atomic():
+        son_services.son_deregister(son=SON.objects.get(name="son-3"), reason="test")
+    assert proposals.proposals_tick()["rotations"] == 2
+    assert proposals.proposals_tick()["rotations"] == 0  # one pending per sidechain
+    proposal = Proposal.objects.rotations().get(payload__sidechain=Sidechain.HIVE)
+    payload = proposal.payload
+    assert (payload["leaving"], payload["joining"]) == (["son-3"], ["son-4"])
+    assert payload["from"] == {"fingerprint": old.fingerprint, "keys": old.keys, "threshold": 2}
+    version = FederationVersion.objects.get(
+        sidechain=Sidechain.HIVE, fingerprint=payload["to"]["fingerprint"]
+    )
+    assert sorted(hive_public(k) for k in version.keys) == sorted(map(son_public, NEW_SET))
+    assert (version.status, payload["coins"]) == ("proposed", 0)
+
+    alice, bob, _ = make_witnesses(1, 1, 1)
+    proposals.proposal_approve(proposal=proposal, witness=alice)
+    assert proposals.proposal_approve(proposal=proposal, witness=bob).status == "executed"
+    version.refresh_from_db()
+    assert version.status == "accepted"
+    bitcoin = Proposal.objects.rotations().get(payload__sidechain=Sidechain.BITCOIN)
+    assert bitcoin.status == "open"  # the Bitcoin one is decided on its own
+
+    tasks.hive_withdrawals()
+    rotation = HiveTransaction.objects.get(federation_version=version)
+    processes["son-1"].start()
+    processes["son-2"].start()
+    wait_for(lambda: _status(rotation) == "broadcast", processes, 30, "the rotation's broadcast")
+    h.make_irreversible(node)
+    tasks.hive_withdrawals()
+    version.refresh_from_db()
+    old.refresh_from_db()
+    assert (version.status, old.status) == ("active", "retired")
+    assert proposals.proposals_tick()["rotations"] == 0  # the SONs' keys are the active set
+
+
+def hive_public(key_hex: str) -> str:
+    return portal_tx.public_key_text(key_hex)
 
 
 def test_the_old_set_rotates_the_authority_and_only_the_new_set_can_pay(node, world, user_carol):

@@ -15,8 +15,10 @@ from chains.bitcoin.federation import (
     federation_witness_script,
     p2wsh_script_pubkey,
 )
+from chains.hive.transactions import public_key_text
 from signer import cli
 from signer import config as config_file
+from signer.hive import public_key_bytes as hive_public_key_bytes
 from signer.policy import evaluate
 from sons.models import FederationVersion
 from tests.signer.withdrawals import (
@@ -161,4 +163,71 @@ def test_federation_add_refuses_what_no_script_would_be(tmp_path, capsys, keys, 
     args = ["federation", "add", "--config", str(path), "--keys", *keys]
     assert cli.main([*args, "--threshold", str(threshold)], {}) == cli.EXIT_USAGE
     assert message in capsys.readouterr().err
+    assert path.read_text() == before
+
+
+HIVE_KEYS = sorted(public_key_text(pubkey(secret(f"hive-{n}")).hex()) for n in (1, 2, 4))
+
+
+def _hive_config_file(tmp_path: Path) -> Path:
+    path = _config_file(tmp_path)
+    document = json.loads(path.read_text())
+    document["hive"] = {
+        "chain_id": "ab" * 32,
+        "federation_account": "son-federation",
+        "daily_caps": {"HIVE": 10**6},
+        "journal": "hive-journal.sqlite",
+    }
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_federation_add_for_hive_accepts_stm_keys_with_the_portals_fingerprint(tmp_path, capsys):
+    path = _hive_config_file(tmp_path)
+    args = ["federation", "add", "--sidechain", "hive", "--config", str(path)]
+    args += ["--keys", *reversed(HIVE_KEYS), "--threshold", "2"]
+
+    assert cli.main(args, {}) == 0
+    hex_keys = [hive_public_key_bytes(key).hex() for key in HIVE_KEYS]
+    portal = FederationVersion(fingerprint=FederationVersion.fingerprint_of(hex_keys))
+    printed = capsys.readouterr().out
+    assert (
+        printed == f"accepted: Hive federation 2 of 3, fingerprint {portal.short_fingerprint()}\n"
+    )
+    loaded = config_file.load(path, config().private_key)
+    assert loaded.hive is not None
+    assert loaded.hive.accepted_federations == ((tuple(HIVE_KEYS), 2),)
+    assert loaded.signer.accepted_federations == ()  # the Bitcoin list is untouched
+
+    assert cli.main(args, {}) == 0  # again: nothing changes
+    assert capsys.readouterr().out.startswith("already accepted: Hive federation")
+    assert len(json.loads(path.read_text())["hive"]["accepted_federations"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("keys", "threshold", "message"),
+    [
+        (HIVE_KEYS, 3, "a federation of 3 keys has threshold 2, not 3"),
+        ([HIVE_KEYS[0], HIVE_KEYS[1][:-1] + "x"], 2, "is not an STM key"),
+        ([k.hex() for k in NEW_KEYS], 2, "is not an STM key"),
+        ([HIVE_KEYS[0], HIVE_KEYS[0]], 1, "a key is listed twice"),
+    ],
+)
+def test_federation_add_for_hive_refuses_what_no_authority_would_be(
+    tmp_path, capsys, keys, threshold, message
+):
+    path = _hive_config_file(tmp_path)
+    before = path.read_text()
+    args = ["federation", "add", "--sidechain", "hive", "--config", str(path), "--keys", *keys]
+    assert cli.main([*args, "--threshold", str(threshold)], {}) == cli.EXIT_USAGE
+    assert message in capsys.readouterr().err
+    assert path.read_text() == before
+
+
+def test_federation_add_for_hive_needs_a_hive_section(tmp_path, capsys):
+    path = _config_file(tmp_path)
+    before = path.read_text()
+    args = ["federation", "add", "--sidechain", "hive", "--config", str(path)]
+    assert cli.main([*args, "--keys", *HIVE_KEYS, "--threshold", "2"], {}) == cli.EXIT_USAGE
+    assert "no hive section" in capsys.readouterr().err
     assert path.read_text() == before

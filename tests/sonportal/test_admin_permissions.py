@@ -19,7 +19,15 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask
 from audit.models import AuditRecord
 from sidechains.bitcoin.listener import rescan_start
 from sidechains.bitcoin.withdrawals.requests import withdrawal_hold, withdrawal_request
-from sidechains.models import Alert, ChainCursor, CircuitBreaker, HiveDeposit, RescanJob, Withdrawal
+from sidechains.models import (
+    Alert,
+    ChainCursor,
+    CircuitBreaker,
+    HiveDeposit,
+    RescanJob,
+    SidechainTransaction,
+    Withdrawal,
+)
 from sons.models import SON
 from tests import fixtures
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
@@ -36,6 +44,7 @@ ACTIONS = {
     ("sidechains", "alert", "mark_resolved"): "sidechains.change_alert",
     ("sidechains", "chaincursor", "rescan"): "sidechains.add_rescanjob",
     ("sidechains", "circuitbreaker", "resume"): "sidechains.resume_circuitbreaker",
+    ("sidechains", "sidechaintransaction", "abandon"): "sidechains.abandon_sidechaintransaction",
     ("sidechains", "hivedeposit", "credit_to_user"): "sidechains.review_hivedeposit",
     ("sidechains", "hivedeposit", "refund_to_sender"): "sidechains.review_hivedeposit",
     ("django_celery_beat", "periodictask", "enable_tasks"): BEAT_CHANGE,
@@ -68,6 +77,7 @@ class World:
     breaker: CircuitBreaker
     hive_deposit: HiveDeposit
     email: EmailAddress
+    stranded: SidechainTransaction
 
     def target(self, model_name: str):
         return {
@@ -79,6 +89,7 @@ class World:
             "circuitbreaker": self.breaker,
             "hivedeposit": self.hive_deposit,
             "emailaddress": self.email,
+            "sidechaintransaction": self.stranded,
         }[model_name]
 
     def state(self) -> dict:
@@ -93,6 +104,7 @@ class World:
             "breaker": CircuitBreaker.objects.get(pk=self.breaker.pk).tripped,
             "hive_deposit": HiveDeposit.objects.get(pk=self.hive_deposit.pk).status,
             "email": EmailAddress.objects.get(pk=self.email.pk).verified,
+            "stranded": SidechainTransaction.objects.get(pk=self.stranded.pk).status,
         }
 
 
@@ -131,6 +143,14 @@ def world(user_carol, settings) -> World:
             detected_at=timezone.now(),
         ),
         email=EmailAddress.objects.create(user=user_carol, email="new@example.org"),
+        stranded=SidechainTransaction.objects.create(  # a rotation sweep refusals stranded
+            kind=SidechainTransaction.Kind.ROTATION_SWEEP,
+            unsigned_tx=b"\x02",
+            txid="cd" * 32,
+            fee=200,
+            vsize=200,
+            feerate=1,
+        ),
     )
 
 
@@ -222,8 +242,9 @@ def test_a_view_only_staff_user_posting_an_action_anyway_changes_nothing(
         (("sidechains", "withdrawal", "fail_and_return"), "withdrawal"),
         (("sidechains", "alert", "mark_resolved"), "alert"),
         (("sidechains", "circuitbreaker", "resume"), "breaker"),
+        (("sidechains", "sidechaintransaction", "abandon"), "stranded"),
     ],
-    ids=["issue_token", "fail_and_return", "mark_resolved", "resume"],
+    ids=["issue_token", "fail_and_return", "mark_resolved", "resume", "abandon"],
 )
 def test_an_administrator_gives_a_reason_and_the_change_is_audited(
     key, changed, world, admin_user, client
@@ -309,6 +330,7 @@ def test_the_administrators_group_holds_exactly_what_administrators_need():
         "sidechains.add_rescanjob",
         "sidechains.change_alert",
         "sidechains.resume_circuitbreaker",
+        "sidechains.abandon_sidechaintransaction",
         "sons.add_son",
         "sons.change_son",
         "sons.add_sonpublickey",
@@ -444,6 +466,7 @@ CHANGES = {
     ("sidechains", "alert", "mark_resolved"): "alert",
     ("sidechains", "circuitbreaker", "resume"): "breaker",
     ("sidechains", "hivedeposit", "refund_to_sender"): "hive_deposit",
+    ("sidechains", "sidechaintransaction", "abandon"): "stranded",
 }
 
 

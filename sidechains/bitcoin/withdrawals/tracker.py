@@ -106,7 +106,7 @@ def sidechain_tx_broadcast(*, sidechain_tx_id: int, rpc: BitcoinRPC) -> Sidechai
     if stx.status != STX.AWAITING_SIGNATURES or stx.signed_tx is None:
         return stx
     if _send(stx, bytes(stx.signed_tx), rpc):
-        _mark_broadcast(stx)
+        _mark_broadcast(stx, height=rpc.get_block_count())
     elif _inputs_gone(stx, rpc):
         # Rejected because an input is gone: failed now, never retried forever; a family the
         # node never held is rebuilt without that coin (its withdrawals requested again).
@@ -172,13 +172,14 @@ def _finalized(sidechain_tx_id: int) -> SidechainTransaction:
 
 
 @transaction.atomic
-def _mark_broadcast(stx: SidechainTransaction) -> None:
+def _mark_broadcast(stx: SidechainTransaction, *, height: int) -> None:
     sent = sidechain_tx_transition(
         stx.pk,
         STX.AWAITING_SIGNATURES,
         STX.BROADCAST,
         f"sent {stx.txid}",
         broadcast_at=timezone.now(),
+        broadcast_height=height,
         last_error="",
     )
     if not sent:
@@ -243,7 +244,7 @@ def _fail_family(stx_pk: int, family: list[int]) -> bool:
         sidechain_tx_transition(
             member.pk, member.status, STX.FAILED, reason, last_error=f"failed: {reason}"[:2000]
         )
-    _release_coins(family)
+    family_coins_release(family)
     failure = f"Its transaction {stx.txid} can never be mined: a coin it spends was {kind.label}."
     failed = _fail_withdrawals(family, failure)
     if not SidechainTransactionEvent.objects.filter(
@@ -271,7 +272,7 @@ def _request_again(withdrawals: list[Withdrawal]) -> None:
         Withdrawal.objects.filter(pk=withdrawal.pk).update(note=note[:200])
 
 
-def _release_coins(family: list[int]) -> None:
+def family_coins_release(family: list[int]) -> None:
     """The family's reserved coins that can still be spent are available again; an
     unspendable one stays reserved by the failed transaction: never batched again."""
     reserved = Coin.objects.reserved_by_any(family).select_for_update(of=("self",))
