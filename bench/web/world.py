@@ -83,10 +83,22 @@ def sessions(shape: Shape, users: int, path: Path) -> dict:
         "operators": [s.owner for s in SON.objects.select_related("owner").order_by("name")],
         "admins": [User.objects.get(username="bench_admin")],
     }
+    _second_factors(people["users"])
     cookies = {role: [_session(engine, u) for u in group] for role, group in people.items()}
     cookies["sons"] = [s.name for s in SON.objects.order_by("name")]
     path.write_text(json.dumps(cookies))
     return cookies
+
+
+def _second_factors(users: list[User]) -> None:
+    """withdrawal_request refuses a person without a second factor: the users who request
+    withdrawals have one (enrolled once; a reused database keeps it)."""
+    from accounts.second_factor import has_second_factor
+    from tests.fixtures import enrol_totp
+
+    for user in users:
+        if not has_second_factor(user):
+            enrol_totp(user)
 
 
 def _session(engine, user: User) -> str:
