@@ -164,6 +164,8 @@ def portal_env(node: Node, database: str, start_height: int) -> dict[str, str]:
         # outages of tests/faults/refunds.py need (two SONs down, deposits refund_pending).
         "SON_DOWN_TIME": str(SON_DOWN_TIME),
         "SON_LIVENESS_CHECK_EVERY": "1",
+        # The tick raises the refund proposals (proposals/tasks.py): not a minute's wait.
+        "PROPOSALS_TICK_EVERY": "2",
         "LOG_LEVEL": "WARNING",
         "PYTHONDONTWRITEBYTECODE": "1",
     }

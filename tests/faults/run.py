@@ -54,6 +54,7 @@ class Report:
     refunds: int = 0  # refund transactions confirmed in a block (counted by the invariants)
     approvals: int = 0  # witnesses' approvals of refund proposals
     settle_seconds: float = 0.0  # the end: everything up until the pipelines are idle
+    settle_waits: Counter = field(default_factory=Counter)  # seconds (~) a stage kept it going
 
     def print(self, violations: list[str], elapsed: float) -> None:
         print(
@@ -71,6 +72,7 @@ class Report:
             f" deposits refund pending {self.refund_pending}, approvals {self.approvals},"
             f" refunds confirmed {self.refunds}"
         )
+        print(f"  settling waited on: {_pairs(self.settle_waits) or 'nothing'}")
         print(f"  driver retries: {_pairs(self.driver_errors) or 'none'}")
         print("  kills by process and pipeline step in flight:")
         for name in WEIGHTS:
@@ -233,8 +235,10 @@ class Run:
             self.refunds_step()
             try:
                 self.world.wallet.mine(1)
-                if stages_in_flight() == ["idle"] and self.deposits_seen():
+                stages = stages_in_flight()
+                if stages == ["idle"] and self.deposits_seen():
                     return True
+                self.report.settle_waits.update(stages)
             except (BitcoinRPCError, DatabaseError):
                 connections.close_all()
             time.sleep(1)
