@@ -30,8 +30,8 @@ def install_schedule(sender: Celery, **kwargs: Any) -> None:
         # The checks /healthz and the admin status panel read (sonportal.health.report).
         "health-check": _every(settings.HEALTH_CHECK_EVERY, "sonportal.tasks.health_check"),
         "son-liveness": _every(settings.SON_LIVENESS_CHECK_EVERY, "sons.tasks.son_liveness"),
-        # Expiry, deregistration proposals and execution retries.
-        "proposals-tick": _every(60, "proposals.tasks.proposals_tick"),
+        # Expiry, deregistration and refund proposals, execution retries.
+        "proposals-tick": _every(settings.PROPOSALS_TICK_EVERY, "proposals.tasks.proposals_tick"),
         "bitcoin-listen": _every(listener, "sidechains.tasks.bitcoin_listen"),
         "bitcoin-mempool": _every(listener, "sidechains.tasks.bitcoin_mempool"),
         "bitcoin-deposits": _every(listener, "sidechains.tasks.bitcoin_process_deposits"),

@@ -384,6 +384,8 @@ FEDERATION_MIN_SIZE = env_int("FEDERATION_MIN_SIZE", 3, minimum=1)
 SON_TOKEN_LIFETIME = env_int("SON_TOKEN_LIFETIME", 90 * 24 * 3600, minimum=60)
 # How often beat runs the liveness check (marks silent SONs down).
 SON_LIVENESS_CHECK_EVERY = env_int("SON_LIVENESS_CHECK_EVERY", 30, minimum=1)
+# How often beat runs the proposals tick (expiry, deregistration and refund proposals raised).
+PROPOSALS_TICK_EVERY = env_int("PROPOSALS_TICK_EVERY", 60, minimum=1)
 
 # Seconds between liabilities epochs (the Merkle sum tree of balances, docs/proofs.md).
 SOLVENCY_EPOCH_INTERVAL = env_int("SOLVENCY_EPOCH_INTERVAL", 24 * 3600, minimum=60)

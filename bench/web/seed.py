@@ -144,14 +144,15 @@ def _users(cursor, shape: Shape) -> None:
             copy.write_row((n, "!", False, f"user_{n}", "", "", "", False, True, now))
     columns = (
         "id, user_id, sidechain, deposit_public_key, withdraw_address, deposit_address, "
-        "deposit_script_pubkey, hive_account, valid_from, expires, request_id"
+        "deposit_script_pubkey, hive_account, valid_from, expires, request_id, "
+        "deposit_key_source, deposit_key_origin"
     )
     address = withdraw_address()
     with cursor.copy(f"COPY mappings_sidechainaddress ({columns}) FROM STDIN") as copy:
         for n in range(1, shape.users + 1):
             digest = hashlib.sha256(b"bench-web-%d" % n).digest()
             row = (n, n, "bitcoin", "02" + digest.hex(), address, "", b"\x00\x20" + digest, "")
-            copy.write_row((*row, EPOCH, None, ""))
+            copy.write_row((*row, EPOCH, None, "", "", ""))
 
 
 def _deposits(cursor, shape: Shape) -> None:
@@ -178,7 +179,8 @@ def _withdrawals(cursor, shape: Shape) -> None:
     txs = -(-shape.withdrawals // WITHDRAWALS_PER_TX)
     columns = (
         "id, chain, status, unsigned_tx, signed_tx, txid, fee, vsize, feerate, change_amount, "
-        "signers, broadcast_at, mined_height, confirmed_height, last_error, attempts, created_at"
+        "signers, broadcast_at, mined_height, confirmed_height, last_error, attempts, created_at, "
+        "abandoned_reason"
     )
     with cursor.copy(f"COPY sidechains_sidechaintransaction ({columns}) FROM STDIN") as copy:
         for t in range(txs):
@@ -186,7 +188,7 @@ def _withdrawals(cursor, shape: Shape) -> None:
             txid = hashlib.sha256(b"tx-%d" % t).hexdigest()
             height = TIP - (txs - t)
             row = (t + 1, "bitcoin", "confirmed", b"\x01" * 2_000, b"\x02" * 4_000, txid, 3_000)
-            copy.write_row((*row, 1_500, 2, 0, "[1, 2]", at, height, height, "", 0, at))
+            copy.write_row((*row, 1_500, 2, 0, "[1, 2]", at, height, height, "", 0, at, ""))
     columns = (
         "id, user_id, chain, amount_pegged, rate, amount, fee_share, address, status, "
         "request_id, sidechain_tx_id, note, failure_reason, created_at, settled_at"

@@ -7,10 +7,11 @@ Each check returns a list of violations (strings); a run passes when all are emp
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from bitcoin.core import CBlock, b2lx
+from bitcoin.core import CBlock, CTransaction, b2lx
 from django.db import connection
 
 from chains.bitcoin.rpc import BitcoinRPC
@@ -32,17 +33,24 @@ def _rows(sql: str, params: list | None = None) -> list[tuple]:
         return cursor.fetchall()
 
 
-def chain_outputs(rpc: BitcoinRPC, start: int) -> tuple[dict[bytes, list[int]], set[str]]:
-    """Every output of the best chain above `start`, by script (values), and every txid."""
+Spends = dict[tuple[str, int], list[CTransaction]]
+
+
+def chain_outputs(rpc: BitcoinRPC, start: int) -> tuple[dict[bytes, list[int]], set[str], Spends]:
+    """Every output of the best chain above `start`, by script (values), every txid, and the
+    transactions spending each outpoint (one, on a valid chain)."""
     outputs: dict[bytes, list[int]] = defaultdict(list)
     txids: set[str] = set()
+    spends: Spends = defaultdict(list)
     for height in range(start + 1, rpc.get_block_count() + 1):
         block = CBlock.deserialize(rpc.get_block_raw(rpc.get_block_hash(height)))
         for tx in block.vtx:
             txids.add(b2lx(tx.GetTxid()))
             for out in tx.vout:
                 outputs[bytes(out.scriptPubKey)].append(out.nValue)
-    return outputs, txids
+            for vin in tx.vin[1:] if tx.is_coinbase() else tx.vin:
+                spends[(b2lx(vin.prevout.hash), vin.prevout.n)].append(tx)
+    return outputs, txids, spends
 
 
 def deposits_credited_once(sent: list[SentDeposit], mined: set[str]) -> list[str]:
@@ -66,6 +74,8 @@ def deposits_credited_once(sent: list[SentDeposit], mined: set[str]) -> list[str
             problems.append(f"deposit {deposit.txid}:{deposit.vout} mined, never recorded")
             continue
         pk, amount, user, status = row
+        if status in ("refund_pending", "refunded"):
+            continue  # not to be credited: deposits_refunded_once checks it
         if (amount, user) != (deposit.amount, deposit.user_id):
             problems.append(f"deposit {pk} recorded as {amount} sat for user {user}")
         if status != "credited" or credits[f"deposit:{pk}"] != 1:
@@ -80,11 +90,16 @@ def deposits_credited_once(sent: list[SentDeposit], mined: set[str]) -> list[str
 
 def withdrawals_paid_once(outputs: dict[bytes, list[int]], scripts: dict[int, bytes]) -> list[str]:
     """Each user's withdraw script received, on the best chain, exactly the payouts of their
-    settled withdrawals: one output each (a second payment of any of them is an extra output)."""
+    settled withdrawals and of their refunded deposits' confirmed refunds: one output each (a
+    second payment of any of them is an extra output)."""
     problems = []
     settled: dict[int, list[int]] = defaultdict(list)
     for user, payout in _rows(
         "SELECT user_id, amount - fee_share FROM sidechains_withdrawal WHERE status = 'settled'"
+        " UNION ALL SELECT d.user_id, r.amount FROM sidechains_refund r"
+        " JOIN sidechains_deposit d ON d.id = r.deposit_id"
+        " JOIN sidechains_sidechaintransaction t ON t.id = r.sidechain_tx_id"
+        " WHERE d.status = 'refunded' AND t.status = 'confirmed'"
     ):
         settled[user].append(payout)
     for user, script in scripts.items():
@@ -133,6 +148,8 @@ def ledger_balanced() -> list[str]:
            WHERE b.amount <> coalesce(c.s, 0) - coalesce(d.s, 0)"""
     )
     problems += [f"account {a} {asset}: balance {b}, entries {e}" for a, asset, b, e in mismatched]
+    # The fee pool pays a network fee above the quote whatever its balance (ledger/models.py,
+    # may_go_negative): below zero it is a shortfall, which the reserves check covers.
     negative = _rows(
         "SELECT b.account_id, b.amount FROM ledger_balance b JOIN ledger_ledgeraccount a"
         " ON a.id = b.account_id WHERE b.amount < 0 AND a.system NOT IN ('issuance', 'fee-pool')"
@@ -219,3 +236,60 @@ def deposits_swept_by_deadline(
     }
     problems += [f"sweep {txid} recorded confirmed, not in a block" for txid in sweeps - mined]
     return problems, len(sweeps & mined)
+
+
+def deposits_refunded_once(
+    sent: list[SentDeposit], spends: Spends, scripts: dict[int, bytes]
+) -> tuple[list[str], int, int]:
+    """Every deposit that went refund_pending ended refunded, never credited, by one confirmed
+    refund whose transaction, the only spend of the deposit's outpoint on chain, pays the
+    depositor's withdraw script the amount the wallet sent less the fee the witnesses approved.
+    Returns (problems, deposits that went refund_pending, refunds confirmed on chain)."""
+    paid = {(d.txid, d.vout): d for d in sent}
+    rows = _rows(
+        """SELECT d.id, d.txid, d.vout, d.status,
+                  (SELECT count(*) FROM ledger_entry e
+                   WHERE e.reason = 'deposit' AND e.reference = 'deposit:' || d.id)
+           FROM sidechains_deposit d
+           WHERE d.status IN ('refund_pending', 'refunded') OR EXISTS (
+               SELECT 1 FROM sidechains_depositevent e
+               WHERE e.deposit_id = d.id AND e.new_status = 'refund_pending')"""
+    )
+    refunds: dict[int, list[tuple]] = defaultdict(list)
+    for deposit_id, *refund in _rows(
+        """SELECT r.deposit_id, t.txid, p.payload FROM sidechains_refund r
+           JOIN sidechains_sidechaintransaction t ON t.id = r.sidechain_tx_id
+           LEFT JOIN proposals_proposal p ON p.id = r.proposal_id
+           WHERE t.status = 'confirmed'"""
+    ):
+        refunds[deposit_id].append(refund)
+    problems, confirmed = [], 0
+    for pk, txid, vout, status, credits in rows:
+        found = [f"{status}"] if status != "refunded" else []
+        found += [f"credited {credits} time(s)"] if credits else []
+        if len(refunds[pk]) != 1:
+            found.append(f"{len(refunds[pk])} confirmed refunds")
+        else:
+            found += _refund_on_chain(paid.get((txid, vout)), spends, scripts, *refunds[pk][0])
+            confirmed += not found
+        problems += [f"refund of deposit {pk}: {problem}" for problem in found]
+    return problems, len(rows), confirmed
+
+
+def _refund_on_chain(
+    deposit: SentDeposit | None, spends: Spends, scripts: dict[int, bytes], txid: str, payload
+) -> list[str]:
+    """What is wrong with one refund on chain, checked against what the wallet sent."""
+    if deposit is None:
+        return ["refunds an outpoint the run never paid"]
+    spent_by = spends.get((deposit.txid, deposit.vout), [])
+    if [b2lx(tx.GetTxid()) for tx in spent_by] != [txid]:
+        return [f"outpoint spent on chain by {[b2lx(t.GetTxid()) for t in spent_by]}, not {txid}"]
+    payload = json.loads(payload) if isinstance(payload, str) else payload  # a json column
+    if not payload or payload["amount"] != deposit.amount:
+        return [f"approved payload {payload} is not the {deposit.amount} sat sent"]
+    expected = deposit.amount - payload["fee"]
+    pays = [o.nValue for o in spent_by[0].vout if bytes(o.scriptPubKey) == scripts[deposit.user_id]]
+    if pays != [expected]:
+        return [f"{txid} pays the withdraw script {pays}, not [{expected}] (deposit less fee)"]
+    return []

@@ -137,6 +137,9 @@ def restart_redis() -> float:
 
 # Blocks after a deposit's block by which the run's portal sweeps it (half way it starts).
 SWEEP_DEADLINE = 12
+# Seconds without a heartbeat before the liveness check marks a SON down. Killed signers are
+# back within ~2 s, so single kills rarely take a SON down; the outages' stopped signers do.
+SON_DOWN_TIME = 5
 
 
 def portal_env(node: Node, database: str, start_height: int) -> dict[str, str]:
@@ -157,7 +160,12 @@ def portal_env(node: Node, database: str, start_height: int) -> dict[str, str]:
         "BITCOIN_DEPOSIT_TIMELOCK": str(settings.BITCOIN_DEPOSIT_TIMELOCK),
         # Deposits are swept a few blocks after their block, so sweeps run under the kills too.
         "BITCOIN_SWEEP_DEADLINE": str(SWEEP_DEADLINE),
-        "SON_LIVENESS_CHECK_EVERY": "5",
+        # Signers heartbeat every second: a SON silent for SON_DOWN_TIME goes down, as the
+        # outages of tests/faults/refunds.py need (two SONs down, deposits refund_pending).
+        "SON_DOWN_TIME": str(SON_DOWN_TIME),
+        "SON_LIVENESS_CHECK_EVERY": "1",
+        # The tick raises the refund proposals (proposals/tasks.py): not a minute's wait.
+        "PROPOSALS_TICK_EVERY": "2",
         "LOG_LEVEL": "WARNING",
         "PYTHONDONTWRITEBYTECODE": "1",
     }

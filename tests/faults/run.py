@@ -1,6 +1,7 @@
 """A fault run: users deposit and withdraw while a seeded random schedule SIGKILLs one of the
 processes (web, worker, beat, signer, node) every few seconds and starts it again, and
-restarts PostgreSQL and Redis; then everything is left to finish and the invariants are
+restarts PostgreSQL and Redis; during outages two SONs are down, so that deposits are refunded
+(tests/faults/refunds.py); then everything is left to finish and the invariants are
 checked (tests/faults/invariants.py). The seed, printed, replays the same schedule of kills
 and actions (timings on a loaded machine still vary)."""
 
@@ -20,6 +21,7 @@ from sidechains.bitcoin.withdrawals.errors import WithdrawalError
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from tests.faults import processes
 from tests.faults.invariants import SentDeposit
+from tests.faults.refunds import Outage, refunds_approve
 
 # How often each process is picked for a kill.
 WEIGHTS = {
@@ -33,7 +35,7 @@ WEIGHTS = {
     "signer-3": 1,
     "bitcoin": 1,
 }
-STAGES = ("crediting", "batching", "signing", "broadcast", "settlement")
+STAGES = ("crediting", "batching", "signing", "broadcast", "settlement", "refunding")
 
 
 @dataclass
@@ -46,15 +48,31 @@ class Report:
     deposits: int = 0
     withdrawals: int = 0
     sweeps: int = 0  # sweep transactions mined (counted by the invariants)
+    outages: int = 0  # times two SONs were taken down
+    outage_seconds: float = 0.0
+    refund_pending: int = 0  # deposits that went refund_pending (counted by the invariants)
+    refunds: int = 0  # refund transactions confirmed in a block (counted by the invariants)
+    approvals: int = 0  # witnesses' approvals of refund proposals
+    settle_seconds: float = 0.0  # the end: everything up until the pipelines are idle
+    settle_waits: Counter = field(default_factory=Counter)  # seconds (~) a stage kept it going
 
     def print(self, violations: list[str], elapsed: float) -> None:
-        print(f"\nFault run: seed {self.seed} (replay: FAULT_SEED={self.seed}), {elapsed:.0f} s")
+        print(
+            f"\nFault run: seed {self.seed} (replay: FAULT_SEED={self.seed}), {elapsed:.0f} s"
+            f" ({self.settle_seconds:.0f} s of it settling)"
+        )
         print(f"  kills: {sum(self.kills.values())}  " + _pairs(self.kills))
         print(f"  restarts: {_pairs(self.restarts)}")
         print(
             f"  deposits sent {self.deposits}, withdrawals requested {self.withdrawals},"
             f" sweeps mined {self.sweeps}"
         )
+        print(
+            f"  outages (2 of 3 SONs down): {self.outages}, {self.outage_seconds:.0f} s;"
+            f" deposits refund pending {self.refund_pending}, approvals {self.approvals},"
+            f" refunds confirmed {self.refunds}"
+        )
+        print(f"  settling waited on: {_pairs(self.settle_waits) or 'nothing'}")
         print(f"  driver retries: {_pairs(self.driver_errors) or 'none'}")
         print("  kills by process and pipeline step in flight:")
         for name in WEIGHTS:
@@ -82,7 +100,8 @@ def stages_in_flight() -> list[str]:
                  (SELECT count(*) FROM sidechains_sidechaintransaction
                   WHERE status = 'broadcast' AND mined_height IS NULL),
                  (SELECT count(*) FROM sidechains_sidechaintransaction
-                  WHERE status = 'broadcast' AND mined_height IS NOT NULL)"""
+                  WHERE status = 'broadcast' AND mined_height IS NOT NULL),
+                 (SELECT count(*) FROM sidechains_deposit WHERE status = 'refund_pending')"""
         )
         counts = c.fetchone()
     return [stage for stage, n in zip(STAGES, counts, strict=True) if n] or ["idle"]
@@ -96,6 +115,10 @@ class Run:
         self.world, self.supervised, self.node = world, supervised, node
         self.sent: list[SentDeposit] = []
         self.pg_at, self.redis_at = self._service_restarts(kills)
+        # Outages at a quarter of the kills and every 100 more; their own random stream, so the
+        # kills and the users' actions stay those of the seed without outages.
+        self.outage = Outage(random.Random(f"{seed}-outage"), supervised)
+        self.outage_at = {kills // 4 + k for k in range(0, kills, 100)}
 
     def _service_restarts(self, kills: int) -> tuple[set[int], set[int]]:
         """PostgreSQL at a third of the kills, Redis at two thirds (and every 100 more)."""
@@ -120,11 +143,26 @@ class Run:
                     self.report.restarts["redis"] += 1
                     processes.restart_redis()
                 next_kill = time.monotonic() + every * self.rng.uniform(0.5, 1.5)
+                if killed in self.outage_at and not self.outage.parked:
+                    self.outage.begin()
+            self.refunds_step()
             self.supervise()
             time.sleep(0.2)
+        if self.outage.parked:
+            self.outage.end()  # the SONs come back for the end of the run
+
+    def refunds_step(self) -> None:
+        """The outage's progress and the witnesses' approvals; the database may be down."""
+        try:
+            self.outage.step()
+            self.report.approvals += refunds_approve(self.world.witnesses)
+        except DatabaseError:
+            connections.close_all()
+        self.report.outages = self.outage.count
+        self.report.outage_seconds = self.outage.seconds
 
     def kill_one(self) -> None:
-        names = list(WEIGHTS)
+        names = [n for n in WEIGHTS if n not in self.outage.parked]
         name = self.rng.choices(names, weights=[WEIGHTS[n] for n in names])[0]
         try:
             stages = stages_in_flight()
@@ -142,7 +180,7 @@ class Run:
     def supervise(self) -> None:
         """As systemd's Restart=always: a process that exited by itself starts again."""
         for name, process in self.supervised.items():
-            if not process.running():
+            if not process.running() and name not in self.outage.parked:
                 self.report.restarts[f"{name} exited"] += 1
                 process.start()
         if not self.node.running():
@@ -187,15 +225,20 @@ class Run:
     # -- the end --------------------------------------------------------------------------------
 
     def settle(self, timeout: float) -> bool:
-        """Everything up, a block a second, until every deposit is credited and every
-        withdrawal settled or failed."""
-        deadline = time.monotonic() + timeout
+        """Everything up, a block a second, until every deposit is credited or refunded and
+        every withdrawal settled or failed."""
+        started = time.monotonic()
+        deadline = started + timeout
         while time.monotonic() < deadline:
+            self.report.settle_seconds = time.monotonic() - started
             self.supervise()
+            self.refunds_step()
             try:
                 self.world.wallet.mine(1)
-                if stages_in_flight() == ["idle"] and self.deposits_seen():
+                stages = stages_in_flight()
+                if stages == ["idle"] and self.deposits_seen():
                     return True
+                self.report.settle_waits.update(stages)
             except (BitcoinRPCError, DatabaseError):
                 connections.close_all()
             time.sleep(1)
@@ -205,7 +248,10 @@ class Run:
         """Every mined deposit is recorded (the listener has caught up)."""
         rpc = self.world.wallet.rpc
         with connections["default"].cursor() as c:
-            c.execute("SELECT count(*) FROM sidechains_deposit WHERE status = 'credited'")
+            c.execute(
+                "SELECT count(*) FROM sidechains_deposit"
+                " WHERE status IN ('credited', 'refund_pending', 'refunded')"
+            )
             (credited,) = c.fetchone()
         mined = 0
         for deposit in self.sent:

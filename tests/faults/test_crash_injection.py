@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from django.db import connection, connections
@@ -39,6 +39,7 @@ class World:
     deposit_scripts: dict[int, bytes]
     withdraw_scripts: dict[int, bytes]
     start_height: int
+    witnesses: list = field(default_factory=list)
 
 
 @pytest.fixture
@@ -71,6 +72,8 @@ def world(node, transactional_db) -> World:
     )
     world.federation = federation  # type: ignore[attr-defined]
     world.timelock = next(iter(mappings.values())).deposit_timelock  # type: ignore[attr-defined]
+    # Two witnesses: a refund proposal passes on the second approval (> 50 % of the weight).
+    world.witnesses = [fixtures.make_witness(f"fault_witness_{i}") for i in range(2)]
     return world
 
 
@@ -114,7 +117,7 @@ def test_money_survives_random_kills(node, world, supervised, settings, capsys):
 
 def check(run: Run, world: World) -> list[str]:
     rpc = world.wallet.rpc
-    outputs, mined = invariants.chain_outputs(rpc, world.start_height)
+    outputs, mined, spends = invariants.chain_outputs(rpc, world.start_height)
     fees = invariants.sweep_fees(mined)
     problems, reserves, supply = invariants.reserves_cover_supply(rpc)
     problems += invariants.sweep_fees_in_the_ledger(fees)
@@ -125,8 +128,14 @@ def check(run: Run, world: World) -> list[str]:
     )
     if not run.report.sweeps:
         unswept.append("no sweep was mined: the run did not drive sweeps")
+    refunds, run.report.refund_pending, run.report.refunds = invariants.deposits_refunded_once(
+        run.sent, spends, world.withdraw_scripts
+    )
+    if not run.report.refunds:
+        refunds.append("no refund was confirmed: the run did not drive refunds")
     return (
         unswept
+        + refunds
         + invariants.deposits_credited_once(run.sent, mined)
         + invariants.withdrawals_paid_once(outputs, world.withdraw_scripts)
         + invariants.withdrawals_not_lost()
