@@ -180,7 +180,7 @@ def _withdrawals(cursor, shape: Shape) -> None:
     columns = (
         "id, chain, status, unsigned_tx, signed_tx, txid, fee, vsize, feerate, change_amount, "
         "signers, broadcast_at, mined_height, confirmed_height, last_error, attempts, created_at, "
-        "abandoned_reason"
+        "abandoned_reason, kind"
     )
     with cursor.copy(f"COPY sidechains_sidechaintransaction ({columns}) FROM STDIN") as copy:
         for t in range(txs):
@@ -188,10 +188,12 @@ def _withdrawals(cursor, shape: Shape) -> None:
             txid = hashlib.sha256(b"tx-%d" % t).hexdigest()
             height = TIP - (txs - t)
             row = (t + 1, "bitcoin", "confirmed", b"\x01" * 2_000, b"\x02" * 4_000, txid, 3_000)
-            copy.write_row((*row, 1_500, 2, 0, "[1, 2]", at, height, height, "", 0, at, ""))
+            copy.write_row(
+                (*row, 1_500, 2, 0, "[1, 2]", at, height, height, "", 0, at, "", "withdrawal")
+            )
     columns = (
         "id, user_id, chain, amount_pegged, rate, amount, fee_share, address, status, "
-        "request_id, sidechain_tx_id, note, failure_reason, created_at, settled_at"
+        "request_id, sidechain_tx_id, note, failure_reason, created_at, settled_at, asset"
     )
     address = withdraw_address()
     with cursor.copy(f"COPY sidechains_withdrawal ({columns}) FROM STDIN") as copy:
@@ -200,7 +202,7 @@ def _withdrawals(cursor, shape: Shape) -> None:
             tx = j // WITHDRAWALS_PER_TX + 1
             row = (j + 1, shape.withdrawer(j), "bitcoin", WITHDRAWAL_AMOUNT, "1")
             row += (WITHDRAWAL_AMOUNT, 60, address, "settled", f"bench-{j}", tx, "", "")
-            copy.write_row((*row, at, at))
+            copy.write_row((*row, at, at, ""))
 
 
 def _ledger(cursor, shape: Shape) -> None:

@@ -83,7 +83,7 @@ def sessions(shape: Shape, users: int, path: Path) -> dict:
         "operators": [s.owner for s in SON.objects.select_related("owner").order_by("name")],
         "admins": [User.objects.get(username="bench_admin")],
     }
-    _second_factors(people["users"])
+    _second_factors([person for group in people.values() for person in group])
     cookies = {role: [_session(engine, u) for u in group] for role, group in people.items()}
     cookies["sons"] = [s.name for s in SON.objects.order_by("name")]
     path.write_text(json.dumps(cookies))
@@ -91,8 +91,9 @@ def sessions(shape: Shape, users: int, path: Path) -> dict:
 
 
 def _second_factors(users: list[User]) -> None:
-    """withdrawal_request refuses a person without a second factor: the users who request
-    withdrawals have one (enrolled once; a reused database keeps it)."""
+    """Everyone measured has a second factor, enrolled once (a reused database keeps it):
+    withdrawal_request refuses a person without one, and administrators, witnesses and SON
+    operators are sent to enrol before they can act."""
     from accounts.second_factor import has_second_factor
     from tests.fixtures import enrol_totp
 
