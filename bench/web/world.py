@@ -26,7 +26,6 @@ from sons.models import SON, Sidechain, SONPublicKey, SONStatistics
 
 SONS = 3
 WITNESSES = 5
-BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def build(shape: Shape) -> None:
@@ -105,7 +104,7 @@ def _second_factors(users: list[User]) -> None:
 def _session(engine, user: User) -> str:
     store = engine.SessionStore()
     store[SESSION_KEY] = str(user.pk)
-    store[BACKEND_SESSION_KEY] = BACKEND
+    store[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]  # what a login stores
     store[HASH_SESSION_KEY] = user.get_session_auth_hash()
     store.create()
     return store.session_key
