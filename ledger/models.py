@@ -93,6 +93,12 @@ class Entry(models.Model):
     class Meta:
         verbose_name_plural = "entries"
         ordering = ["-id"]
+        # An account's latest entries (the account page's last movements) without reading its
+        # older ones.
+        indexes = [
+            models.Index(fields=["source", "-id"], name="ledger_entry_source_latest"),
+            models.Index(fields=["destination", "-id"], name="ledger_entry_dest_latest"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_entry_positive"),
             models.CheckConstraint(

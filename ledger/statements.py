@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import User
+from django.db import connection
 from django.db.models import Q
 
 from ledger.models import Entry, LedgerAccount
@@ -50,4 +51,41 @@ def statement_of(
             lines.append(
                 StatementLine(pk, at, entry_asset, label, reference, change, running[entry_asset])
             )
+    return lines
+
+
+# The latest lines of an account, newest first, and its balance of each asset in one statement
+# (one snapshot, so the balances match the entries read): the balance after the newest line is
+# the account's balance now, and each older one is the next one's less its change.
+LATEST_SQL = """
+    SELECT m.id, m.created_at, m.asset, m.reason, m.reference, m.change, b.amount
+    FROM (
+        (SELECT id, created_at, asset, reason, reference, -amount AS change
+         FROM ledger_entry WHERE source_id = %(account)s ORDER BY id DESC LIMIT %(count)s)
+        UNION ALL
+        (SELECT id, created_at, asset, reason, reference, amount AS change
+         FROM ledger_entry WHERE destination_id = %(account)s ORDER BY id DESC LIMIT %(count)s)
+        ORDER BY id DESC LIMIT %(count)s
+    ) m
+    LEFT JOIN ledger_balance b ON b.account_id = %(account)s AND b.asset = m.asset
+    ORDER BY m.id DESC
+"""
+
+
+def statement_latest(user: User, count: int) -> list[StatementLine]:
+    """The user's `count` latest lines, newest first, with the same balances statement_of
+    gives them, read without going through the older entries."""
+    account = LedgerAccount.objects.filter(user=user).values_list("pk", flat=True).first()
+    if account is None:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(LATEST_SQL, {"account": account, "count": count})
+        rows = cursor.fetchall()
+    after: dict[str, int] = {}
+    lines = []
+    for pk, at, asset, reason, reference, change, balance in rows:
+        running = after.get(asset, balance or 0)
+        label = Entry.Reason(reason).label
+        lines.append(StatementLine(pk, at, asset, label, reference, change, running))
+        after[asset] = running - change
     return lines

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 
 from core.htmx import HtmxHttpRequest
 from ledger.services import balances_of
-from ledger.statements import StatementLine, statement_of
+from ledger.statements import StatementLine, statement_latest, statement_of
 from mappings.models import SidechainAddress
 from rates.assets import Asset, amount_format
 from sidechains.models import Deposit, Withdrawal
@@ -52,7 +52,7 @@ def _money_summary(user) -> dict:
         "in_flight_count": in_flight.count(),
         "pending": amount_format(pending.aggregate(total=Sum("amount"))["total"] or 0, Asset.BTC),
         "pending_count": pending.count(),
-        "movements": [_line(line) for line in reversed(statement_of(user)[-5:])],
+        "movements": [_line(line) for line in statement_latest(user, 5)],
     }
 
 

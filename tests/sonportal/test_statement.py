@@ -8,6 +8,10 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from ledger.models import Entry, LedgerAccount
+from ledger.services import ledger_account_for, ledger_transfer, system_account
+from ledger.statements import statement_latest, statement_of
+from rates.assets import Asset
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.models import Deposit
 from tests import fixtures
@@ -85,3 +89,32 @@ def test_the_account_page_shows_available_in_flight_and_coming_in(client, carol)
 def test_nobody_sees_another_persons_statement(client, carol):
     client.force_login(fixtures.make_user("user_erin"))
     assert client.get(reverse("account-statement")).context["rows"] == []
+
+
+def test_the_latest_lines_are_the_statements_last_ones_with_the_same_balances(carol, admin_user):
+    """statement_latest reads only the newest entries, yet every line and balance is the full
+    statement's: across two assets, with movements in and out, older lines than it returns."""
+    for i in range(4):
+        credit(carol, 1_000 * (i + 1), label=f"more-{i}")
+        ledger_transfer(
+            source=system_account(LedgerAccount.System.ISSUANCE),
+            destination=ledger_account_for(carol),
+            asset=Asset.PHIVE,
+            amount=100 * (i + 1),
+            reason=Entry.Reason.DEPOSIT,
+            reference=f"hive:{i}",
+        )
+    credit(admin_user, 7_000, label="other")  # another account's entries interleave
+    full = statement_of(carol)
+    for count in (1, 5, len(full), len(full) + 3):
+        assert statement_latest(carol, count) == list(reversed(full))[:count]
+    assert statement_latest(admin_user, 5)[0].balance == 7_000
+
+
+def test_the_account_page_lists_the_five_latest_movements(client, carol):
+    for i in range(6):
+        credit(carol, 10 + i, label=f"small-{i}")
+    client.force_login(carol)
+    movements = client.get(reverse("account-home")).context["movements"]
+    assert [m["change"] for m in movements] == [f"0.000000{10 + i} pBTC" for i in range(5, 0, -1)]
+    assert movements[0]["balance"] == "0.00120075 pBTC"
