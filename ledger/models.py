@@ -81,6 +81,7 @@ class Entry(models.Model):
         TRANSFER = "transfer", "transfer between users (signed by the sender's key)"
         WITHDRAWAL_FEE = "withdrawal_fee", "withdrawal fee quoted less network fee (fee pool)"
         FEDERATION_FEE = "federation_fee", "network fee of a sweep or rotation (fee pool)"
+        DEPOSIT_FEE = "deposit_fee", "deposit's share of its sweep (fee pool)"
 
     source = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="debits")
     destination = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="credits")

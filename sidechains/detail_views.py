@@ -52,6 +52,8 @@ def deposit_detail(request: HttpRequest, pk: int):
     context = {
         "deposit": deposit,
         "amount": amount_format(deposit.amount, Asset.BTC),
+        "credited": amount_format(deposit.credited_amount or 0, Asset.PBTC),
+        "sweep_fee": amount_format(deposit.sweep_fee or 0, Asset.BTC),
         "next_step": deposit_next_step(deposit, tip),
         "timeline": sorted(timeline, key=lambda m: m.at),
         "kit": kit,

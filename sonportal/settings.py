@@ -345,6 +345,10 @@ BITCOIN_WITHDRAWAL_BUMP_AFTER = env_int("BITCOIN_WITHDRAWAL_BUMP_AFTER", 3600, m
 # positive; a quote is valid this many seconds.
 BITCOIN_WITHDRAWAL_FEE_MARGIN = env_int("BITCOIN_WITHDRAWAL_FEE_MARGIN", 10, minimum=0)
 BITCOIN_WITHDRAWAL_QUOTE_VALIDITY = env_int("BITCOIN_WITHDRAWAL_QUOTE_VALIDITY", 300, minimum=30)
+# What a credited deposit pays for the sweep that will move it (docs/deposits.md, "The sweep
+# fee"): a sweep of it alone at the rate in force when it is credited, plus this margin in
+# percent; it goes to the fee pool, which pays the sweeps.
+BITCOIN_DEPOSIT_FEE_MARGIN = env_int("BITCOIN_DEPOSIT_FEE_MARGIN", 10, minimum=0)
 HIVE_NODE_URL = env_str("HIVE_NODE_URL", "")
 # The Hive account the SONs control together: deposits are transfers to it.
 HIVE_FEDERATION_ACCOUNT = env_str("HIVE_FEDERATION_ACCOUNT", "son-federation")

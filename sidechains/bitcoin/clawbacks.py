@@ -111,6 +111,7 @@ def deposit_claw_back(*, deposit_id: int, evidence: str) -> bool:
             reference=f"deposit:{deposit.pk}",
             allow_negative=True,
         )
+    _sweep_fee_back(deposit)
     note = f"clawed back {amount_format(credited, Asset.PBTC)}: {evidence}"
     deposit_transition(deposit.pk, deposit.status, Deposit.Status.CLAWED_BACK, note)
     coin = Coin.objects.filter(deposit=deposit).exclude(status=Coin.Status.SPENT).first()
@@ -122,6 +123,24 @@ def deposit_claw_back(*, deposit_id: int, evidence: str) -> bool:
     )
     _alert(Alert.Kind.DEPOSIT_CLAWED_BACK, deposit, message)
     return True
+
+
+def _sweep_fee_back(deposit: Deposit) -> None:
+    """The fee pool gives back what the deposit paid it for a sweep that will never be: the
+    coin is gone."""
+    paid = Entry.objects.filter(
+        reason=Entry.Reason.DEPOSIT_FEE, reference=f"deposit:{deposit.pk}", asset=Asset.PBTC
+    ).first()
+    if paid is None:
+        return
+    ledger_transfer(
+        source=system_account(LedgerAccount.System.FEE_POOL),
+        destination=system_account(LedgerAccount.System.ISSUANCE),
+        asset=Asset.PBTC,
+        amount=paid.amount,
+        reason=Entry.Reason.CLAWBACK,
+        reference=f"deposit-fee:{deposit.pk}",
+    )
 
 
 def coin_lost(coin: Coin, spending_txid: str, height: int, block_hash: str) -> bool:

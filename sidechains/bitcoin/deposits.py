@@ -30,6 +30,8 @@ from rates.assets import Asset, Pair, amount_format
 from rates.conversion import to_pegged
 from rates.models import rate_in_force
 from sidechains.bitcoin.clawbacks import clawbacks_due
+from sidechains.bitcoin.sweeps import deposit_sweep_fee
+from sidechains.bitcoin.withdrawals.fees import withdrawal_feerate
 from sidechains.models import ChainCursor, Coin, Deposit
 from sidechains.transitions import coin_created, deposit_transition
 from sons.models import SON, Sidechain
@@ -97,9 +99,11 @@ def deposit_credit(*, deposit_id: int, rpc: BitcoinRPC | None = None) -> Deposit
     """Credit a confirmed deposit in pBTC, or set it aside for a refund; returns the deposit.
 
     Credits when at least m = threshold(n) of the federation's n SONs are active, at the
-    BTC/pBTC rate in force now. Ledger entry, status, rate and audit event commit together. A
-    deposit already credited or set aside is returned unchanged; with `rpc`, the deposit's block
-    must still be on the best chain (else DepositNotOnBestChain, and nothing changes).
+    BTC/pBTC rate in force now, less the deposit's sweep fee (the fee pool's, priced at the
+    node's fee rate with `rpc`, else at the floor). Ledger entries, status, rate and audit event
+    commit together. A deposit already credited or set aside is returned unchanged; with `rpc`,
+    the deposit's block must still be on the best chain (else DepositNotOnBestChain, and nothing
+    changes).
     """
     deposit = Deposit.objects.select_for_update().get(pk=deposit_id)
     if deposit.status in (Deposit.Status.CREDITED, Deposit.Status.REFUND_PENDING):
@@ -122,7 +126,7 @@ def deposit_credit(*, deposit_id: int, rpc: BitcoinRPC | None = None) -> Deposit
             f"{note}: refund pending",
         )
     else:
-        _credit(deposit, active=active, total=total)
+        _credit(deposit, active=active, total=total, feerate=_feerate(rpc))
     deposit.refresh_from_db()
     return deposit
 
@@ -144,21 +148,39 @@ def _too_close_to_reclaim(deposit: Deposit, rpc: BitcoinRPC | None) -> str:
     )
 
 
-def _credit(deposit: Deposit, *, active: int, total: int) -> None:
+def _feerate(rpc: BitcoinRPC | None) -> int:
+    """The rate a credit's sweep fee is priced at: the withdrawals' rate now (the floor without
+    a node to ask)."""
+    if rpc is None:
+        return settings.BITCOIN_WITHDRAWAL_FEERATE_FLOOR
+    return withdrawal_feerate(rpc=rpc)
+
+
+def _credit(deposit: Deposit, *, active: int, total: int, feerate: int) -> None:
+    """The deposit less its sweep fee to its user, the fee to the fee pool, both in pBTC at the
+    rate in force: together exactly what the whole deposit is worth."""
     now = timezone.now()
     rate = rate_in_force(Pair.BTC_PBTC, now).rate
-    credited = to_pegged(deposit.amount, rate, Pair.BTC_PBTC)
-    if credited > 0:  # a few satoshi at a rate < 1 can be worth less than one base unit
-        ledger_transfer(
-            source=system_account(LedgerAccount.System.ISSUANCE),
-            destination=ledger_account_for(deposit.user),
-            asset=Asset.PBTC,
-            amount=credited,
-            reason=Entry.Reason.DEPOSIT,
-            reference=f"deposit:{deposit.pk}",
-        )
+    sweep_fee = deposit_sweep_fee(deposit.amount, feerate=feerate)
+    credited = to_pegged(deposit.amount - sweep_fee, rate, Pair.BTC_PBTC)
+    to_pool = to_pegged(deposit.amount, rate, Pair.BTC_PBTC) - credited
+    # A few satoshi at a rate < 1 can be worth less than one base unit: no entry for nothing.
+    for destination, amount, reason in (
+        (ledger_account_for(deposit.user), credited, Entry.Reason.DEPOSIT),
+        (system_account(LedgerAccount.System.FEE_POOL), to_pool, Entry.Reason.DEPOSIT_FEE),
+    ):
+        if amount > 0:
+            ledger_transfer(
+                source=system_account(LedgerAccount.System.ISSUANCE),
+                destination=destination,
+                asset=Asset.PBTC,
+                amount=amount,
+                reason=reason,
+                reference=f"deposit:{deposit.pk}",
+            )
     note = (
-        f"{amount_format(credited, Asset.PBTC)} at {rate} BTC/pBTC; {active} of {total} SONs active"
+        f"{amount_format(credited, Asset.PBTC)} at {rate} BTC/pBTC after a sweep fee of "
+        f"{sweep_fee} sat ({feerate} sat/vB); {active} of {total} SONs active"
     )
     moved = deposit_transition(
         deposit.pk,
@@ -167,6 +189,7 @@ def _credit(deposit: Deposit, *, active: int, total: int) -> None:
         note,
         rate=rate,
         credited_amount=credited,
+        sweep_fee=sweep_fee,
         credited_at=now,
     )
     if not moved:  # cannot happen under our row lock; never keep a credit without its status

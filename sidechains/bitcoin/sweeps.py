@@ -26,12 +26,22 @@ from django.conf import settings
 from django.db import transaction
 
 from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey
-from chains.bitcoin.fees import DUST_LIMIT, signed_vsize
+from chains.bitcoin.fees import (
+    DUST_LIMIT,
+    INPUT_BYTES,
+    P2WSH_OUTPUT_BYTES,
+    TX_OVERHEAD_BYTES,
+    signed_vsize,
+)
 from chains.bitcoin.rpc import BitcoinRPC
 from chains.bitcoin.transactions import txid_of, unsigned_transaction
 from sidechains.bitcoin.anchor import anchor_add
 from sidechains.bitcoin.withdrawals.builder import coins_gone, is_spendable
-from sidechains.bitcoin.withdrawals.fees import federation_keys, withdrawal_feerate
+from sidechains.bitcoin.withdrawals.fees import (
+    deposit_script_for_sizing,
+    federation_keys,
+    withdrawal_feerate,
+)
 from sidechains.bitcoin.withdrawals.signatures import PREV_TXS_BUDGET
 from sidechains.bitcoin.withdrawals.tracker import sidechain_tx_bump
 from sidechains.models import Alert, Coin, Deposit, SidechainTransaction, TxInput
@@ -48,6 +58,18 @@ UNSWEPT = (Coin.Status.AVAILABLE, Coin.Status.RESERVED, Coin.Status.MISSING)
 
 class SweepError(Exception):
     """A sweep that cannot be built as planned; nothing was written."""
+
+
+def deposit_sweep_fee(amount: int, *, feerate: int) -> int:
+    """Satoshi a deposit of `amount` keeps back for its sweep when it is credited: the fee of a
+    sweep of its coin alone (one deposit-script input, the wallet output) at `feerate`, plus
+    BITCOIN_DEPOSIT_FEE_MARGIN percent; never more than the deposit. Sweeps of many coins cost
+    less per coin and the fee pool keeps the difference, which pays for the sweeps that cost
+    more (a rate risen towards the deadline, a fee bump)."""
+    script = deposit_script_for_sizing()
+    vsize = signed_vsize(TX_OVERHEAD_BYTES + INPUT_BYTES + P2WSH_OUTPUT_BYTES, [script])
+    fee = math.ceil(feerate * vsize * (100 + settings.BITCOIN_DEPOSIT_FEE_MARGIN) / 100)
+    return min(fee, amount)
 
 
 def sweep_deadline_blocks(timelock: int) -> int:

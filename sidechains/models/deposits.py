@@ -102,6 +102,12 @@ class Deposit(models.Model):
     credited_amount = models.BigIntegerField(
         null=True, blank=True, help_text="Base units of the pegged token."
     )
+    sweep_fee = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="Satoshi of the deposit kept for its sweep's network fee when it was credited "
+        "(fee pool): the credit is the rest.",
+    )
     note = models.CharField(max_length=200, blank=True, help_text="Why it stands where it is.")
     reorged_height = models.BigIntegerField(
         null=True,

@@ -54,8 +54,9 @@ def chain_outputs(rpc: BitcoinRPC, start: int) -> tuple[dict[bytes, list[int]], 
 
 
 def deposits_credited_once(sent: list[SentDeposit], mined: set[str]) -> list[str]:
-    """Every mined deposit is recorded once and credited once, for its amount, to its user;
-    nothing is credited that was not paid."""
+    """Every mined deposit is recorded once and credited once, to its user, for its amount
+    less its sweep fee, which went to the fee pool (the rate is 1 in the run); nothing is
+    credited that was not paid."""
     problems = []
     recorded = {
         (txid, vout): (pk, amount, user, status)
@@ -65,6 +66,12 @@ def deposits_credited_once(sent: list[SentDeposit], mined: set[str]) -> list[str
     }
     credits = Counter(
         ref for (ref,) in _rows("SELECT reference FROM ledger_entry WHERE reason = 'deposit'")
+    )
+    booked = dict(
+        _rows(
+            "SELECT reference, sum(amount) FROM ledger_entry"
+            " WHERE reason IN ('deposit', 'deposit_fee') GROUP BY reference"
+        )
     )
     for deposit in sent:
         if deposit.txid not in mined:
@@ -80,6 +87,9 @@ def deposits_credited_once(sent: list[SentDeposit], mined: set[str]) -> list[str
             problems.append(f"deposit {pk} recorded as {amount} sat for user {user}")
         if status != "credited" or credits[f"deposit:{pk}"] != 1:
             problems.append(f"deposit {pk}: {status}, {credits[f'deposit:{pk}']} credit(s)")
+        elif booked.get(f"deposit:{pk}") != amount:
+            total = booked.get(f"deposit:{pk}")
+            problems.append(f"deposit {pk}: {amount} sat, credit and sweep fee {total}")
     paid = {(d.txid, d.vout) for d in sent if d.txid in mined}
     for outpoint, (pk, *_rest) in recorded.items():
         if outpoint not in paid:
@@ -173,6 +183,20 @@ def sweep_fees_in_the_ledger(fees: int) -> list[str]:
         "SELECT coalesce(sum(amount), 0) FROM ledger_entry WHERE reason = 'federation_fee'"
     )[0]
     return [] if paid == fees else [f"fee pool paid {paid} for sweeps whose fees were {fees}"]
+
+
+def fee_pool_funded() -> tuple[list[str], int, int]:
+    """The deposits' sweep fees paid for the sweeps: the fee pool is not below zero. Returns
+    (problems, what the deposits paid it, its balance)."""
+    (received,) = _rows(
+        "SELECT coalesce(sum(amount), 0) FROM ledger_entry WHERE reason = 'deposit_fee'"
+    )[0]
+    (balance,) = _rows(
+        "SELECT coalesce(sum(b.amount), 0) FROM ledger_balance b JOIN ledger_ledgeraccount a"
+        " ON a.id = b.account_id WHERE a.system = 'fee-pool' AND b.asset = 'pBTC'"
+    )[0]
+    problems = [] if balance >= 0 else [f"fee pool {balance}: the sweep fees did not cover"]
+    return problems, received, balance
 
 
 def reserves_cover_supply(rpc: BitcoinRPC) -> tuple[list[str], int, int]:

@@ -160,6 +160,12 @@ def portal_env(node: Node, database: str, start_height: int) -> dict[str, str]:
         "BITCOIN_DEPOSIT_TIMELOCK": str(settings.BITCOIN_DEPOSIT_TIMELOCK),
         # Deposits are swept a few blocks after their block, so sweeps run under the kills too.
         "BITCOIN_SWEEP_DEADLINE": str(SWEEP_DEADLINE),
+        # A deadline of weeks squeezed into 12 blocks puts nearly every sweep delayed by a kill
+        # past half way, where its rate climbs to the cap: with the production cap (50 sat/vB)
+        # the sweeps would cost many times the 2 sat/vB the deposits' sweep fees were priced
+        # at. A cap of 3 keeps the climb to what a real deadline's rarely delayed sweep sees,
+        # and the run checks the fee pool stays above zero (docs/decisions.md).
+        "BITCOIN_WITHDRAWAL_FEERATE_CAP": "3",
         # Signers heartbeat every second: a SON silent for SON_DOWN_TIME goes down, as the
         # outages of tests/faults/refunds.py need (two SONs down, deposits refund_pending).
         "SON_DOWN_TIME": str(SON_DOWN_TIME),

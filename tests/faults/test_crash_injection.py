@@ -121,8 +121,11 @@ def check(run: Run, world: World) -> list[str]:
     fees = invariants.sweep_fees(mined)
     problems, reserves, supply = invariants.reserves_cover_supply(rpc)
     problems += invariants.sweep_fees_in_the_ledger(fees)
+    funded, received, pool = invariants.fee_pool_funded()
+    problems += funded
     print(f"  reserves {reserves} sat on chain, supply {supply} pBTC base units,")
-    print(f"  sweep fees {fees} sat (paid by the fee pool)")
+    print(f"  sweep fees {fees} sat paid by the fee pool, {received} received from deposits,")
+    print(f"  fee pool {pool}")
     unswept, run.report.sweeps = invariants.deposits_swept_by_deadline(
         rpc, processes.SWEEP_DEADLINE, mined
     )

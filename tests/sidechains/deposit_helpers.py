@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from bitcoin.core import CMutableTransaction, CMutableTxIn, COutPoint, CTxOut, b2lx
 from bitcoin.core.script import CScript
+from django.conf import settings
 from django.utils import timezone
 
 from chains.bitcoin.addresses import validate_address
@@ -13,8 +14,10 @@ from chains.bitcoin.rpc import BitcoinRPC
 from mappings.models import SidechainAddress
 from mappings.services import mapping_set_bitcoin
 from rates.assets import Pair
+from rates.conversion import to_pegged
 from rates.services import rate_set
 from sidechains.bitcoin.deposits import confirmations_required
+from sidechains.bitcoin.sweeps import deposit_sweep_fee
 from sidechains.models import Deposit
 from sons.models import SON, Sidechain
 from tests import fixtures
@@ -39,6 +42,17 @@ def set_btc_rate(rate: str) -> Decimal:
     admin = fixtures.User.objects.filter(username="rates_admin").first()
     admin = admin or fixtures.make_user("rates_admin", staff=True)
     return rate_set(pair=Pair.BTC_PBTC, rate=Decimal(rate), set_by=admin).rate
+
+
+def sweep_fee(amount: int = 10**8) -> int:
+    """The sweep fee a deposit of `amount` pays at the floor rate, the rate bcoin's regtest
+    gives (it never has an estimate) and the one used without a node."""
+    return deposit_sweep_fee(amount, feerate=settings.BITCOIN_WITHDRAWAL_FEERATE_FLOOR)
+
+
+def credit_for(amount: int, rate: str = "1") -> int:
+    """pBTC a deposit of `amount` satoshi credits at `rate`: the deposit less its sweep fee."""
+    return to_pegged(amount - sweep_fee(amount), Decimal(rate), Pair.BTC_PBTC)
 
 
 def made_up_tx(script_pubkey: bytes, amount: int, vout: int = 0) -> tuple[str, bytes]:

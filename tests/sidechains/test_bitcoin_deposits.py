@@ -23,11 +23,13 @@ from sidechains.bitcoin.listener import listener_scan
 from sidechains.models import ChainCursor, Coin, Deposit, DepositEvent
 from sons.models import SON
 from tests.sidechains.deposit_helpers import (
+    credit_for,
     make_bitcoin_mapping,
     make_deposit,
     make_federation,
     mine,
     set_btc_rate,
+    sweep_fee,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
@@ -106,13 +108,21 @@ def test_it_credits_a_confirmed_deposit_at_the_rate_in_force(mapping, bitcoin, u
     deposit = reload(deposit)
     assert deposit.status == Deposit.Status.CREDITED
     assert deposit.rate == Decimal("0.995")
-    assert deposit.credited_amount == 1_228_394  # floor(1_234_567 * 0.995)
+    # The sweep fee at the floor rate of 2 sat/vB: a sweep of this coin alone plus 10 %.
+    assert deposit.sweep_fee == sweep_fee() == 374
+    assert deposit.credited_amount == 1_228_022  # floor((1_234_567 - 374) * 0.995)
     assert deposit.credited_at is not None
-    assert deposit.note == "0.01228394 pBTC at 0.99500000 BTC/pBTC; 3 of 3 SONs active"
-    assert balances_of(user_carol)["pBTC"] == 1_228_394
-    entry = Entry.objects.get()
-    assert (entry.reason, entry.reference) == ("deposit", f"deposit:{deposit.pk}")
-    assert entry.source.system == LedgerAccount.System.ISSUANCE
+    assert deposit.note == (
+        "0.01228022 pBTC at 0.99500000 BTC/pBTC after a sweep fee of 374 sat (2 sat/vB); "
+        "3 of 3 SONs active"
+    )
+    assert balances_of(user_carol)["pBTC"] == 1_228_022
+    user_entry, pool_entry = Entry.objects.order_by("id")
+    assert (user_entry.reason, user_entry.reference) == ("deposit", f"deposit:{deposit.pk}")
+    assert user_entry.source.system == LedgerAccount.System.ISSUANCE
+    # The fee pool gets the rest of what the deposit is worth: floor(1_234_567 * 0.995) - credit.
+    assert (pool_entry.reason, pool_entry.amount) == ("deposit_fee", 1_228_394 - 1_228_022)
+    assert pool_entry.destination.system == LedgerAccount.System.FEE_POOL
     assert statuses(deposit) == [("detected", "confirmed"), ("confirmed", "credited")]
 
 
@@ -158,8 +168,8 @@ def test_it_credits_a_deposit_once_when_asked_twice(mapping, bitcoin, user_carol
 
     assert first.status == second.status == Deposit.Status.CREDITED
     assert first.credited_at == second.credited_at
-    assert Entry.objects.count() == 1
-    assert balances_of(user_carol)["pBTC"] == deposit.amount
+    assert Entry.objects.count() == 2  # the credit and the sweep fee
+    assert balances_of(user_carol)["pBTC"] == credit_for(deposit.amount)
     assert len(statuses(deposit)) == 1
 
 
@@ -173,7 +183,7 @@ def test_it_credits_once_when_retried_after_a_crash_before_commit(mapping, bitco
     # The ledger entry and the status change are written, then the process dies before COMMIT.
     with pytest.raises(Crash), transaction.atomic():
         assert deposit_credit(deposit_id=deposit.pk).status == Deposit.Status.CREDITED
-        assert balances_of(user_carol)["pBTC"] == deposit.amount
+        assert balances_of(user_carol)["pBTC"] == credit_for(deposit.amount)
         raise Crash
 
     assert reload(deposit).status == CONFIRMED
@@ -181,8 +191,8 @@ def test_it_credits_once_when_retried_after_a_crash_before_commit(mapping, bitco
     assert deposits_process(rpc=bitcoin) == 1  # the next beat
 
     assert reload(deposit).status == Deposit.Status.CREDITED
-    assert Entry.objects.count() == 1
-    assert balances_of(user_carol)["pBTC"] == deposit.amount
+    assert Entry.objects.count() == 2
+    assert balances_of(user_carol)["pBTC"] == credit_for(deposit.amount)
 
 
 def test_it_credits_once_when_the_status_was_lost_but_the_entry_kept(mapping, bitcoin, user_carol):
@@ -193,15 +203,15 @@ def test_it_credits_once_when_the_status_was_lost_but_the_entry_kept(mapping, bi
         source=system_account(LedgerAccount.System.ISSUANCE),
         destination=ledger_account_for(user_carol),
         asset="pBTC",
-        amount=deposit.amount,
+        amount=credit_for(deposit.amount),
         reason=Entry.Reason.DEPOSIT,
         reference=f"deposit:{deposit.pk}",
     )
 
     assert deposit_credit(deposit_id=deposit.pk).status == Deposit.Status.CREDITED
 
-    assert Entry.objects.count() == 1
-    assert balances_of(user_carol)["pBTC"] == deposit.amount
+    assert Entry.objects.count() == 2  # the credit found, the fee pool's share added
+    assert balances_of(user_carol)["pBTC"] == credit_for(deposit.amount)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -222,9 +232,9 @@ def test_it_credits_once_when_workers_race(user_carol, bitcoin):
         results = list(pool.map(credit, range(6)))
 
     assert results == [Deposit.Status.CREDITED] * 6
-    assert Entry.objects.count() == 1
+    assert Entry.objects.count() == 2
     assert DepositEvent.objects.filter(new_status="credited").count() == 1
-    assert balances_of(user_carol)["pBTC"] == deposit.amount
+    assert balances_of(user_carol)["pBTC"] == credit_for(deposit.amount)
 
 
 def test_it_refuses_to_credit_a_deposit_that_is_not_confirmed(mapping, bitcoin):
@@ -305,7 +315,7 @@ def test_it_processes_deposits_in_the_beat_task_on_a_real_worker(
     assert tasks.bitcoin_process_deposits.delay().get(timeout=30) == 2
 
     assert reload(deposit).status == Deposit.Status.CREDITED
-    assert balances_of(user_carol)["pBTC"] == 6_000
+    assert balances_of(user_carol)["pBTC"] == credit_for(3_000, rate="2") == 2 * (3_000 - 374)
 
 
 def test_it_credits_a_real_deposit_after_n_blocks(mapping, wallet, user_carol, settings):
@@ -327,8 +337,8 @@ def test_it_credits_a_real_deposit_after_n_blocks(mapping, wallet, user_carol, s
     assert seen == [(1, "detected"), (2, "detected"), (3, "credited")]
     assert (deposit.vout, deposit.amount, deposit.confirmations_required) == (0, 2_500_000, 3)
     assert deposit.mapping == mapping
-    assert (deposit.rate, deposit.credited_amount) == (Decimal("0.995"), 2_487_500)
-    assert balances_of(user_carol) == {"pBTC": 2_487_500, "pHIVE": 0, "pHBD": 0}
+    assert (deposit.rate, deposit.credited_amount) == (Decimal("0.995"), 2_487_127)
+    assert balances_of(user_carol) == {"pBTC": 2_487_127, "pHIVE": 0, "pHBD": 0}
     assert [e.new_status for e in deposit.events.all()] == ["detected", "confirmed", "credited"]
     # The coin carries the transaction the signers take its amount from.
     coin = Coin.objects.get(deposit=deposit)

@@ -18,7 +18,7 @@ from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
 from sidechains.models import Alert, ChainCursor, Coin, Deposit, SidechainTransaction, Withdrawal
 from tests import fixtures
 from tests.mappings.helpers import new_key
-from tests.sidechains.deposit_helpers import make_bitcoin_mapping
+from tests.sidechains.deposit_helpers import credit_for, make_bitcoin_mapping
 from tests.sidechains.test_withdrawals_failure import reclaim
 from tests.sidechains.withdrawal_helpers import (
     deposit_on_chain,
@@ -99,8 +99,13 @@ def test_a_reorg_with_a_conflicting_spend_claws_back_the_credit(chain, mapping, 
     deposit.refresh_from_db()
     assert deposit.status == Deposit.Status.CLAWED_BACK
     assert "not mined again within 3 blocks" in deposit.note
-    entry = Entry.objects.get(reason=Entry.Reason.CLAWBACK)
-    assert (entry.amount, entry.reference) == (1_000_000, f"deposit:{deposit.pk}")
+    entry = Entry.objects.get(reason=Entry.Reason.CLAWBACK, reference=f"deposit:{deposit.pk}")
+    assert entry.amount == credit_for(1_000_000) == deposit.credited_amount
+    # The sweep fee goes back from the fee pool: the coin it was to pay for is gone.
+    fee_back = Entry.objects.get(
+        reason=Entry.Reason.CLAWBACK, reference=f"deposit-fee:{deposit.pk}"
+    )
+    assert (fee_back.amount, fee_back.source.system) == (deposit.sweep_fee, "fee-pool")
     assert balances_of(user_carol)["pBTC"] == -400_000
     assert ledger_receivables()["pBTC"] == 400_000
     coin.refresh_from_db()
@@ -111,7 +116,7 @@ def test_a_reorg_with_a_conflicting_spend_claws_back_the_credit(chain, mapping, 
         withdrawal_request(user=user_carol, amount_pegged=10_000, request_id="c2")
     assert Withdrawal.objects.filter(user=user_carol).count() == 1
     step(rpc)  # nothing more: a clawback happens once
-    assert Entry.objects.filter(reason=Entry.Reason.CLAWBACK).count() == 1
+    assert Entry.objects.filter(reason=Entry.Reason.CLAWBACK).count() == 2  # credit and fee
 
 
 def test_a_reclaim_after_t_with_signers_down_claws_back_the_credit(

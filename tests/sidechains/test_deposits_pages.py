@@ -89,8 +89,11 @@ def test_it_shows_the_credited_amount_and_rate(client, user_carol, carol_deposit
     page = client.get(DEPOSITS).content.decode()
 
     assert ">Credited<" in page
-    assert "0.10000000 pBTC" in page
-    assert "at 0.50000000 BTC/pBTC" in page
+    assert "0.09999813 pBTC" in page  # (20,000,000 - 374) * 0.5
+    assert "at 0.50000000 BTC/pBTC, less a sweep fee of 374 sat" in page
+    detail = client.get(reverse("sidechains-deposit", args=[carol_deposit.pk])).content.decode()
+    assert 'data-testid="credited">0.09999813 pBTC<' in detail
+    assert 'data-testid="sweep-fee">0.00000374 BTC<' in detail
 
 
 def test_it_renders_only_the_table_for_htmx(client, user_carol, carol_deposit):
@@ -133,7 +136,7 @@ def test_it_shows_balances_on_the_account_page(client, user_carol, carol_deposit
 
     page = client.get(reverse("account-home")).content.decode()
 
-    assert "0.20000000 pBTC" in page
+    assert "0.19999626 pBTC" in page  # 20,000,000 sat less the sweep fee of 374
     assert "0.000 pHIVE" in page and "0.000 pHBD" in page
     assert f'href="{DEPOSITS}"' in page
 
@@ -171,7 +174,8 @@ def test_it_shows_a_deposit_read_only_with_its_events(client, admin_user, carol_
     assert page.status_code == 200
     content = page.content.decode()
     assert 'name="_save"' not in content
-    assert "0.20000000 pBTC at 1.00000000 BTC/pBTC" in content  # the credit event's note
+    # the credit event's note
+    assert "0.19999626 pBTC at 1.00000000 BTC/pBTC after a sweep fee of 374 sat" in content
     assert client.get(reverse("admin:sidechains_deposit_add")).status_code == 403
     delete = reverse("admin:sidechains_deposit_delete", args=[carol_deposit.pk])
     assert client.post(delete, {"post": "yes"}).status_code == 403
@@ -385,10 +389,10 @@ def test_it_shows_a_deposit_being_credited_without_a_reload(page, live_server, b
 
     expect(row.get_by_test_id("stage")).to_have_text("Credited", timeout=15_000)
     assert row.get_by_test_id("confirmations").inner_text() == "2 of 2 confirmations ✓ done"
-    assert "0.00500000 pBTC" in row.get_by_test_id("credited").inner_text()
+    assert "0.00499813 pBTC" in row.get_by_test_id("credited").inner_text()  # less 374 sat
     assert page.evaluate("window.stillTheSamePage") is True
     page.click("text=User")
-    expect(page.get_by_test_id("balances")).to_contain_text("0.00500000 pBTC")
+    expect(page.get_by_test_id("balances")).to_contain_text("0.00499813 pBTC")
 
 
 @pytest.mark.browser

@@ -18,7 +18,7 @@ from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
 from sidechains.models import Alert, CircuitBreaker, Deposit, ReservesCheck, Withdrawal
 from sonportal import health
 from tests import fixtures
-from tests.sidechains.deposit_helpers import make_bitcoin_mapping
+from tests.sidechains.deposit_helpers import make_bitcoin_mapping, sweep_fee
 from tests.sidechains.test_clawbacks import WINDOW, chain, federation, mapping, step, user_key
 from tests.sidechains.withdrawal_helpers import credit, deposit_on_chain, make_signers
 
@@ -43,7 +43,10 @@ def test_a_clawback_after_a_withdrawal_trips_the_breaker_until_an_administrator_
     deposits_process(rpc=rpc)
     carols = withdrawal_request(user=user_carol, amount_pegged=900_000, request_id="c1")
     check = reserves_check(rpc=rpc)
-    assert (check.reserves, check.liabilities, check.margin) == (4_000_000, 4_000_000, 0)
+    # Each credit kept its sweep fee for the fee pool, the federation's own money.
+    fee = sweep_fee()
+    assert (check.reserves, check.liabilities) == (4_000_000, 4_000_000 - 2 * fee)
+    assert check.margin == check.fee_pool == 2 * fee
     assert reserves_of("reserves")["ok"]
 
     # A deeper branch holds a conflicting spend of carol's deposit: clawed back after the window.
@@ -56,23 +59,30 @@ def test_a_clawback_after_a_withdrawal_trips_the_breaker_until_an_administrator_
 
     check = reserves_check(rpc=rpc)
 
-    # Dave's 3,000,000 and carol's unsent 900,000 escrow are owed; carol's debt is not netted.
-    assert (check.reserves, check.liabilities, check.receivables) == (3_000_000, 3_900_000, 900_000)
+    # Dave's 3,000,000 less his sweep fee and carol's unsent 900,000 escrow are owed; carol's
+    # debt is not netted; the pool gave back carol's sweep fee.
+    assert (check.reserves, check.liabilities, check.receivables, check.fee_pool) == (
+        3_000_000,
+        3_900_000 - fee,
+        900_000,
+        fee,
+    )
     breaker = CircuitBreaker.objects.get(chain="bitcoin")
     assert breaker.tripped
-    assert f"deposit {deposit.pk}" in breaker.reason and "short 900000 sat" in breaker.reason
+    short = 900_000 - fee
+    assert f"deposit {deposit.pk}" in breaker.reason and f"short {short} sat" in breaker.reason
     alert = Alert.objects.get(kind=Alert.Kind.RESERVES_SHORTFALL)
     assert deposit.txid in alert.message
     down = reserves_of("reserves")
     assert not down["ok"] and "circuit breaker tripped" in down["error"]
-    assert "margin -900000 sat" in down["error"]
+    assert f"margin -{short} sat" in down["error"]
 
     # The honest user's withdrawal waits for the breaker.
     daves = withdrawal_request(user=dave, amount_pegged=500_000, request_id="d1")
     assert withdrawals_batch(rpc=rpc) is None
     daves.refresh_from_db()
     assert (daves.status, daves.note) == (Withdrawal.Status.REQUESTED, BREAKER_TRIPPED)
-    assert reserves_check(rpc=rpc).margin == -1_400_000 + 500_000  # dave's escrow moved too
+    assert reserves_check(rpc=rpc).margin == -short  # dave's escrow moved from his balance
 
     # An administrator fails carol's unbacked withdrawal and resumes, saying why.
     withdrawal_fail(withdrawal=carols, reason="its deposit was clawed back", by=admin_user)

@@ -40,7 +40,7 @@ from sons.models import SON, FederationVersion, SONPublicKey, SONStatistics
 from tests import fixtures
 from tests.mappings.helpers import new_key, regtest_p2wpkh
 from tests.proposals.helpers import make_witnesses
-from tests.sidechains.deposit_helpers import set_btc_rate
+from tests.sidechains.deposit_helpers import credit_for, set_btc_rate
 from tests.sidechains.withdrawal_helpers import Signer, credit, deposit_on_chain
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
@@ -267,7 +267,8 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     assert RotationStep.objects.filter(version=v1, step="sweep").count() == sweeps
     late.refresh_from_db()
     assert late.status == Coin.Status.SPENT
-    assert balances_of(mapping.user)["pBTC"] == 700_000  # both deposits, credited once
+    # Both deposits, credited once each.
+    assert balances_of(mapping.user)["pBTC"] == credit_for(300_000) + credit_for(400_000)
 
     # Even once version 1 is retired, a deposit to its address is credited and swept.
     later = deposit_on_chain(chain, mapping, 500_000)
@@ -275,7 +276,7 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     settle(chain, s1, s2)
     later.refresh_from_db()
     assert later.status == Coin.Status.SPENT
-    assert balances_of(mapping.user)["pBTC"] == 1_200_000
+    assert balances_of(mapping.user)["pBTC"] == sum(map(credit_for, (300_000, 400_000, 500_000)))
     v1.refresh_from_db()
     assert v1.status == VS.RETIRED
 

@@ -124,13 +124,17 @@ def test_a_credited_deposit_is_swept_before_its_deadline_and_a_reclaim_then_fail
         "available",
         2_000_000 - sweep.fee,
     )
-    # Nobody was charged the sweep's fee: the fee pool paid it, once, and the books explain
-    # the reserves to the satoshi.
-    assert ledger_fee_pool()["pBTC"] == -sweep.fee
+    # The deposit paid the fee pool for its sweep when it was credited; the pool paid the
+    # sweep's fee, once, and the books explain the reserves to the satoshi. A coin swept alone
+    # at the rate it was credited at costs no more than the fee it paid.
+    deposit.refresh_from_db()
+    assert sweep.fee <= deposit.sweep_fee <= sweep.fee * 1.15
+    assert ledger_fee_pool()["pBTC"] == deposit.sweep_fee - sweep.fee
     assert withdrawals_track(rpc=rpc) == 0
     assert Entry.objects.filter(reason=Entry.Reason.FEDERATION_FEE).count() == 1
     check = reserves_check(rpc=rpc)
-    assert (check.margin, check.fee_pool, check.unexplained) == (-sweep.fee, -sweep.fee, 0)
+    left = deposit.sweep_fee - sweep.fee
+    assert (check.margin, check.fee_pool, check.unexplained) == (left, left, 0)
     # After T the depositor's own spend fails: the coin is the federation's now.
     chain.mine(deposit.reclaim_height() - rpc.get_block_count() - 1)
     with pytest.raises(BitcoinRPCError):
@@ -139,7 +143,7 @@ def test_a_credited_deposit_is_swept_before_its_deadline_and_a_reclaim_then_fail
         )
     deposit.refresh_from_db()
     assert deposit.status == Deposit.Status.CREDITED
-    assert balances_of(user_carol)["pBTC"] == 2_000_000
+    assert balances_of(user_carol)["pBTC"] == 2_000_000 - deposit.sweep_fee
     assert sweeps_process(rpc=rpc) == 0  # nothing left to sweep
 
 

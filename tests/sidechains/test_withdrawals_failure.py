@@ -29,6 +29,7 @@ from sidechains.bitcoin.withdrawals.tracker import (
 )
 from sidechains.models import Alert, Coin, SidechainTransaction, Withdrawal, WithdrawalEvent
 from tests.mappings.helpers import new_key
+from tests.sidechains.deposit_helpers import credit_for
 from tests.sidechains.withdrawal_helpers import (
     deposit_on_chain,
     federation_of_three,
@@ -96,11 +97,13 @@ def test_a_reclaimed_input_fails_the_transaction_and_returns_the_escrow(
     rpc = chain.rpc
     big = deposit_on_chain(chain, mapping, 1_500_000)
     small = deposit_on_chain(chain, mapping, 1_000_000)
-    assert balances_of(user_carol)["pBTC"] == 2_500_000
+    assert balances_of(user_carol)["pBTC"] == credit_for(1_500_000) + credit_for(1_000_000)
     withdrawal = withdrawal_request(user=user_carol, amount_pegged=2_000_000, request_id="w1")
     stx = withdrawals_batch(rpc=rpc)
     assert sorted(stx.inputs.values_list("coin_id", flat=True)) == sorted([big.pk, small.pk])
-    assert balances_of(user_carol)["pBTC"] == 500_000
+    assert (
+        balances_of(user_carol)["pBTC"] == credit_for(1_500_000) + credit_for(1_000_000) - 2_000_000
+    )
 
     # The depositor spends the bigger coin with their own key once its deposit is T deep.
     tx = reclaim(big, user_key, chain.p2wpkh.to_scriptPubKey())
@@ -131,8 +134,11 @@ def test_a_reclaimed_input_fails_the_transaction_and_returns_the_escrow(
     assert "reclaimed by its depositor" in withdrawal.failure_reason
     assert [e.new_status for e in withdrawal.events.all()] == ["requested", "batched", "failed"]
     # The escrow came back; the reclaimed deposit's credit was clawed back.
-    assert balances_of(user_carol)["pBTC"] == 1_000_000
-    assert Entry.objects.get(reason=Entry.Reason.CLAWBACK).amount == 1_500_000
+    assert balances_of(user_carol)["pBTC"] == credit_for(1_000_000)
+    clawback = Entry.objects.get(
+        reason=Entry.Reason.CLAWBACK, reference=f"deposit:{big.deposit_id}"
+    )
+    assert clawback.amount == credit_for(1_500_000)
     entry = Entry.objects.get(reason=Entry.Reason.WITHDRAWAL_RETURN)
     assert entry.reference == f"withdrawal:{withdrawal.pk}"
     assert ledger_check() == []

@@ -22,9 +22,9 @@ from sidechains.bitcoin.withdrawals.fees import fee_quote_make
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
 from sidechains.hive.withdrawals.requests import HiveWithdrawalError, hive_withdrawal_request
-from sidechains.models import SidechainTransaction, Withdrawal
+from sidechains.models import Deposit, SidechainTransaction, Withdrawal
 from tests import fixtures
-from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
+from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate, sweep_fee
 from tests.sidechains.withdrawal_helpers import credit, deposit_on_chain, make_signers
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
@@ -108,12 +108,13 @@ def test_the_page_preview_fee_is_the_fee_charged_and_the_pool_keeps_the_rest(
     stx.refresh_from_db()
     assert stx.fee < shown  # the quote carries a margin over a batch of one
     assert withdrawal.network_fee_share == stx.fee
-    assert ledger_fee_pool()["pBTC"] == shown - stx.fee
+    # The pool holds the deposit's sweep fee and the quote's difference.
+    assert ledger_fee_pool()["pBTC"] == sweep_fee() + shown - stx.fee
     entry = Entry.objects.get(reason=Entry.Reason.WITHDRAWAL_FEE)
     assert (entry.source.system, entry.destination.system) == ("issuance", "fee-pool")
     assert entry.reference == f"withdrawal:{withdrawal.pk}"
     check = reserves_check(rpc=chain.rpc)
-    assert check.fee_pool == shown - stx.fee
+    assert check.fee_pool == sweep_fee() + shown - stx.fee
     assert check.margin == check.fee_pool  # the pool is what the federation holds beyond
     assert withdrawals_track(rpc=chain.rpc) == 0  # settled once: no second pool entry
     assert Entry.objects.filter(reason=Entry.Reason.WITHDRAWAL_FEE).count() == 1
@@ -146,7 +147,7 @@ def test_the_api_quote_is_charged_in_a_batch_with_a_page_withdrawal(
     assert paid_to(chain, stx.txid, mapping.withdraw_address) == 1_000_000 - shown
     assert paid_to(chain, stx.txid, dave_mapping.withdraw_address) == 200_000 - quoted["fee"]
     stx.refresh_from_db()
-    assert ledger_fee_pool()["pBTC"] == shown + quoted["fee"] - stx.fee
+    assert ledger_fee_pool()["pBTC"] == sweep_fee() + shown + quoted["fee"] - stx.fee
     shares = sorted(Withdrawal.objects.values_list("network_fee_share", flat=True))
     assert sum(shares) == stx.fee and shares[1] - shares[0] <= 1
     assert api.get(reverse("api-withdrawal", args=[made.json()["id"]])).json()["payout"] == (
@@ -167,9 +168,10 @@ def test_the_pool_pays_when_the_network_fee_rises_above_the_quote(
     stx.refresh_from_db()
     assert stx.fee > quote.fee
     assert paid_to(chain, stx.txid, mapping.withdraw_address) == 500_000 - quote.fee
-    assert ledger_fee_pool()["pBTC"] == quote.fee - stx.fee  # below zero: the pool paid
+    pool = Deposit.objects.get().sweep_fee + quote.fee - stx.fee  # credited at the old rate
+    assert ledger_fee_pool()["pBTC"] == pool  # below zero: the pool paid
     check = reserves_check(rpc=chain.rpc)
-    assert check.fee_pool == quote.fee - stx.fee < 0
+    assert check.fee_pool == pool < 0
     assert check.margin == check.fee_pool and check.unexplained == 0
 
 

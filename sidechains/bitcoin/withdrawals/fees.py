@@ -52,14 +52,20 @@ def withdrawal_feerate(*, rpc: BitcoinRPC) -> int:
     return min(max(rate, floor), cap)
 
 
+def deposit_script_for_sizing() -> bytes:
+    """A deposit witness script of the current federation, as long as any user's: the input
+    sizes fees are estimated with."""
+    keys = federation_keys() or [coincurve.PrivateKey().public_key.format()]
+    user_key = coincurve.PrivateKey().public_key.format()
+    return deposit_witness_script(keys, user_key, settings.BITCOIN_DEPOSIT_TIMELOCK)
+
+
 def withdrawal_fee_estimate(*, rpc: BitcoinRPC) -> int:
     """Satoshi quoted for one withdrawal: its transaction alone (one deposit-script input, its
     payout as large as any output, the change) at today's rate, plus BITCOIN_WITHDRAWAL_FEE_MARGIN
     percent. Batches of several share a fee that is smaller per withdrawal; the fee pool keeps
     the difference and pays for the batches that cost more (many small coins, a fee bump)."""
-    keys = federation_keys() or [coincurve.PrivateKey().public_key.format()]
-    user_key = coincurve.PrivateKey().public_key.format()
-    script = deposit_witness_script(keys, user_key, settings.BITCOIN_DEPOSIT_TIMELOCK)
+    script = deposit_script_for_sizing()
     unsigned = TX_OVERHEAD_BYTES + INPUT_BYTES + 2 * P2WSH_OUTPUT_BYTES
     vsize = signed_vsize(unsigned, [script])
     fee = withdrawal_feerate(rpc=rpc) * vsize
