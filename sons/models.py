@@ -65,8 +65,16 @@ class SON(models.Model):
         default=list,
         blank=True,
         editable=False,
-        help_text="Fingerprints of the federation versions the SON's signer says its"
+        help_text="Fingerprints of the Bitcoin federation versions the SON's signer says its"
         " configuration accepts, as of its last heartbeat that said (docs/rotation.md).",
+    )
+    accepted_hive_federations = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Fingerprints of the Hive federation versions the SON's signer says its"
+        " configuration accepts (its hive.accepted_federations), as of its last heartbeat that"
+        " said (docs/rotation.md).",
     )
 
     objects = SONQuerySet.as_manager()
@@ -93,6 +101,15 @@ class SON(models.Model):
             if key.sidechain == sidechain:
                 return key.public_key
         return None
+
+    def accepts(self, version: "FederationVersion") -> bool:
+        """Whether the SON's signer reported the version accepted in its last heartbeat that
+        said (the list of the version's sidechain)."""
+        if version.sidechain == Sidechain.HIVE:
+            reported = self.accepted_hive_federations
+        else:
+            reported = self.accepted_federations
+        return version.fingerprint in (reported or [])
 
     def seconds_since_heartbeat(self, now: datetime) -> float | None:
         if self.last_heartbeat_at is None:
