@@ -1,12 +1,16 @@
+import contextlib
 import hashlib
 from datetime import datetime, timedelta
-from typing import Self
+from typing import Any, Self
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+
+from chains.hive.transactions import public_key_hex
 
 
 class Sidechain(models.TextChoices):
@@ -164,6 +168,24 @@ class SONPublicKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.son} {self.sidechain} {self.public_key}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # One form per Hive key: "STM..." is kept as its 66 hex digits, the form federation
+        # versions hold and fingerprint, as the signers do (`signer federation add` prints it).
+        # A key that is neither is kept as typed: clean() tells a person, nothing signs for it.
+        if self.sidechain == Sidechain.HIVE:
+            with contextlib.suppress(ValueError):
+                self.public_key = public_key_hex(self.public_key)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if self.sidechain == Sidechain.HIVE:
+            try:
+                public_key_hex(self.public_key)
+            except ValueError:
+                raise ValidationError(
+                    {"public_key": "A Hive public key: STM... or 66 hex digits (compressed)."}
+                ) from None
 
 
 class SONStatistics(models.Model):
