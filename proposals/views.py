@@ -158,11 +158,11 @@ def _rotation_evidence(proposal: Proposal) -> dict:
         "old": _short(rotation["from"]["fingerprint"]),
         "new": _short(fingerprint),
     }
-    if evidence["hive"]:  # signers report their accepted Bitcoin versions only
+    if evidence["hive"]:
         evidence["stm_keys"] = [hive_tx.public_key_text(k) for k in rotation["to"]["keys"]]
-        return evidence
-    evidence["accepted_by"] = [s.name for s in sons if fingerprint in s.accepted_federations]
-    evidence["not_yet"] = [s.name for s in sons if fingerprint not in s.accepted_federations]
+    new = FederationVersion(sidechain=rotation["sidechain"], fingerprint=fingerprint)
+    evidence["accepted_by"] = [s.name for s in sons if s.accepts(new)]
+    evidence["not_yet"] = [s.name for s in sons if not s.accepts(new)]
     return evidence
 
 

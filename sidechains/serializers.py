@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from core.serializers import BoundedListField
 from rates.assets import Asset, amount_format
 from rates.serializers import AmountField
 from sidechains.models import Withdrawal
@@ -23,15 +24,6 @@ class StrictIntegerField(serializers.IntegerField):
     def to_internal_value(self, data):
         if type(data) is not int:
             self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class BoundedListField(serializers.ListField):
-    """A ListField that refuses an over-long list before it validates a single item."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, list) and self.max_length is not None and len(data) > self.max_length:
-            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 

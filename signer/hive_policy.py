@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import coincurve
 
-from signer import hive
+from signer import hive, script
 from signer.hive_journal import HiveJournal
 from signer.hive_request import HiveRequest, HiveRequestError, parse
 
@@ -58,6 +58,15 @@ class HivePolicy:
 
     def accepted_versions(self) -> set[tuple[frozenset[str], int]]:
         return {(frozenset(keys), threshold) for keys, threshold in self.accepted_federations}
+
+    def version_fingerprints(self) -> list[str]:
+        """What the signer reports to the portal: the Hive versions it accepts, each
+        fingerprinted as the portal does (SHA-256 of its keys as 66 hex digits, sorted, joined
+        by commas), as `signer federation add --sidechain hive` prints it."""
+        return [
+            script.version_fingerprint([hive.public_key_bytes(key) for key in keys])
+            for keys, _ in self.accepted_federations
+        ]
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ log = logging.getLogger("signer")
 FIRST_RETRY = 1.0
 MAX_PAUSE = 0.25  # longest single sleep, so that a stop request is seen quickly
 IDLE_EVERY = 300.0  # how often a signer whose SON is outside the federation asks again
+REPORTED_VERSIONS = 16  # fingerprints per sidechain in a heartbeat, as the portal bounds them
 
 # The portal's 401 codes for a SON outside the federation. Nothing is wrong with the signer and
 # retrying sooner changes nothing, so it says so once and idles (docs/signer.md).
@@ -60,6 +61,14 @@ OUTSIDE_FEDERATION = {
     "son_not_in_federation": "this SON is not in the federation (yet): an administrator"
     " activates it",
 }
+
+
+def reported(fingerprints: list[str]) -> list[str]:
+    """At most REPORTED_VERSIONS fingerprints, the portal's bound per list: the first (Bitcoin:
+    the current version) and the newest added. Longer lists would get every heartbeat refused."""
+    if len(fingerprints) <= REPORTED_VERSIONS:
+        return list(fingerprints)
+    return [fingerprints[0], *fingerprints[1 - REPORTED_VERSIONS :]]
 
 
 def retry_delay(failures: int, every: float, first: float = FIRST_RETRY) -> float:
@@ -184,7 +193,9 @@ class Signer:
             self._son = self._identify()
         body = signed_heartbeat(self._keys.bitcoin, self._son, int(self._wallclock()))
         if self._signing is not None:  # the federation versions its configuration accepts
-            body["federations"] = self._signing.config.version_fingerprints
+            body["federations"] = reported(self._signing.config.version_fingerprints)
+            hive = self._signing.hive
+            body["hive_federations"] = reported(hive.policy.version_fingerprints() if hive else [])
         answer = self._client.heartbeat(body)
         status = answer.get("status")
         if status != self._status:

@@ -51,6 +51,7 @@ def heartbeat(request):
             nonce=data["nonce"],
             signature=data["signature"],
             federations=data.get("federations"),
+            hive_federations=data.get("hive_federations"),
         )
     except services.HeartbeatRejected as e:
         status = HEARTBEAT_REJECTION_STATUS[e.code]

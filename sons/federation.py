@@ -145,11 +145,11 @@ def federation_health(sidechain: str = Sidechain.BITCOIN) -> FederationHealth | 
 
 def federation_version_acceptors(version: FederationVersion) -> list[SON]:
     """The SONs of the version's key set whose signers report it as accepted (their last
-    heartbeat's accepted_federations): the ones that will sign for it."""
+    heartbeat's list for its sidechain): the ones that will sign for it."""
     holders = SON.objects.filter(
         public_keys__sidechain=version.sidechain, public_keys__public_key__in=version.keys
     ).order_by("name")
-    return [son for son in holders if version.fingerprint in (son.accepted_federations or [])]
+    return [son for son in holders if son.accepts(version)]
 
 
 def federation_version_ready(version: FederationVersion) -> bool:
@@ -171,10 +171,18 @@ def federation_version_retire(*, version: FederationVersion) -> bool:
 
 def federation_version_consents(source: FederationVersion, destination: FederationVersion) -> bool:
     """At least m of the source version's SONs still in the federation report the destination
-    version accepted: they sign the source's coins away to it, and a signer without it would
-    refuse (a refusal stands for that transaction), so nothing is built before."""
+    version accepted: they sign the source's coins away to it (on Hive: the account_update to
+    it), and a signer without it would refuse (a refusal stands for that transaction), so
+    nothing is built before."""
+    return len(federation_version_consenting(source, destination)) >= source.threshold
+
+
+def federation_version_consenting(
+    source: FederationVersion, destination: FederationVersion
+) -> list[SON]:
+    """The source version's SONs still in the federation whose signers report the destination
+    version accepted."""
     holders = SON.objects.federation().filter(
         public_keys__sidechain=source.sidechain, public_keys__public_key__in=source.keys
     )
-    consenting = [son for son in holders if destination.fingerprint in son.accepted_federations]
-    return len(consenting) >= source.threshold
+    return [son for son in holders.order_by("name") if son.accepts(destination)]

@@ -1,12 +1,16 @@
+import contextlib
 import hashlib
 from datetime import datetime, timedelta
-from typing import Self
+from typing import Any, Self
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+
+from chains.hive.transactions import public_key_hex
 
 
 class Sidechain(models.TextChoices):
@@ -65,8 +69,16 @@ class SON(models.Model):
         default=list,
         blank=True,
         editable=False,
-        help_text="Fingerprints of the federation versions the SON's signer says its"
+        help_text="Fingerprints of the Bitcoin federation versions the SON's signer says its"
         " configuration accepts, as of its last heartbeat that said (docs/rotation.md).",
+    )
+    accepted_hive_federations = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Fingerprints of the Hive federation versions the SON's signer says its"
+        " configuration accepts (its hive.accepted_federations), as of its last heartbeat that"
+        " said (docs/rotation.md).",
     )
 
     objects = SONQuerySet.as_manager()
@@ -93,6 +105,15 @@ class SON(models.Model):
             if key.sidechain == sidechain:
                 return key.public_key
         return None
+
+    def accepts(self, version: "FederationVersion") -> bool:
+        """Whether the SON's signer reported the version accepted in its last heartbeat that
+        said (the list of the version's sidechain)."""
+        if version.sidechain == Sidechain.HIVE:
+            reported = self.accepted_hive_federations
+        else:
+            reported = self.accepted_federations
+        return version.fingerprint in (reported or [])
 
     def seconds_since_heartbeat(self, now: datetime) -> float | None:
         if self.last_heartbeat_at is None:
@@ -147,6 +168,24 @@ class SONPublicKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.son} {self.sidechain} {self.public_key}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # One form per Hive key: "STM..." is kept as its 66 hex digits, the form federation
+        # versions hold and fingerprint, as the signers do (`signer federation add` prints it).
+        # A key that is neither is kept as typed: clean() tells a person, nothing signs for it.
+        if self.sidechain == Sidechain.HIVE:
+            with contextlib.suppress(ValueError):
+                self.public_key = public_key_hex(self.public_key)
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if self.sidechain == Sidechain.HIVE:
+            try:
+                public_key_hex(self.public_key)
+            except ValueError:
+                raise ValidationError(
+                    {"public_key": "A Hive public key: STM... or 66 hex digits (compressed)."}
+                ) from None
 
 
 class SONStatistics(models.Model):

@@ -1,7 +1,11 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.serializers import BoundedListField
 from sons.models import SON
+
+FINGERPRINT = r"^[0-9a-f]{64}$"
+MAX_REPORTED_VERSIONS = 16  # per sidechain; the signer reports at most as many (signer/service.py)
 
 
 class HeartbeatInput(serializers.Serializer):
@@ -17,13 +21,21 @@ class HeartbeatInput(serializers.Serializer):
         help_text="DER ECDSA signature (hex) over sha256('sonportal-heartbeat:v1:'"
         " + son + ':' + timestamp + ':' + nonce).",
     )
-    federations = serializers.ListField(
-        child=serializers.RegexField(r"^[0-9a-f]{64}$"),
-        max_length=16,
+    federations = BoundedListField(
+        child=serializers.RegexField(FINGERPRINT, max_length=64),
+        max_length=MAX_REPORTED_VERSIONS,
         required=False,
         help_text="Fingerprints (SHA-256 hex of the sorted hex keys joined by commas) of the"
-        " federation versions the signer's configuration accepts. Informational: the signer"
-        " enforces its configuration itself.",
+        " Bitcoin federation versions the signer's configuration accepts. Informational: the"
+        " signer enforces its configuration itself.",
+    )
+    hive_federations = BoundedListField(
+        child=serializers.RegexField(FINGERPRINT, max_length=64),
+        max_length=MAX_REPORTED_VERSIONS,
+        required=False,
+        help_text="The same for the Hive federation versions its configuration accepts"
+        " (hive.accepted_federations; the keys as 66 hex digits, as the portal stores them)."
+        " Missing from a heartbeat that has `federations`: none.",
     )
 
 

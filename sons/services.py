@@ -122,10 +122,14 @@ def son_heartbeat_accept(
     nonce: str,
     signature: str,
     federations: list[str] | None = None,
+    hive_federations: list[str] | None = None,
     now=None,
 ) -> SON:
     """Check a signed heartbeat from the SON's signer, then record it, with the federation
-    versions its signer accepts when it says (None: an older signer, nothing changes).
+    versions its signer accepts when it says: Bitcoin's (`federations`) and Hive's. A heartbeat
+    that reports either reports both, a missing list meaning none (a signer without a "hive"
+    section, or older than the Hive list); one that reports neither (a signer without a
+    configuration, or an older one) changes nothing.
 
     Raises HeartbeatRejected when the body names another SON, the signature is not the SON's,
     the timestamp is more than HEARTBEAT_MAX_SKEW seconds off, or the nonce was seen before.
@@ -148,8 +152,11 @@ def son_heartbeat_accept(
             f" (at most {HEARTBEAT_MAX_SKEW} s).",
         )
     _record_accepted(son, nonce, timestamp, now)
-    if federations is not None:
-        SON.objects.filter(pk=son.pk).update(accepted_federations=sorted(set(federations)))
+    if federations is not None or hive_federations is not None:
+        SON.objects.filter(pk=son.pk).update(
+            accepted_federations=sorted(set(federations or [])),
+            accepted_hive_federations=sorted(set(hive_federations or [])),
+        )
     return son_heartbeat(son=son, now=now)
 
 

@@ -53,14 +53,12 @@ class VersionRow:
 
 
 def _federation_rows(son: SON) -> list[VersionRow]:
-    """The Bitcoin federation versions not yet retired, and whether the SON's signer accepts
-    each: what its operator compares (the fingerprint) before `signer federation add`."""
+    """The federation versions not yet retired, Bitcoin's then Hive's, and whether the SON's
+    signer accepts each: what its operator compares (the fingerprint) before
+    `signer federation add`."""
     federation_current(Sidechain.BITCOIN)  # the first version is recorded on first use
-    versions = FederationVersion.objects.filter(sidechain=Sidechain.BITCOIN).exclude(
-        status=FederationVersion.Status.RETIRED
-    )
-    accepted = set(son.accepted_federations)
-    return [VersionRow(v, v.fingerprint in accepted) for v in versions]
+    versions = FederationVersion.objects.exclude(status=FederationVersion.Status.RETIRED)
+    return [VersionRow(v, son.accepts(v)) for v in versions.order_by("sidechain", "pk")]
 
 
 def _son_page_context(request: HttpRequest, son: SON, error: str = "", **extra) -> dict:

@@ -147,6 +147,20 @@ def recover_key(tx: dict[str, Any], chain_id: str, signature: bytes) -> str | No
     return str(PublicKey(key.hex(), prefix=KEY_PREFIX)) if key else None
 
 
+def public_key_hex(registered: str) -> str:
+    """A registered key as 66 hex characters (compressed), the form federation versions hold
+    and fingerprint; ValueError if it is neither."""
+    try:
+        if registered.startswith(KEY_PREFIX):
+            return repr(PublicKey(registered, prefix=KEY_PREFIX))
+        key = bytes.fromhex(registered)
+    except (AssertionError, ValueError):  # beem checks the checksum and prefix by assert
+        raise ValueError(f"not a Hive public key: {registered[:60]!r}") from None
+    if len(key) != 33 or key[0] not in (2, 3):
+        raise ValueError(f"not a compressed public key: {registered[:60]!r}")
+    return key.hex()
+
+
 def public_key_text(registered: str) -> str:
     """A registered key as "STM...": it may be stored so, or as 66 hex characters."""
     if registered.startswith(KEY_PREFIX):

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from chains.hive.rpc import HiveRPCError, HiveRPCUnavailable
+from core.serializers import BoundedListField
 from rates.assets import AmountError, Asset, amount_parse
 from sidechains.hive.node import hive_rpc
 from sidechains.hive.rotation import hive_rotation_request
@@ -21,7 +22,6 @@ from sidechains.models import HiveTransaction, Withdrawal
 from sidechains.serializers import (
     REASON_CODE,
     REQUEST_ID,
-    BoundedListField,
     ExactSerializer,
     WithdrawalOutput,
 )

@@ -11,9 +11,11 @@ other. Each signer signs it only for a version in its own configuration
     FederationVersion(hive) accepted --account_update in an irreversible block--> active
     (the version before it: retired at once; on Hive no coin stays behind under old keys)
 
-An update that expires unincluded is marked expired; the next tick builds a new one, unless
-withdrawals are waiting: they get a batch first, so a rotation the signers do not sign (they
-have not accepted the version yet) never stops withdrawals for long.
+The update is built only once at least m of the active (old) version's SONs still in the
+federation report the version accepted in their heartbeats (hive_federations): they are the
+ones to sign it. An update that expires unincluded anyway (a signer's configuration changed
+since) is marked expired; the next tick builds a new one, unless withdrawals are waiting: they
+get a batch first, so a rotation the signers do not sign never stops withdrawals for long.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ from chains.hive import transactions as hive_tx
 from chains.hive.rpc import HiveRPC, HiveRPCError
 from sidechains.hive.withdrawals.transactions import _irreversible_block, _time
 from sidechains.models import HiveTransaction, Withdrawal
-from sons.federation import federation_version_activate
+from sons.federation import (
+    federation_current,
+    federation_version_activate,
+    federation_version_consents,
+)
 from sons.models import FederationVersion, Sidechain
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,8 @@ def hive_rotation_build(*, rpc: HiveRPC) -> HiveTransaction | None:
         with transaction.atomic():
             hive_rotation_activate(version=version, note="the node's authority already is it")
         return None
+    if not hive_rotation_consented(version):
+        return None
     reference = _irreversible_block(rpc)
     chain_id = str(rpc.get_config()["HIVE_CHAIN_ID"])
     reference_time = _time(reference["timestamp"])
@@ -84,6 +92,22 @@ def hive_rotation_build(*, rpc: HiveRPC) -> HiveTransaction | None:
             expiration=reference_time.replace(microsecond=0) + expires_in,
             federation_version=version,
         )
+
+
+def hive_rotation_consented(version: FederationVersion) -> bool:
+    """At least m of the active version's SONs still in the federation report `version` in
+    their signers' hive.accepted_federations: the old set signs the update, and a signer without
+    the version refuses it, so it is not built before (as the Bitcoin move waits)."""
+    active = federation_current(Sidechain.HIVE)
+    if active is None or federation_version_consents(active, version):
+        return True
+    log.debug(
+        "Hive federation version %s waits: fewer than %d of the active version's SONs report"
+        " it accepted",
+        version.fingerprint[:16],
+        active.threshold,
+    )
+    return False
 
 
 def _batch_first(version: FederationVersion) -> bool:

@@ -121,12 +121,19 @@ def test_each_sidechain_gets_its_own_rotation_proposal_and_hive_evidence(version
             expires_at=hive.expires_at,
         )
 
+    new = FederationVersion.objects.get(fingerprint=hive.payload["to"]["fingerprint"])
+    # son-2's signer reports the Hive version; son-1's lists its fingerprint as a Bitcoin one,
+    # which does not count for Hive.
+    SON.objects.filter(name="son-2").update(accepted_hive_federations=[new.fingerprint])
+    SON.objects.filter(name="son-1").update(accepted_federations=[new.fingerprint])
     alice, _bob, _ = make_witnesses(1, 1, 1)
     client.force_login(alice.user)
     page = client.get(reverse("proposals-detail", args=[hive.pk])).content.decode()
-    new = FederationVersion.objects.get(fingerprint=hive.payload["to"]["fingerprint"])
     assert 'data-testid="evidence-sidechain">Hive<' in page
     assert new.short_fingerprint() in page and hive_1.short_fingerprint() in page
     assert public_key_text(fixtures.son_key("son-4", "hive").public_key.format().hex()) in page
     assert "none: one account_update" in page
-    assert 'data-testid="evidence-accepted"' not in page  # signers report Bitcoin versions only
+    assert 'data-testid="evidence-accepted">son-2 (not yet: son-1, son-4)<' in page
+    bitcoin = Proposal.objects.rotations().get(payload__sidechain=Sidechain.BITCOIN)
+    page = client.get(reverse("proposals-detail", args=[bitcoin.pk])).content.decode()
+    assert 'data-testid="evidence-accepted">none yet (not yet: son-1, son-2, son-4)<' in page

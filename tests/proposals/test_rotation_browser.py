@@ -1,6 +1,7 @@
 """The rotation page in Chromium at both widths: a witness sees the versions, which SONs'
-signers accepted the new one, the steps taken and what the old version still holds; after the
-activation a user's deposit page shows the new address and marks the old one retired."""
+signers accepted the new one, the steps taken and what the old version still holds, and for
+Hive who of the active set consents to the update; after the activation a user's deposit page
+shows the new address and marks the old one retired."""
 
 import pytest
 from django.db import transaction
@@ -12,7 +13,7 @@ from proposals.services import proposal_approve, proposals_tick
 from sidechains.models import Coin, RotationStep
 from sons import services as son_services
 from sons.federation import federation_current, federation_version_activate
-from sons.models import SON, FederationVersion
+from sons.models import SON, FederationVersion, Sidechain
 from tests import fixtures
 from tests.browser import WIDTHS, assert_fits, log_in
 from tests.proposals.helpers import make_witnesses
@@ -21,10 +22,14 @@ from tests.sidechains.deposit_helpers import make_bitcoin_mapping
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def accepted_version_2() -> tuple[FederationVersion, FederationVersion]:
+def accepted_version_2(hive: bool = False) -> tuple[FederationVersion, FederationVersion]:
+    """Bitcoin's version 2 accepted by the witnesses (and with `hive`, Hive's too: both
+    sidechains' key sets change when son-3 leaves and son-4 joins)."""
     for name in ("son-1", "son-2", "son-3"):
         fixtures.make_son(name)
     v1 = federation_current()
+    if hive:
+        federation_current(Sidechain.HIVE)
     for vout in range(3):
         Coin.objects.create(
             txid="cd" * 32,
@@ -39,10 +44,10 @@ def accepted_version_2() -> tuple[FederationVersion, FederationVersion]:
     fixtures.make_son("son-4")
     proposals_tick()
     alice, bob, _ = make_witnesses(1, 1, 1)
-    proposal = Proposal.objects.rotations().get()
-    proposal_approve(proposal=proposal, witness=alice)
-    proposal_approve(proposal=proposal, witness=bob)
-    v2 = FederationVersion.objects.get(status=FederationVersion.Status.ACCEPTED)
+    for proposal in Proposal.objects.rotations():
+        proposal_approve(proposal=proposal, witness=alice)
+        proposal_approve(proposal=proposal, witness=bob)
+    v2 = FederationVersion.objects.get(sidechain=Sidechain.BITCOIN, status="accepted")
     SON.objects.filter(name__in=["son-1", "son-4"]).update(accepted_federations=[v2.fingerprint])
     RotationStep.objects.create(version=v2, step="test_fund", note="test coin to the new wallet")
     return v1, v2
@@ -64,6 +69,36 @@ def test_a_witness_follows_a_rotation(page, live_server, width):
     assert old.get_by_test_id("version-status").inner_text() == "Active"
     assert old.get_by_test_id("holds").inner_text() == "3 coins, 210000 sat"
     assert_fits(page)
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_a_witness_sees_which_signers_accept_the_hive_version(page, live_server, width):
+    """The Hive card: who of the new set reports the version (their heartbeats' Hive list, not
+    the Bitcoin one), and how many of the active set the account_update waits for."""
+    page.set_viewport_size(WIDTHS[width])
+    accepted_version_2(hive=True)
+    old = FederationVersion.objects.get(sidechain=Sidechain.HIVE, status="active")
+    new = FederationVersion.objects.get(sidechain=Sidechain.HIVE, status="accepted")
+    SON.objects.filter(name="son-2").update(accepted_hive_federations=[new.fingerprint])
+
+    log_in(page, live_server, "witness_alice", next_path="/proposals/rotation/")
+    page.goto(f"{live_server.url}/proposals/rotation/")
+
+    card = page.get_by_test_id(f"version-{new.pk}")
+    assert card.get_by_test_id("version-status").inner_text() == "Accepted"
+    assert card.get_by_test_id("accepted").inner_text() == "son-2 (not yet: son-1, son-4)"
+    consent = card.get_by_test_id("consent").inner_text()
+    assert consent == "son-2 (2 needed before the move starts)"
+    assert new.short_fingerprint() in card.inner_text()
+    active = page.get_by_test_id(f"version-{old.pk}")
+    assert active.get_by_test_id("version-status").inner_text() == "Active"
+    assert_fits(page)
+
+    # son-1's signer reports it too: two of the active set, the update may be built.
+    SON.objects.filter(name="son-1").update(accepted_hive_federations=[new.fingerprint])
+    page.reload()
+    consent = card.get_by_test_id("consent").inner_text()
+    assert consent == "son-1, son-2 (2 needed before the move starts)"
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))

@@ -10,6 +10,7 @@ import hashlib
 
 import pytest
 from django.db import transaction
+from django.urls import reverse
 
 from chains.hive import transactions as portal_tx
 from chains.hive.rpc import HiveRPCError
@@ -126,10 +127,11 @@ def test_witnesses_approve_a_hive_rotation_proposal_and_the_move_activates_it(no
     bitcoin = Proposal.objects.rotations().get(payload__sidechain=Sidechain.BITCOIN)
     assert bitcoin.status == "open"  # the Bitcoin one is decided on its own
 
-    tasks.hive_withdrawals()
-    rotation = HiveTransaction.objects.get(federation_version=version)
     processes["son-1"].start()
     processes["son-2"].start()
+    wait_for(lambda: _reports("son-1", "son-2", version=version), processes, 30, "heartbeats")
+    tasks.hive_withdrawals()
+    rotation = HiveTransaction.objects.get(federation_version=version)
     wait_for(lambda: _status(rotation) == "broadcast", processes, 30, "the rotation's broadcast")
     h.make_irreversible(node)
     tasks.hive_withdrawals()
@@ -143,17 +145,39 @@ def hive_public(key_hex: str) -> str:
     return portal_tx.public_key_text(key_hex)
 
 
-def test_the_old_set_rotates_the_authority_and_only_the_new_set_can_pay(node, world, user_carol):
+def test_the_old_set_rotates_the_authority_and_only_the_new_set_can_pay(
+    node, world, user_carol, client
+):
     signers, old, version = world
+    # The signers' heartbeats say which Hive versions their configurations accept: son-1's
+    # has the new one, son-3's does not. One of the old set is fewer than its m (2): the move
+    # does not start, and the rotation page says who is missing.
+    signers["son-1"].start()
+    signers["son-3"].start()
+    wait_for(lambda: _reports("son-1", version=version), signers, 30, "son-1's heartbeat")
+    wait_for(lambda: _heard("son-3"), signers, 30, "son-3's heartbeat")
+    assert SON.objects.get(name="son-3").accepted_hive_federations == []
+    tasks.hive_withdrawals()
+    assert not HiveTransaction.objects.exists()
+    client.force_login(SON.objects.get(name="son-1").owner)  # its operator sees the page
+    card = _card(client, version)
+    assert 'data-testid="accepted">son-1 <span class="muted">(not yet: son-2, son-4)' in card
+    assert 'data-testid="consent">son-1 <span class="muted">(2 needed' in card
+
+    # son-2's signer reports it too (son-1's is stopped meanwhile: its report stands): built.
+    signers["son-1"].stop()
+    signers["son-2"].start()
+    wait_for(lambda: _reports("son-2", version=version), signers, 30, "son-2's heartbeat")
     tasks.hive_withdrawals()
     rotation = HiveTransaction.objects.get(federation_version=version)
+    assert 'data-testid="consent">son-1, son-2 <span' in _card(client, version)
     # son-3 has not accepted the version: it refuses with its reason and signs nothing.
-    signers["son-3"].start()
     wait_for(lambda: "VERSION_NOT_ACCEPTED" in _note(rotation), signers, 30, "son-3's refusal")
-    assert not rotation.son_signatures.exists()
+    wait_for(lambda: rotation.son_signatures.exists(), signers, 30, "son-2's signature")
+    assert list(rotation.son_signatures.values_list("son__name", flat=True)) == ["son-2"]
     signers["son-1"].start()
-    signers["son-2"].start()
     wait_for(lambda: _status(rotation) == "broadcast", signers, 30, "the rotation's broadcast")
+    assert rotation.trx_id in _card(client, version)
     h.make_irreversible(node)
     tasks.hive_withdrawals()
     version.refresh_from_db()
@@ -215,6 +239,26 @@ def _requested(node, user, amount: int):
     return hive_withdrawal_request(user=user, pegged="pHIVE", amount_pegged=amount, request_id="r")
 
 
+def _reports(*names: str, version: FederationVersion) -> bool:
+    """Each SON's signer reported the Hive version accepted (its last heartbeat)."""
+    return all(SON.objects.get(name=name).accepts(version) for name in names)
+
+
+def _heard(name: str) -> bool:
+    return SON.objects.get(name=name).last_heartbeat_at is not None
+
+
+def _reported_by(version: FederationVersion, *names: str) -> None:
+    """What those SONs' signers' heartbeats would say, for tests that start no signer."""
+    SON.objects.filter(name__in=names).update(accepted_hive_federations=[version.fingerprint])
+
+
+def _card(client, version: FederationVersion) -> str:
+    """The version's card on the rotation page."""
+    page = client.get(reverse("proposals-rotation")).content.decode()
+    return page.split(f'data-testid="version-{version.pk}"')[1].split("</section>")[0]
+
+
 def _status(htx: HiveTransaction) -> str:
     htx.refresh_from_db(fields=["status"])
     return htx.status
@@ -228,6 +272,7 @@ def _note(htx: HiveTransaction) -> str:
 def test_an_unsigned_rotation_is_built_anew_after_expiring(node, world, settings):
     settings.HIVE_TX_EXPIRATION = 30
     _signers, old, version = world
+    _reported_by(version, "son-1", "son-2")
     tasks.hive_withdrawals()
     first = HiveTransaction.objects.get(federation_version=version)
     node.generate_blocks(11 + h.LAG)  # 3 s of chain time a block: past its expiration
@@ -246,6 +291,7 @@ def test_a_rotation_holds_back_withdrawals_but_after_it_expires_they_go_first(
 ):
     settings.HIVE_TX_EXPIRATION = 30
     _signers, _old, version = world
+    _reported_by(version, "son-1", "son-2")
     withdrawal = _requested(node, user_carol, 1_000)
     tasks.hive_withdrawals()
     rotation = HiveTransaction.objects.get(federation_version=version)

@@ -15,8 +15,8 @@ from signer.policy import VERSION_NOT_ACCEPTED
 from sons.federation import federation_current
 from sons.models import SON
 from tests import fixtures
+from tests.sidechains.rotation_helpers import signer_for
 from tests.sidechains.test_rotation_bumps import TIMELOCK, accepted  # noqa: F401  a fixture
-from tests.sidechains.test_rotation_move import signer_for
 
 pytestmark = pytest.mark.django_db
 

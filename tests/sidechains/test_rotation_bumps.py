@@ -17,7 +17,7 @@ from sons.federation import federation_current
 from sons.models import FederationVersion
 from tests import fixtures
 from tests.proposals.helpers import make_witnesses
-from tests.sidechains.test_rotation_move import signer_for, wallet_coins
+from tests.sidechains.rotation_helpers import signer_for, wallet_coins
 
 pytestmark = pytest.mark.django_db
 

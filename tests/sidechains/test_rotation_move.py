@@ -1,18 +1,16 @@
-"""A federation rotation on Bitcoin, end to end on real PostgreSQL, bcoin and the SONs' signers
-(the signer's own policy and journal, with each SON's own configuration): son-3 leaves, son-4
-(keys from `signer keygen`) joins, the witnesses approve, the signers accept version 2, the
-test spend proves the new set signs, the coins of version 1 are swept in batches while a
-withdrawal completes once, a late deposit to a version-1 address is credited and swept, and
-afterwards no coin on chain is under a script holding son-3's key (docs/rotation.md)."""
+"""A federation rotation on Bitcoin, end to end on real PostgreSQL, bcoin and the SONs' real
+signer processes (`python -m signer serve`, each with its own key file, configuration and
+journal, against the live portal): son-3 leaves, son-4 (keys from `signer keygen`) joins, the
+witnesses approve, the operators of son-1 and son-2 accept version 2 with `signer federation
+add`, the test spend proves the new set signs, the 40 coins of version 1 are swept in batches
+while a withdrawal completes once, a late deposit to a version-1 address is credited and swept,
+and afterwards no coin on chain is under a script holding son-3's key (docs/rotation.md)."""
 
 import json
-import os
-import subprocess
-import sys
-from dataclasses import replace
+import shutil
+from datetime import UTC, datetime
 
 import pytest
-from bitcoin.core import CBlock, CTransaction, b2lx
 from django.db import transaction
 from django.urls import reverse
 
@@ -31,96 +29,45 @@ from sidechains.bitcoin.withdrawals.builder import script_pubkey, withdrawals_ba
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.bitcoin.withdrawals.signatures import signing_request_for
 from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
-from sidechains.models import Coin, RotationStep, SidechainTransaction, Withdrawal
-from signer import keystore
+from sidechains.models import Coin, RotationStep, SidechainTransaction, TxSignature, Withdrawal
+from signer import config as signer_config
+from signer.journal import Journal
+from signer.keystore import Keys, save
 from signer.policy import VERSION_NOT_ACCEPTED
+from signer.signing import sign_request
 from sons import services as son_services
 from sons.federation import federation_current
-from sons.models import SON, FederationVersion, SONPublicKey, SONStatistics
+from sons.models import FederationVersion
 from tests import fixtures
 from tests.mappings.helpers import new_key, regtest_p2wpkh
 from tests.proposals.helpers import make_witnesses
 from tests.sidechains.deposit_helpers import credit_for, set_btc_rate
-from tests.sidechains.withdrawal_helpers import Signer, credit, deposit_on_chain
+from tests.sidechains.rotation_helpers import (
+    accept,
+    cli,
+    config_path,
+    drive,
+    payments_to,
+    register_son_4,
+    reports,
+    signer_process,
+    son_3_outputs_unspent,
+    wallet_coins,
+)
+from tests.sidechains.test_withdrawals_signers import PASSPHRASE, wait_for
+from tests.sidechains.withdrawal_helpers import credit, deposit_on_chain
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ledger_checked")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ledger_checked")]
 
 STX = SidechainTransaction.Status
 VS = FederationVersion.Status
-COINS = 40  # the issue's count: the whole test stays well under a minute
+COINS = 40  # the issue's count
 BATCH = 15
-COIN = 100_000
-PASSPHRASE = "rotation test passphrase"
 
 
-def keygen(tmp_path) -> keystore.Keys:
-    """son-4's keys, made by the signer's own command, as its operator would."""
-    path = tmp_path / "son-4.key"
-    env = os.environ | {keystore.PASSPHRASE_ENV: PASSPHRASE}
-    out = subprocess.run(
-        [sys.executable, "-m", "signer", "keygen", "--out", str(path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    keys = keystore.load(path, PASSPHRASE)
-    assert json.loads(out.stdout) == keys.public()
-    return keys
-
-
-def register_son_4(public_keys: dict[str, str]) -> tuple[SON, str]:
-    """What an administrator does: a SON with the public keys its operator sent."""
-    son = SON.objects.create(name="son-4", owner=fixtures.make_user("operator_son_4"))
-    for sidechain, public in public_keys.items():
-        SONPublicKey.objects.create(son=son, sidechain=sidechain, public_key=public)
-        SONStatistics.objects.create(son=son, sidechain=sidechain)
-    token = son_services.son_issue_token(
-        son=son, by=None, reason="test", via=son_services.TokenIssuer.COMMAND
-    )
-    SON.objects.filter(pk=son.pk).update(status=SON.Status.ACTIVE)
-    son.refresh_from_db()
-    return son, token
-
-
-def signer_for(son, token, tmp_path, timelock, *, keys, private=None, accepted=()) -> Signer:
-    signer = Signer(son, token, tmp_path, timelock)
-    signer.config = replace(
-        signer.config,
-        federation_keys=tuple(bytes.fromhex(k) for k in keys),
-        private_key=private or signer.config.private_key,
-        accepted_federations=tuple(tuple(bytes.fromhex(k) for k in v) for v in accepted),
-    )
-    # What the signer's heartbeats report (sons/api: SON.accepted_federations).
-    SON.objects.filter(pk=son.pk).update(accepted_federations=signer.config.version_fingerprints)
-    return signer
-
-
-def wallet_coins(chain, script: bytes, count: int) -> list[Coin]:
-    """`count` coins of COIN sat under the script, in one transaction, mined."""
-    spk = p2wsh_script_pubkey(script)
-    tx = chain.send([(spk, COIN)] * count)
-    chain.mine(1)
-    prev = CTransaction(tx.vin, tx.vout, tx.nLockTime, tx.nVersion).serialize()
-    return [
-        Coin.objects.create(
-            txid=b2lx(tx.GetTxid()),
-            vout=i,
-            amount=COIN,
-            witness_script=script,
-            prev_tx=prev,
-            kind=Coin.Kind.CHANGE,
-        )
-        for i in range(count)
-    ]
-
-
-def settle(chain, *signers) -> SidechainTransaction:
-    """The open rotation or withdrawal transaction signed, sent, mined and settled."""
-    for signer in signers:
-        signer.sign_all()
-    stx = SidechainTransaction.objects.filter(status=STX.BROADCAST).get()
+def settle(chain, processes, stx: SidechainTransaction) -> SidechainTransaction:
+    """The transaction signed by the running signers, sent, mined and settled."""
+    wait_for(lambda: _status(stx) == STX.BROADCAST, processes, 30, f"{stx.kind}'s broadcast")
     chain.mine(2)
     assert withdrawals_track(rpc=chain.rpc) >= 1
     stx.refresh_from_db()
@@ -128,35 +75,15 @@ def settle(chain, *signers) -> SidechainTransaction:
     return stx
 
 
-def son_3_outputs_unspent(chain, from_height: int, scripts: set[bytes]) -> list[str]:
-    """Every output paying one of `scripts` in the blocks since `from_height` that the node
-    still shows unspent (gettxout, mempool included)."""
-    rpc, left = chain.rpc, []
-    for height in range(from_height, rpc.get_block_count() + 1):
-        block = CBlock.deserialize(rpc.get_block_raw(rpc.get_block_hash(height)))
-        for tx in block.vtx:
-            for vout, out in enumerate(tx.vout):
-                if bytes(out.scriptPubKey) not in scripts:
-                    continue
-                txid = b2lx(tx.GetTxid())
-                if rpc.get_tx_out(txid, vout, include_mempool=True) is not None:
-                    left.append(f"{txid}:{vout}")
-    return left
-
-
-def payments_to(chain, from_height: int, spk: bytes) -> list[int]:
-    """The amounts of every output paying `spk` in the blocks since `from_height`."""
-    rpc, paid = chain.rpc, []
-    for height in range(from_height, rpc.get_block_count() + 1):
-        block = CBlock.deserialize(rpc.get_block_raw(rpc.get_block_hash(height)))
-        paid += [o.nValue for tx in block.vtx for o in tx.vout if bytes(o.scriptPubKey) == spk]
-    return paid
+def _status(stx: SidechainTransaction) -> str:
+    stx.refresh_from_db(fields=["status", "last_error"])
+    return stx.status
 
 
 @pytest.fixture
-def world(chain, user_carol, tmp_path, settings):
+def world(live_server, chain, user_carol, tmp_path, settings):
     settings.BITCOIN_ROTATION_BATCH_SIZE = BATCH
-    sons = [fixtures.make_son(f"son-{i}") for i in (1, 2, 3)]
+    sons = {name: fixtures.make_son(name) for name in ("son-1", "son-2", "son-3")}
     set_btc_rate("1")
     user_key = new_key()
     mapping, _ = mapping_set_bitcoin(
@@ -164,13 +91,19 @@ def world(chain, user_carol, tmp_path, settings):
         deposit_public_key=user_key.public_key.format().hex(),
         withdraw_address=regtest_p2wpkh(),
     )
-    return sons, mapping
+    processes = {}
+    yield sons, mapping, processes
+    for process in processes.values():
+        process.stop()
 
 
 # Long because it is the whole rotation, step by step, with what each step must show.
-def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain, tmp_path, client):
-    (son_1, t1), (son_2, t2), (son_3, _) = world[0]
-    mapping, rpc = world[1], chain.rpc
+def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(
+    world, live_server, chain, tmp_path, client
+):
+    sons, mapping, processes = world
+    son_3 = sons["son-3"][0]
+    rpc = chain.rpc
     start = rpc.get_block_count()
     v1 = federation_current()
     timelock = mapping.deposit_timelock
@@ -180,8 +113,8 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     # son-3 leaves (witnesses' proposal, executed); son-4 joins with keys from `signer keygen`.
     with transaction.atomic():
         son_services.son_deregister(son=son_3, reason="deregistered by the witnesses")
-    keys_4 = keygen(tmp_path)
-    son_4, t4 = register_son_4(keys_4.public())
+    son_4_keys = tmp_path / "son-4.key"
+    son_4, t4 = register_son_4(json.loads(cli("keygen", "--out", str(son_4_keys))))
     assert proposals.proposals_tick()["rotations"] == 1
     proposal = Proposal.objects.rotations().get()
     alice, bob = make_witnesses(1, 1)
@@ -191,24 +124,44 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     assert v2.status == VS.ACCEPTED
     assert son_3.public_key("bitcoin") not in v2.keys
 
+    # The signers: son-1 and son-2 configured for version 1, son-4 for version 2.
+    for name in ("son-1", "son-2"):
+        keys_file = tmp_path / f"{name}.key"
+        keys = Keys(fixtures.son_key(name), fixtures.son_key(name, "hive"))
+        save(keys_file, keys, PASSPHRASE, n=2**10)
+        processes[name] = signer_process(
+            live_server, tmp_path, name, sons[name][1], keys_file, v1.keys, timelock
+        )
+    processes["son-4"] = signer_process(
+        live_server, tmp_path, "son-4", t4, son_4_keys, v2.keys, timelock
+    )
+    stale = tmp_path / "son-2-before-add.json"
+    shutil.copy(config_path(processes["son-2"]), stale)
+    for process in processes.values():
+        process.start()
+
     # Only son-4's signer accepts it so far (its own config): fewer than m, nothing moves.
-    s4 = signer_for(son_4, t4, tmp_path, timelock, keys=v2.keys, private=keys_4.bitcoin)
+    wait_for(lambda: reports("son-4", v2), processes, 30, "son-4's heartbeat")
+    wait_for(lambda: reports("son-1", v1) and reports("son-2", v1), processes, 30, "heartbeats")
     assert rotation_process(rpc=rpc) == 0
-    # son-1 and son-2's operators add version 2 (`signer federation add`).
-    s1 = signer_for(son_1, t1, tmp_path, timelock, keys=v1.keys, accepted=[v2.keys])
-    s2 = signer_for(son_2, t2, tmp_path, timelock, keys=v1.keys, accepted=[v2.keys])
+    # son-1 and son-2's operators add version 2 (`signer federation add`) and restart.
+    for name in ("son-1", "son-2"):
+        assert v2.short_fingerprint() in accept(processes[name], v2)
+    wait_for(lambda: reports("son-1", v2) and reports("son-2", v2), processes, 30, "heartbeats")
 
     # The test spend: the smallest coin to the new wallet, then back by the new set.
     assert rotation_process(rpc=rpc) == 1
     fund = SidechainTransaction.objects.get(kind="rotation_test")
     assert signing_request_for(fund)["federation"] == {"keys": v2.keys, "threshold": 2}
     assert rotation_process(rpc=rpc) == 0  # idempotent: one test spend at a time
-    settle(chain, s1, s2)
+    settle(chain, processes, fund)
+    processes["son-2"].stop()  # the return is signed by son-4, the new member, and son-1
     assert rotation_process(rpc=rpc) == 1
     back = SidechainTransaction.objects.filter(kind="rotation_test").latest("pk")
     assert back.pk != fund.pk
-    settle(chain, s4, s1)  # son-4 signs: the new member's key works
+    settle(chain, processes, back)
     assert back.signatures.filter(son=son_4).exists()
+    processes["son-2"].start()
     assert federation_current().pk == v1.pk
     assert rotation_process(rpc=rpc) >= 1
     v1.refresh_from_db(), v2.refresh_from_db()
@@ -224,26 +177,26 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     assert current.deposit_address in page
     assert f'{mapping.deposit_address}</span> <strong data-testid="retired-address">' in page
 
-    # A signer whose config lacks version 2 refuses the sweep, saying why.
-    sweep = SidechainTransaction.objects.get(kind="rotation_sweep", status=STX.AWAITING_SIGNATURES)
+    # The first sweep, of BATCH coins. son-2's signer as configured before `federation add`
+    # would have refused it, saying why (its own policy on the request the portal serves).
+    sweep = SidechainTransaction.objects.get(kind="rotation_sweep")
     assert sweep.inputs.count() == BATCH
-    (tmp_path / "other").mkdir()
-    no_v2 = signer_for(son_2, t2, tmp_path / "other", timelock, keys=v1.keys)
-    refused = no_v2.answer(signing_request_for(sweep))
+    loaded = signer_config.load(stale, fixtures.son_key("son-2"))
+    journal = Journal(tmp_path / "son-2-before-add.sqlite")
+    try:
+        request = signing_request_for(sweep)
+        refused = sign_request(request, loaded.signer, journal, datetime.now(UTC))
+    finally:
+        journal.close()
     assert refused["refused"] and VERSION_NOT_ACCEPTED in refused["reasons"]
-    SON.objects.filter(pk=son_2.pk).update(accepted_federations=s2.config.version_fingerprints)
 
     # A withdrawal requested during the sweep: it completes, once.
     credit(mapping.user, 250_000)
     withdrawal = withdrawal_request(user=mapping.user, amount_pegged=250_000, request_id="r1")
     batch = withdrawals_batch(rpc=rpc)
     assert batch is not None
-    for signer in (s1, s2):
-        signer.sign_all()
-    batch.refresh_from_db()
-    assert batch.status == STX.BROADCAST, batch.last_error
-    sweep.refresh_from_db()
-    assert sweep.status == STX.BROADCAST, sweep.last_error
+    for stx in (batch, sweep):
+        wait_for(lambda s=stx: _status(s) == STX.BROADCAST, processes, 30, f"{stx.kind} sent")
     chain.mine(2)
     withdrawals_track(rpc=rpc)
     withdrawal.refresh_from_db()
@@ -253,18 +206,14 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     # A late deposit to the version-1 address: credited, then swept with the rest.
     late = deposit_on_chain(chain, mapping, 400_000)
     assert late.deposit.status == "credited"
-    sweeps = 1
-    while rotation_process(rpc=rpc):
-        if SidechainTransaction.objects.filter(
-            kind="rotation_sweep", status=STX.AWAITING_SIGNATURES
-        ).exists():
-            settle(chain, s1, s2)
-            sweeps += 1
+    drive(chain, processes, lambda: FederationVersion.objects.get(pk=v1.pk).status == VS.RETIRED)
     v1.refresh_from_db()
-    assert v1.status == VS.RETIRED
     assert version_holdings(v1) == (0, 0)
-    assert sweeps >= 3  # 40 wallet coins, 2 deposit coins, minus the withdrawal's, by 15
-    assert RotationStep.objects.filter(version=v1, step="sweep").count() == sweeps
+    sweeps = SidechainTransaction.objects.filter(kind="rotation_sweep")
+    assert sweeps.count() >= 3  # 40 wallet coins, 2 deposit coins, minus the withdrawal's, by 15
+    assert set(sweeps.values_list("status", flat=True)) == {STX.CONFIRMED}
+    assert all(s.inputs.count() <= BATCH for s in sweeps)
+    assert RotationStep.objects.filter(version=v1, step="sweep").count() == sweeps.count()
     late.refresh_from_db()
     assert late.status == Coin.Status.SPENT
     # Both deposits, credited once each.
@@ -273,7 +222,8 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     # Even once version 1 is retired, a deposit to its address is credited and swept.
     later = deposit_on_chain(chain, mapping, 500_000)
     assert rotation_process(rpc=rpc) == 1
-    settle(chain, s1, s2)
+    last = SidechainTransaction.objects.filter(kind="rotation_sweep").latest("pk")
+    settle(chain, processes, last)
     later.refresh_from_db()
     assert later.status == Coin.Status.SPENT
     assert balances_of(mapping.user)["pBTC"] == sum(map(credit_for, (300_000, 400_000, 500_000)))
@@ -292,3 +242,6 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(world, chain
     # The withdrawal was paid once on chain, whatever the sweeps around it did.
     payee = script_pubkey(mapping.withdraw_address)
     assert payments_to(chain, start + 1, payee) == [250_000 - withdrawal.fee_share]
+    # Signed by the processes alone: son-1, son-2 and son-4; never by son-3, which left.
+    signers = set(TxSignature.objects.values_list("son__name", flat=True))
+    assert signers == {"son-1", "son-2", "son-4"}

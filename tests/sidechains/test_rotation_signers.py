@@ -8,20 +8,15 @@ the activation and the sweeps go through and son-3's key holds nothing on chain
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import time
 
 import coincurve
 import pytest
-from django.conf import settings as django_settings
 from django.db import transaction
 
 from chains.bitcoin.federation import federation_witness_script, p2wsh_script_pubkey
 from proposals import services as proposals
 from proposals.models import Proposal
 from sidechains.bitcoin import rotation
-from sidechains.bitcoin.withdrawals.tracker import withdrawals_track
 from sidechains.models import Coin, SidechainTransaction, SignerRefusal, TxSignature
 from signer.keystore import Keys, save
 from sons import services as son_services
@@ -30,87 +25,22 @@ from sons.models import SON, FederationVersion
 from tests import fixtures
 from tests.proposals.helpers import make_witnesses
 from tests.sidechains.deposit_helpers import make_bitcoin_mapping, set_btc_rate
-from tests.sidechains.test_rotation_move import (
+from tests.sidechains.rotation_helpers import (
+    accept,
+    cli,
+    drive,
     register_son_4,
+    reports,
+    signer_process,
     son_3_outputs_unspent,
     wallet_coins,
 )
-from tests.sidechains.test_withdrawals_signers import (
-    PASSPHRASE,
-    ROOT,
-    SignerProcess,
-    _signer_env,
-    wait_for,
-)
+from tests.sidechains.test_withdrawals_signers import PASSPHRASE, wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("ledger_checked")]
 
 STX = SidechainTransaction.Status
 VS = FederationVersion.Status
-EVERY = "0.5"
-
-
-def cli(*args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "signer", *args],
-        cwd=ROOT,
-        env=_signer_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def signer(live_server, tmp_path, name, token, keys_file, federation_keys, timelock):
-    folder = tmp_path / name
-    folder.mkdir(exist_ok=True)
-    (folder / "token").write_text(token + "\n")
-    config = {
-        "network": django_settings.BITCOIN_NETWORK,
-        "federation_keys": federation_keys,
-        "deposit_timelock": timelock,
-        "max_feerate": 50,
-        "max_fee": 10_000_000,
-        "daily_cap": 100 * 100_000_000,
-        "journal": "journal.sqlite",
-    }
-    (folder / "signer.json").write_text(json.dumps(config))
-    args = ["serve", "--key", keys_file, "--config", folder / "signer.json"]
-    args += ["--portal-url", live_server.url, "--token-file", folder / "token"]
-    args += ["--heartbeat-every", EVERY, "--poll-every", EVERY]
-    return SignerProcess(
-        name, list(map(str, args)), folder / "signer.log", folder / "journal.sqlite"
-    )
-
-
-def accept(process: SignerProcess, version: FederationVersion) -> str:
-    """What the operator does: `signer federation add`, then a restart."""
-    config = process.args[process.args.index("--config") + 1]
-    out = cli("federation", "add", "--config", config, "--keys", *version.keys, "--threshold", "2")
-    process.stop()
-    process.start()
-    return out
-
-
-def reports(name: str, version: FederationVersion) -> bool:
-    return version.fingerprint in SON.objects.get(name=name).accepted_federations
-
-
-def signed() -> bool:
-    return not SidechainTransaction.objects.filter(status=STX.AWAITING_SIGNATURES).exists()
-
-
-def drive(chain, processes, until, timeout=90.0) -> None:
-    """Beat's part: take the next step, let the signers sign it, mine, settle; until `until()`."""
-    deadline = time.monotonic() + timeout
-    while not until():
-        assert time.monotonic() < deadline, "the rotation did not finish"
-        rotation.rotation_process(rpc=chain.rpc)
-        wait_for(signed, processes, 30.0, "the signatures")
-        chain.mine(2)
-        withdrawals_track(rpc=chain.rpc)
 
 
 @pytest.fixture
@@ -148,10 +78,10 @@ def test_real_signers_rotate_only_to_a_version_their_operators_accepted(
         keys_file = tmp_path / f"{name}.key"
         keys = Keys(fixtures.son_key(name), fixtures.son_key(name, "hive"))
         save(keys_file, keys, PASSPHRASE, n=2**10)
-        processes[name] = signer(
+        processes[name] = signer_process(
             live_server, tmp_path, name, sons[name][1], keys_file, v1.keys, timelock
         )
-    processes["son-4"] = signer(
+    processes["son-4"] = signer_process(
         live_server, tmp_path, "son-4", token_4, son_4_key, v2.keys, timelock
     )
     out = accept(processes["son-1"], v2)

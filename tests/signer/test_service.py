@@ -1,3 +1,4 @@
+import json
 import logging
 import re
 import sqlite3
@@ -8,6 +9,8 @@ from datetime import timedelta
 import pytest
 from coincurve import PrivateKey
 
+from chains.hive.transactions import public_key_hex, public_key_text
+from signer import cli, config
 from signer.client import (
     HEARTBEAT_PATH,
     ME_PATH,
@@ -15,10 +18,13 @@ from signer.client import (
     PortalError,
     PortalUnavailable,
 )
+from signer.hive_config import HiveSigning
+from signer.hive_journal import HiveJournal
 from signer.journal import Journal
 from signer.keystore import Keys, generate
-from signer.service import Signer, Signing, is_transient, retry_delay
-from sons.models import SON, FederationVersion
+from signer.service import REPORTED_VERSIONS, Signer, Signing, is_transient, reported, retry_delay
+from sons.federation import federation_version_record
+from sons.models import SON, FederationVersion, Sidechain
 from tests.signer import withdrawals as drafts
 from tests.signer.conftest import last_heartbeat, register_keys
 
@@ -169,7 +175,7 @@ def test_it_reports_the_federation_versions_its_configuration_accepts(
     )
     client.force_login(portal.son.owner)
     page = client.get(portal.son.get_absolute_url()).content.decode()
-    row = page.split('data-testid="federation-proposed"')[1].split("</tr>")[0]
+    row = page.split('data-testid="federation-bitcoin-proposed"')[1].split("</tr>")[0]
     assert version.short_fingerprint() in row
     assert "<td>yes</td>" in row
 
@@ -444,3 +450,82 @@ def test_a_journal_that_cannot_be_written_skips_the_request_and_keeps_the_loop(
         signer.run_once(1.0)  # retried on the next poll
     assert [request_id for request_id, _ in portal.posted] == ["6"]
     assert "signatures" in portal.posted[0][1]
+
+
+def test_it_reports_the_hive_versions_its_configuration_accepts(
+    portal, make_signer, tmp_path, client, capsys
+):
+    """The configuration file as an operator has it, a Hive version added by
+    `signer federation add --sidechain hive`, loaded as `serve` loads it: the heartbeat carries
+    the version's fingerprint, the portal's own (of the keys as hex), kept apart from Bitcoin's."""
+    own = portal.keys
+    peers = [PrivateKey(drafts.secret(f"hive-peer-{i}")).public_key for i in (2, 3)]
+    hive_keys = [own.public()["hive"], *(public_key_text(p.format().hex()) for p in peers)]
+    others = [PrivateKey(drafts.secret(f"peer-{i}")).public_key.format().hex() for i in (2, 3)]
+    path = tmp_path / "signer.json"
+    document = {
+        "network": "regtest",
+        "federation_keys": [own.public()["bitcoin"], *others],
+        "deposit_timelock": 144,
+        "max_feerate": 50,
+        "max_fee": 100_000,
+        "daily_cap": 10**9,
+        "journal": "journal.sqlite",
+        "hive": {
+            "chain_id": "ab" * 32,
+            "federation_account": "son-federation",
+            "daily_caps": {"HIVE": 10**6},
+            "journal": "hive-journal.sqlite",
+        },
+    }
+    path.write_text(json.dumps(document))
+    add = ["federation", "add", "--sidechain", "hive", "--config", str(path), "--threshold", "2"]
+    assert cli.main([*add, "--keys", *hive_keys]) == 0
+    printed = capsys.readouterr().out
+
+    version = federation_version_record(
+        sidechain=Sidechain.HIVE, keys=[public_key_hex(k) for k in hive_keys]
+    )
+    assert version is not None and version.short_fingerprint() in printed
+    run_heartbeat(make_signer, portal, path)
+    portal.son.refresh_from_db()
+    assert portal.son.accepted_hive_federations == [version.fingerprint]
+    assert portal.son.accepts(version)
+    assert version.fingerprint not in portal.son.accepted_federations  # Bitcoin's list apart
+    assert len(portal.son.accepted_federations) == 1  # its current Bitcoin version
+    client.force_login(portal.son.owner)
+    page = client.get(portal.son.get_absolute_url()).content.decode()
+    row = page.split('data-testid="federation-hive-proposed"')[1].split("</tr>")[0]
+    assert version.short_fingerprint() in row and "<td>yes</td>" in row
+
+    # Without the hive section (or from a signer older than the field): no Hive version.
+    del document["hive"]
+    path.write_text(json.dumps(document))
+    run_heartbeat(make_signer, portal, path)
+    portal.son.refresh_from_db()
+    assert portal.son.accepted_hive_federations == []
+    assert not portal.son.accepts(version)
+
+
+def run_heartbeat(make_signer, portal, path) -> None:
+    """One tick of a signer with the configuration at `path`, as `signer serve` loads it."""
+    loaded = config.load(path, portal.keys.bitcoin)
+    journal = Journal(loaded.journal)
+    hive = None
+    if loaded.hive is not None and loaded.hive_journal is not None:
+        hive = HiveSigning(loaded.hive, HiveJournal(loaded.hive_journal), portal.keys.hive)
+    signer = make_signer(portal.url, portal.token, signing=Signing(loaded.signer, journal, hive))
+    try:
+        signer.run_once(0.0)
+    finally:
+        journal.close()
+        if hive is not None:
+            hive.journal.close()
+
+
+def test_it_reports_at_most_as_many_versions_as_the_portal_takes():
+    many = [f"{i:064x}" for i in range(40)]
+    assert reported(many[:REPORTED_VERSIONS]) == many[:REPORTED_VERSIONS]
+    kept = reported(many)
+    assert len(kept) == REPORTED_VERSIONS
+    assert kept[0] == many[0] and kept[1:] == many[-(REPORTED_VERSIONS - 1) :]

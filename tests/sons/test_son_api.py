@@ -59,6 +59,52 @@ def test_it_records_the_federation_versions_a_signer_accepts(son_1):
     assert son.accepted_federations == sorted(accepted)
 
 
+def test_it_records_the_hive_versions_a_signer_accepts_apart_from_bitcoins(son_1):
+    son, token = son_1
+    bitcoin, hive = ["a" * 64], ["c" * 64, "b" * 64]
+    body = {**fixtures.heartbeat_body(son), "federations": bitcoin, "hive_federations": hive}
+    assert post_heartbeat(token, body).status_code == 200
+    son.refresh_from_db()
+    assert (son.accepted_federations, son.accepted_hive_federations) == (bitcoin, sorted(hive))
+    # A signer that reports its Bitcoin versions but no Hive list accepts no Hive version.
+    body = {**fixtures.heartbeat_body(son), "federations": bitcoin}
+    assert post_heartbeat(token, body).status_code == 200
+    son.refresh_from_db()
+    assert (son.accepted_federations, son.accepted_hive_federations) == (bitcoin, [])
+    body = {**fixtures.heartbeat_body(son), "federations": bitcoin, "hive_federations": hive}
+    assert post_heartbeat(token, body).status_code == 200
+    # One that reports neither (no configuration: it signs nothing) changes nothing.
+    assert post_heartbeat(token, fixtures.heartbeat_body(son)).status_code == 200
+    son.refresh_from_db()
+    assert son.accepted_hive_federations == sorted(hive)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["A" * 64],
+        ["a" * 63],
+        ["a" * 65],
+        [64],
+        [["a" * 64]],
+        ["a" * 64] * 17,
+        ["a" * 10_000] * 17,  # too many: refused before any item is read
+        "a" * 64,
+        {"a": "b"},
+    ],
+)
+def test_it_refuses_a_malformed_hive_list_and_keeps_what_it_had(son_1, bad):
+    son, token = son_1
+    SON.objects.filter(pk=son.pk).update(accepted_hive_federations=["d" * 64])
+    body = {**fixtures.heartbeat_body(son), "federations": [], "hive_federations": bad}
+    response = post_heartbeat(token, body)
+    assert response.status_code == 400
+    assert "hive_federations" in response.json()
+    son.refresh_from_db()
+    assert son.accepted_hive_federations == ["d" * 64]
+    assert son.last_heartbeat_at is None
+
+
 def test_it_tells_a_signer_its_son_and_registered_keys(son_1):
     son, token = son_1
     response = signer_client(token).get(reverse("api-son-me"))
