@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q, Sum
 
 from chains.bitcoin.federation import p2wsh_script_pubkey, script_keys
 from chains.bitcoin.fees import DUST_LIMIT
@@ -305,10 +305,20 @@ def version_of(coin: Coin) -> list[str]:
 
 
 def version_holdings(version: FederationVersion) -> tuple[int, int]:
-    """(coins, satoshi) the federation still holds under the version's scripts."""
-    held = _candidates(version, Coin.objects.held()).only("amount", "witness_script")
-    mine = [c for c in held if version_of(c) == sorted(version.keys)]
-    return len(mine), sum(c.amount for c in mine)
+    """(coins, satoshi) the federation still holds under the version's scripts: its wallet
+    coins counted by the database, then the deposit coins under other scripts (few stay
+    unswept) read one by one for the version's keys."""
+    held = Coin.objects.held().for_chain(Sidechain.BITCOIN)
+    wallet = held.filter(witness_script=version.wallet_script).aggregate(
+        n=Count("pk"), s=Sum("amount")
+    )
+    deposits = (
+        held.filter(kind=Coin.Kind.DEPOSIT)
+        .exclude(witness_script=version.wallet_script)
+        .only("amount", "witness_script")
+    )
+    mine = [c for c in deposits if version_of(c) == sorted(version.keys)]
+    return wallet["n"] + len(mine), (wallet["s"] or 0) + sum(c.amount for c in mine)
 
 
 def versions_retire() -> int:

@@ -24,7 +24,7 @@ from mappings.models import SidechainAddress
 from mappings.services import mapping_set_bitcoin
 from proposals import services as proposals
 from proposals.models import Proposal
-from sidechains.bitcoin.rotation import rotation_process, version_holdings
+from sidechains.bitcoin.rotation import rotation_process, version_holdings, version_of
 from sidechains.bitcoin.withdrawals.builder import script_pubkey, withdrawals_batch
 from sidechains.bitcoin.withdrawals.requests import withdrawal_request
 from sidechains.bitcoin.withdrawals.signatures import signing_request_for
@@ -166,6 +166,10 @@ def test_a_rotation_moves_every_coin_away_from_the_leaving_sons_key(
     assert rotation_process(rpc=rpc) >= 1
     v1.refresh_from_db(), v2.refresh_from_db()
     assert (v1.status, v2.status) == (VS.RETIRING, VS.ACTIVE)
+    # The database's count of version 1's coins is the one read from every held coin's script.
+    expected = [c.amount for c in Coin.objects.held() if version_of(c) == sorted(v1.keys)]
+    assert len(expected) >= 40
+    assert version_holdings(v1) == (len(expected), sum(expected))
 
     # The user's deposit address follows: a new one under version 2, the old one retired.
     current = SidechainAddress.objects.get(user=mapping.user, expires=None)
