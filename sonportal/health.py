@@ -27,16 +27,18 @@ from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
 
 from chains.bitcoin.rpc import BitcoinRPCError
+from chains.hive.rpc import HiveRPC
 from ledger.services import ledger_check, ledger_supply
 from rates.assets import amount_format
 from sidechains.bitcoin.node import bitcoin_rpc
+from sidechains.hive.rotation import federation_account, hive_version_authority, same_authority
 from sidechains.models import CircuitBreaker, ReservesCheck
 from sonportal.celery import app as celery_app
 from sonportal.models import LATEST, HealthReport
 from sonportal.oncall import oncall_figures
 from sonportal.tasks import PING_TASK
-from sons.federation import federation_health
-from sons.models import SON, Sidechain
+from sons.federation import federation_current, federation_health
+from sons.models import SON, FederationVersion, Sidechain
 
 # Who may see alerts may see the system's health.
 DETAIL_PERMISSION = "sidechains.view_alert"
@@ -109,9 +111,37 @@ def check_hive() -> Check | None:
         response = requests.post(settings.HIVE_NODE_URL, json=body, timeout=5)
         response.raise_for_status()
         props = response.json()["result"]
+        authority = _hive_authority()
     except Exception as e:
         return Check("hive", False, error=_error(e))
-    return Check("hive", True, detail=f"head block {props['head_block_number']}")
+    detail = f"head block {props['head_block_number']}"
+    if authority.startswith("!"):
+        return Check("hive", False, error=f"{detail}; {authority[1:]}")
+    return Check("hive", True, detail=f"{detail}; {authority}" if authority else detail)
+
+
+def _hive_authority() -> str:
+    """Whether the federation account's active authority on the node is the active Hive
+    federation version (or one accepted and being moved to): a description, "!" first when it
+    is neither, so that a change made outside the portal is seen."""
+    active = federation_current(Sidechain.HIVE)
+    if active is None or not settings.HIVE_FEDERATION_ACCOUNT:
+        return ""
+    with HiveRPC(settings.HIVE_NODE_URL, timeout=5) as rpc:
+        on_chain = federation_account(rpc)["active"]
+    name = settings.HIVE_FEDERATION_ACCOUNT
+    if same_authority(on_chain, hive_version_authority(active)):
+        return f"{name}'s active authority is federation version {active.pk}"
+    accepted = FederationVersion.objects.filter(
+        sidechain=Sidechain.HIVE, status=FederationVersion.Status.ACCEPTED
+    )
+    for version in accepted:
+        if same_authority(on_chain, hive_version_authority(version)):
+            return f"{name}'s active authority is version {version.pk}, being activated"
+    return (
+        f"!{name}'s active authority on the node is not federation version {active.pk} "
+        "(changed outside the portal?): signers will refuse or fail every Hive transaction"
+    )
 
 
 def check_beat() -> Check:

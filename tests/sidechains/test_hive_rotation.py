@@ -24,6 +24,7 @@ from proposals.models import Proposal
 from sidechains import tasks
 from sidechains.hive.withdrawals.requests import hive_withdrawal_request
 from sidechains.models import HiveTransaction
+from sonportal.health import check_hive
 from sons import services as son_services
 from sons.federation import federation_current, federation_version_record
 from sons.models import SON, FederationVersion, Sidechain
@@ -331,3 +332,21 @@ def test_a_version_the_node_already_has_is_activated_without_a_transaction(node,
 
 def portal_tx_time(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
+
+
+def test_the_health_check_says_when_the_hive_authority_is_not_the_active_version(node, signers):
+    """The federation account's active authority on the node is compared with the active Hive
+    version: equal, the check passes and says which version; changed outside the portal (here,
+    the database believes in another set), it fails and says so."""
+    _processes, old = signers
+    ok = check_hive()
+    assert ok is not None and ok.ok, ok
+    assert f"active authority is federation version {old.pk}" in ok.detail
+
+    keys = [fixtures.son_key(n, "hive").public_key.format().hex() for n in NEW_SET]
+    other = federation_version_record(sidechain=Sidechain.HIVE, keys=keys)
+    FederationVersion.objects.filter(pk=old.pk).update(status="retired")
+    FederationVersion.objects.filter(pk=other.pk).update(status="active")
+    wrong = check_hive()
+    assert wrong is not None and not wrong.ok
+    assert f"is not federation version {other.pk}" in wrong.error
