@@ -25,6 +25,8 @@ from sons.models import Sidechain
 # Transactions read per round at most: a flood of new transactions is read over several rounds.
 READ_PER_ROUND = 500
 SEEN_FOR = 24 * 3600
+# Txids looked up in the cache at once.
+SEEN_LOOKUP = 5_000
 # Bitcoin's target block interval, for the estimate the deposits page shows.
 BLOCK_INTERVAL = timedelta(minutes=10)
 
@@ -36,9 +38,22 @@ def _seen_key(txid: str) -> str:
 def mempool_scan(*, rpc: BitcoinRPC, read_per_round: int = READ_PER_ROUND) -> int:
     """One round; returns how many deposit outputs were newly seen."""
     in_mempool = [str(t) for t in rpc.call("getrawmempool")]
-    MempoolDeposit.objects.exclude(txid__in=in_mempool).delete()
-    seen = cache.get_many([_seen_key(t) for t in in_mempool])
-    fresh = [t for t in in_mempool if _seen_key(t) not in seen][:read_per_round]
+    # A mainnet mempool holds hundreds of thousands of transactions: never one SQL parameter
+    # or one cache key list per transaction. The rows are few; the set is compared in Python.
+    present = set(in_mempool)
+    gone = [
+        pk for pk, txid in MempoolDeposit.objects.values_list("pk", "txid") if txid not in present
+    ]
+    if gone:
+        MempoolDeposit.objects.filter(pk__in=gone).delete()
+    fresh: list[str] = []
+    for start in range(0, len(in_mempool), SEEN_LOOKUP):
+        chunk = in_mempool[start : start + SEEN_LOOKUP]
+        seen = cache.get_many([_seen_key(t) for t in chunk])
+        fresh += [t for t in chunk if _seen_key(t) not in seen]
+        if len(fresh) >= read_per_round:
+            break
+    fresh = fresh[:read_per_round]
     found = 0
     for txid in fresh:
         found += _read(rpc, txid)

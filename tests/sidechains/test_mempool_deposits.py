@@ -6,6 +6,7 @@ from bitcoin.core import b2lx
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from sidechains.bitcoin import mempool
 from sidechains.bitcoin.listener import listener_scan
 from sidechains.bitcoin.mempool import mempool_scan
 from sidechains.bitcoin.node import bitcoin_rpc
@@ -58,6 +59,27 @@ def test_a_deposit_in_the_mempool_is_shown_until_a_block_holds_it(rpc, chain, cl
     assert not MempoolDeposit.objects.filter(txid=txid).exists()
     page = client.get(reverse("sidechains-deposits")).content.decode()
     assert 'data-testid="mempool-deposits"' not in page
+
+
+@pytest.mark.django_db
+def test_a_busy_mempool_is_read_in_chunks_and_rounds(rpc, chain, monkeypatch):
+    """The cache is asked a chunk of txids at a time and a round reads at most its share of
+    new transactions: every deposit is still seen, over several rounds, each once."""
+    make_federation(3)
+    mapping = make_bitcoin_mapping(fixtures.make_user("user_carol"))
+    for amount in (10_000, 20_000, 30_000, 40_000, 50_000):
+        chain.send([(bytes(mapping.deposit_script_pubkey), amount)])
+    monkeypatch.setattr(mempool, "SEEN_LOOKUP", 2)
+    in_mempool = len(rpc.call("getrawmempool"))
+
+    rounds = [mempool_scan(rpc=rpc, read_per_round=2) for _ in range(in_mempool // 2 + 2)]
+
+    assert sum(rounds) == 5 and max(rounds) <= 2
+    amounts = sorted(MempoolDeposit.objects.values_list("amount", flat=True))
+    assert amounts == [10_000, 20_000, 30_000, 40_000, 50_000]
+    chain.mine(1)
+    assert mempool_scan(rpc=rpc) == 0
+    assert not MempoolDeposit.objects.exists()  # all mined: every row forgotten
 
 
 @pytest.mark.browser
