@@ -28,6 +28,7 @@ from django_celery_beat.models import PeriodicTask
 
 from chains.bitcoin.rpc import BitcoinRPCError
 from chains.hive.rpc import HiveRPC
+from chains.hive.transactions import public_key_text
 from ledger.services import ledger_check, ledger_supply
 from rates.assets import amount_format
 from sidechains.bitcoin.node import bitcoin_rpc
@@ -128,8 +129,16 @@ def _hive_authority() -> str:
     if active is None or not settings.HIVE_FEDERATION_ACCOUNT:
         return ""
     with HiveRPC(settings.HIVE_NODE_URL, timeout=5) as rpc:
-        on_chain = federation_account(rpc)["active"]
-    name = settings.HIVE_FEDERATION_ACCOUNT
+        account = federation_account(rpc)
+    name, on_chain = settings.HIVE_FEDERATION_ACCOUNT, account["active"]
+    outsiders = _owner_outsiders(account["owner"], active)
+    if outsiders:
+        return (
+            f"!{name}'s owner authority holds the key(s) {', '.join(outsiders)} of SONs outside "
+            f"the active federation version {active.pk}: on Hive the owner authority also "
+            "signs for active, so they can still move its funds; set the owner to keys no SON "
+            "outside the federation holds"
+        )
     if same_authority(on_chain, hive_version_authority(active)):
         return f"{name}'s active authority is federation version {active.pk}"
     accepted = FederationVersion.objects.filter(
@@ -142,6 +151,20 @@ def _hive_authority() -> str:
         f"!{name}'s active authority on the node is not federation version {active.pk} "
         "(changed outside the portal?): signers will refuse or fail every Hive transaction"
     )
+
+
+def _owner_outsiders(owner: dict, active: FederationVersion) -> list[str]:
+    """Keys of the owner authority that belong to Hive federation versions but not to the
+    active one: a SON that left (or was never admitted) still holding the account."""
+    keep = {public_key_text(key) for key in active.keys}
+    known = {
+        public_key_text(key)
+        for keys in FederationVersion.objects.filter(sidechain=Sidechain.HIVE).values_list(
+            "keys", flat=True
+        )
+        for key in keys
+    }
+    return sorted(str(key) for key, _ in owner["key_auths"] if key in known - keep)
 
 
 def check_beat() -> Check:

@@ -350,3 +350,40 @@ def test_the_health_check_says_when_the_hive_authority_is_not_the_active_version
     wrong = check_hive()
     assert wrong is not None and not wrong.ok
     assert f"is not federation version {other.pk}" in wrong.error
+
+
+def test_the_health_check_fails_while_a_son_outside_the_federation_holds_the_owner(settings):
+    """On Hive the owner authority also signs for active: a SON that left and still holds the
+    owner key could move the account's funds after the rotation. The check names its key."""
+    new_authority = {
+        "weight_threshold": 2,
+        "account_auths": [],
+        "key_auths": [[son_public(n), 1] for n in NEW_SET],
+    }
+    owner = {"weight_threshold": 1, "account_auths": [], "key_auths": [[son_public("son-3"), 1]]}
+    spec = {
+        "name": h.FEDERATION,
+        "balance": "10.000 HIVE",
+        "key": helpers.public_key(h.FEDERATION),
+        "active": new_authority,
+        "owner": owner,
+    }
+    node = start_hive_devnode(block_interval=0, irreversible_lag=h.LAG, accounts=[spec])
+    try:
+        settings.HIVE_NODE_URL = node.url
+        settings.HIVE_FEDERATION_ACCOUNT = h.FEDERATION
+        hex_keys = {n: fixtures.son_key(n, "hive").public_key.format().hex() for n in SONS}
+        hex_keys["son-4"] = fixtures.son_key("son-4", "hive").public_key.format().hex()
+        old = federation_version_record(sidechain=Sidechain.HIVE, keys=[hex_keys[n] for n in SONS])
+        new = federation_version_record(
+            sidechain=Sidechain.HIVE, keys=[hex_keys[n] for n in NEW_SET]
+        )
+        FederationVersion.objects.filter(pk=old.pk).update(status="retired")
+        FederationVersion.objects.filter(pk=new.pk).update(status="active")
+
+        held = check_hive()
+
+        assert held is not None and not held.ok
+        assert f"owner authority holds the key(s) {son_public('son-3')} of SONs" in held.error
+    finally:
+        node.stop()
