@@ -123,7 +123,7 @@ def _owner_updated_lately(account: dict[str, Any], rpc: HiveRPC) -> bool:
     head = _time(str(rpc.get_dynamic_global_properties()["time"]))
     if head - last > OWNER_UPDATE_LIMIT:
         return False
-    log.info(
+    log.debug(
         "Hive rotation waits: %s's owner authority changed at %s, hived allows one change an hour",
         settings.HIVE_FEDERATION_ACCOUNT,
         last.isoformat(),
