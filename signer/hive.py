@@ -50,13 +50,15 @@ class HiveTransaction:
 
 @dataclass(frozen=True)
 class HiveAuthorityUpdate:
-    """An account_update that sets only the active authority: each key weight 1, the
-    threshold, no account authorities; the owner and posting authorities are left alone."""
+    """An account_update that sets the active authority: each key weight 1, the threshold, no
+    account authorities; the owner authority set to the same when `owner`, else left alone; the
+    posting authority left alone."""
 
     account: str
     threshold: int
     keys: tuple[str, ...]  # "STM..."
     memo_key: str  # "STM..."; account_update always states one
+    owner: bool = False  # the owner authority becomes the same as the active one
 
 
 def varint(value: int) -> bytes:
@@ -83,12 +85,14 @@ def pack_authority_update(
     ref_block_num: int, ref_block_prefix: int, expiration: dt.datetime, op: HiveAuthorityUpdate
 ) -> bytes:
     """A transaction of the one account_update, as hived packs it without signatures: the
-    optional owner absent, the active authority present, the posting absent, then the memo key
-    and empty JSON metadata. Keys are packed in the order of their bytes (hived's flat_map)."""
+    optional owner (present and equal to the active authority when op.owner, else absent), the
+    active authority present, the posting absent, then the memo key and empty JSON metadata.
+    Keys are packed in the order of their bytes (hived's flat_map)."""
     keys = sorted(public_key_bytes(key) for key in op.keys)
     authority = struct.pack("<I", op.threshold) + varint(0) + varint(len(keys))
     authority += b"".join(key + struct.pack("<H", 1) for key in keys)
-    body = _string(op.account) + b"\0" + b"\1" + authority + b"\0"
+    owner = b"\1" + authority if op.owner else b"\0"
+    body = _string(op.account) + owner + b"\1" + authority + b"\0"
     body += public_key_bytes(op.memo_key) + _string("")
     header = _header(ref_block_num, ref_block_prefix, expiration)
     return header + varint(1) + varint(_ACCOUNT_UPDATE_OP) + body + varint(0)

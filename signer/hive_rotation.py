@@ -5,8 +5,13 @@ active authority to the new version's keys (weight 1 each) and threshold, signed
 authority. The request names the version; the signer signs only when that version is one its
 operator accepted in the configuration ("hive": {"accepted_federations": [...]}), and only the
 transaction it rebuilds itself from its own configuration: the federation account from its
-config, no owner or posting change, no account authorities, empty JSON metadata. A portal that
-named its own keys would be refused with VERSION_NOT_ACCEPTED by every signer.
+config, no posting change, no account authorities, empty JSON metadata. A portal that named
+its own keys would be refused with VERSION_NOT_ACCEPTED by every signer.
+
+The owner authority is either left out or set to exactly the same version as the active one:
+where the federation holds the owner, a rotation moves it too, since on Hive the owner also
+signs for active and a SON that left must not keep it. Any other owner would hand the account
+to someone else: OWNER_MISMATCH.
 
 The memo key is taken as the request states it: it only encrypts memos, which move nothing.
 """
@@ -38,6 +43,7 @@ from signer.hive_request import (
 VERSION_NOT_ACCEPTED = "VERSION_NOT_ACCEPTED"
 FOREIGN_ACCOUNT = "FOREIGN_ACCOUNT"
 AUTHORITY_MISMATCH = "AUTHORITY_MISMATCH"
+OWNER_MISMATCH = "OWNER_MISMATCH"
 NOT_AUTHORITY_UPDATE = "NOT_AUTHORITY_UPDATE"
 TXID_MISMATCH = "TXID_MISMATCH"
 MAX_KEYS = 64
@@ -116,6 +122,7 @@ def rebuild(req: RotationRequest, policy: HivePolicy) -> hive.HiveAuthorityUpdat
         threshold=req.threshold,
         keys=tuple(sorted(req.keys)),
         memo_key=memo_key if isinstance(memo_key, str) else "",
+        owner="owner" in req.operation,
     )
 
 
@@ -135,21 +142,29 @@ def review(req: RotationRequest, policy: HivePolicy, now: dt.datetime) -> list[s
 
 def _operation_reasons(req: RotationRequest, policy: HivePolicy) -> list[str]:
     body = req.operation
-    if set(body) != {"account", "active", "memo_key", "json_metadata"}:
-        return [NOT_AUTHORITY_UPDATE]  # an owner or posting change, or something unknown
+    if set(body) - {"owner"} != {"account", "active", "memo_key", "json_metadata"}:
+        return [NOT_AUTHORITY_UPDATE]  # a posting change, or something unknown
     reasons = [] if body["account"] == policy.federation_account else [FOREIGN_ACCOUNT]
     if body["json_metadata"] != "":
         reasons.append(NOT_AUTHORITY_UPDATE)
-    active = body["active"]
-    exact = (
-        isinstance(active, dict)
-        and set(active) == {"weight_threshold", "account_auths", "key_auths"}
-        and active["weight_threshold"] == req.threshold
-        and not isinstance(active["weight_threshold"], bool)
-        and active["account_auths"] == []
-        and _key_weights(active["key_auths"]) == sorted((key, 1) for key in req.keys)
+    if not _is_version(body["active"], req):
+        reasons.append(AUTHORITY_MISMATCH)
+    if "owner" in body and not _is_version(body["owner"], req):
+        reasons.append(OWNER_MISMATCH)  # the owner goes to the request's version or nowhere
+    return reasons
+
+
+def _is_version(authority: object, req: RotationRequest) -> bool:
+    """The authority is exactly the request's version: its keys weight 1 each, its threshold,
+    no account authorities."""
+    return (
+        isinstance(authority, dict)
+        and set(authority) == {"weight_threshold", "account_auths", "key_auths"}
+        and authority["weight_threshold"] == req.threshold
+        and not isinstance(authority["weight_threshold"], bool)
+        and authority["account_auths"] == []
+        and _key_weights(authority["key_auths"]) == sorted((key, 1) for key in req.keys)
     )
-    return reasons if exact else [*reasons, AUTHORITY_MISMATCH]
 
 
 def _key_weights(value: object) -> list[tuple[str, int]] | None:

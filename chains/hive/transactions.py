@@ -101,13 +101,18 @@ def authority_update_transaction(
     reference_block_id: str,
     reference_time: dt.datetime,
     expires_in: dt.timedelta,
+    owner: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The unsigned transaction (legacy JSON) of one account_update setting only the active
-    authority (no owner or posting change, metadata left as it is)."""
+    """The unsigned transaction (legacy JSON) of one account_update setting the active
+    authority, and the owner authority too when `owner` is given (no posting change, metadata
+    left as it is). Changing the owner needs the owner authority's signatures."""
     if not dt.timedelta(0) < expires_in <= MAX_EXPIRATION:
         raise ValueError("the expiration is at most an hour after the reference block")
     ref_num, ref_prefix = reference_block(reference_block_id)
-    body = {"account": account, "active": active, "memo_key": memo_key, "json_metadata": ""}
+    body: dict[str, Any] = {"account": account}
+    if owner is not None:
+        body["owner"] = owner
+    body |= {"active": active, "memo_key": memo_key, "json_metadata": ""}
     return {
         "ref_block_num": ref_num,
         "ref_block_prefix": ref_prefix,

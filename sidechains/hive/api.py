@@ -82,7 +82,7 @@ def hive_signing_answer(request: Request, hive_tx_id: int) -> Response:
     signature = answer.validated_data["signatures"][0]["signature"]
     rpc = hive_rpc()
     try:
-        authority = txs.federation_authority(rpc)
+        authority = txs.federation_authority(rpc, hive_tx_id=hive_tx_id)
         complete = txs.hive_signature_submit(
             son=request.auth, hive_tx_id=hive_tx_id, signature=signature, authority=authority
         )

@@ -2,11 +2,16 @@
 
 On Hive the federation is one account whose active authority is the SONs' keys, weight 1 each,
 threshold m. A rotation is one account_update of that account setting its active authority to
-the accepted version's keys and threshold, signed by the old authority: the same signing,
-broadcast and tracking as a withdrawal transaction (sidechains/hive/withdrawals/), and like it
-the only live Hive transaction, so no withdrawal is signed by one set and broadcast under the
-other. Each signer signs it only for a version in its own configuration
-(signer/hive_rotation.py).
+the accepted version's keys and threshold, signed by the old authority. When the account's
+owner authority is the old version too (as the federation is usually set up), the update sets
+the owner to the new version as well, and the old set signs as the owner: on Hive the owner
+also signs for active, so a SON that left must not keep it. Otherwise the owner is left alone
+(sonportal/health.py reports one holding keys of SONs outside the federation).
+
+The update has the same signing, broadcast and tracking as a withdrawal transaction
+(sidechains/hive/withdrawals/), and like it is the only live Hive transaction, so no withdrawal
+is signed by one set and broadcast under the other. Each signer signs it only for a version in
+its own configuration (signer/hive_rotation.py).
 
     FederationVersion(hive) accepted --account_update in an irreversible block--> active
     (the version before it: retired at once; on Hive no coin stays behind under old keys)
@@ -40,6 +45,7 @@ from sons.models import FederationVersion, Sidechain
 
 log = logging.getLogger(__name__)
 Status = FederationVersion.Status
+OWNER_UPDATE_LIMIT = dt.timedelta(hours=1)  # hived's HIVE_OWNER_UPDATE_LIMIT
 
 
 def hive_version_authority(version: FederationVersion) -> dict[str, Any]:
@@ -69,6 +75,9 @@ def hive_rotation_build(*, rpc: HiveRPC) -> HiveTransaction | None:
         return None
     if not hive_rotation_consented(version):
         return None
+    owner = _owner_too(account, wanted)
+    if owner is not None and _owner_updated_lately(account, rpc):
+        return None
     reference = _irreversible_block(rpc)
     chain_id = str(rpc.get_config()["HIVE_CHAIN_ID"])
     reference_time = _time(reference["timestamp"])
@@ -76,6 +85,7 @@ def hive_rotation_build(*, rpc: HiveRPC) -> HiveTransaction | None:
     tx = hive_tx.authority_update_transaction(
         account=settings.HIVE_FEDERATION_ACCOUNT,
         active=wanted,
+        owner=owner,
         memo_key=str(account["memo_key"]),
         reference_block_id=reference["block_id"],
         reference_time=reference_time,
@@ -92,6 +102,33 @@ def hive_rotation_build(*, rpc: HiveRPC) -> HiveTransaction | None:
             expiration=reference_time.replace(microsecond=0) + expires_in,
             federation_version=version,
         )
+
+
+def _owner_too(account: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any] | None:
+    """The owner authority the update sets as well: `wanted` when the account's owner authority
+    is the active (old) version, as the federation is usually set up. On Hive the owner
+    authority also signs for active, so a SON leaving would otherwise keep the account's funds
+    with any m-1 others of the old set. The old set signs the owner change (it is the owner).
+    Another owner (a cold key no SON holds, say) is left alone: the SONs cannot sign for it."""
+    old = federation_current(Sidechain.HIVE)
+    if old is None or not same_authority(account["owner"], hive_version_authority(old)):
+        return None
+    return wanted
+
+
+def _owner_updated_lately(account: dict[str, Any], rpc: HiveRPC) -> bool:
+    """hived refuses a second owner change within HIVE_OWNER_UPDATE_LIMIT (an hour): the
+    rotation waits rather than leave the owner behind."""
+    last = _time(str(account.get("last_owner_update", "1970-01-01T00:00:00")))
+    head = _time(str(rpc.get_dynamic_global_properties()["time"]))
+    if head - last > OWNER_UPDATE_LIMIT:
+        return False
+    log.debug(
+        "Hive rotation waits: %s's owner authority changed at %s, hived allows one change an hour",
+        settings.HIVE_FEDERATION_ACCOUNT,
+        last.isoformat(),
+    )
+    return True
 
 
 def hive_rotation_consented(version: FederationVersion) -> bool:

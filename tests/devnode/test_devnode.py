@@ -344,6 +344,35 @@ def test_an_owner_change_needs_the_owner_authority(devnode, rpc, chain_id):
     broadcast(rpc, signed(tx, chain_id, "alice-owner"))
 
 
+def test_the_owner_changes_at_most_once_an_hour(devnode, rpc, chain_id):
+    """hived's HIVE_OWNER_UPDATE_LIMIT: a second owner change within the hour is refused, in the
+    same block or a later one, whoever signs it; the active authority may still change."""
+    alice = new_account(
+        devnode, "alice", owner=multisig(1, "alice-owner"), active=multisig(1, "alice-active")
+    )
+    first = Authority.from_json(multisig(1, "alice-owner-2"))
+    update = AccountUpdate(account=alice, memo_key=public_key(alice), owner=first)
+    broadcast(rpc, signed(unsigned(rpc, update), chain_id, "alice-owner"))
+    [account] = rpc.get_accounts([alice])
+    assert Authority.from_json(account["owner"]) == first
+    assert account["last_owner_update"] == rpc.get_dynamic_global_properties()["time"]
+
+    second = AccountUpdate(
+        account=alice,
+        memo_key=public_key(alice),
+        owner=Authority.from_json(multisig(1, "alice-owner-3")),
+    )
+    for _ in range(2):
+        error = rejection(rpc, signed(unsigned(rpc, second), chain_id, "alice-owner-2"))
+        assert error.message.endswith("Owner authority can only be updated once an hour.")
+        devnode.generate_blocks(1)
+    [account] = rpc.get_accounts([alice])
+    assert Authority.from_json(account["owner"]) == first
+    active = Authority.from_json(multisig(1, "alice-active-2"))
+    update = AccountUpdate(account=alice, memo_key=public_key(alice), active=active)
+    broadcast(rpc, signed(unsigned(rpc, update), chain_id, "alice-active"))
+
+
 def test_account_auths_delegate_to_other_accounts_active_authorities(devnode, rpc, chain_id):
     son_a, son_b = new_account(devnode, "son"), new_account(devnode, "son")
     delegated = {"weight_threshold": 2, "account_auths": [[son_a, 1], [son_b, 1]], "key_auths": []}

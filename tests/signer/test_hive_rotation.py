@@ -33,12 +33,16 @@ MEMO_KEY = public_key_of(coincurve.PrivateKey(bytes([9]) * 32))
 ACCEPTING = dataclasses.replace(POLICY, accepted_federations=((tuple(sorted(NEW_KEYS)), 2),))
 
 
-def rotation(keys=NEW_KEYS, threshold=2, *, account=FEDERATION, expires_in=600, memo=MEMO_KEY):
-    """A rotation request as the portal builds it (chains/hive/transactions.py, through beem)."""
+def rotation(
+    keys=NEW_KEYS, threshold=2, *, account=FEDERATION, expires_in=600, memo=MEMO_KEY, owner=None
+):
+    """A rotation request as the portal builds it (chains/hive/transactions.py, through beem);
+    `owner` the owner authority it sets too, if any."""
     active = portal_tx.authority(keys, threshold)
     tx = portal_tx.authority_update_transaction(
         account=account,
         active=active,
+        owner=owner,
         memo_key=memo,
         reference_block_id=BLOCK_ID,
         reference_time=REFERENCE_TIME,
@@ -87,6 +91,23 @@ def test_it_signs_an_accepted_version_and_beem_and_the_dev_node_agree(journal):
     assert (op.account, op.threshold, sorted(op.keys)) == (FEDERATION, 2, sorted(NEW_KEYS))
 
 
+def test_it_signs_a_rotation_that_moves_the_owner_to_the_same_version(journal):
+    """Where the federation holds the owner authority, the rotation sets it to the new version
+    too (a SON that left must not keep it: the owner also signs for active)."""
+    document = rotation(owner=portal_tx.authority(NEW_KEYS, 2))
+    verdict = sign(document, journal)
+    assert verdict.approved, verdict.reasons
+    tx = {k: document[k] for k in ("ref_block_num", "ref_block_prefix", "expiration")}
+    tx |= {"operations": document["operations"], "extensions": [], "signatures": []}
+    node_tx = transaction_from_json(tx)
+    assert node_tx.operations[0].owner == node_tx.operations[0].active
+    assert node_pack(node_tx) == portal_tx.packed(tx)
+    signature = bytes.fromhex(verdict.signature)
+    assert portal_tx.recover_key(tx, CHAIN_ID, signature) == public_key_of(KEY)
+    assert rebuild(parse(document), ACCEPTING).owner
+    assert not rebuild(parse(rotation()), ACCEPTING).owner
+
+
 def test_a_repeat_gets_the_first_signature(journal):
     first = sign(rotation(), journal)
     assert sign(rotation(), journal).signature == first.signature
@@ -121,8 +142,26 @@ def _account_auth(active):
     active["account_auths"] = [["attacker", 2]]
 
 
-def _owner(body):
-    body["owner"] = copy.deepcopy(body["active"])
+def _owner_null(body):
+    body["owner"] = None
+
+
+def _with_owner(change):
+    document = rotation(owner=portal_tx.authority(NEW_KEYS, 2))
+    change(document["operations"][0][1]["owner"])
+    return document
+
+
+def _owned_by(keys, threshold=2):
+    """A rotation to the accepted version whose owner is another authority, with a correct
+    trx_id: only the owner check stands in the way."""
+    return rotation(owner=portal_tx.authority(keys, threshold))
+
+
+def _owner_only():
+    document = _owned_by([MEMO_KEY])
+    del document["operations"][0][1]["active"]
+    return document
 
 
 def _posting(body):
@@ -181,7 +220,20 @@ HOSTILE = [
     ("an account authority", lambda: _with_active(_account_auth), "AUTHORITY_MISMATCH"),
     ("an authority below the version", _lower_threshold, "AUTHORITY_MISMATCH"),
     ("another account", lambda: rotation(account="attacker"), "FOREIGN_ACCOUNT"),
-    ("an owner change", lambda: _with_body(_owner), "NOT_AUTHORITY_UPDATE"),
+    ("the owner to someone else's keys", lambda: _owned_by([MEMO_KEY]), "OWNER_MISMATCH"),
+    (
+        "the owner to another key set",
+        lambda: _owned_by([MEMO_KEY, *NEW_KEYS[:2]]),
+        "OWNER_MISMATCH",
+    ),
+    ("the owner at threshold 1", lambda: _owned_by(NEW_KEYS, 1), "OWNER_MISMATCH"),
+    ("the owner at threshold 3", lambda: _owned_by(NEW_KEYS, 3), "OWNER_MISMATCH"),
+    ("the owner with a key fewer", lambda: _owned_by(NEW_KEYS[:2], 2), "OWNER_MISMATCH"),
+    ("an owner account authority", lambda: _with_owner(_account_auth), "OWNER_MISMATCH"),
+    ("an owner key added", lambda: _with_owner(_extra_key), "OWNER_MISMATCH"),
+    ("a heavier owner key", lambda: _with_owner(_heavier), "OWNER_MISMATCH"),
+    ("a null owner", lambda: _with_body(_owner_null), "OWNER_MISMATCH"),
+    ("an owner change alone", _owner_only, "NOT_AUTHORITY_UPDATE"),
     ("a posting change", lambda: _with_body(_posting), "NOT_AUTHORITY_UPDATE"),
     ("metadata", lambda: _with_body(_metadata), "NOT_AUTHORITY_UPDATE"),
     ("a transfer instead", lambda: _transfer(rotation()), "NOT_AUTHORITY_UPDATE"),

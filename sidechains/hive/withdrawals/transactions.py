@@ -155,7 +155,8 @@ def hive_signature_submit(
     *, son: SON, hive_tx_id: int, signature: str, authority: dict[str, Any]
 ) -> bool:
     """Keep a SON's signature if it recovers to the SON's registered Hive key; True when the
-    transaction now has a minimal set meeting `authority` (the federation's active one)."""
+    transaction now has a minimal set meeting `authority` (federation_authority: the
+    account's active one, or its owner one for a rotation that changes the owner)."""
     raw = _signature_bytes(signature)
     with transaction.atomic():
         htx = HiveTransaction.objects.select_for_update().filter(pk=hive_tx_id).first()
@@ -205,9 +206,22 @@ def minimal_set(signatures: list[HiveSignature], authority: dict[str, Any]) -> l
     return chosen if total >= int(authority["weight_threshold"]) else None
 
 
-def federation_authority(rpc: HiveRPC) -> dict[str, Any]:
+def federation_authority(rpc: HiveRPC, *, hive_tx_id: int | None = None) -> dict[str, Any]:
+    """The federation account's authority on the node that the transaction's signatures must
+    meet: its active authority, or its owner authority for a rotation that also changes the
+    owner (hived requires the owner authority for that, and only it)."""
     name = settings.HIVE_FEDERATION_ACCOUNT
     for account in rpc.get_accounts([name]):
         if account["name"] == name:
-            return dict(account["active"])
+            return dict(account["owner" if _changes_owner(hive_tx_id) else "active"])
     raise HiveRPCError("database_api.find_accounts", f"no account {name}")
+
+
+def _changes_owner(hive_tx_id: int | None) -> bool:
+    if hive_tx_id is None:
+        return False
+    tx = HiveTransaction.objects.filter(pk=hive_tx_id).values_list("tx", flat=True).first()
+    return tx is not None and any(
+        kind == "account_update" and body.get("owner") is not None
+        for kind, body in tx["operations"]
+    )
