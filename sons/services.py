@@ -137,12 +137,7 @@ def son_heartbeat_accept(
     now = now or timezone.now()
     if son_id != son.pk:
         raise HeartbeatRejected("wrong_son", "This token belongs to another SON.")
-    public_key = son.public_key(Sidechain.BITCOIN)
-    if public_key is None:
-        raise HeartbeatRejected("no_key", "This SON has no Bitcoin public key registered.")
-    message = heartbeat_message(son_id=son_id, timestamp=timestamp, nonce=nonce)
-    if not heartbeat_signature_valid(public_key=public_key, message=message, signature=signature):
-        raise HeartbeatRejected("bad_signature", "Invalid heartbeat signature.")
+    _check_signature(son, timestamp, nonce, signature)
     skew = int(now.timestamp()) - timestamp
     if abs(skew) > HEARTBEAT_MAX_SKEW:
         side = "behind" if skew > 0 else "ahead of"
@@ -158,6 +153,16 @@ def son_heartbeat_accept(
             accepted_hive_federations=sorted(set(hive_federations or [])),
         )
     return son_heartbeat(son=son, now=now)
+
+
+def _check_signature(son: SON, timestamp: int, nonce: str, signature: str) -> None:
+    """The heartbeat is signed by the SON's registered Bitcoin key (HeartbeatRejected if not)."""
+    public_key = son.public_key(Sidechain.BITCOIN)
+    if public_key is None:
+        raise HeartbeatRejected("no_key", "This SON has no Bitcoin public key registered.")
+    message = heartbeat_message(son_id=son.pk, timestamp=timestamp, nonce=nonce)
+    if not heartbeat_signature_valid(public_key=public_key, message=message, signature=signature):
+        raise HeartbeatRejected("bad_signature", "Invalid heartbeat signature.")
 
 
 def _record_accepted(son: SON, nonce: str, timestamp: int, now: datetime) -> None:

@@ -78,6 +78,18 @@ def hive_rotation_build(*, rpc: HiveRPC) -> HiveTransaction | None:
     owner = _owner_too(account, wanted)
     if owner is not None and _owner_updated_lately(account, rpc):
         return None
+    return _persist(rpc, version, account, wanted, owner)
+
+
+def _persist(
+    rpc: HiveRPC,
+    version: FederationVersion,
+    account: dict[str, Any],
+    wanted: dict[str, Any],
+    owner: dict[str, Any] | None,
+) -> HiveTransaction | None:
+    """The account_update, recorded as the one live Hive transaction (None if another one
+    became live meanwhile)."""
     reference = _irreversible_block(rpc)
     chain_id = str(rpc.get_config()["HIVE_CHAIN_ID"])
     reference_time = _time(reference["timestamp"])
