@@ -53,7 +53,9 @@ def chain_outputs(rpc: BitcoinRPC, start: int) -> tuple[dict[bytes, list[int]], 
     return outputs, txids, spends
 
 
-def deposits_credited_once(sent: list[SentDeposit], mined: set[str]) -> list[str]:
+def deposits_credited_once(
+    sent: list[SentDeposit], mined: set[str], rpc: BitcoinRPC | None = None
+) -> list[str]:
     """Every mined deposit is recorded once and credited once, to its user, for its amount
     less its sweep fee, which went to the fee pool (the rate is 1 in the run); nothing is
     credited that was not paid."""
@@ -78,7 +80,10 @@ def deposits_credited_once(sent: list[SentDeposit], mined: set[str]) -> list[str
             continue  # lost with a killed node's mempool: never paid
         row = recorded.get((deposit.txid, deposit.vout))
         if row is None:
-            problems.append(f"deposit {deposit.txid}:{deposit.vout} mined, never recorded")
+            problems.append(
+                f"deposit {deposit.txid}:{deposit.vout} mined, never recorded "
+                f"({unrecorded_evidence(rpc, deposit) if rpc else 'no node to ask'})"
+            )
             continue
         pk, amount, user, status = row
         if status in ("refund_pending", "refunded"):
@@ -183,6 +188,32 @@ def sweep_fees_in_the_ledger(fees: int) -> list[str]:
         "SELECT coalesce(sum(amount), 0) FROM ledger_entry WHERE reason = 'federation_fee'"
     )[0]
     return [] if paid == fees else [f"fee pool paid {paid} for sweeps whose fees were {fees}"]
+
+
+def unrecorded_evidence(rpc: BitcoinRPC, deposit: SentDeposit) -> str:
+    """What a mined deposit the listener never recorded looked like, for the report: its
+    block, the listener's cursor and the hash it kept at that height, and whether its script
+    is a registered deposit script."""
+    try:
+        info = rpc.call("getrawtransaction", deposit.txid, 1)
+        block_hash = info.get("blockhash", "")
+        height = rpc.call("getblock", block_hash, 1)["height"] if block_hash else None
+        script = bytes.fromhex(info["vout"][deposit.vout]["scriptPubKey"]["hex"])
+    except Exception as e:  # the report must still print
+        return f"node: {e}"
+    (registered,) = _rows(
+        "SELECT count(*) FROM mappings_sidechainaddress WHERE deposit_script_pubkey = %s",
+        [script],
+    )[0]
+    cursor = _rows("SELECT height, recent FROM sidechains_chaincursor WHERE chain = 'bitcoin'")
+    kept = ""
+    if cursor:
+        recent = cursor[0][1] if isinstance(cursor[0][1], list) else json.loads(cursor[0][1])
+        kept = next((h for at, h in recent if at == height), "not kept")
+    return (
+        f"in block {height} {block_hash}; listener at {cursor[0][0] if cursor else None}, "
+        f"kept {kept} at that height; {registered} mapping(s) with its script"
+    )
 
 
 def fee_pool_funded() -> tuple[list[str], int, int]:

@@ -139,7 +139,7 @@ def check(run: Run, world: World) -> list[str]:
     return (
         unswept
         + refunds
-        + invariants.deposits_credited_once(run.sent, mined)
+        + invariants.deposits_credited_once(run.sent, mined, rpc)
         + invariants.withdrawals_paid_once(outputs, world.withdraw_scripts)
         + invariants.withdrawals_not_lost()
         + invariants.ledger_balanced()
