@@ -3,6 +3,7 @@ the signed heartbeat it sends."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from typing import Any
@@ -15,26 +16,69 @@ USER_AGENT = "son-signer/0.1"
 ME_PATH = "/api/v1/son/me"
 HEARTBEAT_PATH = "/api/v1/son/heartbeat"
 SIGNING_REQUESTS_PATH = "/api/v1/son/signing-requests"
-HEARTBEAT_DOMAIN = b"sonportal-heartbeat:v1:"
+HEARTBEAT_DOMAIN = b"sonportal-heartbeat:v2:"
+HEARTBEAT_VERSION = 2
 _MAX_MESSAGE = 300
 # An answer is read up to this size before it is decoded: room for several signing requests at
 # their largest (signer.request.MAX_REQUEST_BYTES, twice that in hex), never an unbounded body.
 MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 
-def heartbeat_message(son: int, timestamp: int, nonce: str) -> bytes:
-    """The bytes a heartbeat signs: b"sonportal-heartbeat:v1:<son>:<timestamp>:<nonce>"."""
-    return HEARTBEAT_DOMAIN + f"{son}:{timestamp}:{nonce}".encode()
+def heartbeat_message(
+    son: int,
+    timestamp: int,
+    nonce: str,
+    federations: list[str] | None = None,
+    hive_federations: list[str] | None = None,
+) -> bytes:
+    """The bytes a heartbeat (version 2) signs:
+    b"sonportal-heartbeat:v2:<son>:<timestamp>:<nonce>:" + heartbeat_lists_digest(...)."""
+    digest = heartbeat_lists_digest(federations, hive_federations)
+    return HEARTBEAT_DOMAIN + f"{son}:{timestamp}:{nonce}:{digest}".encode()
+
+
+def heartbeat_lists_digest(
+    federations: list[str] | None, hive_federations: list[str] | None
+) -> str:
+    """SHA-256 (hex) of "<bitcoin>;<hive>": each list's fingerprints sorted, without duplicates,
+    joined by commas ("" when empty), or "-" for a list the heartbeat does not carry. The
+    portal computes the same (sons/services.py); docs/signer.md."""
+
+    def encoded(fingerprints: list[str] | None) -> str:
+        return "-" if fingerprints is None else ",".join(sorted(set(fingerprints)))
+
+    return hashlib.sha256(
+        f"{encoded(federations)};{encoded(hive_federations)}".encode()
+    ).hexdigest()
 
 
 def signed_heartbeat(
-    key: PrivateKey, son: int, timestamp: int, nonce: str | None = None
+    key: PrivateKey,
+    son: int,
+    timestamp: int,
+    nonce: str | None = None,
+    federations: list[str] | None = None,
+    hive_federations: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A heartbeat body signed with the SON's Bitcoin key: ECDSA secp256k1 over the message's
-    SHA-256, RFC 6979 (deterministic), low-S, DER, hex. A fresh random nonce unless given."""
+    """A heartbeat body (version 2) signed with the SON's Bitcoin key: ECDSA secp256k1 over the
+    message's SHA-256, RFC 6979 (deterministic), low-S, DER, hex. A fresh random nonce unless
+    given. The lists (the federation versions the signer accepts) are signed and sent when
+    given; None leaves a list out (a signer without a configuration reports neither)."""
     nonce = secrets.token_hex(16) if nonce is None else nonce
-    signature = key.sign(heartbeat_message(son, timestamp, nonce))  # hashes with SHA-256
-    return {"son": son, "timestamp": timestamp, "nonce": nonce, "signature": signature.hex()}
+    message = heartbeat_message(son, timestamp, nonce, federations, hive_federations)
+    signature = key.sign(message)  # hashes with SHA-256
+    body: dict[str, Any] = {
+        "son": son,
+        "timestamp": timestamp,
+        "nonce": nonce,
+        "version": HEARTBEAT_VERSION,
+    }
+    if federations is not None:
+        body["federations"] = list(federations)
+    if hive_federations is not None:
+        body["hive_federations"] = list(hive_federations)
+    body["signature"] = signature.hex()
+    return body
 
 
 def answer_path(request_id: str) -> str:

@@ -191,11 +191,15 @@ class Signer:
     def _heartbeat(self) -> None:
         if self._son is None:
             self._son = self._identify()
-        body = signed_heartbeat(self._keys.bitcoin, self._son, int(self._wallclock()))
+        bitcoin = hive = None
         if self._signing is not None:  # the federation versions its configuration accepts
-            body["federations"] = reported(self._signing.config.version_fingerprints)
-            hive = self._signing.hive
-            body["hive_federations"] = reported(hive.policy.version_fingerprints() if hive else [])
+            bitcoin = reported(self._signing.config.version_fingerprints)
+            section = self._signing.hive
+            hive = reported(section.policy.version_fingerprints() if section else [])
+        now = int(self._wallclock())
+        body = signed_heartbeat(
+            self._keys.bitcoin, self._son, now, federations=bitcoin, hive_federations=hive
+        )
         answer = self._client.heartbeat(body)
         status = answer.get("status")
         if status != self._status:

@@ -11,6 +11,7 @@ from sons.serializers import HeartbeatInput, HeartbeatOutput, RejectionOutput, S
 # HTTP status of each reason a heartbeat is refused.
 HEARTBEAT_REJECTION_STATUS = {
     "wrong_son": 403,
+    "unsigned_lists": 400,
     "no_key": 403,
     "bad_signature": 401,
     "stale": 400,
@@ -50,6 +51,7 @@ def heartbeat(request):
             timestamp=data["timestamp"],
             nonce=data["nonce"],
             signature=data["signature"],
+            version=data["version"],
             federations=data.get("federations"),
             hive_federations=data.get("hive_federations"),
         )

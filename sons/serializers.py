@@ -16,18 +16,30 @@ class HeartbeatInput(serializers.Serializer):
     nonce = serializers.RegexField(
         r"^[0-9a-f]{32}$", help_text="32 lowercase hex characters, random, never reused."
     )
+    version = serializers.ChoiceField(
+        choices=[1, 2],
+        default=1,
+        help_text="What the signature covers (docs/signer.md). 1 (the default): son, timestamp"
+        " and nonce only; a heartbeat of version 1 that has `federations` or"
+        " `hive_federations` is refused (code unsigned_lists). 2: also both lists.",
+    )
     signature = serializers.RegexField(
         r"^[0-9a-f]{16,146}$",
-        help_text="DER ECDSA signature (hex) over sha256('sonportal-heartbeat:v1:'"
-        " + son + ':' + timestamp + ':' + nonce).",
+        help_text="DER ECDSA signature (hex) with the SON's Bitcoin key over sha256 of"
+        " 'sonportal-heartbeat:v1:' + son + ':' + timestamp + ':' + nonce (version 1), or of"
+        " 'sonportal-heartbeat:v2:' + son + ':' + timestamp + ':' + nonce + ':' + L (version"
+        " 2), L being the SHA-256 hex of F(federations) + ';' + F(hive_federations), where"
+        " F(list) is its fingerprints sorted, without duplicates, joined by ',' ('' for an"
+        " empty list) and F(missing) is '-'.",
     )
     federations = BoundedListField(
         child=serializers.RegexField(FINGERPRINT, max_length=64),
         max_length=MAX_REPORTED_VERSIONS,
         required=False,
         help_text="Fingerprints (SHA-256 hex of the sorted hex keys joined by commas) of the"
-        " Bitcoin federation versions the signer's configuration accepts. Informational: the"
-        " signer enforces its configuration itself.",
+        " Bitcoin federation versions the signer's configuration accepts, signed (version 2)."
+        " They tell people and the rotation's move which SONs consent; the signer enforces its"
+        " configuration itself.",
     )
     hive_federations = BoundedListField(
         child=serializers.RegexField(FINGERPRINT, max_length=64),

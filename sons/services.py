@@ -20,6 +20,9 @@ HEARTBEAT_MAX_SKEW = 15
 # Nonces are kept a little longer than the window in which their heartbeat could be accepted.
 HEARTBEAT_NONCE_KEEP = HEARTBEAT_MAX_SKEW + 60
 HEARTBEAT_DOMAIN = b"sonportal-heartbeat:v1:"
+# Version 2 also signs the federation versions the signer reports (heartbeat_lists_digest).
+HEARTBEAT_DOMAIN_V2 = b"sonportal-heartbeat:v2:"
+HEARTBEAT_VERSIONS = (1, 2)
 
 
 class SONError(Exception):
@@ -27,8 +30,8 @@ class SONError(Exception):
 
 
 class HeartbeatRejected(SONError):
-    """A heartbeat the portal refuses; `code` is one of wrong_son, no_key, bad_signature,
-    stale, replayed."""
+    """A heartbeat the portal refuses; `code` is one of wrong_son, unsigned_lists, no_key,
+    bad_signature, stale, replayed."""
 
     def __init__(self, code: str, message: str):
         super().__init__(message)
@@ -95,9 +98,39 @@ def _transition(*, son: SON, old: str, new: str, reason: str, now, where=None, *
 # Heartbeats
 
 
-def heartbeat_message(*, son_id: int, timestamp: int, nonce: str) -> bytes:
-    """What a signer signs (ECDSA secp256k1 over its SHA-256) with the SON's Bitcoin key."""
-    return HEARTBEAT_DOMAIN + f"{son_id}:{timestamp}:{nonce}".encode()
+def heartbeat_message(
+    *,
+    son_id: int,
+    timestamp: int,
+    nonce: str,
+    version: int = 1,
+    federations: list[str] | None = None,
+    hive_federations: list[str] | None = None,
+) -> bytes:
+    """What a signer signs (ECDSA secp256k1 over its SHA-256) with the SON's Bitcoin key.
+
+    v1: b"sonportal-heartbeat:v1:<son>:<timestamp>:<nonce>" (no lists). v2 appends
+    ":" + heartbeat_lists_digest(federations, hive_federations).
+    """
+    head = f"{son_id}:{timestamp}:{nonce}"
+    if version == 1:
+        return HEARTBEAT_DOMAIN + head.encode()
+    digest = heartbeat_lists_digest(federations, hive_federations)
+    return HEARTBEAT_DOMAIN_V2 + f"{head}:{digest}".encode()
+
+
+def heartbeat_lists_digest(
+    federations: list[str] | None, hive_federations: list[str] | None
+) -> str:
+    """SHA-256 (hex) of the two lists as "<bitcoin>;<hive>", each list its fingerprints sorted,
+    without duplicates, joined by commas ("" when empty), or "-" when the body has no such list.
+    The signer computes the same (signer/client.py); docs/signer.md pins it."""
+
+    def encoded(fingerprints: list[str] | None) -> str:
+        return "-" if fingerprints is None else ",".join(sorted(set(fingerprints)))
+
+    lists = f"{encoded(federations)};{encoded(hive_federations)}"
+    return hashlib.sha256(lists.encode()).hexdigest()
 
 
 def heartbeat_signature_valid(*, public_key: str, message: bytes, signature: str) -> bool:
@@ -121,6 +154,7 @@ def son_heartbeat_accept(
     timestamp: int,
     nonce: str,
     signature: str,
+    version: int,
     federations: list[str] | None = None,
     hive_federations: list[str] | None = None,
     now=None,
@@ -128,24 +162,19 @@ def son_heartbeat_accept(
     """Check a signed heartbeat from the SON's signer, then record it, with the federation
     versions its signer accepts when it says: Bitcoin's (`federations`) and Hive's. A heartbeat
     that reports either reports both, a missing list meaning none (a signer without a "hive"
-    section, or older than the Hive list); one that reports neither (a signer without a
-    configuration, or an older one) changes nothing.
+    section); one that reports neither (a signer without a configuration, or an older one)
+    changes nothing. The lists count only when signed (version 2, heartbeat_message).
 
-    Raises HeartbeatRejected when the body names another SON, the signature is not the SON's,
-    the timestamp is more than HEARTBEAT_MAX_SKEW seconds off, or the nonce was seen before.
+    Raises HeartbeatRejected when the body names another SON, carries a list without signing
+    it (version 1), the signature is not the SON's, the timestamp is more than
+    HEARTBEAT_MAX_SKEW seconds off, or the nonce was seen before.
     """
     now = now or timezone.now()
     if son_id != son.pk:
         raise HeartbeatRejected("wrong_son", "This token belongs to another SON.")
-    _check_signature(son, timestamp, nonce, signature)
-    skew = int(now.timestamp()) - timestamp
-    if abs(skew) > HEARTBEAT_MAX_SKEW:
-        side = "behind" if skew > 0 else "ahead of"
-        raise HeartbeatRejected(
-            "stale",
-            f"Stale heartbeat: its timestamp is {abs(skew)} s {side} the portal's clock"
-            f" (at most {HEARTBEAT_MAX_SKEW} s).",
-        )
+    message = _signed_message(son_id, timestamp, nonce, version, federations, hive_federations)
+    _check_signature(son, message, signature)
+    _check_fresh(timestamp, now)
     _record_accepted(son, nonce, timestamp, now)
     if federations is not None or hive_federations is not None:
         SON.objects.filter(pk=son.pk).update(
@@ -155,14 +184,52 @@ def son_heartbeat_accept(
     return son_heartbeat(son=son, now=now)
 
 
-def _check_signature(son: SON, timestamp: int, nonce: str, signature: str) -> None:
+def _signed_message(
+    son_id: int,
+    timestamp: int,
+    nonce: str,
+    version: int,
+    federations: list[str] | None,
+    hive_federations: list[str] | None,
+) -> bytes:
+    """The message the heartbeat's signature must cover. A version 1 heartbeat signs no list,
+    so one that carries a list is refused (`unsigned_lists`) rather than trusted."""
+    if version not in HEARTBEAT_VERSIONS:
+        raise ValueError(f"unknown heartbeat version {version!r}")
+    if version == 1 and (federations is not None or hive_federations is not None):
+        raise HeartbeatRejected(
+            "unsigned_lists",
+            "This heartbeat reports federation versions without signing them (heartbeat"
+            " version 1): upgrade the signer, whose heartbeats sign them (version 2).",
+        )
+    return heartbeat_message(
+        son_id=son_id,
+        timestamp=timestamp,
+        nonce=nonce,
+        version=version,
+        federations=federations,
+        hive_federations=hive_federations,
+    )
+
+
+def _check_signature(son: SON, message: bytes, signature: str) -> None:
     """The heartbeat is signed by the SON's registered Bitcoin key (HeartbeatRejected if not)."""
     public_key = son.public_key(Sidechain.BITCOIN)
     if public_key is None:
         raise HeartbeatRejected("no_key", "This SON has no Bitcoin public key registered.")
-    message = heartbeat_message(son_id=son.pk, timestamp=timestamp, nonce=nonce)
     if not heartbeat_signature_valid(public_key=public_key, message=message, signature=signature):
         raise HeartbeatRejected("bad_signature", "Invalid heartbeat signature.")
+
+
+def _check_fresh(timestamp: int, now: datetime) -> None:
+    skew = int(now.timestamp()) - timestamp
+    if abs(skew) > HEARTBEAT_MAX_SKEW:
+        side = "behind" if skew > 0 else "ahead of"
+        raise HeartbeatRejected(
+            "stale",
+            f"Stale heartbeat: its timestamp is {abs(skew)} s {side} the portal's clock"
+            f" (at most {HEARTBEAT_MAX_SKEW} s).",
+        )
 
 
 def _record_accepted(son: SON, nonce: str, timestamp: int, now: datetime) -> None:

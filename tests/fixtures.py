@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import importlib
+import secrets
 import time
 
 import coincurve
@@ -136,7 +137,26 @@ def son_key(name: str, sidechain: str = Sidechain.BITCOIN) -> coincurve.PrivateK
     return coincurve.PrivateKey(hashlib.sha256(f"test-son:{name}:{sidechain}".encode()).digest())
 
 
-def heartbeat_body(son: SON, *, timestamp: int | None = None, nonce: str | None = None) -> dict:
-    """A heartbeat for a SON made by make_son, signed as its signer signs it."""
+def heartbeat_body(
+    son: SON,
+    *,
+    timestamp: int | None = None,
+    nonce: str | None = None,
+    federations: list[str] | None = None,
+    hive_federations: list[str] | None = None,
+) -> dict:
+    """A heartbeat for a SON made by make_son, signed as its signer signs it (version 2), with
+    the lists given."""
     timestamp = int(time.time()) if timestamp is None else timestamp
-    return signed_heartbeat(son_key(son.name), son.pk, timestamp, nonce)
+    key = son_key(son.name)
+    return signed_heartbeat(key, son.pk, timestamp, nonce, federations, hive_federations)
+
+
+def heartbeat_body_v1(son: SON, *, timestamp: int | None = None) -> dict:
+    """A heartbeat as signers before version 2 sent it: no version, no lists, signed over
+    b"sonportal-heartbeat:v1:<son>:<timestamp>:<nonce>"."""
+    timestamp = int(time.time()) if timestamp is None else timestamp
+    nonce = secrets.token_hex(16)
+    message = f"sonportal-heartbeat:v1:{son.pk}:{timestamp}:{nonce}".encode()
+    signature = son_key(son.name).sign(message).hex()
+    return {"son": son.pk, "timestamp": timestamp, "nonce": nonce, "signature": signature}

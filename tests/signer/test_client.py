@@ -26,15 +26,50 @@ KEY = PrivateKey(bytes.fromhex("11" * 32))
 # The signed heartbeat
 
 
+A, B = "a" * 64, "b" * 64
+
+
 def test_it_signs_the_documented_message():
+    # No lists (a signer without a configuration): the digest is SHA-256 of "-;-".
+    assert hashlib.sha256(b"-;-").hexdigest() == (
+        "b5dd2631194d15e5ce6c4b708ed5bebbbb50163ef305e1939f47883b9dc29336"
+    )
     assert heartbeat_message(7, 1767225600, "ab" * 16) == (
-        b"sonportal-heartbeat:v1:7:1767225600:abababababababababababababababab"
+        b"sonportal-heartbeat:v2:7:1767225600:abababababababababababababababab:"
+        b"b5dd2631194d15e5ce6c4b708ed5bebbbb50163ef305e1939f47883b9dc29336"
     )
     body = signed_heartbeat(KEY, 7, 1767225600, "ab" * 16)
     assert (body["son"], body["timestamp"], body["nonce"]) == (7, 1767225600, "ab" * 16)
+    assert body["version"] == 2
+    assert "federations" not in body and "hive_federations" not in body
     digest = hashlib.sha256(heartbeat_message(7, 1767225600, "ab" * 16)).digest()
     signature = bytes.fromhex(body["signature"])
     assert PublicKey(KEY.public_key.format()).verify(signature, digest, hasher=None)
+
+
+def test_it_signs_the_lists_sorted_and_without_duplicates():
+    lists = f"{A},{B};".encode()  # Bitcoin's sorted, Hive's empty
+    expected = (
+        b"sonportal-heartbeat:v2:7:1767225600:abababababababababababababababab:"
+        b"4cd4b37633623ba4c7f596c8c3cba1c8c1291e462ca639cd29a59789dca942cc"
+    )
+    assert hashlib.sha256(lists).hexdigest().encode() == expected.split(b":")[-1]
+    assert heartbeat_message(7, 1767225600, "ab" * 16, [B, A, B], []) == expected
+    body = signed_heartbeat(KEY, 7, 1767225600, "ab" * 16, [B, A, B], [])
+    assert (body["federations"], body["hive_federations"]) == ([B, A, B], [])
+    digest = hashlib.sha256(expected).digest()
+    signature = bytes.fromhex(body["signature"])
+    assert PublicKey(KEY.public_key.format()).verify(signature, digest, hasher=None)
+    # An absent list is not an empty one, and which list holds a fingerprint counts.
+    messages = {
+        heartbeat_message(7, 1, "0", [A], None),
+        heartbeat_message(7, 1, "0", [A], []),
+        heartbeat_message(7, 1, "0", None, [A]),
+        heartbeat_message(7, 1, "0", [], [A]),
+        heartbeat_message(7, 1, "0", [A, B], None),
+        heartbeat_message(7, 1, "0", [A], [B]),
+    }
+    assert len(messages) == 6
 
 
 def test_it_signs_deterministically_and_with_a_fresh_nonce_each_time():

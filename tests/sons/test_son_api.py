@@ -10,7 +10,7 @@ from django.urls import reverse
 from rest_framework.test import APIClient
 
 from audit.models import AuditRecord
-from signer.client import signed_heartbeat
+from signer.client import heartbeat_message, signed_heartbeat
 from sons import services
 from sons.models import SON, HeartbeatNonce, hash_token
 from tests import fixtures
@@ -44,7 +44,7 @@ def test_it_records_a_heartbeat(son_1):
 def test_it_records_the_federation_versions_a_signer_accepts(son_1):
     son, token = son_1
     accepted = ["b" * 64, "a" * 64]
-    body = {**fixtures.heartbeat_body(son), "federations": accepted}
+    body = fixtures.heartbeat_body(son, federations=accepted)
     assert post_heartbeat(token, body).status_code == 200
     son.refresh_from_db()
     assert son.accepted_federations == sorted(accepted)
@@ -62,21 +62,111 @@ def test_it_records_the_federation_versions_a_signer_accepts(son_1):
 def test_it_records_the_hive_versions_a_signer_accepts_apart_from_bitcoins(son_1):
     son, token = son_1
     bitcoin, hive = ["a" * 64], ["c" * 64, "b" * 64]
-    body = {**fixtures.heartbeat_body(son), "federations": bitcoin, "hive_federations": hive}
+    body = fixtures.heartbeat_body(son, federations=bitcoin, hive_federations=hive)
     assert post_heartbeat(token, body).status_code == 200
     son.refresh_from_db()
     assert (son.accepted_federations, son.accepted_hive_federations) == (bitcoin, sorted(hive))
     # A signer that reports its Bitcoin versions but no Hive list accepts no Hive version.
-    body = {**fixtures.heartbeat_body(son), "federations": bitcoin}
+    body = fixtures.heartbeat_body(son, federations=bitcoin)
     assert post_heartbeat(token, body).status_code == 200
     son.refresh_from_db()
     assert (son.accepted_federations, son.accepted_hive_federations) == (bitcoin, [])
-    body = {**fixtures.heartbeat_body(son), "federations": bitcoin, "hive_federations": hive}
+    body = fixtures.heartbeat_body(son, federations=bitcoin, hive_federations=hive)
     assert post_heartbeat(token, body).status_code == 200
     # One that reports neither (no configuration: it signs nothing) changes nothing.
     assert post_heartbeat(token, fixtures.heartbeat_body(son)).status_code == 200
     son.refresh_from_db()
     assert son.accepted_hive_federations == sorted(hive)
+
+
+# The reported lists are signed (heartbeat version 2)
+
+A, B, C = "a" * 64, "b" * 64, "c" * 64
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"federations": [A, C]},  # a fingerprint swapped
+        {"federations": [A, B, C]},  # one added
+        {"federations": [A]},  # one removed
+        {"federations": [], "hive_federations": [A, B]},  # moved to the other sidechain's list
+        {"hive_federations": [C]},  # Hive's list added
+        {"version": 1},  # signed as version 2, claimed as 1
+    ],
+)
+def test_it_refuses_a_heartbeat_whose_lists_were_changed_after_signing(son_1, change):
+    son, token = son_1
+    SON.objects.filter(pk=son.pk).update(accepted_federations=[C], accepted_hive_federations=[C])
+    body = fixtures.heartbeat_body(son, federations=[A, B])
+    response = post_heartbeat(token, {**body, **change})
+    assert response.status_code in (400, 401)
+    expected = "unsigned_lists" if change.get("version") == 1 else "bad_signature"
+    assert response.json()["code"] == expected
+    son.refresh_from_db()
+    assert (son.accepted_federations, son.accepted_hive_federations) == ([C], [C])
+    assert son.last_heartbeat_at is None
+    assert not HeartbeatNonce.objects.filter(son=son).exists()
+
+
+def test_it_refuses_a_heartbeat_whose_lists_were_dropped_after_signing(son_1):
+    son, token = son_1
+    body = fixtures.heartbeat_body(son, federations=[A], hive_federations=[B])
+    del body["federations"], body["hive_federations"]
+    response = post_heartbeat(token, body)
+    assert response.status_code == 401
+    assert response.json()["code"] == "bad_signature"
+    son.refresh_from_db()
+    assert son.last_heartbeat_at is None
+
+
+def test_it_still_accepts_a_version_1_heartbeat_without_lists(son_1):
+    son, token = son_1
+    SON.objects.filter(pk=son.pk).update(accepted_federations=[A])
+    response = post_heartbeat(token, fixtures.heartbeat_body_v1(son))
+    assert response.status_code == 200, response.content
+    son.refresh_from_db()
+    assert son.last_heartbeat_at is not None
+    assert son.accepted_federations == [A]  # it reports nothing: what was stored stays
+
+
+@pytest.mark.parametrize(
+    "lists",
+    [{"federations": [A]}, {"hive_federations": [A]}, {"federations": [], "hive_federations": []}],
+)
+def test_it_refuses_a_version_1_heartbeat_with_lists_and_says_to_upgrade(son_1, lists):
+    son, token = son_1
+    response = post_heartbeat(token, {**fixtures.heartbeat_body_v1(son), **lists})
+    assert response.status_code == 400
+    assert response.json() == {
+        "detail": "This heartbeat reports federation versions without signing them (heartbeat"
+        " version 1): upgrade the signer, whose heartbeats sign them (version 2).",
+        "code": "unsigned_lists",
+    }
+    son.refresh_from_db()
+    assert (son.accepted_federations, son.accepted_hive_federations) == ([], [])
+    assert son.last_heartbeat_at is None
+
+
+@pytest.mark.parametrize("version", [0, 3, "2.0", None, True])
+def test_it_refuses_an_unknown_heartbeat_version(son_1, version):
+    son, token = son_1
+    response = post_heartbeat(token, {**fixtures.heartbeat_body(son), "version": version})
+    assert response.status_code == 400
+    assert "version" in response.json()
+
+
+def test_the_portal_computes_the_message_the_signer_signs():
+    lists = {"federations": [B, A, B], "hive_federations": []}
+    assert services.heartbeat_message(
+        son_id=7, timestamp=1767225600, nonce="ab" * 16, version=2, **lists
+    ) == heartbeat_message(7, 1767225600, "ab" * 16, lists["federations"], [])
+    assert services.heartbeat_message(
+        son_id=7, timestamp=1767225600, nonce="ab" * 16, version=2
+    ) == heartbeat_message(7, 1767225600, "ab" * 16)
+    assert services.heartbeat_message(son_id=7, timestamp=1767225600, nonce="ab" * 16) == (
+        b"sonportal-heartbeat:v1:7:1767225600:abababababababababababababababab"
+    )
 
 
 @pytest.mark.parametrize(
@@ -253,6 +343,7 @@ def _claim(body: dict) -> dict:
         "timestamp": body["timestamp"],
         "nonce": body["nonce"],
         "signature": body["signature"],
+        "version": body["version"],
     }
 
 
