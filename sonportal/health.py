@@ -38,7 +38,7 @@ from sonportal.celery import app as celery_app
 from sonportal.models import LATEST, HealthReport
 from sonportal.oncall import oncall_figures
 from sonportal.tasks import PING_TASK
-from sons.federation import federation_current, federation_health
+from sons.federation import federation_health
 from sons.models import SON, FederationVersion, Sidechain
 
 # Who may see alerts may see the system's health.
@@ -125,7 +125,9 @@ def _hive_authority() -> str:
     """Whether the federation account's active authority on the node is the active Hive
     federation version (or one accepted and being moved to): a description, "!" first when it
     is neither, so that a change made outside the portal is seen."""
-    active = federation_current(Sidechain.HIVE)
+    active = FederationVersion.objects.filter(
+        sidechain=Sidechain.HIVE, status=FederationVersion.Status.ACTIVE
+    ).first()  # read only: a health check records no first version
     if active is None or not settings.HIVE_FEDERATION_ACCOUNT:
         return ""
     with HiveRPC(settings.HIVE_NODE_URL, timeout=5) as rpc:
